@@ -1,0 +1,76 @@
+# raftkv: one entry point for install, build, every test tier, the demo and the benchmark.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+NODE_TEST := node scripts/run-tests.mjs
+export PATH := $(CURDIR)/.cache/bin:$(PATH)
+
+.PHONY: install deps build lint test test-unit test-sim test-cluster test-chaos test-operator \
+        test-e2e demo bench sim chaos e2e e2e-kind manifests clean
+
+## install: npm packages (from the lockfile) and the system packages the tests use
+install: node_modules/.installed deps
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+deps:
+	@bash scripts/install-system-deps.sh
+
+## build: compile TypeScript into dist/; bin/raftkv, bin/raftctl and bin/raftkv-operator run it
+build: node_modules/.installed
+	npx tsc -p tsconfig.json
+	@test -x bin/raftkv && test -x bin/raftctl && test -x bin/raftkv-operator
+
+lint: node_modules/.installed
+	npx eslint .
+
+## test: every tier, in order of cost
+test: install build lint test-unit test-sim test-cluster test-chaos test-operator test-e2e
+	@echo "make test: all tiers passed"
+
+test-unit: build
+	$(NODE_TEST) dist/test/unit
+
+test-sim: build
+	node dist/test/sim/main.js --seeds 500
+
+test-cluster: build
+	$(NODE_TEST) --test-concurrency=1 dist/test/cluster
+
+test-chaos: build
+	node dist/test/chaos/main.js --members 5 --duration 60s --nemesis partition,kill,pause,disk,membership,transfer
+
+test-operator: build
+	bash scripts/ensure-k8s-binaries.sh
+	$(NODE_TEST) --test-concurrency=1 dist/test/operator
+
+test-e2e: build
+	bash scripts/ensure-k8s-binaries.sh
+	$(NODE_TEST) --test-concurrency=1 dist/test/e2e
+
+e2e: test-e2e
+
+## sim / chaos with your own arguments: make sim ARGS="--seed 42 --trace"
+sim: build
+	node dist/test/sim/main.js $(ARGS)
+
+chaos: build
+	node dist/test/chaos/main.js $(ARGS)
+
+## demo: a 3-member cluster on this machine; Ctrl-C stops it
+demo: install build
+	node scripts/demo.mjs
+
+## bench: raftkv against etcd, same machine, same load, same durability
+bench: install build
+	node dist/bench/main.js
+
+e2e-kind:
+	bash scripts/e2e-kind.sh
+
+manifests:
+	bash scripts/render-manifests.sh
+
+clean:
+	rm -rf dist .build
