@@ -1,0 +1,75 @@
+// The boundary between the member's driver (server.ts: raft core + storage + transport + state
+// machine) and everything that serves clients (the HTTP API, the status page, raftctl's server
+// side). The API layer depends only on this interface, so it is tested against an in-memory
+// fake and the driver can change freely behind it.
+
+/** A member as shown in status and membership calls (API.md §3). */
+export interface MemberInfo {
+  readonly name: string;
+  readonly peerUrl: string;
+  readonly clientUrl: string;
+  readonly voter: boolean;
+}
+
+export type MemberRole = 'leader' | 'follower' | 'candidate' | 'learner';
+
+/** The body of GET /v1/status (API.md §3), plus a few extensions. */
+export interface MemberStatus {
+  readonly name: string;
+  readonly role: MemberRole;
+  readonly term: number;
+  readonly leader: { readonly name: string; readonly clientUrl: string } | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly members: readonly MemberInfo[];
+  /** Extension: the KV revision applied locally. */
+  readonly revision: number;
+  /** Extension: leader only, per member match index (for lag bars). */
+  readonly progress?: Readonly<Record<string, { readonly match: number; readonly state: string }>>;
+  /** Extension: recent leader changes seen by this member, newest last (bounded). */
+  readonly leaderHistory?: readonly { readonly term: number; readonly leader: string; readonly atMs: number }[];
+}
+
+/** What the drills' fault endpoint may switch on (POST /v1/debug/faults). */
+export interface PeerFaults {
+  /** Drop all peer traffic in both directions (isolates this member). */
+  readonly dropPeerTraffic: boolean;
+  /** Drop traffic only to/from these members. */
+  readonly dropPeers?: readonly string[];
+  /** Lift the faults automatically after this long (bounded by config). */
+  readonly durationMs?: number;
+}
+
+/**
+ * What the HTTP API needs from a running member. Errors are thrown as the typed errors of
+ * api/errors.ts's registry (e.g. NotLeader with the leader's name and client URL, NoLeader,
+ * Backpressure, Timeout, NoSpace, ShuttingDown, Conflict) so the API maps them in one place.
+ */
+export interface MemberService {
+  readonly name: string;
+  /**
+   * Proposes an encoded KV command (kv's command codec). Resolves with the state machine's
+   * apply result once the entry is committed and applied on this member. Only the leader
+   * accepts proposals.
+   */
+  proposeCommand(command: Uint8Array): Promise<unknown>;
+  /** Resolves once this member has applied everything committed before the call (ReadIndex or lease). */
+  waitLinearizable(): Promise<void>;
+  /** The local state machine, for reads after `waitLinearizable` (or stale serializable reads). */
+  readonly stateMachine: unknown;
+  status(): MemberStatus;
+  /** The leader's name and client URL, or null when no leader is known. */
+  leader(): { readonly name: string; readonly clientUrl: string } | null;
+  isLeader(): boolean;
+  /** True when the member knows a leader and has applied up to the commit index it knows. */
+  isReady(): boolean;
+  addLearner(member: { readonly name: string; readonly peerUrl: string; readonly clientUrl: string }): Promise<void>;
+  promote(name: string): Promise<void>;
+  removeMember(name: string): Promise<void>;
+  /** Resolves once the new leader is in place (or rejects after a bounded wait). */
+  transferLeadership(to?: string): Promise<{ readonly leader: string }>;
+  snapshotNow(): Promise<{ readonly index: number }>;
+  setPeerFaults(faults: PeerFaults): void;
+}
