@@ -1,0 +1,238 @@
+// The load generator behind `raftctl bench` and `make bench`: N keep-alive connections, each
+// with one request in flight, prebuilt request bytes, latencies kept in a preallocated buffer.
+// It speaks raftkv's API and etcd's v3 JSON gateway so both systems get the same load.
+import { performance } from 'node:perf_hooks';
+import { BenchHttpConnection } from './http-connection.js';
+
+/** Samples kept for percentiles; beyond this, later samples overwrite at random (reservoir). */
+export const MAX_LATENCY_SAMPLES = 2_000_000;
+/** Connections the generator will open at most. */
+export const MAX_CONNECTIONS = 1024;
+
+export type BenchTarget = 'raftkv' | 'etcd';
+export type BenchOp = 'put' | 'get' | 'mix';
+
+export interface BenchOptions {
+  readonly target: BenchTarget;
+  /** host:port of the member to load (the leader for writes). */
+  readonly endpoint: string;
+  readonly op: BenchOp;
+  readonly connections: number;
+  readonly durationMs: number;
+  /** Measurement starts after this warm-up (latencies and throughput exclude it). */
+  readonly warmupMs: number;
+  readonly valueBytes: number;
+  readonly keyCount: number;
+  /** For 'mix': the fraction of reads. */
+  readonly readRatio: number;
+  readonly keyPrefix: string;
+  readonly connectTimeoutMs: number;
+}
+
+export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
+  target: 'raftkv',
+  endpoint: '127.0.0.1:2379',
+  op: 'put',
+  connections: 64,
+  durationMs: 10_000,
+  warmupMs: 1_000,
+  valueBytes: 256,
+  keyCount: 1000,
+  readRatio: 0.9,
+  keyPrefix: 'bench/',
+  connectTimeoutMs: 5_000,
+};
+
+export interface BenchResult {
+  readonly target: BenchTarget;
+  readonly op: BenchOp;
+  readonly connections: number;
+  readonly measuredSeconds: number;
+  readonly ok: number;
+  readonly errors: number;
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly maxMs: number;
+  /** Latency at each percentile 0..100 in steps of 1 plus 99.9, for CDF plots. */
+  readonly cdf: readonly { readonly percentile: number; readonly ms: number }[];
+  /** HTTP status codes of failed requests, counted. */
+  readonly errorStatuses: Readonly<Record<string, number>>;
+}
+
+/** Builds the request bytes each key needs, once, before the run. */
+export class RequestBook {
+  readonly puts: Buffer[] = [];
+  readonly gets: Buffer[] = [];
+
+  constructor(target: BenchTarget, host: string, keyPrefix: string, keyCount: number, valueBytes: number) {
+    const value = Buffer.alloc(valueBytes, 'x');
+    for (let i = 0; i < valueBytes; i++) value[i] = 97 + (i % 26);
+    for (let k = 0; k < keyCount; k++) {
+      const key = `${keyPrefix}${k.toString().padStart(8, '0')}`;
+      if (target === 'raftkv') {
+        const path = `/v1/kv/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+        this.puts.push(Buffer.concat([
+          Buffer.from(`PUT ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${value.length}\r\n\r\n`),
+          value,
+        ]));
+        this.gets.push(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+      } else {
+        const k64 = Buffer.from(key).toString('base64');
+        const putBody = JSON.stringify({ key: k64, value: value.toString('base64') });
+        const getBody = JSON.stringify({ key: k64 });
+        this.puts.push(Buffer.from(`POST /v3/kv/put HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(putBody)}\r\n\r\n${putBody}`));
+        this.gets.push(Buffer.from(`POST /v3/kv/range HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(getBody)}\r\n\r\n${getBody}`));
+      }
+    }
+  }
+}
+
+/** xorshift32: cheap, deterministic choice of keys and ops per connection. */
+function makeRng(seed: number): () => number {
+  let s = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 0x1_0000_0000;
+  };
+}
+
+/** Keeps latency samples in one preallocated array; reservoir sampling beyond the bound. */
+class LatencyRecorder {
+  private readonly samples: Float64Array;
+  private count = 0;
+  private readonly rng = makeRng(12345);
+
+  constructor(capacity: number) {
+    this.samples = new Float64Array(capacity);
+  }
+
+  record(ms: number): void {
+    if (this.count < this.samples.length) {
+      this.samples[this.count] = ms;
+    } else {
+      const slot = Math.floor(this.rng() * (this.count + 1));
+      if (slot < this.samples.length) this.samples[slot] = ms;
+    }
+    this.count++;
+  }
+
+  sorted(): Float64Array {
+    return this.samples.slice(0, Math.min(this.count, this.samples.length)).sort();
+  }
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx] ?? 0;
+}
+
+/** Parses "host:port" or "http://host:port[/...]" into host and port. */
+export function parseEndpoint(endpoint: string): { host: string; port: number } {
+  const stripped = endpoint.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const colon = stripped.lastIndexOf(':');
+  const host = colon > 0 ? stripped.slice(0, colon) : stripped;
+  const port = colon > 0 ? Number(stripped.slice(colon + 1)) : 80;
+  if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad endpoint: ${endpoint}`);
+  return { host, port };
+}
+
+/** Runs one load round and returns its measurements. Never leaves sockets open. */
+export async function runLoad(options: BenchOptions): Promise<BenchResult> {
+  if (options.connections < 1 || options.connections > MAX_CONNECTIONS) throw new Error(`connections must be 1..${MAX_CONNECTIONS}`);
+  if (options.keyCount < 1) throw new Error('keyCount must be >= 1');
+  const { host, port } = parseEndpoint(options.endpoint);
+  const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes);
+  const connections = await Promise.all(
+    Array.from({ length: options.connections }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs)),
+  );
+  const recorder = new LatencyRecorder(MAX_LATENCY_SAMPLES);
+  const errorStatuses: Record<string, number> = {};
+  let ok = 0;
+  let errors = 0;
+  const start = performance.now();
+  const measureFrom = start + options.warmupMs;
+  const end = measureFrom + options.durationMs;
+  const worker = async (conn: BenchHttpConnection, seed: number): Promise<void> => {
+    const rng = makeRng(seed);
+    for (;;) {
+      const now = performance.now();
+      if (now >= end) return;
+      const k = Math.floor(rng() * options.keyCount);
+      const read = options.op === 'get' || (options.op === 'mix' && rng() < options.readRatio);
+      const req = read ? book.gets[k] : book.puts[k];
+      if (!req) return;
+      let status: number;
+      try {
+        status = (await conn.request(req)).status;
+      } catch {
+        // A broken connection ends this worker; the others go on.
+        errors++;
+        errorStatuses['connection'] = (errorStatuses['connection'] ?? 0) + 1;
+        return;
+      }
+      const done = performance.now();
+      if (now < measureFrom) continue;
+      const success = status === 200 || (read && status === 404);
+      if (success) {
+        ok++;
+        recorder.record(done - now);
+      } else {
+        errors++;
+        errorStatuses[String(status)] = (errorStatuses[String(status)] ?? 0) + 1;
+      }
+    }
+  };
+  try {
+    await Promise.all(connections.map((c, i) => worker(c, i + 1)));
+  } finally {
+    for (const c of connections) c.close();
+  }
+  const measuredSeconds = Math.max(0.001, (Math.min(performance.now(), end) - measureFrom) / 1000);
+  const sorted = recorder.sorted();
+  const cdf: { percentile: number; ms: number }[] = [];
+  for (let p = 0; p <= 100; p++) cdf.push({ percentile: p, ms: percentile(sorted, Math.max(p, 0.0001)) });
+  cdf.push({ percentile: 99.9, ms: percentile(sorted, 99.9) });
+  cdf.sort((a, b) => a.percentile - b.percentile);
+  return {
+    target: options.target,
+    op: options.op,
+    connections: options.connections,
+    measuredSeconds,
+    ok,
+    errors,
+    opsPerSec: ok / measuredSeconds,
+    p50Ms: percentile(sorted, 50),
+    p90Ms: percentile(sorted, 90),
+    p99Ms: percentile(sorted, 99),
+    p999Ms: percentile(sorted, 99.9),
+    maxMs: sorted.length ? (sorted[sorted.length - 1] ?? 0) : 0,
+    cdf,
+    errorStatuses,
+  };
+}
+
+/** Writes every key once so reads find values (and etcd/raftkv hold the same data). */
+export async function preload(options: BenchOptions): Promise<void> {
+  const { host, port } = parseEndpoint(options.endpoint);
+  const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes);
+  const parallel = Math.min(16, options.keyCount);
+  const conns = await Promise.all(Array.from({ length: parallel }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs)));
+  try {
+    await Promise.all(conns.map(async (c, i) => {
+      for (let k = i; k < options.keyCount; k += parallel) {
+        const req = book.puts[k];
+        if (!req) continue;
+        const res = await c.request(req);
+        if (res.status !== 200) throw new Error(`preload of key ${k} got HTTP ${res.status}`);
+      }
+    }));
+  } finally {
+    for (const c of conns) c.close();
+  }
+}

@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseResponse } from '../../../daemon/src/cli/bench/http-connection.js';
+import { parseBenchArgs, parseDurationMs } from '../../../daemon/src/cli/bench/index.js';
+import { DEFAULT_BENCH_OPTIONS, runLoad } from '../../../daemon/src/cli/bench/load-generator.js';
+
+test('parseResponse frames content-length, chunked and body-less responses', () => {
+  const cl = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404');
+  const r = parseResponse(cl);
+  assert.ok(r !== 'incomplete' && !(r instanceof Error));
+  assert.equal(r.status, 200);
+  assert.equal(r.bodyBytes, 3);
+  assert.equal(r.consumed, cl.indexOf('HTTP/1.1 404'));
+  assert.equal(parseResponse(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab')), 'incomplete');
+  const ch = parseResponse(Buffer.from('HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n'));
+  assert.ok(ch !== 'incomplete' && !(ch instanceof Error));
+  assert.equal(ch.bodyBytes, 5);
+  assert.ok(parseResponse(Buffer.from('garbage that is not http\r\n\r\n')) instanceof Error);
+  assert.ok(parseResponse(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n')) instanceof Error);
+});
+
+test('bench flags: durations, bounds and usage errors', () => {
+  assert.equal(parseDurationMs('10s'), 10_000);
+  assert.equal(parseDurationMs('250ms'), 250);
+  assert.equal(parseDurationMs('2m'), 120_000);
+  assert.throws(() => parseDurationMs('ten'));
+  const p = parseBenchArgs(['--target', 'etcd', '--op', 'mix', '--connections', '16', '--read-ratio', '0.5', '--json']);
+  assert.equal(p.options.target, 'etcd');
+  assert.equal(p.options.connections, 16);
+  assert.equal(p.json, true);
+  assert.throws(() => parseBenchArgs(['--connections', '0']));
+  assert.throws(() => parseBenchArgs(['--op', 'scan']));
+  assert.throws(() => parseBenchArgs(['--bogus']));
+});
+
+test('runLoad counts successes and failures against a real HTTP server', async () => {
+  let served = 0;
+  const server = http.createServer((req, res) => {
+    served++;
+    req.resume();
+    // Every third request fails, so both counters must move.
+    if (served % 3 === 0) {
+      res.writeHead(503, { 'Content-Length': '2' }).end('no');
+    } else {
+      res.writeHead(200, { 'Content-Length': '2' }).end('ok');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const r = await runLoad({ ...DEFAULT_BENCH_OPTIONS, endpoint: `127.0.0.1:${port}`, connections: 4, durationMs: 300, warmupMs: 0, keyCount: 10 });
+    assert.ok(r.ok > 0, 'some requests succeed');
+    assert.ok(r.errors > 0, 'failures are counted');
+    assert.equal(r.errorStatuses['503'], r.errors);
+    assert.ok(r.p50Ms <= r.p99Ms && r.p99Ms <= r.maxMs);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
