@@ -1,0 +1,803 @@
+// The member driver: one async loop that feeds the pure raft core with ticks, peer messages,
+// proposals and read requests, and carries out each Ready in the order the core demands:
+// persist (one synced batch) → send → install snapshot / apply committed entries → answer
+// reads → advance. Everything the HTTP API needs goes through the MemberService it implements.
+import type { ConfChange, ConfState, Entry, HardState, Message, RaftStatus, Ready, SnapshotMeta, SoftState } from './raft/types.js';
+import { EntryType, MessageType } from './raft/types.js';
+import { RaftError, RaftInvariantError } from './raft/errors.js';
+import type { RaftStorage, StoredSnapshot, PersistBatch } from './storage/types.js';
+import type { Transport } from './transport/types.js';
+import type { DaemonConfig } from './config/flags.js';
+import { LIMITS } from './config/limits.js';
+import type { Logger } from './observability/logger.js';
+import type { RaftkvMetrics } from './observability/metrics.js';
+import type { MemberInfo, MemberRole, MemberService, MemberStatus, PeerFaults } from './member-service.js';
+import type { AddressBook } from './server/address-book.js';
+import { decodeAddressContext, encodeAddressContext } from './server/address-book.js';
+import { MemberError, fromRaftError } from './server/errors.js';
+import { ProposalTracker, ReadTracker } from './server/pending.js';
+import { decodeSnapshot, encodeSnapshot } from './server/snapshot-envelope.js';
+
+/** Where the core put a proposal: the entry the driver waits to see applied. */
+export interface ProposalPosition {
+  readonly index: number;
+  readonly term: number;
+}
+
+/** What the driver needs from the raft core (RawNode satisfies it). */
+export interface DriverRaftNode {
+  tick(): void;
+  step(message: Message): void;
+  propose(data: Uint8Array): ProposalPosition;
+  proposeConfChange(change: ConfChange): ProposalPosition;
+  readIndex(requestId: number): void;
+  transferLeadership(to: string): void;
+  hasReady(): boolean;
+  ready(): Ready;
+  advance(ready: Ready): void;
+  /** The driver stored a snapshot at `meta`: the core may forget entries up to meta.index. */
+  compact(meta: SnapshotMeta): void;
+  reportUnreachable(id: string): void;
+  reportSnapshot(id: string, ok: boolean): void;
+  status(): RaftStatus;
+  decodeConfChange(data: Uint8Array): ConfChange;
+}
+
+/** What the driver needs from the state machine (the KV store satisfies it). */
+export interface DriverStateMachine<R> {
+  /** Applies one committed command; deterministic; returns the typed result for the proposer. */
+  apply(index: number, term: number, data: Uint8Array): R;
+  snapshot(): Uint8Array;
+  restore(image: Uint8Array): void;
+  /** The KV revision applied locally (status extension). */
+  currentRevision(): number;
+}
+
+/** Optional transport capability: drop traffic to/from peers (fault injection). */
+export interface FaultableTransport {
+  setFaults(faults: { readonly dropOutgoingTo: readonly string[]; readonly dropIncomingFrom: readonly string[] }): void;
+}
+
+export interface MemberServerOptions<S extends DriverStateMachine<R>, R> {
+  readonly config: DaemonConfig;
+  readonly logger: Logger;
+  readonly metrics: RaftkvMetrics;
+  readonly storage: RaftStorage;
+  readonly transport: Transport & Partial<FaultableTransport>;
+  readonly node: DriverRaftNode;
+  readonly stateMachine: S;
+  readonly addressBook: AddressBook;
+  /** Configuration at `snapshot` (or bootstrap); conf changes applied later update it. */
+  readonly confState: ConfState;
+  readonly snapshot: StoredSnapshot | null;
+  readonly hardState: HardState;
+  /** Called once for a violated invariant or an unrecoverable error: the process must exit 1. */
+  readonly onFatal: (err: unknown) => void;
+  readonly nowMs?: () => number;
+}
+
+const ROLES: readonly MemberRole[] = ['leader', 'follower', 'candidate', 'learner'];
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function snapshotKey(meta: { readonly index: number; readonly term: number }): string {
+  return `${meta.index}/${meta.term}`;
+}
+
+/**
+ * One raftkv member: drives the core, owns the pending requests and implements MemberService.
+ * Lifecycle: construct → `start()` → … → `stop()` (idempotent). Not reusable after stop.
+ */
+export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberService {
+  readonly name: string;
+  readonly stateMachine: S;
+
+  private readonly o: MemberServerOptions<S, R>;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly proposals: ProposalTracker<R | undefined>;
+  private readonly reads: ReadTracker;
+  private readonly book: AddressBook;
+  private confState: ConfState;
+  private term: number;
+  private commitIndex: number;
+  private softState: SoftState = { leader: null, role: 'follower' };
+  private appliedIndex: number;
+  private appliedTerm: number;
+  private lastSnapshot: StoredSnapshot | null;
+  private readonly stashedSnapshots = new Map<string, Uint8Array>();
+  private readonly leaderHistory: { term: number; leader: string; atMs: number }[] = [];
+  private leaderWaiters: { resolve: () => void; test: () => boolean }[] = [];
+  private snapshotRequests: { resolve: (v: { index: number }) => void; reject: (e: Error) => void }[] = [];
+
+  private ticker: NodeJS.Timeout | null = null;
+  private faultTimer: NodeJS.Timeout | null = null;
+  private wake: (() => void) | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+  private loopStopping = false;
+  private stopping = false;
+  private stopped = false;
+  /** Set while storage refuses writes; cleared by the next successful persist. */
+  private writeBlocked: MemberError | null = null;
+  private ticks = 0;
+  /** Applied index at the last failed snapshot (retries are spaced out from it). */
+  private snapshotFailedAtIndex = -Infinity;
+
+  constructor(options: MemberServerOptions<S, R>) {
+    this.o = options;
+    this.name = options.config.name;
+    this.stateMachine = options.stateMachine;
+    this.log = options.logger;
+    this.now = options.nowMs ?? Date.now;
+    this.proposals = new ProposalTracker(options.config.maxPendingProposals, LIMITS.maxPendingProposalBytes);
+    this.reads = new ReadTracker(LIMITS.maxPendingReads);
+    this.book = options.addressBook;
+    this.confState = options.confState;
+    this.term = options.hardState.term;
+    this.commitIndex = options.hardState.commit;
+    this.lastSnapshot = options.snapshot;
+    this.appliedIndex = options.snapshot?.meta.index ?? 0;
+    this.appliedTerm = options.snapshot?.meta.term ?? 0;
+  }
+
+  /** The current term, for log lines. */
+  currentTerm(): number {
+    return this.term;
+  }
+
+  /** Restores the state machine from the stored snapshot, starts the transport, the ticker and the loop. */
+  async start(): Promise<void> {
+    if (this.lastSnapshot && this.lastSnapshot.data.length > 0) {
+      this.stateMachine.restore(decodeSnapshot(this.lastSnapshot.data).kvImage);
+    }
+    this.syncPeers();
+    await this.o.transport.start((m) => this.onMessage(m));
+    this.ticker = setInterval(() => this.onTick(), this.o.config.heartbeatIntervalMs);
+    this.loopDone = this.runLoop().catch((err: unknown) => this.o.onFatal(err));
+    this.log.info({ applied: this.appliedIndex, voters: this.confState.voters, learners: this.confState.learners }, 'member started');
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Inputs: ticks, peer messages
+
+  private onTick(): void {
+    if (this.stopped) return;
+    this.ticks++;
+    this.guard(() => this.o.node.tick());
+    const nowMs = this.now();
+    const expired = this.proposals.expire(nowMs);
+    if (expired > 0) this.o.metrics.proposalsFailed.inc({ reason: 'timeout' }, expired);
+    this.reads.expire(nowMs);
+    if (this.ticks % 10 === 0) this.sampleProgress();
+    this.notify();
+  }
+
+  private onMessage(m: Message): void {
+    if (this.stopped) return;
+    if (m.type === MessageType.Snapshot) {
+      if (!m.snapshot || !m.snapshotData) {
+        this.log.warn({ from: m.from }, 'snapshot message without data dropped');
+        return;
+      }
+      this.stashSnapshot(m.snapshot, m.snapshotData);
+    }
+    this.guard(() => this.o.node.step(m));
+    this.notify();
+  }
+
+  private stashSnapshot(meta: SnapshotMeta, data: Uint8Array): void {
+    this.stashedSnapshots.set(snapshotKey(meta), data);
+    while (this.stashedSnapshots.size > LIMITS.maxStashedSnapshots) {
+      const oldest = this.stashedSnapshots.keys().next().value;
+      if (oldest === undefined) break;
+      this.stashedSnapshots.delete(oldest);
+    }
+  }
+
+  /** Runs a core call; refusals are logged, invariant violations stop the member. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof RaftError) this.log.debug({ code: err.code }, err.message);
+      else this.o.onFatal(err);
+    }
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    if (w) {
+      this.wake = null;
+      w();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The loop
+
+  private async runLoop(): Promise<void> {
+    while (!this.loopStopping) {
+      this.submitReads();
+      if (!this.o.node.hasReady()) {
+        if (this.snapshotRequests.length > 0 || this.snapshotDue()) {
+          await this.takeSnapshot();
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        continue;
+      }
+      const rd = this.o.node.ready();
+      await this.handleReady(rd);
+      if (this.snapshotDue() || this.snapshotRequests.length > 0) await this.takeSnapshot();
+    }
+  }
+
+  private submitReads(): void {
+    if (!this.reads.hasOpenBatch()) return;
+    const id = this.reads.takeOpenBatch();
+    try {
+      this.o.node.readIndex(id);
+      this.o.metrics.readIndexTotal.inc();
+    } catch (err) {
+      if (err instanceof RaftError) this.reads.failBatch(id, fromRaftError(err, (n) => this.leaderAddress(n)));
+      else throw err;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState);
+    if (rd.hardState) {
+      this.term = rd.hardState.term;
+      this.commitIndex = rd.hardState.commit;
+    }
+    // 1. persist: one synced batch; nothing below may happen before it is durable.
+    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+      const batch: { -readonly [K in keyof PersistBatch]: PersistBatch[K] } = { entries: rd.entries };
+      if (rd.hardState) batch.hardState = rd.hardState;
+      if (rd.snapshot) {
+        const data = this.stashedSnapshots.get(snapshotKey(rd.snapshot));
+        if (!data) throw new RaftInvariantError(`the core asked to install snapshot ${snapshotKey(rd.snapshot)} that was never received`);
+        batch.snapshot = { meta: rd.snapshot, data };
+      }
+      const ok = await this.persistWithRetry(batch);
+      if (!ok) return; // stopping: nothing after a failed persist may be sent or applied
+    }
+    // 2. send
+    for (const m of rd.messages) this.send(m);
+    // 3. install snapshot, apply, answer reads
+    const t0 = performance.now();
+    if (rd.snapshot) this.installSnapshot(rd.snapshot);
+    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
+    if (rd.committedEntries.length > 0 || rd.snapshot) this.o.metrics.backendCommitSeconds.observe((performance.now() - t0) / 1000);
+    for (const rs of rd.readStates) this.reads.readState(rs.requestId, rs.index);
+    this.reads.applied(this.appliedIndex);
+    // 4. advance
+    this.o.node.advance(rd);
+    this.updateIndexMetrics(rd);
+  }
+
+  /** Persists `batch`, retrying with backoff while storage fails. False only when stopping. */
+  private async persistWithRetry(batch: PersistBatch): Promise<boolean> {
+    let backoffMs: number = LIMITS.persistRetryMinMs;
+    for (;;) {
+      const t0 = performance.now();
+      try {
+        await this.o.storage.persist(batch);
+        this.o.metrics.walFsyncSeconds.observe((performance.now() - t0) / 1000);
+        if (this.writeBlocked) {
+          this.log.warn('storage writes succeed again; accepting writes');
+          this.writeBlocked = null;
+        }
+        return true;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        const noSpace = code === 'NoSpace';
+        if (!this.writeBlocked) {
+          this.log.error({ err, noSpace }, 'storage persist failed; refusing writes and retrying');
+          this.writeBlocked = noSpace
+            ? new MemberError('NoSpace', 'the member cannot persist: no space left on its data volume')
+            : new MemberError('NoSpace', `the member cannot persist: ${err instanceof Error ? err.message : String(err)}`);
+          const first = batch.entries[0]?.index;
+          const last = batch.entries[batch.entries.length - 1]?.index;
+          if (first !== undefined && last !== undefined) {
+            const n = this.proposals.failRange(first, last, new MemberError('NoSpace', 'the write could not be persisted (storage failing); its outcome is unknown, retry with the same Idempotency-Key'));
+            if (n > 0) this.o.metrics.proposalsFailed.inc({ reason: 'storage' }, n);
+          }
+        }
+        if (this.loopStopping) return false;
+        await sleep(backoffMs);
+        backoffMs = Math.min(LIMITS.persistRetryMaxMs, backoffMs * 2);
+      }
+    }
+  }
+
+  private send(m: Message): void {
+    if (m.type === MessageType.Snapshot) {
+      const snap = this.lastSnapshot;
+      if (!m.snapshot || !snap || snap.meta.index !== m.snapshot.index || snap.meta.term !== m.snapshot.term) {
+        this.log.warn({ to: m.to, want: m.snapshot?.index, have: snap?.meta.index }, 'no stored snapshot matches the one the core wants to send');
+        this.guard(() => this.o.node.reportSnapshot(m.to, false));
+        return;
+      }
+      this.o.transport.send({ ...m, snapshotData: snap.data });
+      this.o.metrics.snapshotSentTotal.inc();
+      this.log.info({ to: m.to, index: snap.meta.index, bytes: snap.data.length }, 'snapshot sent');
+      return;
+    }
+    this.o.transport.send(m);
+  }
+
+  private installSnapshot(meta: SnapshotMeta): void {
+    const t0 = performance.now();
+    const key = snapshotKey(meta);
+    const data = this.stashedSnapshots.get(key);
+    if (!data) throw new RaftInvariantError(`snapshot ${key} vanished between persist and install`);
+    this.stashedSnapshots.delete(key);
+    const parts = decodeSnapshot(data);
+    this.stateMachine.restore(parts.kvImage);
+    this.book.loadJson(parts.membersJson);
+    this.book.set({ name: this.name, peerAddress: this.o.config.advertisePeer, clientUrl: this.o.config.advertiseClientUrl });
+    this.confState = meta.confState;
+    const failed = this.proposals.failRange(0, meta.index, new MemberError('ProposalDropped', 'the outcome of the write is unknown (state replaced by a snapshot); retry with the same Idempotency-Key'));
+    if (failed > 0) this.o.metrics.proposalsFailed.inc({ reason: 'snapshot' }, failed);
+    this.appliedIndex = meta.index;
+    this.appliedTerm = meta.term;
+    this.lastSnapshot = { meta, data };
+    this.syncPeers();
+    this.o.metrics.snapshotReceivedTotal.inc();
+    this.o.metrics.snapshotInstallSeconds.observe((performance.now() - t0) / 1000);
+    this.log.info({ index: meta.index, term: meta.term, bytes: data.length }, 'snapshot installed');
+  }
+
+  private applyEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue; // already in the state (restored snapshot)
+      if (e.index !== this.appliedIndex + 1) throw new RaftInvariantError(`apply gap: applied ${this.appliedIndex}, next entry ${e.index}`);
+      switch (e.type) {
+        case EntryType.Normal: {
+          let result: R | Error;
+          try {
+            result = this.stateMachine.apply(e.index, e.term, e.data);
+          } catch (err) {
+            // The state machine refuses commands it cannot decode with a result; a throw is a bug.
+            this.log.error({ err, index: e.index }, 'state machine threw while applying an entry');
+            result = err instanceof Error ? err : new Error(String(err));
+          }
+          this.proposals.applied(e.index, e.term, () => result);
+          this.o.metrics.proposalsApplied.inc();
+          break;
+        }
+        case EntryType.ConfChange:
+          this.applyConfChange(e);
+          this.proposals.applied(e.index, e.term, () => undefined);
+          break;
+        case EntryType.Noop:
+          this.proposals.applied(e.index, e.term, () => undefined);
+          break;
+        default:
+          throw new RaftInvariantError(`unknown entry type ${String(e.type)} at ${e.index}`);
+      }
+      this.appliedIndex = e.index;
+      this.appliedTerm = e.term;
+    }
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc = this.o.node.decodeConfChange(e.data);
+    const voters = new Set(this.confState.voters);
+    const learners = new Set(this.confState.learners);
+    const addr = decodeAddressContext(cc.context);
+    switch (cc.type) {
+      case 'addLearner':
+        learners.add(cc.node);
+        if (addr) this.book.set({ name: cc.node, peerAddress: addr.peerAddress, clientUrl: addr.clientUrl });
+        break;
+      case 'promote':
+        learners.delete(cc.node);
+        voters.add(cc.node);
+        break;
+      case 'remove':
+        learners.delete(cc.node);
+        voters.delete(cc.node);
+        break;
+    }
+    this.confState = { voters: [...voters].sort(), learners: [...learners].sort() };
+    if (cc.type === 'remove' && cc.node !== this.name) this.book.delete(cc.node);
+    this.syncPeers();
+    this.log.info({ index: e.index, change: cc.type, node: cc.node, voters: this.confState.voters, learners: this.confState.learners }, 'membership change applied');
+    if (cc.type === 'remove' && cc.node === this.name) this.log.warn('this member was removed from the cluster');
+  }
+
+  /** Points the transport at every member in the configuration except ourselves. */
+  private syncPeers(): void {
+    const inConfig = new Set([...this.confState.voters, ...this.confState.learners]);
+    for (const a of this.book.all()) {
+      if (a.name === this.name || a.peerAddress === '') continue;
+      // Before we know any configuration (a joining member), dial everyone we were told about.
+      if (inConfig.size === 0 || inConfig.has(a.name)) this.o.transport.setPeer(a.name, a.peerAddress);
+    }
+  }
+
+  private onSoftState(ss: SoftState): void {
+    const prev = this.softState;
+    this.softState = ss;
+    if (prev.leader !== ss.leader) {
+      this.o.metrics.leaderChangesSeen.inc();
+      if (ss.leader !== null) {
+        this.leaderHistory.push({ term: this.term, leader: ss.leader, atMs: this.now() });
+        while (this.leaderHistory.length > LIMITS.maxLeaderHistory) this.leaderHistory.shift();
+      }
+      this.log.info({ leader: ss.leader, role: ss.role, previous: prev.leader }, 'leader changed');
+      // Reads submitted to the old leader may never be answered: submit them again.
+      for (const id of this.reads.unansweredIds()) this.reads.reopen(id);
+    }
+    if (prev.role !== ss.role) this.log.info({ role: ss.role, previous: prev.role }, 'role changed');
+    this.updateRoleMetrics();
+    const waiters = this.leaderWaiters;
+    this.leaderWaiters = [];
+    for (const w of waiters) {
+      if (w.test()) w.resolve();
+      else this.leaderWaiters.push(w);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Snapshots
+
+  private snapshotDue(): boolean {
+    const base = this.lastSnapshot?.meta.index ?? 0;
+    if (this.appliedIndex - base < this.o.config.snapshotEntries) return false;
+    return this.appliedIndex - this.snapshotFailedAtIndex >= Math.ceil(this.o.config.snapshotEntries / 4);
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    const requests = this.snapshotRequests;
+    this.snapshotRequests = [];
+    const base = this.lastSnapshot?.meta.index ?? 0;
+    if (this.appliedIndex === base && this.lastSnapshot) {
+      for (const r of requests) r.resolve({ index: base });
+      return;
+    }
+    if (this.appliedIndex === 0) {
+      for (const r of requests) r.resolve({ index: 0 });
+      return;
+    }
+    const t0 = performance.now();
+    const meta: SnapshotMeta = { index: this.appliedIndex, term: this.appliedTerm, confState: this.confState };
+    try {
+      const data = encodeSnapshot({ membersJson: this.book.toJson(), kvImage: this.stateMachine.snapshot() });
+      const snap: StoredSnapshot = { meta, data };
+      await this.o.storage.saveSnapshotAndCompact(snap);
+      this.lastSnapshot = snap;
+      this.o.node.compact(meta);
+      this.o.metrics.snapshotSaveTotal.inc();
+      this.o.metrics.snapshotSaveSeconds.observe((performance.now() - t0) / 1000);
+      this.o.metrics.snapshotIndex.set(meta.index);
+      this.log.info({ index: meta.index, term: meta.term, bytes: data.length }, 'snapshot taken, log compacted');
+      for (const r of requests) r.resolve({ index: meta.index });
+    } catch (err) {
+      if (err instanceof RaftInvariantError) throw err;
+      this.log.error({ err }, 'snapshot failed');
+      const e = new MemberError('NoSpace', `snapshot failed: ${err instanceof Error ? err.message : String(err)}`);
+      for (const r of requests) r.reject(e);
+      // Bound retries: the next automatic attempt waits for another quarter of --snapshot-entries.
+      this.snapshotFailedAtIndex = this.appliedIndex;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Metrics
+
+  private updateRoleMetrics(): void {
+    const m = this.o.metrics;
+    const role = this.role();
+    m.hasLeader.set(this.softState.leader !== null ? 1 : 0);
+    m.isLeader.set(role === 'leader' ? 1 : 0);
+    m.isLearner.set(role === 'learner' ? 1 : 0);
+    for (const r of ROLES) m.role.set({ role: r }, r === role ? 1 : 0);
+  }
+
+  private updateIndexMetrics(rd: Ready): void {
+    const m = this.o.metrics;
+    m.term.set(this.term);
+    m.commitIndex.set(this.commitIndex);
+    m.appliedIndex.set(this.appliedIndex);
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry) m.lastIndex.set(lastEntry.index);
+    m.proposalsPending.set(this.proposals.size);
+    if (rd.committedEntries.length > 0) m.proposalsCommitted.inc(rd.committedEntries.length);
+  }
+
+  private sampleProgress(): void {
+    if (this.softState.role !== 'leader') return;
+    const st = this.o.node.status();
+    for (const [id, p] of st.progress) {
+      if (id === this.name) continue;
+      this.o.metrics.followerLagEntries.set({ follower: id }, Math.max(0, st.lastIndex - p.match));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // MemberService
+
+  private role(): MemberRole {
+    if (this.confState.learners.includes(this.name)) return 'learner';
+    const r = this.softState.role;
+    return r === 'precandidate' ? 'candidate' : r;
+  }
+
+  private leaderAddress(name: string): { name: string; clientUrl: string } | null {
+    const a = this.book.get(name);
+    return a && a.clientUrl !== '' ? { name, clientUrl: a.clientUrl } : null;
+  }
+
+  private notLeaderError(): MemberError {
+    const l = this.softState.leader;
+    if (l === null) return new MemberError('NoLeader', 'no leader known; retry shortly');
+    const addr = this.leaderAddress(l);
+    if (!addr) return new MemberError('NoLeader', `the leader (${l}) has not published its client URL yet; retry shortly`);
+    return new MemberError('NotLeader', `not the leader; the leader is ${l}`, addr);
+  }
+
+  private checkWritable(): void {
+    if (this.stopping) throw new MemberError('ShuttingDown', 'the member is shutting down');
+    if (this.writeBlocked) throw this.writeBlocked;
+    if (this.softState.role !== 'leader') throw this.notLeaderError();
+  }
+
+  proposeCommand(command: Uint8Array): Promise<R | undefined> {
+    try {
+      this.checkWritable();
+      if (command.length > this.o.config.maxRequestBytes + 64 * 1024) throw new MemberError('TooLarge', 'command larger than the request bound');
+      this.proposals.checkRoom(command.length);
+    } catch (err) {
+      if (err instanceof MemberError) this.o.metrics.proposalsFailed.inc({ reason: err.code });
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    let pos: ProposalPosition;
+    try {
+      pos = this.o.node.propose(command);
+    } catch (err) {
+      if (err instanceof RaftError) {
+        this.o.metrics.proposalsFailed.inc({ reason: err.code });
+        return Promise.reject(fromRaftError(err, (n) => this.leaderAddress(n)));
+      }
+      throw err;
+    }
+    const p = this.proposals.add(pos.index, pos.term, command.length, this.now() + this.o.config.requestTimeoutMs);
+    this.notify();
+    return p;
+  }
+
+  waitLinearizable(): Promise<void> {
+    if (this.stopped) return Promise.reject(new MemberError('ShuttingDown', 'the member is shutting down'));
+    if (this.softState.leader === null) return Promise.reject(new MemberError('NoLeader', 'no leader known; retry shortly'));
+    let p: Promise<void>;
+    try {
+      p = this.reads.add(this.now() + this.o.config.requestTimeoutMs);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    this.notify();
+    return p;
+  }
+
+  status(): MemberStatus {
+    const st = this.o.node.status();
+    const progress: Record<string, { match: number; state: string }> = {};
+    for (const [id, p] of st.progress) progress[id] = { match: p.match, state: p.state };
+    const base: MemberStatus = {
+      name: this.name,
+      role: this.role(),
+      term: st.term,
+      leader: this.leader(),
+      commitIndex: st.commit,
+      appliedIndex: this.appliedIndex,
+      lastIndex: st.lastIndex,
+      snapshotIndex: this.lastSnapshot?.meta.index ?? 0,
+      members: this.members(),
+      revision: this.stateMachine.currentRevision(),
+      leaderHistory: [...this.leaderHistory],
+    };
+    return st.role === 'leader' ? { ...base, progress } : base;
+  }
+
+  /** The members of the applied configuration with their addresses. */
+  members(): MemberInfo[] {
+    const out: MemberInfo[] = [];
+    const add = (name: string, voter: boolean): void => {
+      const a = this.book.get(name);
+      out.push({ name, peerUrl: a?.peerAddress ?? '', clientUrl: a?.clientUrl ?? '', voter });
+    };
+    for (const v of this.confState.voters) add(v, true);
+    for (const l of this.confState.learners) add(l, false);
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  leader(): { readonly name: string; readonly clientUrl: string } | null {
+    const l = this.softState.leader;
+    if (l === null) return null;
+    return { name: l, clientUrl: this.book.get(l)?.clientUrl ?? '' };
+  }
+
+  isLeader(): boolean {
+    return this.softState.role === 'leader';
+  }
+
+  isReady(): boolean {
+    return this.softState.leader !== null && this.appliedIndex >= this.commitIndex && !this.stopping;
+  }
+
+  private proposeChange(change: ConfChange): Promise<void> {
+    this.checkWritable();
+    let pos: ProposalPosition;
+    try {
+      pos = this.o.node.proposeConfChange(change);
+    } catch (err) {
+      if (err instanceof RaftError) throw fromRaftError(err, (n) => this.leaderAddress(n));
+      throw err;
+    }
+    const p = this.proposals.add(pos.index, pos.term, change.context.length, this.now() + this.o.config.requestTimeoutMs);
+    this.notify();
+    return p.then(() => undefined);
+  }
+
+  async addLearner(member: { readonly name: string; readonly peerUrl: string; readonly clientUrl: string }): Promise<void> {
+    const peerAddress = member.peerUrl.replace(/^http:\/\//, '').replace(/\/$/, '');
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(member.name)) throw new MemberError('InvalidRequest', 'bad member name');
+    if (!/^[^\s/:]+:\d{1,5}$/.test(peerAddress)) throw new MemberError('InvalidRequest', `peerUrl must be host:port, got '${member.peerUrl}'`);
+    if (member.clientUrl !== '' && !/^http:\/\/[^\s/]+:\d{1,5}\/?$/.test(member.clientUrl)) throw new MemberError('InvalidRequest', `clientUrl must be http://host:port, got '${member.clientUrl}'`);
+    if (this.confState.voters.length + this.confState.learners.length >= LIMITS.maxMembers) throw new MemberError('Conflict', `at most ${LIMITS.maxMembers} members`);
+    const context = encodeAddressContext({ peerAddress, clientUrl: member.clientUrl.replace(/\/$/, '') });
+    // Dial the new member at once so the leader can start replicating when the change applies.
+    this.book.set({ name: member.name, peerAddress, clientUrl: member.clientUrl.replace(/\/$/, '') });
+    await this.proposeChange({ type: 'addLearner', node: member.name, context });
+  }
+
+  async promote(name: string): Promise<void> {
+    await this.proposeChange({ type: 'promote', node: name, context: new Uint8Array(0) });
+  }
+
+  async removeMember(name: string): Promise<void> {
+    if (name === this.name && this.isLeader()) {
+      // A leader removing itself hands off first; the client is redirected to the new leader.
+      const others = this.confState.voters.filter((v) => v !== this.name);
+      if (others.length === 0) throw new MemberError('InvalidRequest', 'cannot remove the last voter');
+      await this.handOff();
+      throw this.notLeaderError();
+    }
+    await this.proposeChange({ type: 'remove', node: name, context: new Uint8Array(0) });
+  }
+
+  async transferLeadership(to?: string): Promise<{ readonly leader: string }> {
+    if (this.stopping) throw new MemberError('ShuttingDown', 'the member is shutting down');
+    return this.handOff(to);
+  }
+
+  private async handOff(to?: string): Promise<{ readonly leader: string }> {
+    if (!this.isLeader()) throw this.notLeaderError();
+    let target = to;
+    if (target === undefined) {
+      const st = this.o.node.status();
+      let best: { id: string; match: number } | null = null;
+      for (const v of this.confState.voters) {
+        if (v === this.name) continue;
+        const p = st.progress.get(v);
+        if (p && p.recentActive && (!best || p.match > best.match)) best = { id: v, match: p.match };
+      }
+      if (!best) throw new MemberError('NoLeader', 'no caught-up voter to hand leadership to');
+      target = best.id;
+    } else if (target === this.name) {
+      return { leader: this.name };
+    } else if (!this.confState.voters.includes(target)) {
+      throw new MemberError('UnknownMember', `'${target}' is not a voter`);
+    }
+    const wanted = target;
+    const waitMs = Math.min(this.o.config.requestTimeoutMs, this.o.config.electionTimeoutMs * LIMITS.transferWaitElectionTimeouts);
+    const done = this.waitForLeader((l) => l !== null && l !== this.name, waitMs);
+    try {
+      this.o.node.transferLeadership(wanted);
+    } catch (err) {
+      if (err instanceof RaftError) throw fromRaftError(err, (n) => this.leaderAddress(n));
+      throw err;
+    }
+    this.notify();
+    const ok = await done;
+    const leader = this.softState.leader;
+    if (!ok || leader === null || leader === this.name) throw new MemberError('Timeout', `leadership did not move to ${wanted} within ${waitMs} ms`);
+    return { leader };
+  }
+
+  /** Resolves true once `test(leader)` holds, false after `timeoutMs`. */
+  private waitForLeader(test: (leader: string | null) => boolean, timeoutMs: number): Promise<boolean> {
+    if (test(this.softState.leader) && this.softState.leader !== this.name) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const w = {
+        test: () => test(this.softState.leader),
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.leaderWaiters = this.leaderWaiters.filter((x) => x !== w);
+        resolve(false);
+      }, timeoutMs);
+      this.leaderWaiters.push(w);
+    });
+  }
+
+  snapshotNow(): Promise<{ readonly index: number }> {
+    if (this.stopping) return Promise.reject(new MemberError('ShuttingDown', 'the member is shutting down'));
+    return new Promise((resolve, reject) => {
+      this.snapshotRequests.push({ resolve, reject });
+      this.notify();
+    });
+  }
+
+  setPeerFaults(faults: PeerFaults): void {
+    if (!this.o.config.enableFaultInjection) throw new MemberError('FaultInjectionDisabled', 'fault injection is off (start with --enable-fault-injection)');
+    const t = this.o.transport;
+    if (!t.setFaults) throw new MemberError('FaultInjectionDisabled', 'this transport cannot inject faults');
+    const setFaults = t.setFaults.bind(t);
+    let peers: string[];
+    if (faults.dropPeerTraffic) peers = this.book.all().map((a) => a.name).filter((n) => n !== this.name);
+    else peers = [...(faults.dropPeers ?? [])];
+    setFaults({ dropOutgoingTo: peers, dropIncomingFrom: peers });
+    if (this.faultTimer) clearTimeout(this.faultTimer);
+    this.faultTimer = null;
+    this.log.warn({ peers, durationMs: faults.durationMs }, 'peer faults set');
+    if (peers.length > 0) {
+      const durationMs = Math.min(faults.durationMs ?? LIMITS.defaultFaultDurationMs, LIMITS.maxFaultDurationMs);
+      this.faultTimer = setTimeout(() => {
+        this.faultTimer = null;
+        setFaults({ dropOutgoingTo: [], dropIncomingFrom: [] });
+        this.log.warn('peer faults lifted (duration elapsed)');
+      }, durationMs);
+      this.faultTimer.unref();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /**
+   * Stops the member: refuses new writes, hands off leadership when leader (bounded), lets the
+   * in-flight persist finish, fails what is still pending with ShuttingDown, closes transport
+   * and storage. Idempotent. The HTTP server is closed by the caller (main.ts).
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info({ leader: this.isLeader() }, 'stopping');
+    if (this.isLeader() && this.confState.voters.length > 1) {
+      try {
+        const r = await Promise.race([this.handOff(), sleep(LIMITS.shutdownTransferWaitMs).then(() => null)]);
+        this.log.info({ to: r?.leader ?? null }, r ? 'leadership handed off' : 'leadership hand-off timed out');
+      } catch (err) {
+        this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leadership hand-off failed');
+      }
+    }
+    this.loopStopping = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    if (this.faultTimer) clearTimeout(this.faultTimer);
+    this.notify();
+    await Promise.race([this.loopDone, sleep(LIMITS.shutdownCloseWaitMs)]);
+    this.stopped = true;
+    const err = new MemberError('ShuttingDown', 'the member is shutting down');
+    this.proposals.failAll(err);
+    this.reads.failAll(err);
+    for (const r of this.snapshotRequests) r.reject(err);
+    this.snapshotRequests = [];
+    for (const w of this.leaderWaiters) w.resolve();
+    this.leaderWaiters = [];
+    await this.o.transport.close().catch((e: unknown) => this.log.warn({ err: e }, 'transport close failed'));
+    await this.o.storage.close().catch((e: unknown) => this.log.warn({ err: e }, 'storage close failed'));
+    this.log.info('stopped');
+  }
+}
