@@ -17,6 +17,7 @@ import { decodeAddressContext, encodeAddressContext } from './server/address-boo
 import { MemberError, fromRaftError } from './server/errors.js';
 import { ProposalTracker, ReadTracker } from './server/pending.js';
 import { decodeSnapshot, encodeSnapshot } from './server/snapshot-envelope.js';
+import { decodeDriverEntry, encodePublish, isDriverEntry } from './server/driver-entries.js';
 
 /** Where the core put a proposal: the entry the driver waits to see applied. */
 export interface ProposalPosition {
@@ -74,6 +75,11 @@ export interface MemberServerOptions<S extends DriverStateMachine<R>, R> {
   /** Called once for a violated invariant or an unrecoverable error: the process must exit 1. */
   readonly onFatal: (err: unknown) => void;
   readonly nowMs?: () => number;
+  /**
+   * A deliberate bug, ONLY for proving the chaos checkers catch it (RAFTKV_UNSAFE_PLANTED_BUG):
+   * 'stale-read' answers linearizable reads from local state without ReadIndex.
+   */
+  readonly plantedBug?: string;
 }
 
 const ROLES: readonly MemberRole[] = ['leader', 'follower', 'candidate', 'learner'];
@@ -359,6 +365,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       if (e.index !== this.appliedIndex + 1) throw new RaftInvariantError(`apply gap: applied ${this.appliedIndex}, next entry ${e.index}`);
       switch (e.type) {
         case EntryType.Normal: {
+          if (isDriverEntry(e.data)) {
+            this.applyDriverEntry(e);
+            break;
+          }
           let result: R | Error;
           try {
             result = this.stateMachine.apply(e.index, e.term, e.data);
@@ -386,6 +396,28 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
   }
 
+  private applyDriverEntry(e: Entry): void {
+    const d = decodeDriverEntry(e.data);
+    if (d) {
+      // Our own URL comes from our flags (it may have changed since an older publish).
+      if (d.name !== this.name) this.book.setClientUrl(d.name, d.clientUrl);
+      this.log.debug({ index: e.index, member: d.name, clientUrl: d.clientUrl }, 'client URL published');
+    } else {
+      this.log.warn({ index: e.index }, 'unknown driver entry ignored');
+    }
+    this.proposals.applied(e.index, e.term, () => undefined);
+  }
+
+  /** A new leader replicates its client URL so followers can redirect to it. */
+  private publishSelf(): void {
+    try {
+      this.o.node.propose(encodePublish({ name: this.name, clientUrl: this.o.config.advertiseClientUrl }));
+    } catch (err) {
+      if (err instanceof RaftError) this.log.warn({ code: err.code }, 'could not publish the client URL');
+      else throw err;
+    }
+  }
+
   private applyConfChange(e: Entry): void {
     const cc = this.o.node.decodeConfChange(e.data);
     const voters = new Set(this.confState.voters);
@@ -406,7 +438,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         break;
     }
     this.confState = { voters: [...voters].sort(), learners: [...learners].sort() };
-    if (cc.type === 'remove' && cc.node !== this.name) this.book.delete(cc.node);
+    if (cc.type === 'remove' && cc.node !== this.name) {
+      this.book.delete(cc.node);
+      this.o.transport.removePeer(cc.node);
+    }
     this.syncPeers();
     this.log.info({ index: e.index, change: cc.type, node: cc.node, voters: this.confState.voters, learners: this.confState.learners }, 'membership change applied');
     if (cc.type === 'remove' && cc.node === this.name) this.log.warn('this member was removed from the cluster');
@@ -435,7 +470,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       // Reads submitted to the old leader may never be answered: submit them again.
       for (const id of this.reads.unansweredIds()) this.reads.reopen(id);
     }
-    if (prev.role !== ss.role) this.log.info({ role: ss.role, previous: prev.role }, 'role changed');
+    if (prev.role !== ss.role) {
+      this.log.info({ role: ss.role, previous: prev.role }, 'role changed');
+      if (ss.role === 'leader') this.publishSelf();
+    }
     this.updateRoleMetrics();
     const waiters = this.leaderWaiters;
     this.leaderWaiters = [];
@@ -574,6 +612,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   waitLinearizable(): Promise<void> {
+    if (this.o.plantedBug === 'stale-read') return Promise.resolve();
     if (this.stopped) return Promise.reject(new MemberError('ShuttingDown', 'the member is shutting down'));
     if (this.softState.leader === null) return Promise.reject(new MemberError('NoLeader', 'no leader known; retry shortly'));
     let p: Promise<void>;
@@ -652,6 +691,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     if (!/^[^\s/:]+:\d{1,5}$/.test(peerAddress)) throw new MemberError('InvalidRequest', `peerUrl must be host:port, got '${member.peerUrl}'`);
     if (member.clientUrl !== '' && !/^http:\/\/[^\s/]+:\d{1,5}\/?$/.test(member.clientUrl)) throw new MemberError('InvalidRequest', `clientUrl must be http://host:port, got '${member.clientUrl}'`);
     if (this.confState.voters.length + this.confState.learners.length >= LIMITS.maxMembers) throw new MemberError('Conflict', `at most ${LIMITS.maxMembers} members`);
+    this.checkWritable();
+    // The initial voters live only in the bootstrap configuration (index 0), never in a log
+    // entry: a joiner must start from a snapshot, so make sure the log no longer begins at 1.
+    if ((this.lastSnapshot?.meta.index ?? 0) === 0) await this.snapshotNow();
     const context = encodeAddressContext({ peerAddress, clientUrl: member.clientUrl.replace(/\/$/, '') });
     // Dial the new member at once so the leader can start replicating when the change applies.
     this.book.set({ name: member.name, peerAddress, clientUrl: member.clientUrl.replace(/\/$/, '') });
@@ -782,6 +825,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leadership hand-off failed');
       }
     }
+    // Writes proposed before the hand-off may still commit under the new leader; give them a
+    // moment to resolve with their real outcome instead of ShuttingDown.
+    const drainUntil = this.now() + LIMITS.shutdownDrainWaitMs;
+    while (this.proposals.size > 0 && this.now() < drainUntil) await sleep(20);
     this.loopStopping = true;
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
