@@ -60,6 +60,8 @@ export interface MemberService {
   /** The local state machine, for reads after `waitLinearizable` (or stale serializable reads). */
   readonly stateMachine: unknown;
   status(): MemberStatus;
+  /** The current raft term; cheap (the GET hot path sends it as X-Raft-Term). */
+  currentTerm(): number;
   /** The leader's name and client URL, or null when no leader is known. */
   leader(): { readonly name: string; readonly clientUrl: string } | null;
   isLeader(): boolean;

@@ -1,0 +1,19 @@
+// What every route handler shares: the member, the KV port and its read view, the logger, the
+// latency timer and the request bounds. Built once per API server.
+import type { MemberService } from '../member-service.js';
+import type { Logger } from '../observability/logger.js';
+import type { RaftkvMetrics } from '../observability/metrics.js';
+import type { KvPort, KvReadView } from './kv-port.js';
+import type { HttpTimer } from './respond.js';
+
+/** Shared state of one API server. */
+export interface ApiContext {
+  readonly service: MemberService;
+  readonly kv: KvPort;
+  readonly reader: KvReadView;
+  readonly logger: Logger;
+  readonly metrics: RaftkvMetrics;
+  readonly timer: HttpTimer;
+  /** --max-request-bytes: bound on any request body. */
+  readonly maxRequestBytes: number;
+}

@@ -1,0 +1,124 @@
+// What the HTTP API needs from the KV module (daemon/src/kv): a command encoder for writes, a
+// read view of the local state machine, watch subscriptions, and a reading of apply results.
+// The API is written against this port so the routes stay the same while the KV module's
+// internals move; `kv-binding.ts` adapts the real module to it in one place.
+
+/** One stored key as the API shows it. */
+export interface KvEntryView {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly modRevision: number;
+  readonly createRevision: number;
+}
+
+/** A page of a prefix listing, sorted by key. */
+export interface KvRangeView {
+  readonly kvs: readonly KvEntryView[];
+  readonly more: boolean;
+  /** The store revision the page was read at. */
+  readonly revision: number;
+}
+
+/** One change delivered to a watcher. */
+export interface KvWatchEvent {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  /** Empty for deletes. */
+  readonly value: Uint8Array;
+  readonly revision: number;
+}
+
+/** A live watch subscription; `cancel` is idempotent. */
+export interface KvWatchHandle {
+  cancel(): void;
+}
+
+/** `Fencing-Token: <lock>:<token>`. */
+export interface FencingToken {
+  readonly lock: string;
+  readonly token: number;
+}
+
+/** A compare of a txn (API.md §2). `value` is bytes for target value, a number for modRevision, a boolean for exists. */
+export type TxnCompare =
+  | { readonly key: string; readonly target: 'value'; readonly op: '=' | '!=' | '<' | '>'; readonly value: Uint8Array }
+  | { readonly key: string; readonly target: 'modRevision'; readonly op: '=' | '!=' | '<' | '>'; readonly value: number }
+  | { readonly key: string; readonly target: 'exists'; readonly op: '=' | '!='; readonly value: boolean };
+
+/** One operation of a txn branch. */
+export type TxnOp =
+  | { readonly put: { readonly key: string; readonly value: Uint8Array } }
+  | { readonly delete: { readonly key: string } }
+  | { readonly get: { readonly key: string } };
+
+/** A validated txn request. */
+export interface TxnRequest {
+  readonly compare: readonly TxnCompare[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
+}
+
+/** Options common to every write: stamped by the API at propose time. */
+export interface WriteMeta {
+  /** The client's Idempotency-Key, if any. */
+  readonly idempotencyKey?: string;
+  /** Wall clock at propose time; the state machine uses it (not its own clock) for TTLs and expiry. */
+  readonly proposedAtMs: number;
+}
+
+/** A put or delete of one key with its preconditions. */
+export interface KeyWrite extends WriteMeta {
+  readonly key: string;
+  /** `If-Match`: required mod revision (0 = must not exist). */
+  readonly ifMatch?: number;
+  readonly fencing?: FencingToken;
+}
+
+/** The command encoder: each returns the bytes to propose through MemberService.proposeCommand. */
+export interface KvCommandEncoder {
+  put(w: KeyWrite & { readonly value: Uint8Array }): Uint8Array;
+  delete(w: KeyWrite): Uint8Array;
+  txn(t: TxnRequest & WriteMeta): Uint8Array;
+  lockAcquire(l: WriteMeta & { readonly name: string; readonly owner: string; readonly ttlMs: number }): Uint8Array;
+  lockRelease(l: WriteMeta & { readonly name: string; readonly token: number }): Uint8Array;
+}
+
+/** One result of a txn branch, as sent to the client. */
+export type TxnOpResultView =
+  | { readonly type: 'put'; readonly key: string; readonly revision: number }
+  | { readonly type: 'delete'; readonly key: string; readonly deleted: boolean }
+  | { readonly type: 'get'; readonly key: string; readonly kv: KvEntryView | null };
+
+/**
+ * What a committed command did, read from the state machine's apply result. Refusals (412,
+ * 409 ...) are not outcomes: `outcome` throws them as typed errors.
+ */
+export type WriteOutcome =
+  | { readonly kind: 'put'; readonly revision: number; readonly term: number; readonly index: number }
+  | { readonly kind: 'delete'; readonly deleted: boolean; readonly revision: number; readonly term: number; readonly index: number }
+  | { readonly kind: 'txn'; readonly succeeded: boolean; readonly revision: number; readonly results: readonly TxnOpResultView[] }
+  | { readonly kind: 'lock'; readonly token: number; readonly owner: string }
+  | { readonly kind: 'unlock'; readonly released: boolean };
+
+/** Read access to the local state machine. Reads are synchronous: the store is in memory. */
+export interface KvReadView {
+  get(key: string): KvEntryView | null;
+  /** At most `limit` keys starting with `prefix`, sorted. */
+  range(prefix: string, limit: number): KvRangeView;
+  revision(): number;
+  /**
+   * Subscribes to changes of keys starting with `prefix` from `fromRevision` on (inclusive),
+   * replaying history first. Throws a typed error with code COMPACTED (→ 410) when history
+   * before `fromRevision` is gone.
+   */
+  watch(prefix: string, fromRevision: number, onEvent: (ev: KvWatchEvent) => void): KvWatchHandle;
+}
+
+/** The KV module as the API sees it. */
+export interface KvPort {
+  readonly encode: KvCommandEncoder;
+  /** A read view of MemberService.stateMachine. */
+  reader(stateMachine: unknown): KvReadView;
+  /** Reads an apply result; throws typed errors for refusals (precondition, fencing, lock held). */
+  outcome(result: unknown): WriteOutcome;
+}

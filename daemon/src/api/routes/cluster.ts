@@ -1,0 +1,79 @@
+// Cluster API (API.md §3): status, membership, leader transfer, snapshot, health, readiness,
+// metrics, and the drills' fault endpoint. Membership, transfer and snapshot are writes and
+// are redirected to the leader; everything else is served by the member asked.
+import type { Router } from 'express';
+import type { ApiContext } from '../context.js';
+import { ApiError } from '../errors.js';
+import { requireLeader } from '../redirect.js';
+import { readJson } from '../respond.js';
+import { parseFaults, parseMemberAdd, parseTransfer } from '../validate.js';
+import { param, route } from './handler.js';
+
+/** Status and members are fetched cross-origin by the status page of another member. */
+const CORS = { 'access-control-allow-origin': '*' } as const;
+
+/** Registers the cluster routes. `enableFaultInjection` off: POST /v1/debug/faults is 404. */
+export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFaultInjection: boolean): void {
+  const { service } = ctx;
+
+  router.get('/v1/status', route(ctx, '/v1/status', () => Promise.resolve({ status: 200, body: service.status(), headers: CORS })));
+  router.get('/v1/members', route(ctx, '/v1/members', () => Promise.resolve({ status: 200, body: { members: service.status().members }, headers: CORS })));
+
+  router.post('/v1/members', route(ctx, '/v1/members', async (req) => {
+    requireLeader(service);
+    const m = parseMemberAdd(await readJson(req, ctx.maxRequestBytes));
+    await service.addLearner(m);
+    return { status: 200, body: { members: service.status().members } };
+  }));
+
+  router.post('/v1/members/:name/promote', route(ctx, '/v1/members/:name/promote', async (req) => {
+    const name = param(req, 'name');
+    requireLeader(service);
+    await service.promote(name);
+    return { status: 200, body: { members: service.status().members } };
+  }));
+
+  router.delete('/v1/members/:name', route(ctx, '/v1/members/:name', async (req) => {
+    const name = param(req, 'name');
+    requireLeader(service);
+    await service.removeMember(name);
+    return { status: 200, body: { members: service.status().members } };
+  }));
+
+  router.post('/v1/leader/transfer', route(ctx, '/v1/leader/transfer', async (req) => {
+    requireLeader(service);
+    const t = parseTransfer(await readJson(req, ctx.maxRequestBytes));
+    const r = await service.transferLeadership(t.to);
+    const leader = service.leader();
+    return { status: 200, body: { leader: r.leader, clientUrl: leader?.name === r.leader ? leader.clientUrl : null } };
+  }));
+
+  router.post('/v1/snapshot', route(ctx, '/v1/snapshot', async () => {
+    requireLeader(service);
+    const r = await service.snapshotNow();
+    return { status: 200, body: { index: r.index } };
+  }));
+
+  router.get('/healthz', route(ctx, '/healthz', () => Promise.resolve({ status: 200, body: { ok: true } })));
+
+  router.get('/readyz', route(ctx, '/readyz', () => {
+    if (service.isReady()) return Promise.resolve({ status: 200, body: { ready: true } });
+    const reason = service.leader() === null ? 'no leader known' : 'not yet applied up to the commit index';
+    return Promise.resolve({ status: 503, body: { ready: false, reason }, headers: { 'retry-after': '1' } });
+  }));
+
+  router.get('/metrics', route(ctx, '/metrics', async (_req, res) => {
+    const text = await ctx.metrics.registry.metrics();
+    res.statusCode = 200;
+    res.setHeader('content-type', ctx.metrics.registry.contentType);
+    res.end(text);
+    return null;
+  }));
+
+  router.post('/v1/debug/faults', route(ctx, '/v1/debug/faults', async (req) => {
+    if (!enableFaultInjection) throw new ApiError('NOT_FOUND', 'no such route (fault injection is off; start with --enable-fault-injection)');
+    const f = parseFaults(await readJson(req, ctx.maxRequestBytes));
+    service.setPeerFaults(f);
+    return { status: 200, body: { ok: true, faults: f } };
+  }));
+}

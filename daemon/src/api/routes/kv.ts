@@ -1,0 +1,211 @@
+// The hot path: PUT/GET/DELETE /v1/kv/{key} and GET /v1/kv?prefix=, served straight from
+// node's request event before express sees the request. No router regexes, no body-parser,
+// headers read directly; per request only the body reader and the proposal's continuation
+// allocate closures.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApiContext } from '../context.js';
+import { ApiError } from '../errors.js';
+import type { KeyWrite, KvEntryView } from '../kv-port.js';
+import { requireLeader } from '../redirect.js';
+import { readBody, sendError, sendJson } from '../respond.js';
+import { INPUT_LIMITS, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath } from '../validate.js';
+
+const KEY_PREFIX = '/v1/kv/';
+const ROUTE_KEY = '/v1/kv/:key';
+const ROUTE_LIST = '/v1/kv';
+
+function oneHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Reads the write headers (Idempotency-Key, If-Match, Fencing-Token) into a KeyWrite. */
+function keyWrite(req: IncomingMessage, key: string): KeyWrite {
+  const h = req.headers;
+  const w: { -readonly [K in keyof KeyWrite]: KeyWrite[K] } = { key, proposedAtMs: 0 };
+  const idem = parseIdempotencyKey(oneHeader(h['idempotency-key']));
+  if (idem !== undefined) w.idempotencyKey = idem;
+  const ifMatch = parseIfMatch(oneHeader(h['if-match']));
+  if (ifMatch !== undefined) w.ifMatch = ifMatch;
+  const fencing = parseFencingToken(oneHeader(h['fencing-token']));
+  if (fencing !== undefined) w.fencing = fencing;
+  return w;
+}
+
+/** A base64 listing entry. */
+export function kvJson(kv: KvEntryView): { key: string; value: string; modRevision: number; createRevision: number } {
+  return { key: kv.key, value: Buffer.from(kv.value.buffer, kv.value.byteOffset, kv.value.byteLength).toString('base64'), modRevision: kv.modRevision, createRevision: kv.createRevision };
+}
+
+/**
+ * Serves the request when it is a /v1/kv route and returns true; returns false (without
+ * touching the request) for every other path, which then goes to express.
+ */
+export function handleKvRequest(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): boolean {
+  const url = req.url ?? '';
+  if (!url.startsWith('/v1/kv')) return false;
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const startMs = performance.now();
+  const method = req.method ?? 'GET';
+  if (path === ROUTE_LIST) {
+    if (method !== 'GET' && method !== 'HEAD') return finishError(ctx, res, new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/kv`), url, ROUTE_LIST, method, startMs);
+    serveList(ctx, res, url, q, method, startMs);
+    return true;
+  }
+  if (!path.startsWith(KEY_PREFIX)) return false;
+  let key: string;
+  try {
+    key = parseKeyPath(path.slice(KEY_PREFIX.length));
+  } catch (err) {
+    return finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
+  }
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      serveGet(ctx, res, url, q, key, method, startMs);
+      return true;
+    case 'PUT':
+      servePut(ctx, req, res, url, key, startMs);
+      return true;
+    case 'DELETE':
+      serveDelete(ctx, req, res, url, key, startMs);
+      return true;
+    default:
+      return finishError(ctx, res, new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/kv/{key}`), url, ROUTE_KEY, method, startMs);
+  }
+}
+
+function finishError(ctx: ApiContext, res: ServerResponse, err: unknown, url: string, route: string, method: string, startMs: number): true {
+  const status = sendError(res, err, url, ctx.logger);
+  ctx.timer.observe(route, method, status, startMs);
+  return true;
+}
+
+function serveGet(ctx: ApiContext, res: ServerResponse, url: string, q: number, key: string, method: string, startMs: number): void {
+  let consistency: 'linearizable' | 'serializable' = 'linearizable';
+  if (q !== -1) {
+    try {
+      consistency = parseConsistency(new URLSearchParams(url.slice(q + 1)).get('consistency'));
+    } catch (err) {
+      finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
+      return;
+    }
+  }
+  if (consistency === 'serializable') {
+    sendValue(ctx, res, url, key, method, startMs);
+    return;
+  }
+  ctx.service.waitLinearizable().then(
+    () => sendValue(ctx, res, url, key, method, startMs),
+    (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, method, startMs),
+  );
+}
+
+function sendValue(ctx: ApiContext, res: ServerResponse, url: string, key: string, method: string, startMs: number): void {
+  let kv: KvEntryView | null;
+  try {
+    kv = ctx.reader.get(key);
+  } catch (err) {
+    finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
+    return;
+  }
+  if (kv === null) {
+    finishError(ctx, res, new ApiError('NOT_FOUND', 'key not found'), url, ROUTE_KEY, method, startMs);
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-length': kv.value.byteLength,
+    'x-revision': kv.modRevision,
+    'x-create-revision': kv.createRevision,
+    'x-raft-term': ctx.service.currentTerm(),
+  });
+  res.end(method === 'HEAD' ? undefined : kv.value);
+  ctx.timer.observe(ROUTE_KEY, method, 200, startMs);
+}
+
+function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number, method: string, startMs: number): void {
+  let prefix = '';
+  let limit: number = INPUT_LIMITS.defaultListLimit;
+  let consistency: 'linearizable' | 'serializable' = 'linearizable';
+  try {
+    if (q !== -1) {
+      const params = new URLSearchParams(url.slice(q + 1));
+      prefix = params.get('prefix') ?? '';
+      if (Buffer.byteLength(prefix) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `prefix is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+      limit = parseIntParam(params.get('limit'), 'limit', INPUT_LIMITS.defaultListLimit, INPUT_LIMITS.maxListLimit);
+      if (limit === 0) limit = INPUT_LIMITS.defaultListLimit;
+      consistency = parseConsistency(params.get('consistency'));
+    }
+  } catch (err) {
+    finishError(ctx, res, err, url, ROUTE_LIST, method, startMs);
+    return;
+  }
+  const send = (): void => {
+    try {
+      const page = ctx.reader.range(prefix, limit);
+      const body = JSON.stringify({ kvs: page.kvs.map(kvJson), more: page.more, revision: page.revision });
+      sendJson(res, 200, body, { 'x-raft-term': String(ctx.service.currentTerm()) });
+      ctx.timer.observe(ROUTE_LIST, method, 200, startMs);
+    } catch (err) {
+      finishError(ctx, res, err, url, ROUTE_LIST, method, startMs);
+    }
+  };
+  if (consistency === 'serializable') send();
+  else ctx.service.waitLinearizable().then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
+}
+
+function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
+  let w: KeyWrite;
+  try {
+    w = keyWrite(req, key);
+    requireLeader(ctx.service);
+  } catch (err) {
+    finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs);
+    return;
+  }
+  readBody(req, ctx.maxRequestBytes).then(
+    (value) => propose(ctx, res, url, 'PUT', startMs, () => ctx.kv.encode.put({ ...w, value, proposedAtMs: Date.now() })),
+    (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs),
+  );
+}
+
+function serveDelete(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
+  let w: KeyWrite;
+  try {
+    w = keyWrite(req, key);
+    requireLeader(ctx.service);
+  } catch (err) {
+    finishError(ctx, res, err, url, ROUTE_KEY, 'DELETE', startMs);
+    return;
+  }
+  // A DELETE body carries nothing; let node discard it.
+  req.resume();
+  propose(ctx, res, url, 'DELETE', startMs, () => ctx.kv.encode.delete({ ...w, proposedAtMs: Date.now() }));
+}
+
+function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT' | 'DELETE', startMs: number, encode: () => Uint8Array): void {
+  let command: Uint8Array;
+  try {
+    command = encode();
+  } catch (err) {
+    finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
+    return;
+  }
+  ctx.service.proposeCommand(command).then(
+    (result) => {
+      try {
+        const o = ctx.kv.outcome(result);
+        let body: string;
+        if (o.kind === 'put') body = `{"revision":${o.revision},"term":${o.term},"index":${o.index}}`;
+        else if (o.kind === 'delete') body = `{"deleted":${o.deleted},"revision":${o.revision},"term":${o.term},"index":${o.index}}`;
+        else throw new Error(`unexpected outcome ${o.kind} for ${method}`);
+        sendJson(res, 200, body);
+        ctx.timer.observe(ROUTE_KEY, method, 200, startMs);
+      } catch (err) {
+        finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
+      }
+    },
+    (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, method, startMs),
+  );
+}

@@ -1,0 +1,127 @@
+// GET /v1/watch?prefix=P&fromRevision=R: Server-Sent Events, one `data:` JSON line per change
+// (`id:` is the revision, so EventSource's Last-Event-ID resumes exactly). Bounded: at most
+// `maxWatchers` streams (beyond: 429), and a stream whose unsent bytes pass
+// `maxBufferedBytes` is closed (the client resumes from its last revision) rather than letting
+// a slow reader grow the member's memory. One shared timer sends heartbeat comments.
+import type { Request, Response, Router } from 'express';
+import type { ApiContext } from '../context.js';
+import { ApiError } from '../errors.js';
+import type { KvWatchEvent, KvWatchHandle } from '../kv-port.js';
+import { INPUT_LIMITS, parseIntParam } from '../validate.js';
+import { query, route } from './handler.js';
+
+/** Bounds of the watch streams. */
+export interface WatchLimits {
+  /** Open streams at once (--max-watchers). */
+  readonly maxWatchers: number;
+  /** Unsent bytes one stream may hold before it is closed as too slow. */
+  readonly maxBufferedBytes: number;
+  /** Interval of the `: heartbeat` comment keeping proxies and clients from timing out. */
+  readonly heartbeatMs: number;
+}
+
+interface Watcher {
+  readonly res: Response;
+  handle: KvWatchHandle | null;
+  closed: boolean;
+}
+
+/** Owns the open watch streams; `closeAll` ends them (server shutdown). */
+export class WatchHub {
+  private readonly watchers = new Set<Watcher>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly ctx: ApiContext, private readonly limits: WatchLimits) {}
+
+  /** Open streams. */
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  /** Registers GET /v1/watch. */
+  register(router: Router): void {
+    router.get('/v1/watch', route(this.ctx, '/v1/watch', (req, res) => {
+      this.open(req, res);
+      return Promise.resolve(null);
+    }));
+  }
+
+  private open(req: Request, res: Response): void {
+    const prefix = query(req, 'prefix') ?? '';
+    if (Buffer.byteLength(prefix) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `prefix is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+    const fromText = query(req, 'fromRevision') ?? query(req, 'from_revision');
+    const lastEventId = req.headers['last-event-id'];
+    let fromRevision: number;
+    if (fromText !== undefined && fromText !== '') fromRevision = parseIntParam(fromText, 'fromRevision', 0, Number.MAX_SAFE_INTEGER);
+    else if (typeof lastEventId === 'string' && lastEventId !== '') fromRevision = parseIntParam(lastEventId, 'Last-Event-ID', 0, Number.MAX_SAFE_INTEGER) + 1;
+    else fromRevision = this.ctx.reader.revision() + 1;
+    if (this.watchers.size >= this.limits.maxWatchers) {
+      throw new ApiError('TOO_MANY_REQUESTS', `too many open watches (at most ${this.limits.maxWatchers})`);
+    }
+    const w: Watcher = { res, handle: null, closed: false };
+    // Events replayed synchronously by `watch` arrive before the headers may be sent (a
+    // compacted revision must still be able to answer 410), so they are held until then.
+    let early: KvWatchEvent[] | null = [];
+    const onEvent = (ev: KvWatchEvent): void => {
+      if (early !== null) early.push(ev);
+      else this.send(w, ev);
+    };
+    w.handle = this.ctx.reader.watch(prefix, Math.max(1, fromRevision), onEvent);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-revision': String(this.ctx.reader.revision()),
+    });
+    res.write(': watching\n\n');
+    this.watchers.add(w);
+    this.ctx.metrics.watchersActive.set(this.watchers.size);
+    this.ensureTimer();
+    req.on('close', () => this.close(w));
+    res.on('error', () => this.close(w));
+    const held = early;
+    early = null;
+    for (const ev of held) this.send(w, ev);
+  }
+
+  private send(w: Watcher, ev: KvWatchEvent): void {
+    if (w.closed) return;
+    const v = ev.value;
+    const data = JSON.stringify({ type: ev.type, key: ev.key, value: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), revision: ev.revision });
+    w.res.write(`id: ${ev.revision}\ndata: ${data}\n\n`);
+    if (w.res.writableLength > this.limits.maxBufferedBytes) {
+      this.ctx.logger.warn({ buffered: w.res.writableLength }, 'watch stream too slow; closing it (the client resumes from its last revision)');
+      this.close(w);
+      w.res.end();
+    }
+  }
+
+  private close(w: Watcher): void {
+    if (w.closed) return;
+    w.closed = true;
+    w.handle?.cancel();
+    this.watchers.delete(w);
+    this.ctx.metrics.watchersActive.set(this.watchers.size);
+    if (this.watchers.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private ensureTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      for (const w of this.watchers) w.res.write(': heartbeat\n\n');
+    }, this.limits.heartbeatMs);
+    this.timer.unref();
+  }
+
+  /** Ends every open stream (server shutdown). */
+  closeAll(): void {
+    for (const w of [...this.watchers]) {
+      this.close(w);
+      w.res.end();
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// POST /v1/txn and the lock routes: JSON in, one proposal, the apply outcome out. All are
+// writes, so a follower redirects them to the leader (redirect.ts).
+import type { Request } from 'express';
+import type { Router } from 'express';
+import type { ApiContext } from '../context.js';
+import { ApiError } from '../errors.js';
+import type { TxnOpResultView, WriteMeta, WriteOutcome } from '../kv-port.js';
+import { requireLeader } from '../redirect.js';
+import { readJson } from '../respond.js';
+import { parseIdempotencyKey, parseIntParam, parseLockAcquire, parseLockName, parseTxn } from '../validate.js';
+import { kvJson } from './kv.js';
+import { param, query, route } from './handler.js';
+
+function writeMeta(req: Request): WriteMeta {
+  const h = req.headers['idempotency-key'];
+  const idem = parseIdempotencyKey(Array.isArray(h) ? h[0] : h);
+  return idem === undefined ? { proposedAtMs: Date.now() } : { idempotencyKey: idem, proposedAtMs: Date.now() };
+}
+
+function unexpected(o: WriteOutcome, what: string): never {
+  throw new Error(`unexpected apply outcome '${o.kind}' for ${what}`);
+}
+
+function txnResultJson(r: TxnOpResultView): unknown {
+  if (r.type === 'get') return { type: 'get', key: r.key, kv: r.kv === null ? null : kvJson(r.kv) };
+  return r;
+}
+
+/** Registers POST /v1/txn, POST /v1/locks/:name and DELETE /v1/locks/:name. */
+export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
+  router.post('/v1/txn', route(ctx, '/v1/txn', async (req) => {
+    requireLeader(ctx.service);
+    const txn = parseTxn(await readJson(req, ctx.maxRequestBytes));
+    const meta = writeMeta(req);
+    const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.txn({ ...txn, ...meta, proposedAtMs: Date.now() })));
+    if (o.kind !== 'txn') unexpected(o, 'txn');
+    return { status: 200, body: { succeeded: o.succeeded, revision: o.revision, results: o.results.map(txnResultJson) } };
+  }));
+
+  router.post('/v1/locks/:name', route(ctx, '/v1/locks/:name', async (req) => {
+    const name = parseLockName(param(req, 'name'));
+    requireLeader(ctx.service);
+    const body = parseLockAcquire(await readJson(req, ctx.maxRequestBytes));
+    const meta = writeMeta(req);
+    const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockAcquire({ ...meta, name, owner: body.owner, ttlMs: body.ttlMs, proposedAtMs: Date.now() })));
+    if (o.kind !== 'lock') unexpected(o, 'lock acquire');
+    return { status: 200, body: { token: o.token, owner: o.owner } };
+  }));
+
+  router.delete('/v1/locks/:name', route(ctx, '/v1/locks/:name', async (req) => {
+    const name = parseLockName(param(req, 'name'));
+    const tokenText = query(req, 'token');
+    if (tokenText === undefined || tokenText === '') throw new ApiError('BAD_REQUEST', 'token query parameter is required: DELETE /v1/locks/{name}?token=F');
+    const token = parseIntParam(tokenText, 'token', 0, Number.MAX_SAFE_INTEGER);
+    requireLeader(ctx.service);
+    const meta = writeMeta(req);
+    const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockRelease({ ...meta, name, token, proposedAtMs: Date.now() })));
+    if (o.kind !== 'unlock') unexpected(o, 'lock release');
+    return { status: 200, body: { released: o.released } };
+  }));
+}

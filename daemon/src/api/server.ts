@@ -1,0 +1,181 @@
+// The member's HTTP server: node's http server whose request listener serves the /v1/kv hot
+// path directly (routes/kv.ts) and hands everything else to an express 5 app.
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { MemberService } from '../member-service.js';
+import type { Logger } from '../observability/logger.js';
+import type { RaftkvMetrics } from '../observability/metrics.js';
+import type { ApiContext } from './context.js';
+import { ApiError, toApiError } from './errors.js';
+import type { KvPort } from './kv-port.js';
+import { HttpTimer, sendError } from './respond.js';
+import { registerClusterRoutes } from './routes/cluster.js';
+import { handleKvRequest } from './routes/kv.js';
+import { WatchHub } from './routes/watch.js';
+import { registerWriteRoutes } from './routes/writes.js';
+
+/** HTTP timing of the client port. */
+export const HTTP_TIMING = {
+  /** Idle keep-alive connections close after this (clients reuse them well within it). */
+  keepAliveTimeoutMs: 30_000,
+  /** Headers must arrive within this; above keepAliveTimeout so an idle socket is not cut mid-request. */
+  headersTimeoutMs: 35_000,
+  /** The whole request (headers and body) must arrive within this; watch responses are not bounded by it. */
+  requestTimeoutMs: 60_000,
+  /** On close(): how long in-flight requests may finish before connections are cut. */
+  closeGraceMs: 2_000,
+  /** Watch: heartbeat comment interval. */
+  watchHeartbeatMs: 15_000,
+  /** Watch: unsent bytes per stream before it is closed as too slow. */
+  watchMaxBufferedBytes: 8 * 1024 * 1024,
+} as const;
+
+/** Options of `createApiServer`. */
+export interface ApiServerOptions {
+  readonly metrics: RaftkvMetrics;
+  readonly logger: Logger;
+  /** --max-request-bytes: bound on every request body (beyond: 413). */
+  readonly maxRequestBytes: number;
+  /** Open watch streams at once (beyond: 429). */
+  readonly maxWatchers: number;
+  /** Folder with the status page (index.html) served at GET /; optional. */
+  readonly staticDir?: string;
+  /** Serve POST /v1/debug/faults (else 404). */
+  readonly enableFaultInjection: boolean;
+  /** The KV module adapter; defaults to the real KV module's binding. */
+  readonly kv?: KvPort;
+  /** Overrides of HTTP_TIMING's watch settings (tests). */
+  readonly watchHeartbeatMs?: number;
+}
+
+/** A running (or ready to run) API server. */
+export interface ApiServer {
+  /** Listens on `url`'s host and port (`http://host:port`; port 0 picks a free one). */
+  listen(url: string): Promise<void>;
+  /** The URL the server is bound to (after listen), e.g. http://127.0.0.1:41234. */
+  url(): string;
+  /** Stops accepting connections, ends watch streams, lets requests finish (bounded), closes. Idempotent. */
+  close(): Promise<void>;
+  /** The node server, for callers that need its events. */
+  readonly server: Server;
+}
+
+let defaultKv: KvPort | null = null;
+
+/** Sets the KV binding used when `options.kv` is absent (kv-binding.ts calls this once). */
+export function setDefaultKvPort(kv: KvPort): void {
+  defaultKv = kv;
+}
+
+function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+  const router = express.Router();
+  registerWriteRoutes(router, ctx);
+  registerClusterRoutes(router, ctx, options.enableFaultInjection);
+  hub.register(router);
+  app.use(router);
+  if (options.staticDir !== undefined && existsSync(options.staticDir)) {
+    app.use(express.static(options.staticDir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
+  }
+  app.use((req: Request, res: Response) => {
+    sendError(res, new ApiError('NOT_FOUND', `no route for ${req.method} ${req.path}`), req.originalUrl, ctx.logger);
+  });
+  // Errors express itself raised (e.g. a malformed percent-encoding in a route parameter).
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let e: unknown = err;
+    if (toApiError(err) === null && typeof err === 'object' && err !== null) {
+      const status = (err as { status?: unknown }).status;
+      if (typeof status === 'number' && status >= 400 && status < 500) e = new ApiError(status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', 'malformed request');
+    }
+    sendError(res, e, req.originalUrl, ctx.logger);
+  });
+  return app;
+}
+
+/**
+ * Builds the member's HTTP API on `service`. Nothing listens until `listen`. The server owns
+ * its watch streams and connections; `close` releases them all.
+ */
+export function createApiServer(service: MemberService, options: ApiServerOptions): ApiServer {
+  const kv = options.kv ?? defaultKv;
+  if (kv === null) throw new Error('createApiServer: no KV binding (pass options.kv or import api/kv-binding.js)');
+  const ctx: ApiContext = {
+    service,
+    kv,
+    reader: kv.reader(service.stateMachine),
+    logger: options.logger,
+    metrics: options.metrics,
+    timer: new HttpTimer(options.metrics.httpRequestSeconds),
+    maxRequestBytes: options.maxRequestBytes,
+  };
+  const hub = new WatchHub(ctx, {
+    maxWatchers: options.maxWatchers,
+    maxBufferedBytes: HTTP_TIMING.watchMaxBufferedBytes,
+    heartbeatMs: options.watchHeartbeatMs ?? HTTP_TIMING.watchHeartbeatMs,
+  });
+  const app = buildApp(ctx, hub, options);
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (handleKvRequest(ctx, req, res)) return;
+    app(req, res);
+  };
+  const server = createServer(onRequest);
+  server.keepAliveTimeout = HTTP_TIMING.keepAliveTimeoutMs;
+  server.headersTimeout = HTTP_TIMING.headersTimeoutMs;
+  server.requestTimeout = HTTP_TIMING.requestTimeoutMs;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Unparseable requests (bad header, oversized headers): answer 400/431 if the socket still can.
+    if (!socket.writable) return;
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'malformed HTTP request', code: 'BAD_REQUEST' });
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  let boundUrl = '';
+  let closing: Promise<void> | null = null;
+  return {
+    server,
+    listen(url: string): Promise<void> {
+      const u = new URL(url);
+      if (u.protocol !== 'http:') return Promise.reject(new Error(`listen: only http:// URLs are supported, got ${url}`));
+      const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+      const port = u.port === '' ? 80 : Number(u.port);
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error): void => reject(err);
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.off('error', onError);
+          const a = server.address() as AddressInfo;
+          boundUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+          resolve();
+        });
+      });
+    },
+    url(): string {
+      return boundUrl;
+    },
+    close(): Promise<void> {
+      if (closing) return closing;
+      closing = new Promise<void>((resolve) => {
+        hub.closeAll();
+        if (!server.listening) {
+          resolve();
+          return;
+        }
+        const grace = setTimeout(() => server.closeAllConnections(), HTTP_TIMING.closeGraceMs);
+        grace.unref();
+        server.close(() => {
+          clearTimeout(grace);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
