@@ -1,0 +1,1002 @@
+// RawNode: the whole consensus algorithm as a deterministic state machine (etcd-io/raft's
+// shape). Inputs: tick(), step(), propose*(), readIndex(), transferLeadership(); outputs: Ready
+// batches the driver persists, sends and applies before calling advance(). No I/O, no clocks,
+// no randomness except config.rng. Role behaviour is swapped as a function (this.stepFn).
+import { RaftError, assertInvariant } from './errors.js';
+import { RaftLog } from './log.js';
+import { applyConfChange, decodeConfChange, encodeConfChange, isMember, isVoter, validateConfChange } from './membership.js';
+import { Progress } from './progress.js';
+import { committedIndex, hasQuorum, quorumSize, voteResult } from './quorum.js';
+import { MAX_PENDING_READS, ReadOnlyQueue } from './read-index.js';
+import type { PendingRead } from './read-index.js';
+import { EntryType, MessageType } from './types.js';
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  ProgressStatus,
+  RaftConfig,
+  RaftInitialState,
+  RaftStatus,
+  Ready,
+  ReadState,
+  Role,
+  SnapshotMeta,
+  SoftState,
+} from './types.js';
+
+/** Vote / PreVote `context` marking a campaign forced by TimeoutNow (bypasses leader leases). */
+export const VOTE_CONTEXT_TRANSFER = 1;
+
+const EMPTY_ENTRIES: readonly Entry[] = Object.freeze([]);
+const EMPTY_DATA = new Uint8Array(0);
+const MAX_MESSAGE_TYPE = 12;
+
+/** The fields of a message the core fills in; the rest default to zero / empty. */
+type MessageFields = { type: Message['type']; to: NodeId } & Partial<Omit<Message, 'type' | 'to' | 'from'>>;
+
+interface ConfAt {
+  readonly index: number;
+  readonly conf: ConfState;
+}
+
+function isNat(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+function isConfState(c: unknown): c is ConfState {
+  if (typeof c !== 'object' || c === null) return false;
+  const cs = c as { voters?: unknown; learners?: unknown };
+  return Array.isArray(cs.voters) && Array.isArray(cs.learners) && cs.voters.every((v) => typeof v === 'string') && cs.learners.every((v) => typeof v === 'string');
+}
+
+/** Shape checks so a malformed message is ignored instead of tripping an assertion. */
+function isWellFormed(m: Message): boolean {
+  if (typeof m !== 'object' || m === null) return false;
+  if (!Number.isInteger(m.type) || m.type < 1 || m.type > MAX_MESSAGE_TYPE) return false;
+  if (typeof m.from !== 'string' || typeof m.to !== 'string' || m.from === '') return false;
+  if (!isNat(m.term) || !isNat(m.logTerm) || !isNat(m.index) || !isNat(m.commit)) return false;
+  if (!isNat(m.rejectHint) || !isNat(m.rejectHintTerm) || !isNat(m.context)) return false;
+  if (!Array.isArray(m.entries)) return false;
+  if (m.type === MessageType.Append) {
+    let prevTerm = m.logTerm;
+    for (let i = 0; i < m.entries.length; i++) {
+      const e = m.entries[i] as Entry;
+      if (typeof e !== 'object' || e === null || e.index !== m.index + 1 + i || !isNat(e.term)) return false;
+      if (e.term < prevTerm || e.term > m.term || !(e.data instanceof Uint8Array)) return false;
+      if (e.type !== EntryType.Normal && e.type !== EntryType.ConfChange && e.type !== EntryType.Noop) return false;
+      prevTerm = e.term;
+    }
+  }
+  if (m.type === MessageType.Snapshot) {
+    const s = m.snapshot;
+    if (s === undefined || !isNat(s.index) || !isNat(s.term) || s.index === 0 || !isConfState(s.confState)) return false;
+  }
+  return true;
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function checkConfig(c: RaftConfig): void {
+  assertInvariant(typeof c.id === 'string' && c.id !== '', 'config.id must be a non-empty member name');
+  assertInvariant(Number.isInteger(c.heartbeatTicks) && c.heartbeatTicks > 0, 'config.heartbeatTicks must be a positive integer');
+  assertInvariant(Number.isInteger(c.electionTicks) && c.electionTicks > c.heartbeatTicks, 'config.electionTicks must be an integer greater than heartbeatTicks');
+  assertInvariant(!c.leaseRead || c.checkQuorum, 'config.leaseRead requires config.checkQuorum');
+  assertInvariant(Number.isInteger(c.maxInflightMsgs) && c.maxInflightMsgs > 0, 'config.maxInflightMsgs must be a positive integer');
+  assertInvariant(c.maxSizePerMsgBytes > 0, 'config.maxSizePerMsgBytes must be positive');
+  assertInvariant(c.maxUncommittedBytes > 0, 'config.maxUncommittedBytes must be positive');
+  assertInvariant(Number.isInteger(c.maxLearnerLagEntries) && c.maxLearnerLagEntries >= 0, 'config.maxLearnerLagEntries must be a non-negative integer');
+}
+
+/**
+ * One member's consensus state machine. Not thread-safe and not reentrant: call its methods
+ * from one loop. Contract of the Ready cycle: `ready()` → persist, send, apply → `advance(rd)`;
+ * at most one Ready is outstanding (call ready() again only after advance()).
+ */
+export class RawNode {
+  private readonly cfg: RaftConfig;
+  private readonly id: NodeId;
+  private readonly log: RaftLog;
+
+  private term: number;
+  private vote: NodeId;
+  private lead: NodeId | null = null;
+  private role: Role = 'follower';
+  private stepFn: (m: Message) => void;
+
+  /** The committed configuration (changes take effect at commit). */
+  private conf: ConfState;
+  /** Configurations after committed changes above the snapshot index, oldest first. */
+  private confHistory: ConfAt[] = [];
+
+  private readonly progress = new Map<NodeId, Progress>();
+  private readonly votes = new Map<NodeId, boolean>();
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  /** Ticks since this member started (lease stamps). */
+  private tickCount = 0;
+  /** Ticks since a leader of the current term was last heard (check-quorum vote lease). */
+  private ticksSinceLeader: number;
+
+  private leadTransferee: NodeId | null = null;
+  /** Leader: index of the newest conf change proposed (pending until committed). */
+  private pendingConfIndex = 0;
+  /** Leader: payload bytes of entries appended in this term and not yet committed. */
+  private uncommittedBytes = 0;
+  /** Leader: sent TimeoutNow this term, so a forced election may be under way: no lease reads. */
+  private leaseDisabled = false;
+  /** Leader: entries or commit changed since the last Ready; Appends are built in ready(). */
+  private pendingBroadcast = false;
+  private readonly readOnly = new ReadOnlyQueue();
+
+  private msgs: Message[] = [];
+  private readStates: ReadState[] = [];
+  /** A snapshot restored from the leader, not yet handed out in a Ready. */
+  private pendingSnapshot: SnapshotMeta | null = null;
+
+  private prevSoft: SoftState = { leader: null, role: 'follower' };
+  private prevHard: HardState;
+  /** Highest index handed out for applying (committedEntries or a snapshot). */
+  private appliedHandedTo: number;
+  /** Highest index applied: handed out in a Ready that was advanced. */
+  private applied: number;
+
+  constructor(config: RaftConfig, initial: RaftInitialState) {
+    checkConfig(config);
+    this.cfg = config;
+    this.id = config.id;
+    const hs = initial.hardState;
+    assertInvariant(isNat(hs.term) && isNat(hs.commit) && typeof hs.vote === 'string', 'malformed initial hard state');
+    assertInvariant(hs.term >= initial.snapshot.term, `hard state term ${hs.term} below snapshot term ${initial.snapshot.term}`);
+    const commit = Math.max(hs.commit, initial.snapshot.index);
+    this.log = new RaftLog(initial.snapshot, initial.entries, commit);
+    assertInvariant(this.log.lastTerm() <= hs.term, `last log term ${this.log.lastTerm()} above hard state term ${hs.term}`);
+    this.term = hs.term;
+    this.vote = hs.vote;
+    this.prevHard = { term: hs.term, vote: hs.vote, commit: hs.commit };
+    this.conf = initial.snapshot.confState;
+    // Committed membership changes after the snapshot are part of the configuration already.
+    for (let i = initial.snapshot.index + 1; i <= commit; i++) {
+      const e = this.log.entry(i);
+      if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
+    }
+    this.applied = initial.snapshot.index;
+    this.appliedHandedTo = initial.snapshot.index;
+    // A restarted member may have promised a leader its vote-lease: keep it for one timeout.
+    this.ticksSinceLeader = hs.term > 0 ? 0 : config.electionTicks;
+    this.stepFn = this.stepFollower;
+    this.becomeFollower(this.term, null);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Public API
+
+  /** Advances logical time by one tick (elections, heartbeats, check-quorum, transfer timeout). */
+  tick(): void {
+    this.tickCount++;
+    this.ticksSinceLeader++;
+    if (this.role === 'leader') this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  /** Feeds one message from a peer. Malformed, misaddressed or stale messages are ignored. */
+  step(m: Message): void {
+    if (!isWellFormed(m) || m.to !== this.id || m.from === this.id) return;
+    if (m.term > this.term) {
+      if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && m.context !== VOTE_CONTEXT_TRANSFER && this.inVoteLease()) {
+        return; // we hear from a live leader: a disruptive candidate is ignored (check-quorum)
+      }
+      if (m.type === MessageType.PreVote) {
+        // Pre-votes never change our term.
+      } else if (m.type === MessageType.PreVoteResp && !m.reject) {
+        // A granted pre-vote for our future term: counted below, term unchanged.
+      } else if (m.type === MessageType.Append || m.type === MessageType.Heartbeat || m.type === MessageType.Snapshot) {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, null);
+      }
+    } else if (m.term < this.term) {
+      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === MessageType.Append || m.type === MessageType.Heartbeat)) {
+        // A stale leader (e.g. after a partition) learns our term and steps down.
+        this.send({ type: MessageType.AppendResp, to: m.from });
+      } else if (m.type === MessageType.PreVote) {
+        this.send({ type: MessageType.PreVoteResp, to: m.from, reject: true });
+      }
+      return;
+    }
+    if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
+      this.handleVoteRequest(m);
+      return;
+    }
+    this.stepFn(m);
+  }
+
+  /**
+   * Leader: appends a command; it travels to followers with the next Ready. Throws RaftError
+   * NotLeader (with the known leader), TransferInProgress, ProposalTooLarge or Backpressure.
+   */
+  propose(data: Uint8Array): { index: number; term: number } {
+    this.checkCanPropose();
+    if (data.length > this.cfg.maxUncommittedBytes) {
+      throw new RaftError('ProposalTooLarge', `proposal of ${data.length} bytes exceeds maxUncommittedBytes ${this.cfg.maxUncommittedBytes}`);
+    }
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.length > this.cfg.maxUncommittedBytes) {
+      throw new RaftError('Backpressure', `${this.uncommittedBytes} uncommitted bytes; retry later`);
+    }
+    return this.appendEntry(EntryType.Normal, data);
+  }
+
+  /**
+   * Leader: proposes one membership change. Refused (RaftError) unless this leader committed
+   * an entry in its term and no other change is pending; promote needs a caught-up learner.
+   */
+  proposeConfChange(cc: ConfChange): { index: number; term: number } {
+    this.checkCanPropose();
+    if (!this.committedInTerm()) throw new RaftError('ConfChangeInProgress', 'the leader has not committed an entry in its term yet; retry shortly');
+    if (this.pendingConfIndex > this.log.committed) throw new RaftError('ConfChangeInProgress', `a membership change (index ${this.pendingConfIndex}) is still pending`);
+    validateConfChange(this.conf, cc);
+    if (cc.type === 'promote') {
+      const pr = this.progress.get(cc.node);
+      const need = this.log.lastIndex() - this.cfg.maxLearnerLagEntries;
+      if (pr === undefined || pr.match < need) {
+        throw new RaftError('LearnerNotCaughtUp', `learner ${cc.node} has match ${pr?.match ?? 0}, needs >= ${need}`);
+      }
+    }
+    const data = encodeConfChange(cc);
+    const pos = this.appendEntry(EntryType.ConfChange, data);
+    this.pendingConfIndex = pos.index;
+    return pos;
+  }
+
+  /**
+   * Requests a linearizable read point; the answer arrives as ReadState{requestId, index} in
+   * a later Ready. Throws RaftError NotLeader when no leader is known.
+   */
+  readIndex(requestId: number): void {
+    if (this.role === 'leader') {
+      if (!this.handleReadRequest({ from: this.id, requestId })) {
+        throw new RaftError('Backpressure', `more than ${MAX_PENDING_READS} reads pending`);
+      }
+      return;
+    }
+    if (this.lead === null) throw new RaftError('NotLeader', 'no leader is known', null);
+    this.send({ type: MessageType.ReadIndex, to: this.lead, context: requestId });
+  }
+
+  /**
+   * Leader: hands leadership to `to` (default: the most up-to-date other voter) by catching it
+   * up and sending TimeoutNow; aborted after electionTicks. Throws RaftError NotLeader,
+   * UnknownMember (no such voter) or InvalidConfChange (target is a learner).
+   */
+  transferLeadership(to?: NodeId): void {
+    if (this.role !== 'leader') throw new RaftError('NotLeader', 'only the leader can transfer leadership', this.lead);
+    let target = to;
+    if (target === undefined) {
+      let best: Progress | undefined;
+      for (const v of this.conf.voters) {
+        if (v === this.id) continue;
+        const pr = this.progress.get(v);
+        if (pr !== undefined && (best === undefined || pr.match > best.match)) {
+          best = pr;
+          target = v;
+        }
+      }
+      if (target === undefined) throw new RaftError('UnknownMember', 'no other voter to transfer leadership to');
+    }
+    if (target === this.id) return;
+    if (!isVoter(this.conf, target)) {
+      if (isMember(this.conf, target)) throw new RaftError('InvalidConfChange', `${target} is a learner and cannot lead`);
+      throw new RaftError('UnknownMember', `${target} is not a voter of this cluster`);
+    }
+    if (this.leadTransferee === target) return;
+    this.leadTransferee = target;
+    this.electionElapsed = 0;
+    const pr = this.progress.get(target) as Progress;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
+    else this.pendingBroadcast = true;
+  }
+
+  /** Starts an election now (pre-vote first if configured). No-op for a leader or a non-voter. */
+  campaign(): void {
+    this.hup(false);
+  }
+
+  /** True when ready() would return work. */
+  hasReady(): boolean {
+    if (this.msgs.length > 0 || this.readStates.length > 0 || this.log.hasUnstable() || this.pendingSnapshot !== null) return true;
+    if (this.role === 'leader' && (this.pendingBroadcast || this.readOnly.batch.length > 0)) return true;
+    if (this.prevSoft.leader !== this.lead || this.prevSoft.role !== this.role) return true;
+    if (!sameHardState(this.prevHard, this.hardState())) return true;
+    return Math.min(this.log.committed, this.log.lastIndex()) > this.appliedHandedTo;
+  }
+
+  /** Takes the next batch of work; see Ready in types.ts for the driver's duties. */
+  ready(): Ready {
+    if (this.role === 'leader') this.flushLeader();
+    const soft: SoftState = { leader: this.lead, role: this.role };
+    const hard = this.hardState();
+    const rd: {
+      softState?: SoftState;
+      hardState?: HardState;
+      entries: readonly Entry[];
+      snapshot?: SnapshotMeta;
+      messages: readonly Message[];
+      committedEntries: readonly Entry[];
+      readStates: readonly ReadState[];
+    } = { entries: this.log.takeUnstable(), messages: this.msgs, committedEntries: EMPTY_ENTRIES, readStates: this.readStates };
+    if (soft.leader !== this.prevSoft.leader || soft.role !== this.prevSoft.role) {
+      rd.softState = soft;
+      this.prevSoft = soft;
+    }
+    if (!sameHardState(hard, this.prevHard)) {
+      rd.hardState = hard;
+      this.prevHard = hard;
+    }
+    if (this.pendingSnapshot !== null) {
+      rd.snapshot = this.pendingSnapshot;
+      this.appliedHandedTo = Math.max(this.appliedHandedTo, this.pendingSnapshot.index);
+      this.pendingSnapshot = null;
+    }
+    // Every entry <= lastIndex is durable or in this Ready's entries, so all committed ones may go.
+    const hi = Math.min(this.log.committed, this.log.lastIndex());
+    if (hi > this.appliedHandedTo) {
+      rd.committedEntries = this.log.slice(this.appliedHandedTo + 1, hi + 1);
+      this.appliedHandedTo = hi;
+    }
+    this.msgs = [];
+    this.readStates = [];
+    return rd;
+  }
+
+  /** Everything in `rd` was persisted, sent and applied. */
+  advance(rd: Ready): void {
+    if (rd.snapshot !== undefined) {
+      const s = this.log.snapshot;
+      if (s.index === rd.snapshot.index && s.term === rd.snapshot.term && this.log.persisted < s.index) this.log.persisted = s.index;
+      if (rd.snapshot.index > this.applied) this.applied = rd.snapshot.index;
+    }
+    if (rd.entries.length > 0) this.log.stableTo(rd.entries);
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied !== undefined && lastApplied.index > this.applied) this.applied = lastApplied.index;
+    assertInvariant(this.applied <= this.log.committed, `applied ${this.applied} beyond commit ${this.log.committed}`);
+    if (this.role === 'leader') {
+      // The leader's own replica counts only once durable.
+      const self = this.progress.get(this.id);
+      if (self !== undefined) self.maybeUpdate(this.log.persisted);
+      this.maybeCommit();
+    }
+  }
+
+  /**
+   * The driver took a state machine snapshot at applied index `index` (or at `meta.index`):
+   * entries <= index are dropped. Returns the snapshot's metadata with the configuration as
+   * of that index. A no-op (returning the current snapshot) at or below the snapshot index.
+   */
+  compact(indexOrMeta: number | SnapshotMeta): SnapshotMeta {
+    const index = typeof indexOrMeta === 'number' ? indexOrMeta : indexOrMeta.index;
+    if (index <= this.log.snapshot.index) return this.log.snapshot;
+    assertInvariant(index <= this.applied, `compaction to ${index} beyond applied ${this.applied}`);
+    const term = this.log.term(index) as number;
+    const meta: SnapshotMeta = { index, term, confState: this.confAt(index) };
+    this.log.compactTo(meta);
+    this.confHistory = this.confHistory.filter((c) => c.index > index);
+    return meta;
+  }
+
+  /** The transport could not reach `id`: stop pipelining to it and probe again. */
+  reportUnreachable(id: NodeId): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(id);
+    if (pr !== undefined && pr.state === 'replicate') pr.becomeProbe();
+  }
+
+  /** The driver finished (ok) or gave up (!ok) sending a snapshot to `id`. */
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(id);
+    if (pr === undefined || pr.state !== 'snapshot') return;
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+    // Wait for the follower's answer (or a heartbeat reply) before probing again.
+    pr.probeSent = true;
+  }
+
+  /** A snapshot of the member's state for status pages and metrics. */
+  status(): RaftStatus {
+    const progress = new Map<NodeId, ProgressStatus>();
+    if (this.role === 'leader') for (const [id, pr] of this.progress) progress.set(id, pr.toStatus());
+    return {
+      id: this.id,
+      term: this.term,
+      vote: this.vote,
+      role: this.role,
+      leader: this.lead,
+      commit: this.log.committed,
+      applied: this.applied,
+      lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.log.snapshot.index,
+      confState: this.conf,
+      confChangePending: this.role === 'leader' && this.pendingConfIndex > this.log.committed,
+      leadTransferee: this.leadTransferee,
+      progress,
+    };
+  }
+
+  /** Decodes a ConfChange entry's data (the driver applies membership to its address book). */
+  decodeConfChange(data: Uint8Array): ConfChange {
+    return decodeConfChange(data);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Roles
+
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      assertInvariant(term > this.term, `term going backwards: ${this.term} -> ${term}`);
+      this.term = term;
+      this.vote = '';
+    }
+    this.lead = null;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.cfg.electionTicks + this.cfg.rng.intBelow(this.cfg.electionTicks);
+    assertInvariant(
+      this.randomizedElectionTimeout >= this.cfg.electionTicks && this.randomizedElectionTimeout < 2 * this.cfg.electionTicks,
+      `rng returned an election timeout outside [electionTicks, 2*electionTicks): ${this.randomizedElectionTimeout}`,
+    );
+    this.leadTransferee = null;
+    this.votes.clear();
+    this.progress.clear();
+    this.readOnly.clear();
+    this.pendingBroadcast = false;
+    this.leaseDisabled = false;
+    this.uncommittedBytes = 0;
+    this.pendingConfIndex = 0;
+  }
+
+  private becomeFollower(term: number, lead: NodeId | null): void {
+    this.reset(term);
+    this.role = 'follower';
+    this.lead = lead;
+    if (lead !== null) this.ticksSinceLeader = 0;
+    this.stepFn = this.stepFollower;
+  }
+
+  private becomePreCandidate(): void {
+    assertInvariant(this.role !== 'leader', 'a leader cannot become a pre-candidate');
+    // Term and vote stay: a pre-vote changes nothing durable.
+    this.role = 'precandidate';
+    this.lead = null;
+    this.votes.clear();
+    this.electionElapsed = 0;
+    this.randomizedElectionTimeout = this.cfg.electionTicks + this.cfg.rng.intBelow(this.cfg.electionTicks);
+    this.stepFn = this.stepCandidate;
+  }
+
+  private becomeCandidate(): void {
+    assertInvariant(this.role !== 'leader', 'a leader cannot become a candidate');
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+    this.stepFn = this.stepCandidate;
+  }
+
+  private becomeLeader(): void {
+    assertInvariant(this.role === 'candidate', `only a candidate can become leader (was ${this.role})`);
+    this.reset(this.term);
+    this.role = 'leader';
+    this.lead = this.id;
+    this.stepFn = this.stepLeader;
+    const next = this.log.lastIndex() + 1;
+    for (const v of this.conf.voters) this.progress.set(v, new Progress(next, this.cfg.maxInflightMsgs, false));
+    for (const l of this.conf.learners) this.progress.set(l, new Progress(next, this.cfg.maxInflightMsgs, true));
+    const self = this.progress.get(this.id);
+    assertInvariant(self !== undefined, 'a leader must be a voter of its configuration');
+    self.match = this.log.persisted;
+    self.becomeReplicate();
+    self.recentActive = true;
+    // Conf changes from earlier terms may still be uncommitted: wait for our own noop.
+    this.pendingConfIndex = this.log.lastIndex();
+    this.appendEntry(EntryType.Noop, EMPTY_DATA);
+  }
+
+  private promotable(): boolean {
+    return isVoter(this.conf, this.id);
+  }
+
+  /** True while check-quorum says a live leader holds this member: ignore disruptive votes. */
+  private inVoteLease(): boolean {
+    if (!this.cfg.checkQuorum) return false;
+    if (this.role === 'leader') return true;
+    return this.lead !== null ? this.electionElapsed < this.cfg.electionTicks : this.ticksSinceLeader < this.cfg.electionTicks;
+  }
+
+  private hup(transfer: boolean): void {
+    if (this.role === 'leader' || !this.promotable()) return;
+    // A snapshot not yet handed to the driver means our log is about to change.
+    if (this.pendingSnapshot !== null) return;
+    if (this.cfg.preVote && !transfer) this.campaignPre();
+    else this.campaignReal(transfer);
+  }
+
+  private campaignPre(): void {
+    this.becomePreCandidate();
+    this.votes.set(this.id, true);
+    if (voteResult(this.conf.voters, this.votes) === 'won') {
+      this.campaignReal(false);
+      return;
+    }
+    this.requestVotes(MessageType.PreVote, this.term + 1, false);
+  }
+
+  private campaignReal(transfer: boolean): void {
+    this.becomeCandidate();
+    this.votes.set(this.id, true);
+    if (voteResult(this.conf.voters, this.votes) === 'won') {
+      this.becomeLeader();
+      return;
+    }
+    this.requestVotes(MessageType.Vote, this.term, transfer);
+  }
+
+  private requestVotes(type: MessageType, term: number, transfer: boolean): void {
+    const index = this.log.lastIndex();
+    const logTerm = this.log.lastTerm();
+    const context = transfer ? VOTE_CONTEXT_TRANSFER : 0;
+    for (const v of this.conf.voters) {
+      if (v !== this.id) this.send({ type, to: v, term, index, logTerm, context });
+    }
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup(false);
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.cfg.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.cfg.checkQuorum) {
+        if (!this.quorumActive()) {
+          this.becomeFollower(this.term, null);
+          return;
+        }
+        for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
+      }
+      if (this.leadTransferee !== null) this.leadTransferee = null; // transfer timed out
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat(this.readOnly.newestRoundId());
+    }
+  }
+
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const v of this.conf.voters) {
+      if (v === this.id || this.progress.get(v)?.recentActive === true) active++;
+    }
+    return active >= quorumSize(this.conf.voters.length);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Step functions per role
+
+  private handleVoteRequest(m: Message): void {
+    const pre = m.type === MessageType.PreVote;
+    const respType = pre ? MessageType.PreVoteResp : MessageType.VoteResp;
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === '' && this.lead === null) ||
+      (pre && m.term > this.term) ||
+      this.cfg.brokenVariants?.voteTwiceInTerm === true;
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      // A pre-vote answer carries the candidate's future term so it is not taken as stale.
+      this.send({ type: respType, to: m.from, term: m.term });
+      if (!pre) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, to: m.from, reject: true });
+    }
+  }
+
+  private stepFollower = (m: Message): void => {
+    switch (m.type) {
+      case MessageType.Append:
+        this.heardFromLeader(m.from);
+        this.handleAppend(m);
+        return;
+      case MessageType.Heartbeat:
+        this.heardFromLeader(m.from);
+        this.handleHeartbeat(m);
+        return;
+      case MessageType.Snapshot:
+        this.heardFromLeader(m.from);
+        this.handleSnapshot(m);
+        return;
+      case MessageType.TimeoutNow:
+        this.hup(true);
+        return;
+      case MessageType.ReadIndexResp:
+        this.readStates.push({ requestId: m.context, index: m.index });
+        return;
+      default:
+        return; // stale or misdirected: ignore
+    }
+  };
+
+  private stepCandidate = (m: Message): void => {
+    switch (m.type) {
+      case MessageType.Append:
+      case MessageType.Heartbeat:
+      case MessageType.Snapshot:
+        // A leader exists in our term.
+        this.becomeFollower(m.term, m.from);
+        this.stepFollower(m);
+        return;
+      case MessageType.VoteResp:
+      case MessageType.PreVoteResp: {
+        const mine = this.role === 'precandidate' ? MessageType.PreVoteResp : MessageType.VoteResp;
+        if (m.type !== mine) return;
+        this.votes.set(m.from, !m.reject);
+        const result = voteResult(this.conf.voters, this.votes);
+        if (result === 'won') {
+          if (this.role === 'precandidate') this.campaignReal(false);
+          else this.becomeLeader();
+        } else if (result === 'lost') {
+          this.becomeFollower(this.term, null);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  };
+
+  private stepLeader = (m: Message): void => {
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) return; // not a member of our configuration
+    switch (m.type) {
+      case MessageType.AppendResp:
+        pr.recentActive = true;
+        if (m.index > this.log.lastIndex()) return; // malformed: acks what we never sent
+        if (m.reject) this.handleAppendReject(m, pr);
+        else this.handleAppendAck(m, pr);
+        return;
+      case MessageType.HeartbeatResp:
+        pr.recentActive = true;
+        pr.probeSent = false;
+        if (m.index <= this.tickCount && m.index > pr.leaseAckTick) pr.leaseAckTick = m.index;
+        if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.committed) this.pendingBroadcast = true;
+        if (m.context > 0) this.ackReadRound(m.context, m.from);
+        return;
+      case MessageType.ReadIndex:
+        this.handleReadRequest({ from: m.from, requestId: m.context });
+        return;
+      default:
+        return;
+    }
+  };
+
+  private heardFromLeader(from: NodeId): void {
+    this.electionElapsed = 0;
+    this.ticksSinceLeader = 0;
+    this.lead = from;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Follower: replication
+
+  private handleAppend(m: Message): void {
+    const log = this.log;
+    if (m.index < log.committed) {
+      this.send({ type: MessageType.AppendResp, to: m.from, index: log.committed });
+      return;
+    }
+    if (log.matchTerm(m.index, m.logTerm)) {
+      const lastNew = log.appendFromLeader(m.index, m.entries);
+      this.commitTo(Math.min(m.commit, lastNew));
+      this.send({ type: MessageType.AppendResp, to: m.from, index: lastNew });
+      return;
+    }
+    // Fast backtracking: point the leader at the last index that can match in its term.
+    const hint = log.findConflictByTerm(Math.min(m.index, log.lastIndex()), m.logTerm);
+    this.send({ type: MessageType.AppendResp, to: m.from, index: m.index, reject: true, rejectHint: hint, rejectHintTerm: log.term(hint) ?? 0 });
+  }
+
+  private handleHeartbeat(m: Message): void {
+    // The leader sends min(our match, its commit), which our log holds.
+    this.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send({ type: MessageType.HeartbeatResp, to: m.from, context: m.context, index: m.index });
+  }
+
+  private handleSnapshot(m: Message): void {
+    const meta = m.snapshot as SnapshotMeta;
+    const log = this.log;
+    if (meta.index <= log.committed) {
+      this.send({ type: MessageType.AppendResp, to: m.from, index: log.committed });
+      return;
+    }
+    if (log.matchTerm(meta.index, meta.term)) {
+      // We hold the snapshot's last entry: everything up to it is committed, no restore needed.
+      this.commitTo(meta.index);
+      this.send({ type: MessageType.AppendResp, to: m.from, index: log.committed });
+      return;
+    }
+    log.restore(meta);
+    this.conf = meta.confState;
+    this.confHistory = [];
+    this.pendingSnapshot = meta;
+    this.send({ type: MessageType.AppendResp, to: m.from, index: meta.index });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Commit and membership
+
+  /** Moves commit forward, applying membership changes and releasing uncommitted bytes. */
+  private commitTo(index: number): void {
+    const old = this.log.committed;
+    if (index <= old) return;
+    this.log.commitTo(index);
+    for (let i = old + 1; i <= index; i++) {
+      const e = this.log.entry(i);
+      if (this.role === 'leader' && e.term === this.term) this.uncommittedBytes = Math.max(0, this.uncommittedBytes - e.data.length);
+      if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
+    }
+    if (this.role === 'leader') {
+      this.pendingBroadcast = true;
+      if (this.committedInTerm()) this.readOnly.releaseBeforeCommit();
+    }
+  }
+
+  /** Leader: commits what a quorum of voters holds; only entries of the current term count. */
+  private maybeCommit(): boolean {
+    let advanced = false;
+    // Bounded: each pass commits more; a membership change can lower the quorum once more.
+    for (let pass = 0; pass < 4 && this.role === 'leader'; pass++) {
+      const mci = committedIndex(this.conf.voters, (id) => (id === this.id ? this.log.persisted : (this.progress.get(id)?.match ?? 0)));
+      if (mci <= this.log.committed) break;
+      if (this.log.term(mci) !== this.term && this.cfg.brokenVariants?.commitPreviousTermByCount !== true) break;
+      this.commitTo(mci);
+      advanced = true;
+    }
+    return advanced;
+  }
+
+  private committedInTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  private applyConfEntry(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    const before = this.conf;
+    this.conf = applyConfChange(before, cc);
+    this.confHistory.push({ index: e.index, conf: this.conf });
+    if (this.role !== 'leader' || this.conf === before) return;
+    switch (cc.type) {
+      case 'addLearner':
+        this.progress.set(cc.node, new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightMsgs, true));
+        break;
+      case 'promote': {
+        const pr = this.progress.get(cc.node);
+        if (pr !== undefined) pr.isLearner = false;
+        break;
+      }
+      case 'remove':
+        this.progress.delete(cc.node);
+        if (this.leadTransferee === cc.node) this.leadTransferee = null;
+        if (cc.node === this.id) {
+          // Removed from the configuration: stop leading (no one is told; a new leader emerges).
+          this.becomeFollower(this.term, null);
+          return;
+        }
+        break;
+    }
+    this.pendingBroadcast = true;
+  }
+
+  private confAt(index: number): ConfState {
+    let conf = this.log.snapshot.confState;
+    for (const c of this.confHistory) {
+      if (c.index > index) break;
+      conf = c.conf;
+    }
+    return conf;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Leader: proposals and replication
+
+  private checkCanPropose(): void {
+    if (this.role !== 'leader') throw new RaftError('NotLeader', this.lead === null ? 'no leader is known' : `the leader is ${this.lead}`, this.lead);
+    if (this.leadTransferee !== null) throw new RaftError('TransferInProgress', `leadership is moving to ${this.leadTransferee}`, this.lead);
+  }
+
+  private appendEntry(type: EntryType, data: Uint8Array): { index: number; term: number } {
+    const index = this.log.lastIndex() + 1;
+    this.log.appendOne({ term: this.term, index, type, data });
+    this.uncommittedBytes += data.length;
+    this.pendingBroadcast = true;
+    return { index, term: this.term };
+  }
+
+  private handleAppendReject(m: Message, pr: Progress): void {
+    let hint = m.rejectHint;
+    if (m.rejectHintTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.rejectHintTerm);
+    if (pr.maybeDecrTo(m.index, hint)) {
+      if (pr.state === 'replicate') pr.becomeProbe();
+      this.pendingBroadcast = true;
+    }
+  }
+
+  private handleAppendAck(m: Message, pr: Progress): void {
+    const wasPaused = pr.isPaused();
+    if (pr.maybeUpdate(m.index)) {
+      if (pr.state === 'probe') {
+        pr.becomeReplicate();
+      } else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) {
+        pr.becomeProbe();
+        pr.becomeReplicate();
+      } else if (pr.state === 'replicate') {
+        pr.inflights.freeLE(m.index);
+      }
+      this.maybeCommit();
+      this.pendingBroadcast = true;
+      if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+    } else if (wasPaused) {
+      this.pendingBroadcast = true;
+    }
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    // The target will campaign past every follower's lease: our own lease is void from now on.
+    this.leaseDisabled = true;
+    this.send({ type: MessageType.TimeoutNow, to });
+  }
+
+  /** Builds the Appends (and read rounds) owed since the last Ready: one pass per follower. */
+  private flushLeader(): void {
+    if (this.pendingBroadcast) {
+      this.pendingBroadcast = false;
+      for (const [id, pr] of this.progress) {
+        if (id === this.id) continue;
+        // Bounded by the inflight window: each send either fills a slot or pauses the follower.
+        for (let n = 0; n <= this.cfg.maxInflightMsgs; n++) {
+          if (!this.maybeSendAppend(id, pr, pr.sentCommit < this.log.committed)) break;
+        }
+      }
+    }
+    if (this.readOnly.batch.length > 0) {
+      if (this.cfg.leaseRead && this.leaseValid()) {
+        for (const r of this.readOnly.takeBatch()) this.answerRead(r, this.log.committed);
+      } else {
+        const round = this.readOnly.startRound(this.log.committed, this.id);
+        // A single voter confirms its own round at once.
+        if (!this.ackReadRound(round, this.id)) this.bcastHeartbeat(round);
+      }
+    }
+  }
+
+  /** Sends one Append (or Snapshot) to `to` if its progress allows; true if something was sent. */
+  private maybeSendAppend(to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {
+    if (pr.isPaused()) return false;
+    const log = this.log;
+    const prevIndex = pr.next - 1;
+    const prevTerm = log.term(prevIndex);
+    if (prevTerm === undefined) {
+      assertInvariant(prevIndex < log.snapshot.index, `progress of ${to} points past our log: next ${pr.next}, last ${log.lastIndex()}`);
+      return this.sendSnapshot(to, pr);
+    }
+    const last = log.lastIndex();
+    const entries = pr.next <= last ? log.slice(pr.next, last + 1, this.cfg.maxSizePerMsgBytes) : EMPTY_ENTRIES;
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    const commit = log.committed;
+    this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit });
+    pr.sentCommit = commit;
+    const lastSent = entries[entries.length - 1];
+    if (pr.state === 'replicate') {
+      if (lastSent !== undefined) {
+        pr.next = lastSent.index + 1;
+        pr.inflights.add(lastSent.index);
+      }
+    } else {
+      pr.probeSent = true;
+    }
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+    // Do not stream a snapshot to a member we have not heard from (it may be down).
+    if (!pr.recentActive) return false;
+    const meta = this.log.snapshot;
+    this.send({ type: MessageType.Snapshot, to, snapshot: meta, commit: this.log.committed });
+    pr.becomeSnapshot(meta.index);
+    return true;
+  }
+
+  private bcastHeartbeat(context: number): void {
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      // Lease stamp in `index`: the follower echoes it, proving it heard us at or after this tick.
+      this.send({ type: MessageType.Heartbeat, to: id, commit: Math.min(pr.match, this.log.committed), context, index: this.tickCount });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Leader: reads
+
+  /** Queues (or answers) one read request; false if the queue is full. */
+  private handleReadRequest(r: PendingRead): boolean {
+    if (this.cfg.brokenVariants?.readIndexWithoutQuorum === true) {
+      this.answerRead(r, this.log.committed);
+      return true;
+    }
+    if (this.readOnly.size >= MAX_PENDING_READS) return false;
+    this.readOnly.add(r, this.committedInTerm());
+    return true;
+  }
+
+  private answerRead(r: PendingRead, index: number): void {
+    if (r.from === this.id) this.readStates.push({ requestId: r.requestId, index });
+    else this.send({ type: MessageType.ReadIndexResp, to: r.from, context: r.requestId, index });
+  }
+
+  /** Records an ack of read round `round`; answers every round it confirms. True if confirmed. */
+  private ackReadRound(round: number, from: NodeId): boolean {
+    const done = this.readOnly.ack(round, from, (acks) => hasQuorum(this.conf.voters, acks));
+    for (const d of done) for (const r of d.reads) this.answerRead(r, d.index);
+    return done.length > 0;
+  }
+
+  /** Lease: a quorum of voters acknowledged heartbeats sent within the last electionTicks. */
+  private leaseValid(): boolean {
+    if (this.leaseDisabled || !this.committedInTerm()) return false;
+    let n = 0;
+    for (const v of this.conf.voters) {
+      if (v === this.id) {
+        n++;
+        continue;
+      }
+      const pr = this.progress.get(v);
+      if (pr !== undefined && pr.leaseAckTick >= 0 && this.tickCount - pr.leaseAckTick < this.cfg.electionTicks) n++;
+    }
+    return n >= quorumSize(this.conf.voters.length);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Messages
+
+  private send(f: MessageFields): void {
+    this.msgs.push({
+      from: this.id,
+      term: this.term,
+      logTerm: 0,
+      index: 0,
+      entries: EMPTY_ENTRIES,
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+      rejectHintTerm: 0,
+      context: 0,
+      ...f,
+    });
+  }
+}

@@ -1,0 +1,97 @@
+// §5.3 Log replication: batching, pipelining, commit, and the Ready contract.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Network, MessageType, is, cmd, text } from './harness.js';
+import { RaftError } from '../../../daemon/src/raft/index.js';
+
+test('§5.3 proposals since the last Ready travel in one Append per follower and commit on a quorum', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const a = net.node('a');
+  const p1 = a.propose(cmd('x'));
+  const p2 = a.propose(cmd('y'));
+  const p3 = a.propose(cmd('z'));
+  assert.deepEqual([p1.index, p2.index, p3.index], [2, 3, 4]);
+  net.process('a');
+  const apps = net.queue.filter(is.type(MessageType.Append));
+  assert.equal(apps.length, 2, 'one Append per follower');
+  for (const m of apps) assert.deepEqual(m.entries.map((e) => e.index), [2, 3, 4]);
+  assert.equal(a.status().commit, 1);
+  // Only b answers: leader + b is a quorum of 3.
+  net.deliver(is.to('b'));
+  net.drop(is.to('c'));
+  net.process('b');
+  net.deliver(is.to('a'));
+  assert.equal(a.status().commit, 4);
+  net.stabilize();
+  assert.deepEqual(net.get('a').applied.map(text), ['', 'x', 'y', 'z']);
+});
+
+test('§5.3 pipelining: further Appends go out before acks, bounded by maxInflightMsgs', () => {
+  const net = new Network(['a', 'b', 'c'], () => ({ maxInflightMsgs: 2 }));
+  net.elect('a');
+  const a = net.node('a');
+  for (let i = 0; i < 4; i++) {
+    a.propose(cmd(`p${i}`));
+    net.process('a');
+  }
+  const toB = net.queue.filter(is.and(is.type(MessageType.Append), is.to('b')));
+  assert.equal(toB.length, 2, 'window of 2 Appends in flight, the rest wait');
+  assert.equal(a.status().progress.get('b')?.state, 'replicate');
+  net.stabilize();
+  assert.equal(net.node('b').status().lastIndex, 5);
+  assert.equal(net.node('b').status().commit, 5);
+});
+
+test('maxSizePerMsgBytes splits a large backlog into several Appends', () => {
+  const net = new Network(['a', 'b'], () => ({ maxSizePerMsgBytes: 250 }));
+  net.elect('a');
+  for (let i = 0; i < 10; i++) net.node('a').propose(new Uint8Array(100));
+  net.process('a');
+  const toB = net.queue.filter(is.and(is.type(MessageType.Append), is.to('b')));
+  assert.ok(toB.length >= 4, `expected several Appends, got ${toB.length}`);
+  for (const m of toB) assert.ok(m.entries.length >= 1 && m.entries.length <= 2);
+  net.stabilize();
+  assert.equal(net.node('b').status().commit, 11);
+});
+
+test('propose on a follower throws NotLeader naming the leader', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  assert.throws(() => net.node('b').propose(cmd('x')), (e: unknown) => e instanceof RaftError && e.code === 'NotLeader' && e.leader === 'a');
+});
+
+test('committedEntries never include an entry not persisted by an earlier or the same Ready', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const persisted = new Map<string, number>();
+  for (let i = 0; i < 5; i++) {
+    net.node('a').propose(cmd(`v${i}`));
+    for (const id of ['a', 'b', 'c']) {
+      const n = net.node(id);
+      if (!n.hasReady()) continue;
+      const rd = n.ready();
+      const last = rd.entries[rd.entries.length - 1]?.index ?? persisted.get(id) ?? 1;
+      persisted.set(id, Math.max(persisted.get(id) ?? 1, last));
+      for (const e of rd.committedEntries) assert.ok(e.index <= persisted.get(id)!, `${id} applies ${e.index} before persisting it`);
+      for (const m of rd.messages) net.queue.push(m);
+      n.advance(rd);
+    }
+    net.deliver();
+  }
+});
+
+test('restart re-delivers committed entries after the snapshot so the state machine is rebuilt', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  for (const v of ['x', 'y']) net.node('a').propose(cmd(v));
+  net.stabilize();
+  const before = net.get('b').applied.map(text);
+  const m = net.restart('b');
+  assert.equal(m.node.status().commit, 3);
+  assert.equal(m.node.status().applied, 0);
+  assert.ok(m.node.hasReady());
+  net.process('b');
+  assert.deepEqual(net.get('b').applied.map(text), before);
+  assert.equal(net.node('b').status().applied, 3);
+});
