@@ -587,6 +587,11 @@ export class RawNode {
     }
   }
 
+  /** Ticks without an ack, with Appends in flight and the member answering heartbeats, after which they count as lost. */
+  private lostAppendTicks(): number {
+    return Math.max(2, 2 * this.cfg.heartbeatTicks);
+  }
+
   private quorumActive(): boolean {
     let active = 0;
     for (const v of this.conf.voters) {
@@ -685,6 +690,10 @@ export class RawNode {
         pr.recentActive = true;
         pr.probeSent = false;
         if (m.index <= this.tickCount && m.index > pr.leaseAckTick) pr.leaseAckTick = m.index;
+        if (pr.state === 'replicate' && pr.match < pr.next - 1 && this.tickCount - pr.lastProgressTick >= this.lostAppendTicks()) {
+          // Appends in flight and no ack for a while although the member answers: they were lost.
+          pr.becomeProbe();
+        }
         if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.committed) this.pendingBroadcast = true;
         if (m.context > 0) this.ackReadRound(m.context, m.from);
         return;
@@ -804,13 +813,30 @@ export class RawNode {
         this.progress.delete(cc.node);
         if (this.leadTransferee === cc.node) this.leadTransferee = null;
         if (cc.node === this.id) {
-          // Removed from the configuration: stop leading (no one is told; a new leader emerges).
+          this.handOverOnRemoval();
           this.becomeFollower(this.term, null);
           return;
         }
         break;
     }
     this.pendingBroadcast = true;
+  }
+
+  /**
+   * This leader's removal committed: tell every member the commit (so they learn the new
+   * configuration now) and, if a voter holds our whole log, let it campaign at once.
+   */
+  private handOverOnRemoval(): void {
+    const log = this.log;
+    let best: NodeId | null = null;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id || pr.match < log.firstIndex() - 1) continue;
+      const prevTerm = log.term(pr.match);
+      if (prevTerm === undefined) continue;
+      this.send({ type: MessageType.Append, to: id, index: pr.match, logTerm: prevTerm, commit: log.committed });
+      if (!pr.isLearner && isVoter(this.conf, id) && pr.match === log.lastIndex() && best === null) best = id;
+    }
+    if (best !== null) this.sendTimeoutNow(best);
   }
 
   private confAt(index: number): ConfState {
@@ -850,6 +876,7 @@ export class RawNode {
   private handleAppendAck(m: Message, pr: Progress): void {
     const wasPaused = pr.isPaused();
     if (pr.maybeUpdate(m.index)) {
+      pr.lastProgressTick = this.tickCount;
       if (pr.state === 'probe') {
         pr.becomeReplicate();
       } else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) {
@@ -914,6 +941,7 @@ export class RawNode {
     const lastSent = entries[entries.length - 1];
     if (pr.state === 'replicate') {
       if (lastSent !== undefined) {
+        if (pr.match === pr.next - 1) pr.lastProgressTick = this.tickCount; // window was empty
         pr.next = lastSent.index + 1;
         pr.inflights.add(lastSent.index);
       }

@@ -66,6 +66,8 @@ export class Progress {
   recentActive = false;
   /** Highest commit index told to this member (avoids empty Appends when nothing changed). */
   sentCommit = 0;
+  /** Leader tick when match last advanced (or the window was last empty): detects lost Appends. */
+  lastProgressTick = 0;
   /** Lease: the leader tick stamped on the newest heartbeat this member acknowledged. */
   leaseAckTick = -1;
   readonly inflights: Inflights;

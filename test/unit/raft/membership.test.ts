@@ -1,0 +1,146 @@
+// Membership: learners, one change at a time, promote only when caught up, removal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Network, MessageType, is, cmd } from './harness.js';
+import { RaftError, encodeConfChange, decodeConfChange } from '../../../daemon/src/raft/index.js';
+import type { ConfChange } from '../../../daemon/src/raft/index.js';
+
+const NO_CTX = new Uint8Array(0);
+const cc = (type: ConfChange['type'], node: string): ConfChange => ({ type, node, context: NO_CTX });
+const code = (c: string) => (e: unknown) => e instanceof RaftError && e.code === c;
+
+test('ConfChange encoding round-trips', () => {
+  const x: ConfChange = { type: 'promote', node: 'member-é', context: new Uint8Array([1, 2, 3]) };
+  const y = decodeConfChange(encodeConfChange(x));
+  assert.deepEqual({ ...y, context: [...y.context] }, { ...x, context: [1, 2, 3] });
+  assert.throws(() => encodeConfChange(cc('addLearner', '')), code('InvalidConfChange'));
+});
+
+test('a learner never campaigns and its acks do not count towards commit', () => {
+  const net = new Network(['a', 'b'], () => ({}), ['c', 'd']);
+  for (let i = 0; i < 50; i++) net.tick(1, ['c', 'd']);
+  net.processAll();
+  assert.equal(net.queue.length, 0, 'learners never campaign');
+  net.elect('a');
+  assert.equal(net.node('c').status().commit, 1);
+  net.partition('b');
+  net.node('a').propose(cmd('x'));
+  net.stabilize();
+  assert.equal(net.node('c').status().lastIndex, 2, 'learners receive the log');
+  assert.equal(net.node('a').status().commit, 1, 'two learner acks + leader are not a quorum of {a, b}');
+  net.heal();
+  for (let i = 0; i < 3; i++) {
+    net.tick(1, ['a']);
+    net.stabilize();
+  }
+  assert.equal(net.node('a').status().commit, 2);
+});
+
+test('a learner vote does not count for a candidate', () => {
+  const net = new Network(['a', 'b', 'c'], () => ({}), ['d']);
+  net.partition('b', ['a', 'c']);
+  net.partition('a', ['c']);
+  net.node('a').campaign(); // a reaches only d (a learner): no quorum of voters
+  net.stabilize();
+  assert.notEqual(net.node('a').status().role, 'leader');
+  assert.ok(!net.sent.some((m) => m.to === 'd' && m.type === MessageType.Vote), 'learners are not even asked');
+});
+
+test('addLearner then promote: refused while the learner lags, accepted once caught up', () => {
+  const net = new Network(['a', 'b', 'c'], () => ({ maxLearnerLagEntries: 3 }));
+  net.elect('a');
+  const a = net.node('a');
+  a.proposeConfChange(cc('addLearner', 'd'));
+  net.stabilize();
+  assert.deepEqual(a.status().confState.learners, ['d']);
+  // The bootstrap configuration lives in the index-0 snapshot, not the log: the driver
+  // snapshots before adding a learner so the learner starts from a snapshot.
+  a.compact(a.status().applied);
+  const d = net.add('d', { voters: [], learners: [] }, { maxLearnerLagEntries: 3 });
+  net.partition('d');
+  for (let i = 0; i < 10; i++) a.propose(cmd(`v${i}`));
+  net.stabilize();
+  assert.throws(() => a.proposeConfChange(cc('promote', 'd')), code('LearnerNotCaughtUp'));
+  net.heal();
+  for (let i = 0; i < 3; i++) {
+    net.tick(1, ['a']);
+    net.stabilize();
+  }
+  assert.ok(net.sent.some((m) => m.to === 'd' && m.type === MessageType.Snapshot));
+  assert.equal(d.node.status().lastIndex, a.status().lastIndex);
+  assert.deepEqual(d.node.status().confState, { voters: ['a', 'b', 'c'], learners: ['d'] }, 'the joining member learned the configuration from the log');
+  a.proposeConfChange(cc('promote', 'd'));
+  net.stabilize();
+  assert.deepEqual(a.status().confState, { voters: ['a', 'b', 'c', 'd'], learners: [] });
+  assert.deepEqual(net.node('d').status().confState.voters, ['a', 'b', 'c', 'd']);
+});
+
+test('one change at a time: a second change is refused while the first is pending; invalid changes are refused', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const a = net.node('a');
+  assert.throws(() => a.proposeConfChange(cc('addLearner', 'b')), code('AlreadyMember'));
+  assert.throws(() => a.proposeConfChange(cc('promote', 'zz')), code('UnknownMember'));
+  assert.throws(() => a.proposeConfChange(cc('remove', 'zz')), code('UnknownMember'));
+  assert.throws(() => a.proposeConfChange(cc('promote', 'b')), code('InvalidConfChange'));
+  a.proposeConfChange(cc('addLearner', 'd'));
+  assert.equal(a.status().confChangePending, true);
+  assert.throws(() => a.proposeConfChange(cc('addLearner', 'e')), code('ConfChangeInProgress'));
+  net.stabilize();
+  assert.equal(a.status().confChangePending, false);
+  a.proposeConfChange(cc('addLearner', 'e'));
+  assert.throws(() => net.node('b').proposeConfChange(cc('remove', 'e')), code('NotLeader'));
+});
+
+test('a new leader refuses a change until it has committed an entry of its own term', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.node('a').campaign();
+  net.processAll();
+  net.deliver();
+  net.processAll();
+  net.deliver(is.type(MessageType.VoteResp));
+  assert.equal(net.node('a').status().role, 'leader');
+  assert.throws(() => net.node('a').proposeConfChange(cc('addLearner', 'd')), code('ConfChangeInProgress'));
+  net.stabilize();
+  net.node('a').proposeConfChange(cc('addLearner', 'd'));
+});
+
+test('removing the last voter is invalid', () => {
+  const net = new Network(['a']);
+  net.elect('a');
+  assert.throws(() => net.node('a').proposeConfChange(cc('remove', 'a')), code('InvalidConfChange'));
+});
+
+test('a removed leader steps down once the removal commits; the rest elect a new leader', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  net.node('a').proposeConfChange(cc('remove', 'a'));
+  assert.equal(net.node('a').status().role, 'leader', 'still leading while the removal is uncommitted');
+  net.stabilize();
+  assert.equal(net.node('a').status().role, 'follower');
+  assert.deepEqual(net.node('b').status().confState.voters, ['b', 'c'], 'the last Append told the others the commit');
+  assert.equal(net.leaders().length, 1, 'a voter holding the whole log was told to campaign at once');
+  // a is no voter of its own configuration: it never campaigns again.
+  const mark = net.sent.length;
+  for (let i = 0; i < 40; i++) {
+    net.tick(1);
+    net.stabilize();
+  }
+  assert.ok(!net.sent.slice(mark).some((m) => m.from === 'a' && (m.type === MessageType.Vote || m.type === MessageType.PreVote)));
+  const leaders = net.leaders();
+  assert.equal(leaders.length, 1);
+  assert.notEqual(leaders[0], 'a');
+  const l = net.node(leaders[0]!);
+  l.propose(cmd('after'));
+  net.stabilize();
+  assert.equal(net.node('b').status().commit, l.status().lastIndex);
+});
+
+test('a joining member with an empty configuration waits for the leader', () => {
+  const net = new Network(['a']);
+  const j = net.add('j', { voters: [], learners: [] });
+  for (let i = 0; i < 50; i++) j.node.tick();
+  net.processAll();
+  assert.equal(net.queue.length, 0);
+  assert.equal(j.node.status().role, 'follower');
+});
