@@ -36,8 +36,8 @@ export interface DriverRaftNode {
   hasReady(): boolean;
   ready(): Ready;
   advance(ready: Ready): void;
-  /** The driver stored a snapshot at `meta`: the core may forget entries up to meta.index. */
-  compact(meta: SnapshotMeta): void;
+  /** The driver stored a snapshot at `meta`: the core forgets entries up to meta.index and returns its own view of the meta. */
+  compact(meta: SnapshotMeta): SnapshotMeta;
   reportUnreachable(id: string): void;
   reportSnapshot(id: string, ok: boolean): void;
   status(): RaftStatus;
@@ -86,6 +86,11 @@ const ROLES: readonly MemberRole[] = ['leader', 'follower', 'candidate', 'learne
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function sameConf(a: ConfState, b: ConfState): boolean {
+  const norm = (x: readonly string[]): string => [...x].sort().join(',');
+  return norm(a.voters) === norm(b.voters) && norm(a.learners) === norm(b.learners);
 }
 
 function snapshotKey(meta: { readonly index: number; readonly term: number }): string {
@@ -511,7 +516,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       const snap: StoredSnapshot = { meta, data };
       await this.o.storage.saveSnapshotAndCompact(snap);
       this.lastSnapshot = snap;
-      this.o.node.compact(meta);
+      const coreMeta = this.o.node.compact(meta);
+      if (coreMeta.index !== meta.index || coreMeta.term !== meta.term || !sameConf(coreMeta.confState, meta.confState)) {
+        throw new RaftInvariantError(`snapshot meta disagrees with the core: driver ${JSON.stringify(meta)}, core ${JSON.stringify(coreMeta)}`);
+      }
       this.o.metrics.snapshotSaveTotal.inc();
       this.o.metrics.snapshotSaveSeconds.observe((performance.now() - t0) / 1000);
       this.o.metrics.snapshotIndex.set(meta.index);

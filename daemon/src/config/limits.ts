@@ -38,10 +38,8 @@ export const LIMITS = {
   maxLeaderHistory: 32,
   /** Members in a cluster (address book bound). */
   maxMembers: 32,
-  /** Byte length of a member name. */
-  maxMemberNameBytes: 63,
-  /** Entries applied between two yields of the driver loop to the event loop (keeps HTTP responsive). */
-  maxApplyBatchEntries: 4096,
+  /** Open watch streams per member (beyond: 429). */
+  maxWatchers: 4096,
   /** Transfer leadership: how long to wait for the new leader before giving up, in election timeouts. */
   transferWaitElectionTimeouts: 3,
 } as const;
