@@ -133,6 +133,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   /** Set while storage refuses writes; cleared by the next successful persist. */
   private writeBlocked: MemberError | null = null;
   private ticks = 0;
+  /** Leader: tick at which a snapshot was last sent to each follower. */
+  private readonly snapshotSentAtTick = new Map<string, number>();
+  /** Ticks a follower may take to acknowledge a snapshot before it is sent again. */
+  private readonly snapshotAckTicks: number;
   /** Applied index at the last failed snapshot (retries are spaced out from it). */
   private snapshotFailedAtIndex = -Infinity;
 
@@ -151,6 +155,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.lastSnapshot = options.snapshot;
     this.appliedIndex = options.snapshot?.meta.index ?? 0;
     this.appliedTerm = options.snapshot?.meta.term ?? 0;
+    this.snapshotAckTicks = Math.ceil(LIMITS.snapshotAckTimeoutMs / options.config.heartbeatIntervalMs);
   }
 
   /** The current term, for log lines. */
@@ -335,6 +340,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         return;
       }
       this.o.transport.send({ ...m, snapshotData: snap.data });
+      this.snapshotSentAtTick.set(m.to, this.ticks);
       this.o.metrics.snapshotSentTotal.inc();
       this.log.info({ to: m.to, index: snap.meta.index, bytes: snap.data.length }, 'snapshot sent');
       return;
@@ -559,11 +565,23 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   private sampleProgress(): void {
-    if (this.softState.role !== 'leader') return;
+    if (this.softState.role !== 'leader') {
+      this.snapshotSentAtTick.clear();
+      return;
+    }
     const st = this.o.node.status();
     for (const [id, p] of st.progress) {
       if (id === this.name) continue;
       this.o.metrics.followerLagEntries.set({ follower: id }, Math.max(0, st.lastIndex - p.match));
+      // A snapshot lost on the way (connection cut mid-stream) would leave the follower in
+      // snapshot state forever: give up on it after a bound so the core sends a fresh one.
+      const sentAt = this.snapshotSentAtTick.get(id);
+      if (p.state !== 'snapshot') this.snapshotSentAtTick.delete(id);
+      else if (sentAt !== undefined && this.ticks - sentAt > this.snapshotAckTicks) {
+        this.snapshotSentAtTick.delete(id);
+        this.log.warn({ to: id }, 'snapshot not acknowledged in time; will send again');
+        this.guard(() => this.o.node.reportSnapshot(id, false));
+      }
     }
   }
 

@@ -17,6 +17,8 @@ export const LIMITS = {
   maxPendingReads: 16_384,
   /** Bytes of proposals waiting for commit (beyond: 429 Backpressure). */
   maxPendingProposalBytes: 48 * 1024 * 1024,
+  /** Leader: a follower that has not acknowledged a snapshot by then is sent a fresh one. */
+  snapshotAckTimeoutMs: 30_000,
   /** Received snapshot images kept until the core asks to install them. */
   maxStashedSnapshots: 2,
   /** Longest a fault injected through POST /v1/debug/faults may last before it lifts itself. */
