@@ -33,7 +33,13 @@ export class RaftLog {
       const e = this.entries[i] as Entry;
       assertInvariant(e.index === snapshot.index + 1 + i, `initial log is not contiguous at position ${i}: index ${e.index} after snapshot ${snapshot.index}`);
       const prevTerm = i === 0 ? snapshot.term : (this.entries[i - 1] as Entry).term;
-      assertInvariant(e.term >= prevTerm, `initial log terms decrease at index ${e.index}`);
+      if (e.term < prevTerm) {
+        // Storage may keep entries past an installed snapshot that belonged to the log the
+        // snapshot replaced; a term below its predecessor's marks where that stale tail starts.
+        assertInvariant(e.index > committed, `initial log terms decrease at committed index ${e.index}`);
+        this.entries.length = i;
+        break;
+      }
     }
     assertInvariant(committed >= snapshot.index, `commit ${committed} is below the snapshot index ${snapshot.index}`);
     assertInvariant(committed <= this.lastIndex(), `commit ${committed} is beyond the last stored index ${this.lastIndex()}`);

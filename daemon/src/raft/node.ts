@@ -34,6 +34,11 @@ export const VOTE_CONTEXT_TRANSFER = 1;
 const EMPTY_ENTRIES: readonly Entry[] = Object.freeze([]);
 const EMPTY_DATA = new Uint8Array(0);
 const MAX_MESSAGE_TYPE = 12;
+/**
+ * Election timeouts after which a snapshot send with no outcome (no ack, no reportSnapshot)
+ * while the member answers heartbeats counts as lost and is sent again.
+ */
+export const SNAPSHOT_RESEND_ELECTIONS = 4;
 
 /** The fields of a message the core fills in; the rest default to zero / empty. */
 type MessageFields = { type: Message['type']; to: NodeId } & Partial<Omit<Message, 'type' | 'to' | 'from'>>;
@@ -693,6 +698,10 @@ export class RawNode {
         if (pr.state === 'replicate' && pr.match < pr.next - 1 && this.tickCount - pr.lastProgressTick >= this.lostAppendTicks()) {
           // Appends in flight and no ack for a while although the member answers: they were lost.
           pr.becomeProbe();
+        } else if (pr.state === 'snapshot' && this.tickCount - pr.snapshotSentTick >= SNAPSHOT_RESEND_ELECTIONS * this.cfg.electionTicks) {
+          // The member answers but the snapshot never landed and the driver reported nothing: resend.
+          pr.pendingSnapshot = 0;
+          pr.becomeProbe();
         }
         if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.committed) this.pendingBroadcast = true;
         if (m.context > 0) this.ackReadRound(m.context, m.from);
@@ -957,6 +966,7 @@ export class RawNode {
     const meta = this.log.snapshot;
     this.send({ type: MessageType.Snapshot, to, snapshot: meta, commit: this.log.committed });
     pr.becomeSnapshot(meta.index);
+    pr.snapshotSentTick = this.tickCount;
     return true;
   }
 

@@ -68,6 +68,8 @@ export class Progress {
   sentCommit = 0;
   /** Leader tick when match last advanced (or the window was last empty): detects lost Appends. */
   lastProgressTick = 0;
+  /** Snapshot state: the leader tick when the snapshot was sent (a lost one is resent). */
+  snapshotSentTick = 0;
   /** Lease: the leader tick stamped on the newest heartbeat this member acknowledged. */
   leaseAckTick = -1;
   readonly inflights: Inflights;

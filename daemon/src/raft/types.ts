@@ -115,7 +115,10 @@ export interface SoftState {
 /**
  * One batch of work for the driver. Its duties, in this order:
  *  1. persist `hardState`, `entries` (which replace any stored entries from `entries[0].index`
- *     on) and `snapshot` in ONE synced write; nothing below may happen before it is durable;
+ *     on) and `snapshot` in ONE synced write; nothing below may happen before it is durable.
+ *     A `snapshot` here was received from the leader and replaces the WHOLE stored log: drop
+ *     every stored entry (also those after its index; they belonged to the log it replaced),
+ *     then write `entries` (which then start at snapshot.index + 1);
  *  2. send `messages`;
  *  3. install `snapshot` into the state machine (if present), then apply `committedEntries` in
  *     order, then answer `readStates` once their index is applied;

@@ -113,9 +113,9 @@ export class Network {
     if (rd.softState) m.soft = rd.softState;
     if (rd.hardState) m.disk.hardState = rd.hardState;
     if (rd.snapshot) {
+      // A received snapshot replaces the whole log (the core dropped every entry it held).
       m.disk.snapshot = rd.snapshot;
-      m.disk.entries = m.disk.entries.filter((e) => e.index > rd.snapshot!.index);
-      if (m.disk.entries.length > 0 && m.disk.entries[0]!.index !== rd.snapshot.index + 1) m.disk.entries = [];
+      m.disk.entries = [];
     }
     if (rd.entries.length > 0) {
       const first = rd.entries[0]!.index;
