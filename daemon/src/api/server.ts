@@ -122,7 +122,12 @@ export function createApiServer(service: MemberService, options: ApiServerOption
   });
   const app = buildApp(ctx, hub, options);
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    if (handleKvRequest(ctx, req, res)) return;
+    try {
+      if (handleKvRequest(ctx, req, res)) return;
+    } catch (err) {
+      sendError(res, err, req.url ?? '/', ctx.logger);
+      return;
+    }
     app(req, res);
   };
   const server = createServer(onRequest);

@@ -14,6 +14,16 @@ const KEY_PREFIX = '/v1/kv/';
 const ROUTE_KEY = '/v1/kv/:key';
 const ROUTE_LIST = '/v1/kv';
 
+/** Calls `fn`, turning a synchronous throw into a rejection so it reaches the error mapping. */
+function settle<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    // Keep the thrown value as is: typed errors need their code for the mapping.
+    return Promise.reject(err as Error);
+  }
+}
+
 function oneHeader(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
@@ -95,7 +105,7 @@ function serveGet(ctx: ApiContext, res: ServerResponse, url: string, q: number, 
     sendValue(ctx, res, url, key, method, startMs);
     return;
   }
-  ctx.service.waitLinearizable().then(
+  settle(() => ctx.service.waitLinearizable()).then(
     () => sendValue(ctx, res, url, key, method, startMs),
     (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, method, startMs),
   );
@@ -152,7 +162,7 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
     }
   };
   if (consistency === 'serializable') send();
-  else ctx.service.waitLinearizable().then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
+  else settle(() => ctx.service.waitLinearizable()).then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
 }
 
 function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
@@ -192,7 +202,7 @@ function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT
     finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
     return;
   }
-  ctx.service.proposeCommand(command).then(
+  settle(() => ctx.service.proposeCommand(command)).then(
     (result) => {
       try {
         const o = ctx.kv.outcome(result);

@@ -1,0 +1,368 @@
+// The HTTP API through real HTTP on 127.0.0.1: success shapes of every route, redirects,
+// backpressure, limits, malformed input, preconditions, fencing, idempotency.
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemberError } from '../../../daemon/src/server/errors.js';
+import { errorCode, raw, startApi } from './harness.js';
+import type { TestApi } from './harness.js';
+
+let t: TestApi;
+before(async () => {
+  t = await startApi();
+});
+after(async () => {
+  await t.close();
+});
+beforeEach(() => {
+  t.member.leaderIs = 'self';
+  t.member.failNext = null;
+  t.member.ready = true;
+});
+
+function put(key: string, value: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${t.url}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body: value, headers, redirect: 'manual' });
+}
+
+async function json(r: Response): Promise<Record<string, unknown>> {
+  return (await r.json()) as Record<string, unknown>;
+}
+
+describe('kv', () => {
+  test('PUT answers {revision, term, index}; GET returns the value with revision headers', async () => {
+    const r = await put('a/b c', 'hello');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'application/json');
+    const body = await json(r);
+    assert.deepEqual(Object.keys(body), ['revision', 'term', 'index']);
+    assert.equal(body.term, 3);
+    const g = await fetch(`${t.url}/v1/kv/${encodeURIComponent('a/b c')}`);
+    assert.equal(g.status, 200);
+    assert.equal(await g.text(), 'hello');
+    assert.equal(g.headers.get('x-revision'), String(body.revision));
+    assert.equal(g.headers.get('x-create-revision'), String(body.revision));
+    assert.equal(g.headers.get('x-raft-term'), '3');
+  });
+
+  test('binary values round-trip byte for byte', async () => {
+    const bytes = Buffer.from([0, 255, 1, 128, 10, 13]);
+    const r = await fetch(`${t.url}/v1/kv/bin`, { method: 'PUT', body: bytes });
+    assert.equal(r.status, 200);
+    const g = await fetch(`${t.url}/v1/kv/bin`);
+    assert.deepEqual(Buffer.from(await g.arrayBuffer()), bytes);
+  });
+
+  test('linearizable by default, serializable skips the read barrier', async () => {
+    await put('lin', 'x');
+    const before = t.member.linearizableReads;
+    assert.equal((await fetch(`${t.url}/v1/kv/lin`)).status, 200);
+    assert.equal(t.member.linearizableReads, before + 1);
+    assert.equal((await fetch(`${t.url}/v1/kv/lin?consistency=serializable`)).status, 200);
+    assert.equal(t.member.linearizableReads, before + 1);
+    const bad = await fetch(`${t.url}/v1/kv/lin?consistency=eventual`);
+    assert.equal(bad.status, 400);
+  });
+
+  test('GET of a missing key is 404 with the error shape', async () => {
+    const g = await fetch(`${t.url}/v1/kv/missing`);
+    assert.equal(g.status, 404);
+    assert.equal(errorCode(await g.text()), 'NOT_FOUND');
+  });
+
+  test('DELETE answers {deleted, revision} and the key is gone', async () => {
+    await put('gone', 'v');
+    const d = await fetch(`${t.url}/v1/kv/gone`, { method: 'DELETE' });
+    assert.equal(d.status, 200);
+    const body = await json(d);
+    assert.equal(body.deleted, true);
+    assert.equal(typeof body.revision, 'number');
+    const again = await json(await fetch(`${t.url}/v1/kv/gone`, { method: 'DELETE' }));
+    assert.equal(again.deleted, false);
+    assert.equal((await fetch(`${t.url}/v1/kv/gone`)).status, 404);
+  });
+
+  test('list by prefix: sorted, base64 values, limit and more', async () => {
+    await put('ls/b', '2');
+    await put('ls/a', '1');
+    await put('ls/c', '3');
+    await put('lt/x', 'no');
+    const r = await fetch(`${t.url}/v1/kv?prefix=ls/&limit=2`);
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { kvs: { key: string; value: string; modRevision: number; createRevision: number }[]; more: boolean; revision: number };
+    assert.deepEqual(body.kvs.map((k) => k.key), ['ls/a', 'ls/b']);
+    assert.equal(Buffer.from(body.kvs[0]?.value ?? '', 'base64').toString(), '1');
+    assert.equal(body.more, true);
+    assert.equal(body.revision, t.member.kv.rev);
+    const all = (await (await fetch(`${t.url}/v1/kv?prefix=ls/`)).json()) as { kvs: unknown[]; more: boolean };
+    assert.equal(all.kvs.length, 3);
+    assert.equal(all.more, false);
+    assert.equal((await fetch(`${t.url}/v1/kv?limit=-1`)).status, 400);
+  });
+});
+
+describe('input validation (400)', () => {
+  const cases: [string, () => Promise<{ status: number; text: string }>][] = [
+    ['bad percent-encoding', () => raw(t.url, 'PUT', '/v1/kv/%zz', 'v')],
+    ['bad UTF-8 in a key', () => raw(t.url, 'GET', '/v1/kv/%ff%fe')],
+    ['empty key', () => raw(t.url, 'PUT', '/v1/kv/', 'v')],
+    ['key longer than 4096 bytes', () => raw(t.url, 'PUT', `/v1/kv/${'é'.repeat(2049).split('').map(encodeURIComponent).join('')}`, 'v')],
+    ['If-Match not an integer', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'if-match': 'banana' })],
+    ['If-Match negative', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'if-match': '-1' })],
+    ['Fencing-Token without lock', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'fencing-token': '12' })],
+    ['Fencing-Token with a bad token', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'fencing-token': 'job:x' })],
+    ['Idempotency-Key too long', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'idempotency-key': 'k'.repeat(300) })],
+    ['malformed txn JSON', () => raw(t.url, 'POST', '/v1/txn', '{"compare": [', { 'content-type': 'application/json' })],
+    ['txn with a bad shape', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: 'nope' }))],
+    ['txn with a bad compare target', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: [{ key: 'a', target: 'size', op: '=', value: 1 }] }))],
+    ['txn put value not base64', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 'a', value: '!!!' } }] }))],
+    ['txn with an empty key', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ get: { key: '' } }] }))],
+    ['lock owner not a string', () => raw(t.url, 'POST', '/v1/locks/x', '{"owner": 5, "ttlMs": 100}')],
+    ['lock ttl missing', () => raw(t.url, 'POST', '/v1/locks/x', '{"owner": "a"}')],
+    ['lock release without token', () => raw(t.url, 'DELETE', '/v1/locks/x')],
+    ['member add with a bad body', () => raw(t.url, 'POST', '/v1/members', '[]')],
+    ['watch with a bad revision', () => raw(t.url, 'GET', '/v1/watch?prefix=a&fromRevision=x')],
+  ];
+  for (const [name, send] of cases) {
+    test(name, async () => {
+      const r = await send();
+      assert.equal(r.status, 400, r.text);
+      assert.equal(errorCode(r.text), 'BAD_REQUEST');
+    });
+  }
+
+  test('a key of exactly 4096 bytes is accepted', async () => {
+    const key = 'k'.repeat(4096);
+    const r = await raw(t.url, 'PUT', `/v1/kv/${key}`, 'v');
+    assert.equal(r.status, 200, r.text);
+  });
+});
+
+describe('limits', () => {
+  test('an oversized PUT body is 413 JSON, and the connection keeps serving', async () => {
+    const r = await put('big', 'x'.repeat(4097));
+    assert.equal(r.status, 413);
+    assert.equal(errorCode(await r.text()), 'PAYLOAD_TOO_LARGE');
+    assert.equal((await put('small', 'x'.repeat(4096))).status, 200);
+  });
+
+  test('an oversized chunked body is 413 too', async () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 5; i++) c.enqueue(new Uint8Array(1000));
+        c.close();
+      },
+    });
+    const r = await fetch(`${t.url}/v1/kv/chunked`, { method: 'PUT', body, duplex: 'half' } as RequestInit);
+    assert.equal(r.status, 413);
+  });
+
+  test('an oversized JSON body is 413', async () => {
+    const r = await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: [], success: [{ put: { key: 'a', value: 'A'.repeat(8000) } }] }));
+    assert.equal(r.status, 413);
+  });
+
+  test('backpressure from the member is 429 with Retry-After', async () => {
+    t.member.failNext = new MemberError('Backpressure', 'too many pending proposals');
+    const r = await put('bp', 'v');
+    assert.equal(r.status, 429);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.equal(errorCode(await r.text()), 'TOO_MANY_REQUESTS');
+  });
+});
+
+describe('leadership', () => {
+  const writes: [string, string, string?][] = [
+    ['PUT', '/v1/kv/r?x=1', 'v'],
+    ['DELETE', '/v1/kv/r'],
+    ['POST', '/v1/txn', '{}'],
+    ['POST', '/v1/locks/l', '{"owner":"a","ttlMs":10}'],
+    ['DELETE', '/v1/locks/l?token=3'],
+    ['POST', '/v1/members', '{"name":"n9","peerUrl":"127.0.0.1:9","clientUrl":"http://127.0.0.1:8"}'],
+    ['POST', '/v1/members/n2/promote'],
+    ['DELETE', '/v1/members/n2'],
+    ['POST', '/v1/leader/transfer', '{}'],
+    ['POST', '/v1/snapshot'],
+  ];
+  for (const [method, path, body] of writes) {
+    test(`${method} ${path} on a follower is 307 to the leader`, async () => {
+      t.member.leaderIs = { name: 'n2', clientUrl: 'http://127.0.0.1:2381' };
+      const r = await raw(t.url, method, path, body);
+      assert.equal(r.status, 307, r.text);
+      assert.equal(r.headers['location'], `http://127.0.0.1:2381${path}`);
+      assert.equal(r.headers['x-raft-leader'], 'n2');
+    });
+  }
+
+  test('without a leader, writes are 503 NO_LEADER with Retry-After', async () => {
+    t.member.leaderIs = null;
+    const r = await put('nl', 'v');
+    assert.equal(r.status, 503);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.equal(errorCode(await r.text()), 'NO_LEADER');
+  });
+
+  test('a leader lost between check and propose still redirects (driver NotLeader)', async () => {
+    t.member.failNext = new MemberError('NotLeader', 'not the leader', { name: 'n3', clientUrl: 'http://127.0.0.1:2385' });
+    const r = await put('race', 'v');
+    assert.equal(r.status, 307);
+    assert.equal(r.headers.get('location'), 'http://127.0.0.1:2385/v1/kv/race');
+    assert.equal(r.headers.get('x-raft-leader'), 'n3');
+  });
+
+  test('reads are served by a follower (linearizable through the member)', async () => {
+    await put('fr', 'v');
+    t.member.leaderIs = { name: 'n2', clientUrl: 'http://127.0.0.1:2381' };
+    const g = await fetch(`${t.url}/v1/kv/fr`, { redirect: 'manual' });
+    assert.equal(g.status, 200);
+    assert.equal(await g.text(), 'v');
+  });
+});
+
+describe('preconditions, fencing, idempotency', () => {
+  test('If-Match: 0 creates, then mismatches give 412', async () => {
+    const c = await put('cas', 'a', { 'If-Match': '0' });
+    assert.equal(c.status, 200);
+    const rev = (await json(c)).revision as number;
+    const again = await put('cas', 'b', { 'If-Match': '0' });
+    assert.equal(again.status, 412);
+    assert.equal(errorCode(await again.text()), 'PRECONDITION_FAILED');
+    assert.equal((await put('cas', 'b', { 'If-Match': String(rev + 1) })).status, 412);
+    assert.equal((await put('cas', 'c', { 'If-Match': String(rev) })).status, 200);
+    assert.equal(await (await fetch(`${t.url}/v1/kv/cas`)).text(), 'c');
+  });
+
+  test('locks: 409 while held; fencing tokens grow; a stale token is 409', async () => {
+    const a = await raw(t.url, 'POST', '/v1/locks/job', JSON.stringify({ owner: 'A', ttlMs: 60_000 }));
+    assert.equal(a.status, 200, a.text);
+    const la = JSON.parse(a.text) as { token: number; owner: string };
+    assert.equal(la.owner, 'A');
+    const b = await raw(t.url, 'POST', '/v1/locks/job', JSON.stringify({ owner: 'B', ttlMs: 60_000 }));
+    assert.equal(b.status, 409);
+    assert.equal(errorCode(b.text), 'CONFLICT');
+    assert.equal((await put('fenced', 'by A', { 'Fencing-Token': `job:${la.token}` })).status, 200);
+    const rel = await raw(t.url, 'DELETE', `/v1/locks/job?token=${la.token}`);
+    assert.equal(rel.status, 200);
+    assert.deepEqual(JSON.parse(rel.text), { released: true });
+    const b2 = await raw(t.url, 'POST', '/v1/locks/job', JSON.stringify({ owner: 'B', ttlMs: 60_000 }));
+    const lb = JSON.parse(b2.text) as { token: number };
+    assert.ok(lb.token > la.token);
+    const stale = await put('fenced', 'late A', { 'Fencing-Token': `job:${la.token}` });
+    assert.equal(stale.status, 409);
+    assert.equal(await (await fetch(`${t.url}/v1/kv/fenced`)).text(), 'by A');
+  });
+
+  test('the same Idempotency-Key returns the first response and applies once', async () => {
+    const h = { 'Idempotency-Key': 'idem-1' };
+    const first = await json(await put('idem', 'one', h));
+    const applied = t.member.kv.applied;
+    const revBefore = t.member.kv.rev;
+    const second = await json(await put('idem', 'one', h));
+    assert.deepEqual(second, first);
+    assert.equal(t.member.kv.applied, applied + 1, 'the retry reached the state machine');
+    assert.equal(t.member.kv.rev, revBefore, 'and changed nothing');
+  });
+});
+
+describe('txn', () => {
+  test('compare/success/failure with results', async () => {
+    await put('tx/a', 'A');
+    const txn = {
+      compare: [{ key: 'tx/a', target: 'value', op: '=', value: Buffer.from('A').toString('base64') }],
+      success: [{ put: { key: 'tx/b', value: Buffer.from('B').toString('base64') } }, { get: { key: 'tx/a' } }, { delete: { key: 'tx/zz' } }],
+      failure: [],
+    };
+    const r = await raw(t.url, 'POST', '/v1/txn', JSON.stringify(txn), { 'content-type': 'application/json' });
+    assert.equal(r.status, 200, r.text);
+    const body = JSON.parse(r.text) as { succeeded: boolean; revision: number; results: { type: string; kv?: { value: string } | null }[] };
+    assert.equal(body.succeeded, true);
+    assert.deepEqual(body.results.map((x) => x.type), ['put', 'get', 'delete']);
+    assert.equal(Buffer.from(body.results[1]?.kv?.value ?? '', 'base64').toString(), 'A');
+    const miss = await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: [{ key: 'tx/none', target: 'exists', op: '=', value: true }], success: [], failure: [{ get: { key: 'tx/none' } }] }));
+    const mb = JSON.parse(miss.text) as { succeeded: boolean; results: { kv: unknown }[] };
+    assert.equal(mb.succeeded, false);
+    assert.equal(mb.results[0]?.kv, null);
+  });
+});
+
+describe('cluster routes', () => {
+  test('status and members carry CORS for the status page', async () => {
+    const s = await fetch(`${t.url}/v1/status`);
+    assert.equal(s.status, 200);
+    assert.equal(s.headers.get('access-control-allow-origin'), '*');
+    const st = await json(s);
+    assert.equal(st.name, 'n1');
+    assert.equal(st.role, 'leader');
+    const m = await fetch(`${t.url}/v1/members`);
+    assert.equal(m.headers.get('access-control-allow-origin'), '*');
+    assert.equal(((await json(m)).members as unknown[]).length, t.member.members.length);
+  });
+
+  test('membership: add a learner, promote, remove; unknown member is 404', async () => {
+    const add = await raw(t.url, 'POST', '/v1/members', JSON.stringify({ name: 'n3', peerUrl: '127.0.0.1:2384', clientUrl: 'http://127.0.0.1:2383' }));
+    assert.equal(add.status, 200, add.text);
+    assert.ok((JSON.parse(add.text) as { members: { name: string; voter: boolean }[] }).members.some((m) => m.name === 'n3' && !m.voter));
+    t.member.failNext = new MemberError('Conflict', 'the learner has not caught up with the leader yet');
+    assert.equal((await raw(t.url, 'POST', '/v1/members/n3/promote')).status, 409);
+    assert.equal((await raw(t.url, 'POST', '/v1/members/n3/promote')).status, 200);
+    assert.equal((await raw(t.url, 'DELETE', '/v1/members/n3')).status, 200);
+    const gone = await raw(t.url, 'DELETE', '/v1/members/n3');
+    assert.equal(gone.status, 404, gone.text);
+  });
+
+  test('leader transfer and snapshot', async () => {
+    const s = await raw(t.url, 'POST', '/v1/snapshot');
+    assert.equal(s.status, 200);
+    assert.equal((JSON.parse(s.text) as { index: number }).index, t.member.index);
+    const tr = await raw(t.url, 'POST', '/v1/leader/transfer', JSON.stringify({ to: 'n2' }));
+    assert.equal(tr.status, 200, tr.text);
+    assert.equal((JSON.parse(tr.text) as { leader: string }).leader, 'n2');
+  });
+
+  test('healthz, readyz, metrics', async () => {
+    assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
+    assert.equal((await fetch(`${t.url}/readyz`)).status, 200);
+    t.member.ready = false;
+    const nr = await fetch(`${t.url}/readyz`);
+    assert.equal(nr.status, 503);
+    assert.equal(nr.headers.get('retry-after'), '1');
+    const m = await fetch(`${t.url}/metrics`);
+    assert.equal(m.status, 200);
+    const text = await m.text();
+    assert.match(text, /raftkv_http_request_duration_seconds_count\{[^}]*route="\/v1\/kv\/:key"/);
+    assert.doesNotMatch(text, /route="\/v1\/kv\/a/, 'keys never become labels');
+  });
+
+  test('the faults endpoint is 404 when fault injection is off', async () => {
+    const r = await raw(t.url, 'POST', '/v1/debug/faults', JSON.stringify({ dropPeerTraffic: true }));
+    assert.equal(r.status, 404);
+    assert.equal(t.member.faults, null);
+  });
+
+  test('unknown routes are 404 JSON; wrong methods are 405', async () => {
+    const r = await raw(t.url, 'GET', '/v2/nothing');
+    assert.equal(r.status, 404);
+    assert.equal(errorCode(r.text), 'NOT_FOUND');
+    assert.equal((await raw(t.url, 'POST', '/v1/kv/x')).status, 405);
+  });
+});
+
+test('faults endpoint and status page when enabled', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-api-'));
+  writeFileSync(join(dir, 'index.html'), '<h1>raftkv</h1>');
+  const e = await startApi({ enableFaultInjection: true, staticDir: dir });
+  try {
+    const r = await raw(e.url, 'POST', '/v1/debug/faults', JSON.stringify({ dropPeerTraffic: false, dropPeers: ['n2'], durationMs: 1000 }));
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(e.member.faults, { dropPeerTraffic: false, dropPeers: ['n2'], durationMs: 1000 });
+    const bad = await raw(e.url, 'POST', '/v1/debug/faults', JSON.stringify({ dropPeers: 'n2' }));
+    assert.equal(bad.status, 400);
+    const page = await fetch(`${e.url}/`);
+    assert.equal(page.status, 200);
+    assert.equal(await page.text(), '<h1>raftkv</h1>');
+  } finally {
+    await e.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
