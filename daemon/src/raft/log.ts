@@ -198,6 +198,15 @@ export class RaftLog {
     return this.unstableFrom <= this.lastIndex();
   }
 
+  /**
+   * A joining member (empty index-0 configuration) learns the bootstrap configuration from
+   * the leader: only the index-0 snapshot meta's confState changes.
+   */
+  adoptBootstrapConf(meta: SnapshotMeta): void {
+    assertInvariant(this.snap.index === 0 && meta.index === 0, 'a bootstrap configuration applies at index 0 only');
+    this.snap = { index: 0, term: this.snap.term, confState: meta.confState };
+  }
+
   /** Replaces the whole log with `snapshot` (a follower installing the leader's snapshot). */
   restore(snapshot: SnapshotMeta): void {
     assertInvariant(snapshot.index > this.committed, `restore of snapshot ${snapshot.index} at or below commit ${this.committed}`);

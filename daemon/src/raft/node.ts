@@ -80,6 +80,10 @@ function isWellFormed(m: Message): boolean {
     const s = m.snapshot;
     if (s === undefined || !isNat(s.index) || !isNat(s.term) || s.index === 0 || !isConfState(s.confState)) return false;
   }
+  if (m.type === MessageType.Append && m.snapshot !== undefined) {
+    const s = m.snapshot;
+    if (typeof s !== 'object' || s === null || s.index !== 0 || !isConfState(s.confState)) return false;
+  }
   return true;
 }
 
@@ -118,6 +122,12 @@ export class RawNode {
   private conf: ConfState;
   /** Configurations after committed changes above the snapshot index, oldest first. */
   private confHistory: ConfAt[] = [];
+  /**
+   * False for a joining member that has not learned the bootstrap configuration (index-0
+   * snapshot with no members) from a snapshot or the leader: its view of the voters may lack
+   * the bootstrap voters, so it must never campaign on it.
+   */
+  private confKnown: boolean;
 
   private readonly progress = new Map<NodeId, Progress>();
   private readonly votes = new Map<NodeId, boolean>();
@@ -167,6 +177,8 @@ export class RawNode {
     this.vote = hs.vote;
     this.prevHard = { term: hs.term, vote: hs.vote, commit: hs.commit };
     this.conf = initial.snapshot.confState;
+    const bootstrapConf = initial.snapshot.confState;
+    this.confKnown = initial.snapshot.index > 0 || bootstrapConf.voters.length > 0 || bootstrapConf.learners.length > 0;
     // Committed membership changes after the snapshot are part of the configuration already.
     for (let i = initial.snapshot.index + 1; i <= commit; i++) {
       const e = this.log.entry(i);
@@ -517,7 +529,7 @@ export class RawNode {
   }
 
   private promotable(): boolean {
-    return isVoter(this.conf, this.id);
+    return this.confKnown && isVoter(this.conf, this.id);
   }
 
   /** True while check-quorum says a live leader holds this member: ignore disruptive votes. */
@@ -729,6 +741,7 @@ export class RawNode {
       this.send({ type: MessageType.AppendResp, to: m.from, index: log.committed });
       return;
     }
+    if (m.index === 0 && m.snapshot !== undefined && !this.confKnown) this.adoptBootstrapConf(m.snapshot);
     if (log.matchTerm(m.index, m.logTerm)) {
       const lastNew = log.appendFromLeader(m.index, m.entries);
       this.commitTo(Math.min(m.commit, lastNew));
@@ -761,6 +774,7 @@ export class RawNode {
     }
     log.restore(meta);
     this.conf = meta.confState;
+    this.confKnown = true;
     this.confHistory = [];
     this.pendingSnapshot = meta;
     this.send({ type: MessageType.AppendResp, to: m.from, index: meta.index });
@@ -829,6 +843,19 @@ export class RawNode {
         break;
     }
     this.pendingBroadcast = true;
+  }
+
+  /** The leader told us the bootstrap configuration: rebuild ours on top of it. */
+  private adoptBootstrapConf(meta: SnapshotMeta): void {
+    if (this.log.snapshot.index !== 0) return;
+    this.log.adoptBootstrapConf(meta);
+    this.conf = meta.confState;
+    this.confHistory = [];
+    for (let i = 1; i <= this.log.committed; i++) {
+      const e = this.log.entry(i);
+      if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
+    }
+    this.confKnown = true;
   }
 
   /**
@@ -916,7 +943,8 @@ export class RawNode {
         if (id === this.id) continue;
         // Bounded by the inflight window: each send either fills a slot or pauses the follower.
         for (let n = 0; n <= this.cfg.maxInflightMsgs; n++) {
-          if (!this.maybeSendAppend(id, pr, pr.sentCommit < this.log.committed)) break;
+          // A probe goes out even when empty: its answer tells us where the logs match.
+          if (!this.maybeSendAppend(id, pr, pr.state === 'probe' || pr.sentCommit < this.log.committed)) break;
         }
       }
     }
@@ -945,7 +973,12 @@ export class RawNode {
     const entries = pr.next <= last ? log.slice(pr.next, last + 1, this.cfg.maxSizePerMsgBytes) : EMPTY_ENTRIES;
     if (entries.length === 0 && !sendIfEmpty) return false;
     const commit = log.committed;
-    this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit });
+    if (prevIndex === 0 && log.snapshot.index === 0) {
+      // From the very start: carry the bootstrap configuration a joining member cannot know.
+      this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit, snapshot: log.snapshot });
+    } else {
+      this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit });
+    }
     pr.sentCommit = commit;
     const lastSent = entries[entries.length - 1];
     if (pr.state === 'replicate') {

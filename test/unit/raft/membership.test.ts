@@ -136,6 +136,24 @@ test('a removed leader steps down once the removal commits; the rest elect a new
   assert.equal(net.node('b').status().commit, l.status().lastIndex);
 });
 
+test('a joining member replicated from index 1 learns the bootstrap voters from the leader and can lead later', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  net.node('a').proposeConfChange(cc('addLearner', 'd'));
+  net.stabilize();
+  const d = net.add('d', { voters: [], learners: [] });
+  net.tick(1, ['a']);
+  net.stabilize();
+  assert.deepEqual(d.node.status().confState, { voters: ['a', 'b', 'c'], learners: ['d'] });
+  net.node('a').proposeConfChange(cc('promote', 'd'));
+  net.stabilize();
+  assert.deepEqual(d.node.status().confState.voters, ['a', 'b', 'c', 'd']);
+  net.partition('a');
+  net.node('d').campaign();
+  net.stabilize();
+  assert.equal(d.node.status().role, 'leader', 'd counts votes against the full voter set');
+});
+
 test('a joining member with an empty configuration waits for the leader', () => {
   const net = new Network(['a']);
   const j = net.add('j', { voters: [], learners: [] });
