@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Network, cmd, text } from './harness.js';
-import type { Message, Rng } from '../../../daemon/src/raft/index.js';
+import type { BrokenVariants, Message, Rng } from '../../../daemon/src/raft/index.js';
+import { EntryType, MessageType } from '../../../daemon/src/raft/index.js';
 import { RaftError } from '../../../daemon/src/raft/index.js';
 
 function prng(seed: number): () => number {
@@ -26,10 +27,35 @@ function rngFrom(r: () => number): Rng {
 const SEEDS = Number(process.env.RAFT_FUZZ_SEEDS ?? 120);
 const STEPS = 400;
 
-function runSeed(seed: number, preVote: boolean): void {
-  const r = prng(seed * 7919 + (preVote ? 1 : 0));
+type Variant = 'plain' | 'prevote' | 'lease';
+
+/** What a run exercised (to show the checks had something to check). */
+const stats = { confChanges: 0, reads: 0, snapshots: 0, elections: 0 };
+
+function runSeed(seed: number, variant: Variant, broken: BrokenVariants = {}): void {
+  const r = prng(seed * 7919 + (variant === 'plain' ? 0 : variant === 'prevote' ? 1 : 2));
+  const preVote = variant !== 'plain';
+  const lease = variant === 'lease';
   const ids = ['a', 'b', 'c', 'd', 'e'].slice(0, 3 + Math.floor(r() * 3));
-  const net = new Network(ids, () => ({ preVote, checkQuorum: preVote, maxInflightMsgs: 4, maxSizePerMsgBytes: 200, rng: rngFrom(r) }));
+  const spare = ['f', 'g', 'h'];
+  const over = () => ({ brokenVariants: broken, preVote, checkQuorum: preVote, leaseRead: lease, maxInflightMsgs: 4, maxSizePerMsgBytes: 200, maxLearnerLagEntries: 5, rng: rngFrom(r) });
+  const net = new Network(ids, over);
+  const readFloor = new Map<number, number>();
+  let readId = 0;
+  const readsSeen = new Map<string, number>();
+  const leader = (): string | undefined => {
+    let best: string | undefined;
+    let bestTerm = -1;
+    for (const m of net.members.values()) {
+      const st = m.node.status();
+      if (st.role === 'leader' && st.term > bestTerm) {
+        best = m.id;
+        bestTerm = st.term;
+      }
+    }
+    return best;
+  };
+  const maxCommit = (): number => Math.max(...[...net.members.values()].map((m) => m.node.status().commit));
   const leaderOfTerm = new Map<number, string>();
   const committedAt = new Map<number, string>(); // index -> "term:data" as first seen committed
   const lastCommit = new Map<string, number>();
@@ -44,6 +70,12 @@ function runSeed(seed: number, preVote: boolean): void {
       }
       assert.ok(st.commit >= (lastCommit.get(m.id) ?? 0) || m.node.status().applied < (lastCommit.get(m.id) ?? 0), `seed ${seed}: commit went backwards on ${m.id}`);
       lastCommit.set(m.id, st.commit);
+      const seen = readsSeen.get(m.id) ?? 0;
+      for (const rs of m.readStates.slice(seen)) {
+        const floor = readFloor.get(rs.requestId);
+        assert.ok(floor !== undefined && rs.index >= floor, `seed ${seed}: read ${rs.requestId} on ${m.id} answered at ${rs.index}, but ${String(floor)} was committed when it was asked`);
+      }
+      readsSeen.set(m.id, m.readStates.length);
       for (const e of m.applied) {
         const key = `${e.term}:${text(e)}`;
         const seen = committedAt.get(e.index);
@@ -54,37 +86,38 @@ function runSeed(seed: number, preVote: boolean): void {
   };
   for (let step = 0; step < STEPS; step++) {
     const x = r();
+    const all = [...net.members.keys()];
     if (x < 0.3) {
-      net.tick(1, ids.filter(() => r() < 0.9));
+      net.tick(1, lease ? all : all.filter(() => r() < 0.9));
     } else if (x < 0.45) {
-      const leader = net.leaders()[0];
-      if (leader !== undefined) {
+      const l = leader();
+      if (l !== undefined) {
         try {
-          net.node(leader).propose(cmd(`p${proposals++}`));
+          net.node(l).propose(cmd(`p${proposals++}`));
         } catch (e) {
           if (!(e instanceof RaftError)) throw e;
         }
       }
     } else if (x < 0.47) {
-      net.partition(ids[Math.floor(r() * ids.length)]!);
+      net.partition(all[Math.floor(r() * all.length)]!);
     } else if (x < 0.5) {
       net.heal();
     } else if (x < 0.51) {
-      const id = ids[Math.floor(r() * ids.length)]!;
+      const id = all[Math.floor(r() * all.length)]!;
       net.process(id);
       net.restart(id);
       net.get(id).applied = [];
     } else if (x < 0.52) {
-      const leader = net.leaders()[0];
-      if (leader !== undefined) {
+      const l = leader();
+      if (l !== undefined) {
         try {
-          net.node(leader).transferLeadership();
+          net.node(l).transferLeadership();
         } catch (e) {
           if (!(e instanceof RaftError)) throw e;
         }
       }
     } else if (x < 0.54) {
-      const id = ids[Math.floor(r() * ids.length)]!;
+      const id = all[Math.floor(r() * all.length)]!;
       const m = net.get(id);
       const applied = m.node.status().applied;
       if (applied > m.disk.snapshot.index + 2) {
@@ -93,14 +126,38 @@ function runSeed(seed: number, preVote: boolean): void {
         m.disk.entries = m.disk.entries.filter((e) => e.index > meta.index);
       }
     } else if (x < 0.56) {
-      const id = ids[Math.floor(r() * ids.length)]!;
+      const id = all[Math.floor(r() * all.length)]!;
+      const rid = ++readId;
+      readFloor.set(rid, maxCommit());
       try {
-        net.node(id).readIndex(step);
+        net.node(id).readIndex(rid);
       } catch (e) {
         if (!(e instanceof RaftError)) throw e;
       }
+    } else if (x < 0.58) {
+      const l = leader();
+      if (l !== undefined) {
+        const lnode = net.node(l);
+        const conf = lnode.status().confState;
+        const y = r();
+        try {
+          if (y < 0.4 && spare.length > 0) {
+            const id = spare[0]!;
+            if (lnode.status().applied > lnode.status().snapshotIndex) lnode.compact(lnode.status().applied);
+            lnode.proposeConfChange({ type: 'addLearner', node: id, context: new Uint8Array(0) });
+            spare.shift();
+            net.add(id, { voters: [], learners: [] }, over());
+          } else if (y < 0.7 && conf.learners.length > 0) {
+            lnode.proposeConfChange({ type: 'promote', node: conf.learners[0]!, context: new Uint8Array(0) });
+          } else if (conf.voters.length > 3) {
+            lnode.proposeConfChange({ type: 'remove', node: conf.voters[Math.floor(r() * conf.voters.length)]!, context: new Uint8Array(0) });
+          }
+        } catch (e) {
+          if (!(e instanceof RaftError)) throw e;
+        }
+      }
     } else {
-      for (const id of ids) if (r() < 0.7) net.process(id);
+      for (const id of all) if (r() < 0.7) net.process(id);
       // Deliver a random subset in random order; drop some, duplicate some.
       const q = net.queue;
       net.queue = [];
@@ -125,17 +182,16 @@ function runSeed(seed: number, preVote: boolean): void {
   }
   // Liveness: heal, quiet down, and a leader commits a final entry everywhere.
   net.heal();
-  for (let i = 0; i < 200 && net.leaders().length !== 1; i++) {
+  for (let i = 0; i < 200 && leader() === undefined; i++) {
     net.tick(1);
     net.stabilize(500);
   }
   check();
-  const leaders = net.leaders();
-  assert.equal(leaders.length, 1, `seed ${seed}: no single leader after healing`);
-  const dump = (): string => ids.map((id) => JSON.stringify(net.node(id).status(), (_k, v: unknown) => (v instanceof Map ? [...v] : v))).join('\n');
+  assert.ok(leader() !== undefined, `seed ${seed}: no leader after healing`);
+  const dump = (): string => [...net.members.keys()].map((id) => JSON.stringify(net.node(id).status(), (_k, v: unknown) => (v instanceof Map ? [...v] : v))).join('\n');
   let done = false;
   for (let round = 0; round < 20 && !done; round++) {
-    const l = net.leaders()[0];
+    const l = leader();
     let pos: { index: number; term: number } | null = null;
     try {
       if (l !== undefined) pos = net.node(l).propose(cmd(`final${round}`));
@@ -149,14 +205,41 @@ function runSeed(seed: number, preVote: boolean): void {
     check();
     if (pos === null) continue;
     const p = pos;
-    done = ids.every((id) => net.node(id).status().commit >= p.index && net.get(id).applied.some((e) => e.index === p.index && e.term === p.term));
+    const members = l === undefined ? [] : [...net.node(l).status().confState.voters, ...net.node(l).status().confState.learners];
+    done = members.every((id) => net.node(id).status().commit >= p.index && net.get(id).applied.some((e) => e.index === p.index && e.term === p.term));
   }
   assert.ok(done, `seed ${seed}: no final entry committed everywhere\n${dump()}`);
+  for (const m of net.members.values()) {
+    stats.reads += m.readStates.length;
+    stats.confChanges += m.applied.filter((e) => e.type === EntryType.ConfChange).length;
+  }
+  stats.snapshots += net.sent.filter((m) => m.type === MessageType.Snapshot).length;
+  stats.elections += leaderOfTerm.size;
 }
 
-test(`randomized safety: ${SEEDS} seeds x ${STEPS} steps, plain and with pre-vote + check-quorum`, () => {
-  for (let seed = 1; seed <= SEEDS; seed++) {
-    runSeed(seed, false);
-    runSeed(seed, true);
+for (const variant of ['plain', 'prevote', 'lease'] as const) {
+  test(`randomized safety (${variant}): ${SEEDS} seeds x ${STEPS} steps with drops, partitions, restarts, compaction, membership, transfers, reads`, () => {
+    for (let seed = 1; seed <= SEEDS; seed++) runSeed(seed, variant);
+    assert.ok(stats.confChanges > 0 && stats.reads > 0 && stats.snapshots > 0 && stats.elections > SEEDS, JSON.stringify(stats));
+  });
+}
+
+/** Runs seeds until the checks fail; returns the failure (or null if none within the bound). */
+function firstFailure(variant: Variant, broken: BrokenVariants, maxSeeds: number): string | null {
+  for (let seed = 1; seed <= maxSeeds; seed++) {
+    try {
+      runSeed(seed, variant, broken);
+    } catch (e) {
+      return String(e);
+    }
   }
+  return null;
+}
+
+test('the randomized checks catch each deliberately broken variant', () => {
+  const reads = firstFailure('plain', { readIndexWithoutQuorum: true }, 300);
+  assert.match(reads ?? 'none', /read \d+ on \w+ answered at/);
+  const votes = firstFailure('plain', { voteTwiceInTerm: true }, 300);
+  assert.ok(votes !== null, 'voteTwiceInTerm went unnoticed');
+  // commitPreviousTermByCount needs the precise Figure 8 schedule: paper.test.ts scripts it.
 });
