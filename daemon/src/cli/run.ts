@@ -1,0 +1,239 @@
+// Runs one raftctl command. Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage
+// (message and usage on stderr). Output goes through `io` so tests can capture it.
+import { readFile } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { USAGE, UsageError, parseArgs } from './args.js';
+import type { Command, GlobalOptions } from './args.js';
+import { CliError, RaftkvClient, errorLine } from './client.js';
+import { renderStatusTable } from './status-table.js';
+import type { MemberRow, StatusBody } from './status-table.js';
+
+/** Where raftctl reads and writes. */
+export interface CliIo {
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  readonly stdin: Readable;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Largest value or txn file read from stdin or disk. */
+const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+/** Watch: reconnects after a dropped stream before giving up. */
+const MAX_WATCH_RECONNECTS = 20;
+
+function kvPath(key: string): string {
+  if (key === '') throw new UsageError('KEY must not be empty');
+  return `/v1/kv/${encodeURIComponent(key)}`;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of stream) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+    size += b.length;
+    if (size > MAX_INPUT_BYTES) throw new CliError(`input larger than ${MAX_INPUT_BYTES} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+function line(out: Writable, text: string): void {
+  out.write(`${text}\n`);
+}
+
+/** A value printed to a terminal: UTF-8 text as is, anything else as base64 (marked). */
+function printable(b: Buffer): string {
+  const s = b.toString('utf8');
+  // eslint-disable-next-line no-control-regex
+  if (Buffer.from(s, 'utf8').equals(b) && !/[\u0000-\u0008\u000e-\u001f]/.test(s)) return s;
+  return `base64:${b.toString('base64')}`;
+}
+
+interface MembersBody {
+  readonly members: readonly { readonly name: string; readonly peerUrl: string; readonly clientUrl: string; readonly voter: boolean }[];
+}
+
+async function status(client: RaftkvClient, io: CliIo): Promise<number> {
+  // Learn the membership from the first member that answers, then ask every member itself.
+  const first = await client.json<StatusBody>({ method: 'GET', path: '/v1/status' }, 'status');
+  const members = first.members ?? [];
+  const rows: MemberRow[] = await Promise.all(members.map(async (m): Promise<MemberRow> => {
+    if (m.clientUrl === '') return { name: m.name, clientUrl: '', voter: m.voter, status: null, error: 'client URL unknown' };
+    try {
+      const s = await client.getFrom<StatusBody>(m.clientUrl, '/v1/status');
+      return { name: m.name, clientUrl: m.clientUrl, voter: m.voter, status: s, error: null };
+    } catch (err) {
+      return { name: m.name, clientUrl: m.clientUrl, voter: m.voter, status: null, error: err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err) };
+    }
+  }));
+  if (!rows.some((r) => r.name === first.name)) rows.push({ name: first.name, clientUrl: '', voter: null, status: first, error: null });
+  io.stdout.write(renderStatusTable(rows));
+  return rows.every((r) => r.status !== null) ? 0 : 1;
+}
+
+async function watch(client: RaftkvClient, io: CliIo, prefix: string, fromRevision: number | null): Promise<number> {
+  let next = fromRevision;
+  for (let attempt = 0; attempt <= MAX_WATCH_RECONNECTS; attempt++) {
+    const endpoint = client.endpoints[attempt % client.endpoints.length] as string;
+    const q = new URLSearchParams({ prefix });
+    if (next !== null) q.set('fromRevision', String(next));
+    let res: Response;
+    try {
+      res = await fetch(`${endpoint}/v1/watch?${q.toString()}`);
+    } catch (err) {
+      line(io.stderr, `raftctl: watch: ${endpoint}: ${err instanceof Error ? err.message : String(err)}; retrying`);
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    if (res.status !== 200 || !res.body) {
+      const body = Buffer.from(await res.arrayBuffer());
+      throw new CliError(`watch: ${errorLine(res.status, body)}`, res.status);
+    }
+    let buf = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body) {
+      buf += decoder.decode(chunk as Uint8Array, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const l = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!l.startsWith('data: ')) continue;
+        const ev = JSON.parse(l.slice(6)) as { type: string; key: string; value: string; revision: number };
+        const value = ev.type === 'delete' ? '' : ` ${printable(Buffer.from(ev.value, 'base64'))}`;
+        line(io.stdout, `${ev.revision} ${ev.type.toUpperCase()} ${ev.key}${value}`);
+        next = ev.revision + 1;
+      }
+    }
+    line(io.stderr, 'raftctl: watch: stream ended; reconnecting');
+  }
+  throw new CliError(`watch: gave up after ${MAX_WATCH_RECONNECTS} reconnects`);
+}
+
+async function execute(cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
+  const client = new RaftkvClient(options.endpoints, options.timeoutMs);
+  const jsonHeaders = { 'content-type': 'application/json' };
+  switch (cmd.kind) {
+    case 'help':
+      line(io.stdout, USAGE);
+      return 0;
+    case 'bench': {
+      const argv = [...cmd.argv];
+      const first = options.endpoints[0];
+      if (options.endpointsGiven && first !== undefined && !argv.some((a) => a.startsWith('--endpoint'))) {
+        argv.unshift('--endpoint', new URL(first).host);
+      }
+      const bench = (await import('./bench/index.js')) as { runBench(argv: string[]): Promise<number> };
+      return bench.runBench(argv);
+    }
+    case 'put': {
+      const value = cmd.value === '-' ? await readAll(io.stdin) : Buffer.from(cmd.value, 'utf8');
+      const r = await client.json<{ revision: number; term: number; index: number }>({ method: 'PUT', path: kvPath(cmd.key), body: value, headers: { 'content-type': 'application/octet-stream' } }, `put ${cmd.key}`);
+      line(io.stdout, `OK revision=${r.revision} term=${r.term} index=${r.index}`);
+      return 0;
+    }
+    case 'get': {
+      const res = await client.request({ method: 'GET', path: kvPath(cmd.key) + (cmd.serializable ? '?consistency=serializable' : '') });
+      if (res.status === 404) throw new CliError(`get ${cmd.key}: key not found`, 404);
+      if (res.status !== 200) throw new CliError(`get ${cmd.key}: ${errorLine(res.status, res.body)}`, res.status);
+      io.stdout.write(res.body);
+      if ((io.stdout as { isTTY?: boolean }).isTTY === true) io.stdout.write('\n');
+      return 0;
+    }
+    case 'del': {
+      const r = await client.json<{ deleted: boolean; revision: number }>({ method: 'DELETE', path: kvPath(cmd.key) }, `del ${cmd.key}`);
+      line(io.stdout, r.deleted ? `deleted revision=${r.revision}` : 'not found (nothing deleted)');
+      return 0;
+    }
+    case 'list': {
+      const q = new URLSearchParams({ prefix: cmd.prefix });
+      if (cmd.limit !== null) q.set('limit', String(cmd.limit));
+      const r = await client.json<{ kvs: { key: string; value: string; modRevision: number }[]; more: boolean; revision: number }>({ method: 'GET', path: `/v1/kv?${q.toString()}` }, `list ${cmd.prefix}`);
+      for (const kv of r.kvs) line(io.stdout, `${kv.key}\t${printable(Buffer.from(kv.value, 'base64'))}`);
+      if (r.more) line(io.stderr, `(more keys under '${cmd.prefix}'; raise --limit)`);
+      return 0;
+    }
+    case 'watch':
+      return watch(client, io, cmd.prefix, cmd.fromRevision);
+    case 'status':
+      return status(client, io);
+    case 'members-list': {
+      const r = await client.json<MembersBody>({ method: 'GET', path: '/v1/members' }, 'members list');
+      const rows = [['NAME', 'VOTER', 'PEER', 'CLIENT-URL'], ...r.members.map((m) => [m.name, m.voter ? 'voter' : 'learner', m.peerUrl, m.clientUrl])];
+      const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+      for (const row of rows) line(io.stdout, row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+      return 0;
+    }
+    case 'members-add':
+      await client.ok({ method: 'POST', path: '/v1/members', body: JSON.stringify({ name: cmd.name, peerUrl: cmd.peerUrl, clientUrl: cmd.clientUrl }), headers: jsonHeaders }, `members add ${cmd.name}`);
+      line(io.stdout, `added ${cmd.name} as a learner; promote it once it has caught up`);
+      return 0;
+    case 'members-promote':
+      await client.ok({ method: 'POST', path: `/v1/members/${encodeURIComponent(cmd.name)}/promote` }, `members promote ${cmd.name}`);
+      line(io.stdout, `promoted ${cmd.name} to voter`);
+      return 0;
+    case 'members-remove':
+      await client.ok({ method: 'DELETE', path: `/v1/members/${encodeURIComponent(cmd.name)}` }, `members remove ${cmd.name}`);
+      line(io.stdout, `removed ${cmd.name}`);
+      return 0;
+    case 'leader-transfer': {
+      const r = await client.json<{ leader: string }>({ method: 'POST', path: '/v1/leader/transfer', body: JSON.stringify(cmd.to === null ? {} : { to: cmd.to }), headers: jsonHeaders }, 'leader transfer');
+      line(io.stdout, `leader is now ${r.leader}`);
+      return 0;
+    }
+    case 'snapshot': {
+      const r = await client.json<{ index: number }>({ method: 'POST', path: '/v1/snapshot' }, 'snapshot');
+      line(io.stdout, `snapshot at index ${r.index}`);
+      return 0;
+    }
+    case 'lock-acquire': {
+      const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers: jsonHeaders }, `lock acquire ${cmd.name}`);
+      line(io.stdout, `token=${r.token} owner=${r.owner} fencing-token=${cmd.name}:${r.token}`);
+      return 0;
+    }
+    case 'lock-release':
+      await client.ok({ method: 'DELETE', path: `/v1/locks/${encodeURIComponent(cmd.name)}?token=${cmd.token}` }, `lock release ${cmd.name}`);
+      line(io.stdout, `released ${cmd.name}`);
+      return 0;
+    case 'txn': {
+      let body: Buffer;
+      try {
+        body = cmd.file === '-' ? await readAll(io.stdin) : await readFile(cmd.file);
+      } catch (err) {
+        if (err instanceof CliError) throw err;
+        throw new CliError(`txn: cannot read ${cmd.file}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (body.length > MAX_INPUT_BYTES) throw new CliError(`txn: ${cmd.file} is larger than ${MAX_INPUT_BYTES} bytes`);
+      const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers: jsonHeaders }, 'txn');
+      line(io.stdout, res.body.toString('utf8'));
+      return 0;
+    }
+  }
+}
+
+/** Parses and runs one raftctl invocation; resolves with the exit code. Never rejects. */
+export async function runRaftctl(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(argv, io.env);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      line(io.stderr, `raftctl: ${err.message}`);
+      line(io.stderr, USAGE);
+      return 2;
+    }
+    line(io.stderr, `raftctl: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  try {
+    return await execute(parsed.command, parsed.options, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      line(io.stderr, `raftctl: ${err.message}`);
+      line(io.stderr, USAGE);
+      return 2;
+    }
+    line(io.stderr, `raftctl: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
