@@ -300,7 +300,10 @@ export class RawNode {
       for (const v of this.conf.voters) {
         if (v === this.id) continue;
         const pr = this.progress.get(v);
-        if (pr !== undefined && (best === undefined || pr.match > best.match)) {
+        if (pr === undefined) continue;
+        // Prefer a member we hear from; among those, the longest matching log.
+        const better = best === undefined || (pr.recentActive && !best.recentActive) || (pr.recentActive === best.recentActive && pr.match > best.match);
+        if (better) {
           best = pr;
           target = v;
         }
@@ -330,7 +333,8 @@ export class RawNode {
     if (this.msgs.length > 0 || this.readStates.length > 0 || this.log.hasUnstable() || this.pendingSnapshot !== null) return true;
     if (this.role === 'leader' && (this.pendingBroadcast || this.readOnly.batch.length > 0)) return true;
     if (this.prevSoft.leader !== this.lead || this.prevSoft.role !== this.role) return true;
-    if (!sameHardState(this.prevHard, this.hardState())) return true;
+    const h = this.prevHard;
+    if (h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.committed) return true;
     return Math.min(this.log.committed, this.log.lastIndex()) > this.appliedHandedTo;
   }
 

@@ -119,7 +119,9 @@ export class Network {
     }
     if (rd.entries.length > 0) {
       const first = rd.entries[0]!.index;
-      m.disk.entries = m.disk.entries.filter((e) => e.index < first).concat(rd.entries);
+      const lastOnDisk = m.disk.entries[m.disk.entries.length - 1]?.index ?? m.disk.snapshot.index;
+      if (first === lastOnDisk + 1) for (const e of rd.entries) m.disk.entries.push(e);
+      else m.disk.entries = m.disk.entries.filter((e) => e.index < first).concat(rd.entries);
     }
     for (const msg of rd.messages) {
       this.sent.push(msg);
