@@ -25,6 +25,12 @@ export class RaftLog {
   unstableFrom: number;
   /** Every entry <= persisted is durable on the driver's disk and still in this log. */
   persisted: number;
+  /**
+   * Simulator-only (brokenVariants.commitPreviousTermByCount): a conflict at a committed index
+   * truncates it and lowers commit instead of stopping the member, so the simulator's state
+   * machine checker (not this assertion) is what sees the divergence.
+   */
+  allowCommittedTruncation = false;
 
   constructor(snapshot: SnapshotMeta, entries: readonly Entry[], committed: number) {
     this.snap = snapshot;
@@ -133,6 +139,7 @@ export class RaftLog {
       const t = this.term(e.index);
       if (t === undefined) break; // beyond our end
       if (t !== e.term) {
+        if (this.allowCommittedTruncation && e.index <= this.committed) this.committed = e.index - 1;
         assertInvariant(e.index > this.committed, `conflict at committed index ${e.index} (commit ${this.committed}): ours term ${t}, leader's ${e.term}`);
         this.truncateFrom(e.index);
         break;
@@ -221,7 +228,7 @@ export class RaftLog {
   /** Drops entries <= meta.index (they are in the driver's snapshot). */
   compactTo(meta: SnapshotMeta): void {
     assertInvariant(meta.index > this.snap.index, `compaction to ${meta.index} at or below snapshot ${this.snap.index}`);
-    assertInvariant(meta.index <= this.persisted && meta.index <= this.committed, `compaction to ${meta.index} beyond durable ${this.persisted} / committed ${this.committed}`);
+    assertInvariant(meta.index <= this.persisted && (meta.index <= this.committed || this.allowCommittedTruncation), `compaction to ${meta.index} beyond durable ${this.persisted} / committed ${this.committed}`);
     assertInvariant(this.term(meta.index) === meta.term, `compaction term ${meta.term} != log term ${String(this.term(meta.index))} at ${meta.index}`);
     this.entries = this.entries.slice(meta.index - this.snap.index);
     this.snap = meta;

@@ -172,6 +172,7 @@ export class RawNode {
     assertInvariant(hs.term >= initial.snapshot.term, `hard state term ${hs.term} below snapshot term ${initial.snapshot.term}`);
     const commit = Math.max(hs.commit, initial.snapshot.index);
     this.log = new RaftLog(initial.snapshot, initial.entries, commit);
+    this.log.allowCommittedTruncation = config.brokenVariants?.commitPreviousTermByCount === true;
     assertInvariant(this.log.lastTerm() <= hs.term, `last log term ${this.log.lastTerm()} above hard state term ${hs.term}`);
     this.term = hs.term;
     this.vote = hs.vote;
@@ -386,7 +387,7 @@ export class RawNode {
     if (rd.entries.length > 0) this.log.stableTo(rd.entries);
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied !== undefined && lastApplied.index > this.applied) this.applied = lastApplied.index;
-    assertInvariant(this.applied <= this.log.committed, `applied ${this.applied} beyond commit ${this.log.committed}`);
+    assertInvariant(this.applied <= this.log.committed || this.log.allowCommittedTruncation, `applied ${this.applied} beyond commit ${this.log.committed}`);
     if (this.role === 'leader') {
       // The leader's own replica counts only once durable.
       const self = this.progress.get(this.id);
@@ -741,7 +742,7 @@ export class RawNode {
 
   private handleAppend(m: Message): void {
     const log = this.log;
-    if (m.index < log.committed) {
+    if (m.index < log.committed && !log.allowCommittedTruncation) {
       this.send({ type: MessageType.AppendResp, to: m.from, index: log.committed });
       return;
     }

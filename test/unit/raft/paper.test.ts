@@ -111,3 +111,65 @@ test('§5.3 fast backtracking: the leader skips a whole conflicting term per rou
   assert.ok(rejects.length <= 2, `expected at most 2 rejections, got ${rejects.length}`);
   assert.deepEqual(net.get('F').disk.entries.map((e) => e.term), [1, 3, 3, 3, 4]);
 });
+
+test('§5.4.2 Figure 8 (a)-(e): counting replicas of an old-term entry lets a committed entry be overwritten', () => {
+  const run = (broken: boolean) => {
+    const over = { maxSizePerMsgBytes: 1, brokenVariants: { commitPreviousTermByCount: broken } };
+    const net = new Network(['a', 'b', 'c', 'd', 'e'], () => over);
+    const win = (id: string): void => {
+      for (let i = 0; i < 3 && net.node(id).status().role !== 'leader'; i++) {
+        net.node(id).campaign();
+        net.processAll();
+        net.deliver(is.type(MessageType.Vote));
+        net.processAll();
+        net.deliver(is.type(MessageType.VoteResp));
+      }
+      assert.equal(net.node(id).status().role, 'leader', `${id} should win`);
+    };
+    net.elect('a');
+    // (a) a (term 1) replicates X at index 2 to b only.
+    net.node('a').propose(cmd('X'));
+    net.process('a');
+    net.deliver(is.to('b'));
+    net.process('b');
+    net.drop(() => true);
+    // (b) a crashes; e wins term 2 with c and d, appends its noop at index 2, which reaches no one.
+    net.restart('a', over);
+    net.partition('a');
+    win('e');
+    assert.equal(net.node('e').status().term, 2);
+    net.process('e');
+    net.drop(() => true);
+    // (c) a wins term 3 (b, c, d) and gets index 2 (term 1) onto c: a, b, c hold it.
+    net.heal();
+    net.partition('e');
+    win('a');
+    assert.equal(net.node('a').status().term, 3);
+    for (let i = 0; i < 6; i++) {
+      net.processAll();
+      net.drop(is.to('d'));
+      // c may see the term-3 noop only while it cannot accept it (its probe must be rejected).
+      net.drop(is.and(is.to('c'), (m) => net.node('c').status().lastIndex >= 2 && m.entries.some((e) => e.index === 3)));
+      net.deliver();
+    }
+    net.processAll();
+    net.drop(() => true);
+    assert.equal(net.node('c').status().lastIndex, 2);
+    const aApplied = net.get('a').applied.map((e) => [e.index, e.term]);
+    // (d) a crashes; e wins term 4 with c and d and overwrites index 2 everywhere it can.
+    net.heal();
+    net.partition('a');
+    net.restart('e', over); // e, cut off as a stale term-2 leader, restarts
+    win('e');
+    assert.equal(net.node('e').status().term, 4);
+    net.stabilize();
+    const cApplied = net.get('c').applied.map((e) => [e.index, e.term]);
+    return { aApplied, cApplied, aCommitBeforeCrash: aApplied.length };
+  };
+  const ok = run(false);
+  assert.deepEqual(ok.aApplied, [[1, 1]], 'correct: index 2 (term 1) was never committed by counting');
+  assert.deepEqual(ok.cApplied.slice(0, 2), [[1, 1], [2, 2]]);
+  const bad = run(true);
+  assert.deepEqual(bad.aApplied, [[1, 1], [2, 1]], 'broken: a applied index 2 from term 1');
+  assert.deepEqual(bad.cApplied.slice(0, 2), [[1, 1], [2, 2]], 'and c applied a different entry at index 2: state machine safety is violated');
+});
