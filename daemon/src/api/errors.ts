@@ -4,6 +4,7 @@
 // responses by hand: they throw, and `errorResponse` decides status, headers and body.
 import type { Logger } from '../observability/logger.js';
 import { RaftError } from '../raft/errors.js';
+import { StorageError } from '../storage/errors.js';
 
 /** One registry entry: the JSON `code`, the HTTP status, and (503/429) the default Retry-After. */
 export interface ApiErrorSpec {
@@ -172,6 +173,12 @@ export function toApiError(err: unknown): ApiError | null {
     const code = RAFT_CODES[err.code];
     // A raw RaftError carries only the leader's name; without its URL we cannot redirect.
     return new ApiError(code === 'NOT_LEADER' ? 'NO_LEADER' : code, err.message);
+  }
+  if (err instanceof StorageError) {
+    // A corrupt store is a bug or a broken disk, not a client matter: 500 and a log line.
+    if (err.code === 'Corrupt') return null;
+    // NoSpace and IO both mean this member cannot make the write durable now.
+    return new ApiError('NO_SPACE', err.code === 'NoSpace' ? 'the member cannot persist: no space left on its data volume' : 'the member cannot persist: storage is failing');
   }
   if (!isRecord(err) || typeof err.code !== 'string') return null;
   const message = typeof err.message === 'string' ? err.message : err.code;

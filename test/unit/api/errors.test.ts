@@ -8,6 +8,7 @@ import { API_ERRORS, ApiError, errorResponse } from '../../../daemon/src/api/err
 import type { ApiErrorCode } from '../../../daemon/src/api/errors.js';
 import { RaftError } from '../../../daemon/src/raft/errors.js';
 import type { RaftErrorCode } from '../../../daemon/src/raft/errors.js';
+import { StorageError } from '../../../daemon/src/storage/errors.js';
 import { MEMBER_ERROR_STATUS, MemberError } from '../../../daemon/src/server/errors.js';
 import type { MemberErrorCode } from '../../../daemon/src/server/errors.js';
 
@@ -105,6 +106,14 @@ test('typed errors of other modules map by code (KV, storage)', () => {
     [Object.assign(new Error('bad'), { code: 'InvalidCommand' }), 400],
   ];
   for (const [err, status] of cases) assert.equal(errorResponse(err, '/p', null).status, status, String(err));
+});
+
+test('storage errors: NoSpace and IO are 507, Corrupt is 500 without detail', () => {
+  assert.equal(errorResponse(new StorageError('NoSpace', 'persist: ENOSPC'), '/p', null).status, 507);
+  assert.equal(errorResponse(new StorageError('IO', 'persist: EIO'), '/p', null).status, 507);
+  const c = errorResponse(new StorageError('Corrupt', 'crc mismatch at /data/x'), '/p', pino({ level: 'silent' }));
+  assert.equal(c.status, 500);
+  assert.doesNotMatch(c.body, /crc|data/);
 });
 
 test('unknown throws are 500 with a generic message, no stack, and one log line', () => {
