@@ -136,7 +136,10 @@ export function createApiServer(service: MemberService, options: ApiServerOption
   server.requestTimeout = HTTP_TIMING.requestTimeoutMs;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Unparseable requests (bad header, oversized headers): answer 400/431 if the socket still can.
-    if (!socket.writable) return;
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'malformed HTTP request', code: 'BAD_REQUEST' });
     socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { MemberError } from '../../../daemon/src/server/errors.js';
 import { errorCode, raw, startApi } from './harness.js';
 import type { TestApi } from './harness.js';
@@ -100,6 +101,28 @@ describe('kv', () => {
     assert.equal(all.more, false);
     assert.equal((await fetch(`${t.url}/v1/kv?limit=-1`)).status, 400);
   });
+});
+
+test('HEAD gives the headers of GET without a body', async () => {
+  await put('head', 'abc');
+  const r = await raw(t.url, 'HEAD', '/v1/kv/head');
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-length'], '3');
+  assert.equal(r.text, '');
+});
+
+test('garbage on the socket gets a 400 and the member keeps serving', async () => {
+  const u = new URL(t.url);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = connect(Number(u.port), u.hostname, () => s.write('NOT HTTP AT ALL\r\n\r\n'));
+    let got = '';
+    s.on('data', (c: Buffer) => { got += c.toString(); });
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+    s.setTimeout(3000, () => s.destroy());
+  });
+  assert.match(reply, /^HTTP\/1\.1 400 /);
+  assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
 });
 
 describe('input validation (400)', () => {
