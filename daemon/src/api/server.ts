@@ -4,6 +4,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { MemberService } from '../member-service.js';
@@ -62,6 +64,28 @@ export interface ApiServer {
   close(): Promise<void>;
   /** The node server, for callers that need its events. */
   readonly server: Server;
+}
+
+/** Levels walked up from the compiled server.js looking for the status page sources. */
+const STATUS_PAGE_SEARCH_DEPTH = 6;
+
+/**
+ * Finds the status page folder (daemon/src/api/status-page with an index.html) beside this
+ * module or in the source tree above the compiled output (dist/ holds only JS). Undefined when
+ * it is not there; pass the result as `staticDir`.
+ */
+export function findStatusPageDir(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  const beside = join(dir, 'status-page');
+  if (existsSync(join(beside, 'index.html'))) return beside;
+  for (let i = 0; i < STATUS_PAGE_SEARCH_DEPTH; i++) {
+    const candidate = join(dir, 'daemon', 'src', 'api', 'status-page');
+    if (existsSync(join(candidate, 'index.html'))) return candidate;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return undefined;
 }
 
 let defaultKv: KvPort | null = null;
