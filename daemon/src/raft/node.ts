@@ -63,7 +63,8 @@ function isWellFormed(m: Message): boolean {
   if (typeof m !== 'object' || m === null) return false;
   if (!Number.isInteger(m.type) || m.type < 1 || m.type > MAX_MESSAGE_TYPE) return false;
   if (typeof m.from !== 'string' || typeof m.to !== 'string' || m.from === '') return false;
-  if (!isNat(m.term) || !isNat(m.logTerm) || !isNat(m.index) || !isNat(m.commit)) return false;
+  // Every message the core sends carries a term >= 1.
+  if (!isNat(m.term) || m.term === 0 || !isNat(m.logTerm) || !isNat(m.index) || !isNat(m.commit)) return false;
   if (!isNat(m.rejectHint) || !isNat(m.rejectHintTerm) || !isNat(m.context)) return false;
   if (!Array.isArray(m.entries)) return false;
   if (m.type === MessageType.Append) {

@@ -211,6 +211,25 @@ function runSeed(seed: number, variant: Variant, broken: BrokenVariants = {}): v
     done = members.every((id) => net.node(id).status().commit >= p.index && net.get(id).applied.some((e) => e.index === p.index && e.term === p.term));
   }
   assert.ok(done, `seed ${seed}: no final entry committed everywhere\n${dump()}`);
+  // Log matching (§5.3): two logs holding an entry with the same index and term are identical up to it.
+  const logs = [...net.members.values()].map((m) => ({ id: m.id, byIndex: new Map(m.disk.entries.map((e) => [e.index, e])) }));
+  for (let i = 0; i < logs.length; i++) {
+    for (let j = i + 1; j < logs.length; j++) {
+      const x = logs[i]!;
+      const y = logs[j]!;
+      let agreeFrom = -1;
+      for (const [index, e] of x.byIndex) {
+        const o = y.byIndex.get(index);
+        if (o !== undefined && o.term === e.term && index > agreeFrom) agreeFrom = index;
+      }
+      for (let k = agreeFrom; k > 0; k--) {
+        const a = x.byIndex.get(k);
+        const b = y.byIndex.get(k);
+        if (a === undefined || b === undefined) break; // compacted on one side
+        assert.ok(a.term === b.term && text(a) === text(b), `seed ${seed}: log matching broken between ${x.id} and ${y.id} at ${k} (agree at ${agreeFrom})`);
+      }
+    }
+  }
   for (const m of net.members.values()) {
     stats.reads += m.readStates.length;
     stats.confChanges += m.applied.filter((e) => e.type === EntryType.ConfChange).length;
