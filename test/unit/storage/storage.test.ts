@@ -14,6 +14,7 @@ import type { RaftStorage, StoredSnapshot } from '../../../daemon/src/storage/ty
 import { MemoryRaftStorage } from '../../../daemon/src/storage/memory-raft-storage.js';
 import { RocksRaftStorage, SNAPSHOT_CHUNK_BYTES } from '../../../daemon/src/storage/rocks-raft-storage.js';
 import { StorageError } from '../../../daemon/src/storage/errors.js';
+import { WorkerRaftStorage } from '../../../daemon/src/storage/worker-raft-storage.js';
 import {
   ByteReader, ByteWriter, readEntry, readHardState, readSnapshotMeta, writeEntry, writeHardState, writeSnapshotMeta,
 } from '../../../daemon/src/storage/codec.js';
@@ -61,6 +62,23 @@ const drivers: Driver[] = [
         reopen: async () => {
           await s.close();
           s = new RocksRaftStorage(dir);
+          return s;
+        },
+        cleanup: () => rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: 'WorkerRaftStorage',
+    async make() {
+      const dir = mkdtempSync(join(tmpdir(), 'io-worker-'));
+      let s = new WorkerRaftStorage(dir);
+      await s.load();
+      return {
+        s,
+        reopen: async () => {
+          await s.close();
+          s = new WorkerRaftStorage(dir);
           return s;
         },
         cleanup: () => rmSync(dir, { recursive: true, force: true }),
@@ -292,6 +310,22 @@ test('RocksRaftStorage: SIGKILL mid-write never leaves a torn batch; every repor
     }
     assert.ok(prevDurable >= ROUNDS);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('WorkerRaftStorage: typed errors cross the thread; the observer hears synced writes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'io-worker-'));
+  const seen: number[] = [];
+  const s = new WorkerRaftStorage(dir, { observer: { onPersist: (_ms, bytes) => seen.push(bytes) } });
+  try {
+    await s.load();
+    await s.persist({ hardState: { term: 1, vote: 'a', commit: 0 }, entries: range(1, 3, 1) });
+    await assert.rejects(s.persist({ entries: range(9, 9, 1) }), (e: unknown) => e instanceof StorageError && e.code === 'IO' && /entries start at 9/.test(e.message));
+    assert.equal(seen.length, 1);
+    assert.ok((seen[0] ?? 0) > 30);
+  } finally {
+    await s.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
