@@ -49,6 +49,55 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   return { type, node, context: data.slice(at + 4) };
 }
 
+const CONF_STATE_VERSION = 1;
+
+/**
+ * Layout: version u8 | voters u16 BE | learners u16 BE | (nameLen u8 | name utf8)*. Used for
+ * the bootstrap configuration the first leader writes into its index-1 noop (see node.ts).
+ */
+export function encodeConfState(cs: ConfState): Uint8Array {
+  const names = [...cs.voters, ...cs.learners].map((n) => encoder.encode(n));
+  let size = 5;
+  for (const n of names) {
+    assertInvariant(n.length > 0 && n.length <= MAX_NODE_ID_BYTES, `member name of ${n.length} bytes`);
+    size += 1 + n.length;
+  }
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out[0] = CONF_STATE_VERSION;
+  view.setUint16(1, cs.voters.length, false);
+  view.setUint16(3, cs.learners.length, false);
+  let at = 5;
+  for (const n of names) {
+    out[at] = n.length;
+    out.set(n, at + 1);
+    at += 1 + n.length;
+  }
+  return out;
+}
+
+/** Decodes what encodeConfState wrote; null if `data` is not such an encoding. */
+export function decodeConfState(data: Uint8Array): ConfState | null {
+  if (data.length < 5 || data[0] !== CONF_STATE_VERSION) return null;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const nv = view.getUint16(1, false);
+  const nl = view.getUint16(3, false);
+  const names: string[] = [];
+  let at = 5;
+  for (let i = 0; i < nv + nl; i++) {
+    const len = data[at];
+    if (len === undefined || at + 1 + len > data.length) return null;
+    try {
+      names.push(decoder.decode(data.subarray(at + 1, at + 1 + len)));
+    } catch {
+      return null;
+    }
+    at += 1 + len;
+  }
+  if (at !== data.length) return null;
+  return { voters: names.slice(0, nv), learners: names.slice(nv) };
+}
+
 export function isVoter(cs: ConfState, id: NodeId): boolean {
   return cs.voters.includes(id);
 }

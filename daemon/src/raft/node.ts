@@ -4,7 +4,7 @@
 // no randomness except config.rng. Role behaviour is swapped as a function (this.stepFn).
 import { RaftError, assertInvariant } from './errors.js';
 import { RaftLog } from './log.js';
-import { applyConfChange, decodeConfChange, encodeConfChange, isMember, isVoter, validateConfChange } from './membership.js';
+import { applyConfChange, decodeConfChange, decodeConfState, encodeConfChange, encodeConfState, isMember, isVoter, validateConfChange } from './membership.js';
 import { Progress } from './progress.js';
 import { committedIndex, hasQuorum, quorumSize, voteResult } from './quorum.js';
 import { MAX_PENDING_READS, ReadOnlyQueue } from './read-index.js';
@@ -185,6 +185,7 @@ export class RawNode {
     for (let i = initial.snapshot.index + 1; i <= commit; i++) {
       const e = this.log.entry(i);
       if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
+      else if (e.index === 1 && e.type === EntryType.Noop) this.maybeAdoptFromNoop(e);
     }
     this.applied = initial.snapshot.index;
     this.appliedHandedTo = initial.snapshot.index;
@@ -531,7 +532,10 @@ export class RawNode {
     self.recentActive = true;
     // Conf changes from earlier terms may still be uncommitted: wait for our own noop.
     this.pendingConfIndex = this.log.lastIndex();
-    this.appendEntry(EntryType.Noop, EMPTY_DATA);
+    // The first entry of a new cluster records the bootstrap configuration durably in the log,
+    // so a member that joined with an empty one rebuilds the voters after any restart.
+    const first = this.log.lastIndex() === 0 && this.log.snapshot.index === 0;
+    this.appendEntry(EntryType.Noop, first ? encodeConfState(this.conf) : EMPTY_DATA);
   }
 
   private promotable(): boolean {
@@ -747,7 +751,7 @@ export class RawNode {
       this.send({ type: MessageType.AppendResp, to: m.from, index: log.committed });
       return;
     }
-    if (m.index === 0 && m.snapshot !== undefined && !this.confKnown) this.adoptBootstrapConf(m.snapshot);
+    if (m.index === 0 && m.snapshot !== undefined && !this.confKnown) this.adoptBootstrapConf(m.snapshot, log.committed);
     if (log.matchTerm(m.index, m.logTerm)) {
       const lastNew = log.appendFromLeader(m.index, m.entries);
       this.commitTo(Math.min(m.commit, lastNew));
@@ -798,6 +802,7 @@ export class RawNode {
       const e = this.log.entry(i);
       if (this.role === 'leader' && e.term === this.term) this.uncommittedBytes = Math.max(0, this.uncommittedBytes - e.data.length);
       if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
+      else if (e.index === 1 && e.type === EntryType.Noop) this.maybeAdoptFromNoop(e);
     }
     if (this.role === 'leader') {
       this.pendingBroadcast = true;
@@ -851,17 +856,24 @@ export class RawNode {
     this.pendingBroadcast = true;
   }
 
-  /** The leader told us the bootstrap configuration: rebuild ours on top of it. */
-  private adoptBootstrapConf(meta: SnapshotMeta): void {
-    if (this.log.snapshot.index !== 0) return;
+  /** The leader told us the bootstrap configuration: rebuild ours on top of it (changes up to `upTo`). */
+  private adoptBootstrapConf(meta: SnapshotMeta, upTo: number): void {
+    if (this.log.snapshot.index !== 0 || this.confKnown) return;
     this.log.adoptBootstrapConf(meta);
     this.conf = meta.confState;
     this.confHistory = [];
-    for (let i = 1; i <= this.log.committed; i++) {
+    this.confKnown = true;
+    for (let i = 1; i <= upTo; i++) {
       const e = this.log.entry(i);
       if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
     }
-    this.confKnown = true;
+  }
+
+  /** The committed index-1 noop of a new cluster carries the bootstrap configuration. */
+  private maybeAdoptFromNoop(e: Entry): void {
+    if (this.confKnown || e.data.length === 0) return;
+    const cs = decodeConfState(e.data);
+    if (cs !== null && cs.voters.length > 0) this.adoptBootstrapConf({ index: 0, term: 0, confState: cs }, 1);
   }
 
   /**

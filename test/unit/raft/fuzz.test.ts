@@ -32,7 +32,7 @@ type Variant = 'plain' | 'prevote' | 'lease';
 /** What a run exercised (to show the checks had something to check). */
 const stats = { confChanges: 0, reads: 0, snapshots: 0, elections: 0 };
 
-function runSeed(seed: number, variant: Variant, broken: BrokenVariants = {}): void {
+export function runSeed(seed: number, variant: Variant, broken: BrokenVariants = {}): void {
   const r = prng(seed * 7919 + (variant === 'plain' ? 0 : variant === 'prevote' ? 1 : 2));
   const preVote = variant !== 'plain';
   const lease = variant === 'lease';
@@ -60,7 +60,17 @@ function runSeed(seed: number, variant: Variant, broken: BrokenVariants = {}): v
   const committedAt = new Map<number, string>(); // index -> "term:data" as first seen committed
   const lastCommit = new Map<string, number>();
   let proposals = 0;
+  const tracing = process.env.RAFT_FUZZ_TRACE === String(seed);
+  const lastSeen = new Map<string, string>();
   const check = (): void => {
+    if (tracing) {
+      for (const m of net.members.values()) {
+        const st = m.node.status();
+        const v = `${st.role} t${st.term} vote=${st.vote} lead=${String(st.leader)} commit=${st.commit} last=${st.lastIndex} snap=${st.snapshotIndex} voters=${st.confState.voters.join('')} learners=${st.confState.learners.join('')}`;
+        if (lastSeen.get(m.id) !== v) console.log(`  ${m.id}: ${v}`);
+        lastSeen.set(m.id, v);
+      }
+    }
     for (const m of net.members.values()) {
       const st = m.node.status();
       if (st.role === 'leader') {
@@ -87,6 +97,7 @@ function runSeed(seed: number, variant: Variant, broken: BrokenVariants = {}): v
   for (let step = 0; step < STEPS; step++) {
     const x = r();
     const all = [...net.members.keys()];
+    if (tracing) console.log(`step ${step} x=${x.toFixed(3)}`);
     if (x < 0.3) {
       net.tick(1, lease ? all : all.filter(() => r() < 0.9));
     } else if (x < 0.45) {

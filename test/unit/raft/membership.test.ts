@@ -2,12 +2,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Network, MessageType, is, cmd } from './harness.js';
-import { RaftError, encodeConfChange, decodeConfChange } from '../../../daemon/src/raft/index.js';
+import { RaftError, encodeConfChange, decodeConfChange, encodeConfState, decodeConfState } from '../../../daemon/src/raft/index.js';
 import type { ConfChange } from '../../../daemon/src/raft/index.js';
 
 const NO_CTX = new Uint8Array(0);
 const cc = (type: ConfChange['type'], node: string): ConfChange => ({ type, node, context: NO_CTX });
 const code = (c: string) => (e: unknown) => e instanceof RaftError && e.code === c;
+
+test('ConfState encoding round-trips and rejects foreign bytes', () => {
+  const cs = { voters: ['a', 'bé'], learners: ['c'] };
+  assert.deepEqual(decodeConfState(encodeConfState(cs)), cs);
+  assert.equal(decodeConfState(new Uint8Array([9, 9])), null);
+  assert.equal(decodeConfState(new Uint8Array(0)), null);
+});
 
 test('ConfChange encoding round-trips', () => {
   const x: ConfChange = { type: 'promote', node: 'member-é', context: new Uint8Array([1, 2, 3]) };
@@ -148,10 +155,13 @@ test('a joining member replicated from index 1 learns the bootstrap voters from 
   net.node('a').proposeConfChange(cc('promote', 'd'));
   net.stabilize();
   assert.deepEqual(d.node.status().confState.voters, ['a', 'b', 'c', 'd']);
+  // After a restart the bootstrap voters come back from the index-1 noop (durable in the log).
+  net.restart('d');
+  assert.deepEqual(net.node('d').status().confState.voters, ['a', 'b', 'c', 'd']);
   net.partition('a');
   net.node('d').campaign();
   net.stabilize();
-  assert.equal(d.node.status().role, 'leader', 'd counts votes against the full voter set');
+  assert.equal(net.node('d').status().role, 'leader', 'd counts votes against the full voter set');
 });
 
 test('a joining member with an empty configuration waits for the leader', () => {
