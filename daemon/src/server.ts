@@ -48,10 +48,14 @@ export interface DriverRaftNode {
 export interface DriverStateMachine<R> {
   /** Applies one committed command; deterministic; returns the typed result for the proposer. */
   apply(index: number, term: number, data: Uint8Array): R;
+  /** Records an entry that carries no command (noop, conf change, driver entry), keeping the machine's applied index exact. */
+  applyNoop(index: number, term: number): void;
   snapshot(): Uint8Array;
   restore(image: Uint8Array): void;
   /** The KV revision applied locally (status extension). */
-  currentRevision(): number;
+  readonly revision: number;
+  /** Keys stored (metric). */
+  readonly size: number;
 }
 
 /** Optional transport capability: drop traffic to/from peers (fault injection). */
@@ -158,6 +162,12 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.snapshotAckTicks = Math.ceil(LIMITS.snapshotAckTimeoutMs / options.config.heartbeatIntervalMs);
   }
 
+  /** The transport could not deliver to `peer`: the core stops pipelining to it and probes. */
+  peerUnreachable(peer: string): void {
+    if (this.stopped) return;
+    this.guard(() => this.o.node.reportUnreachable(peer));
+  }
+
   /** The current term, for log lines. */
   currentTerm(): number {
     return this.term;
@@ -186,7 +196,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     const expired = this.proposals.expire(nowMs);
     if (expired > 0) this.o.metrics.proposalsFailed.inc({ reason: 'timeout' }, expired);
     this.reads.expire(nowMs);
-    if (this.ticks % 10 === 0) this.sampleProgress();
+    if (this.ticks % 10 === 0) {
+      this.sampleProgress();
+      this.o.metrics.keysTotal.set(this.stateMachine.size);
+    }
     this.notify();
   }
 
@@ -265,11 +278,11 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    if (rd.softState) this.onSoftState(rd.softState);
     if (rd.hardState) {
       this.term = rd.hardState.term;
       this.commitIndex = rd.hardState.commit;
     }
+    if (rd.softState) this.onSoftState(rd.softState);
     // 1. persist: one synced batch; nothing below may happen before it is durable.
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       const batch: { -readonly [K in keyof PersistBatch]: PersistBatch[K] } = { entries: rd.entries };
@@ -394,9 +407,11 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         }
         case EntryType.ConfChange:
           this.applyConfChange(e);
+          this.stateMachine.applyNoop(e.index, e.term);
           this.proposals.applied(e.index, e.term, () => undefined);
           break;
         case EntryType.Noop:
+          this.stateMachine.applyNoop(e.index, e.term);
           this.proposals.applied(e.index, e.term, () => undefined);
           break;
         default:
@@ -408,6 +423,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   private applyDriverEntry(e: Entry): void {
+    this.stateMachine.applyNoop(e.index, e.term);
     const d = decodeDriverEntry(e.data);
     if (d) {
       // Our own URL comes from our flags (it may have changed since an older publish).
@@ -665,7 +681,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       lastIndex: st.lastIndex,
       snapshotIndex: this.lastSnapshot?.meta.index ?? 0,
       members: this.members(),
-      revision: this.stateMachine.currentRevision(),
+      revision: this.stateMachine.revision,
       leaderHistory: [...this.leaderHistory],
     };
     return st.role === 'leader' ? { ...base, progress } : base;

@@ -100,8 +100,12 @@ class JsonStateMachine implements DriverStateMachine<TestResult> {
     this.rev = o.rev;
     this.map = new Map(o.m);
   }
-  currentRevision(): number {
+  applyNoop(): void {}
+  get revision(): number {
     return this.rev;
+  }
+  get size(): number {
+    return this.map.size;
   }
 }
 

@@ -98,4 +98,23 @@ describe('snapshots and membership', () => {
     const r = await call(c, 'POST', '/v1/members/nobody/promote', { retry: false });
     assert.ok(r.status === 404 || r.status === 409 || r.status === 400, `promote unknown: ${r.status} ${r.text}`);
   }));
+
+  test('removing the leader hands leadership off first, then removes it', tracked(flag, async () => {
+    assert.ok(c);
+    const cl = c;
+    const leader = await cl.waitForLeader();
+    const r = await call(cl, 'DELETE', `/v1/members/${leader.name}`, { deadlineMs: 15_000 });
+    assert.equal(r.status, 200, r.text);
+    const members = await waitFor('leader removed from the configuration', 5000, async () => {
+      const s = await call(cl, 'GET', '/v1/members');
+      const ms = (s.json as { members: { name: string }[] }).members;
+      return ms.some((m) => m.name === leader.name) ? null : ms;
+    });
+    assert.equal(members.length, 3);
+    await cl.kill9(leader);
+    const next = await cl.waitForLeader(10_000);
+    assert.notEqual(next.name, leader.name);
+    const w = await put(cl, 'after-remove', 'ok');
+    assert.equal(w.status, 200, w.text);
+  }));
 });
