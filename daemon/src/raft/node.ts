@@ -414,6 +414,16 @@ export class RawNode {
     return meta;
   }
 
+  /**
+   * The configuration as of log index `index` (snapshot index <= index <= commit): what a
+   * snapshot taken at `index` must record. Prefer this over a configuration tracked by the
+   * driver, which cannot know the bootstrap voters of a member that joined with none.
+   */
+  confStateAt(index: number): ConfState {
+    assertInvariant(index >= this.log.snapshot.index && index <= this.log.committed, `confStateAt(${index}) outside [${this.log.snapshot.index}, ${this.log.committed}]`);
+    return this.confAt(index);
+  }
+
   /** The transport could not reach `id`: stop pipelining to it and probe again. */
   reportUnreachable(id: NodeId): void {
     if (this.role !== 'leader') return;

@@ -172,3 +172,14 @@ test('a joining member with an empty configuration waits for the leader', () => 
   assert.equal(net.queue.length, 0);
   assert.equal(j.node.status().role, 'follower');
 });
+
+test('confStateAt gives the configuration as of an index (what a snapshot there must record)', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const { index } = net.node('a').proposeConfChange(cc('addLearner', 'd'));
+  net.stabilize();
+  const a = net.node('a');
+  assert.deepEqual(a.confStateAt(index - 1), { voters: ['a', 'b', 'c'], learners: [] });
+  assert.deepEqual(a.confStateAt(index), { voters: ['a', 'b', 'c'], learners: ['d'] });
+  assert.deepEqual(a.compact(index).confState, a.confStateAt(index));
+});
