@@ -42,6 +42,8 @@ export interface DriverRaftNode {
   reportSnapshot(id: string, ok: boolean): void;
   status(): RaftStatus;
   decodeConfChange(data: Uint8Array): ConfChange;
+  /** The configuration as of `index` (snapshot index <= index <= commit). */
+  confStateAt(index: number): ConfState;
 }
 
 /** What the driver needs from the state machine (the KV store satisfies it). */
@@ -384,6 +386,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   private applyEntries(entries: readonly Entry[]): void {
+    let confMayHaveChanged = false;
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue; // already in the state (restored snapshot)
       if (e.index !== this.appliedIndex + 1) throw new RaftInvariantError(`apply gap: applied ${this.appliedIndex}, next entry ${e.index}`);
@@ -406,11 +409,14 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
           break;
         }
         case EntryType.ConfChange:
+          confMayHaveChanged = true;
           this.applyConfChange(e);
           this.stateMachine.applyNoop(e.index, e.term);
           this.proposals.applied(e.index, e.term, () => undefined);
           break;
         case EntryType.Noop:
+          // A new cluster's index-1 noop carries the bootstrap configuration (a joiner learns it here).
+          if (e.data.length > 0) confMayHaveChanged = true;
           this.stateMachine.applyNoop(e.index, e.term);
           this.proposals.applied(e.index, e.term, () => undefined);
           break;
@@ -419,6 +425,11 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       }
       this.appliedIndex = e.index;
       this.appliedTerm = e.term;
+    }
+    if (confMayHaveChanged) {
+      // The core's view is authoritative (it knows the bootstrap voters a joiner never saw).
+      this.confState = this.o.node.confStateAt(this.appliedIndex);
+      this.syncPeers();
     }
   }
 
@@ -532,7 +543,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       return;
     }
     const t0 = performance.now();
-    const meta: SnapshotMeta = { index: this.appliedIndex, term: this.appliedTerm, confState: this.confState };
+    const meta: SnapshotMeta = { index: this.appliedIndex, term: this.appliedTerm, confState: this.o.node.confStateAt(this.appliedIndex) };
     try {
       const data = encodeSnapshot({ membersJson: this.book.toJson(), kvImage: this.stateMachine.snapshot() });
       const snap: StoredSnapshot = { meta, data };
