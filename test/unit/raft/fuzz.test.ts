@@ -25,7 +25,7 @@ function rngFrom(r: () => number): Rng {
 }
 
 const SEEDS = Number(process.env.RAFT_FUZZ_SEEDS ?? 120);
-const STEPS = 400;
+const STEPS = Number(process.env.RAFT_FUZZ_STEPS ?? 400);
 
 type Variant = 'plain' | 'prevote' | 'lease';
 
