@@ -58,7 +58,7 @@ export interface SimStats {
   maxCommit: number;
 }
 
-export const DEFAULT_SAFETY_TICKS = 1000;
+export const DEFAULT_SAFETY_TICKS = 2500;
 export const DEFAULT_LIVENESS_TICKS = 600;
 const ELECTION_TICKS = 10;
 const MAX_LATENCY_TICKS = 40;
@@ -77,6 +77,12 @@ interface FaultProfile {
   crashP: number;
   /** Of crashes, the share aimed at the current leader. */
   crashLeaderP: number;
+  /** Chance that a newly elected leader crashes a few ticks later (partially replicated entries: Figure 8). */
+  crashNewLeaderP: number;
+  /** Chance that a leader crashes in the Ready where its commit advances but lags its log (Figure 8). */
+  crashPartialP: number;
+  /** Chance that a newly elected leader is cut off from everyone a few ticks later (its new entries stay stray). */
+  isolateNewLeaderP: number;
   clockP: number;
   memberP: number;
   transferP: number;
@@ -187,6 +193,7 @@ class SimNode {
   clockUntil = 0;
   restartAt = -1;
   stopAt = -1;
+  crashAt = -1;
   /** Removed from the cluster: never restarted (a re-add makes a new incarnation). */
   decommissioned = false;
   crashPhase: CrashPhase | null = null;
@@ -227,6 +234,7 @@ class Simulation {
   private readonly ring: Message[][] = Array.from({ length: RING }, () => []);
   private readonly cut = new Set<string>();
   private partitionUntil = -1;
+  private isolateAt: { id: NodeId; at: number }[] = [];
   private readonly clients: Client[] = [];
   private readonly history: ClientOp[] = [];
   private readonly profile: FaultProfile;
@@ -249,8 +257,12 @@ class Simulation {
     const r = this.rng;
     const n = opts.nodes ?? r.pick([3, 3, 5, 5, 7]);
     this.allIds = Array.from({ length: n + SPARE_NODES }, (_, i) => `n${i + 1}`);
-    const preVote = r.chance(0.6);
-    const checkQuorum = r.chance(0.6);
+    // A "leader churn" run: leaders crash or are cut off right after election or mid-commit,
+    // one entry per message, so logs diverge at the same index with different terms (the
+    // paper's Figure 8 needs exactly that).
+    const churn = r.chance(0.25);
+    const preVote = !churn && r.chance(0.6);
+    const checkQuorum = !churn && r.chance(0.6);
     // The lease assumes member clocks tick at one rate: only on seeds without clock faults.
     const clockFaults = r.chance(0.6);
     const leaseRead = checkQuorum && !clockFaults && r.chance(0.4);
@@ -260,8 +272,8 @@ class Simulation {
       preVote,
       checkQuorum,
       leaseRead,
-      maxInflightMsgs: r.between(1, 8),
-      maxSizePerMsgBytes: r.pick([64, 256, 1024, 1 << 16]),
+      maxInflightMsgs: churn ? 1 : r.between(1, 8),
+      maxSizePerMsgBytes: churn ? 1 : r.pick([1, 64, 256, 1024, 1 << 16]),
       maxUncommittedBytes: r.pick([512, 4096, 1 << 20]),
       maxLearnerLagEntries: r.between(2, 20),
       ...(opts.brokenVariants !== undefined ? { brokenVariants: opts.brokenVariants } : {}),
@@ -279,6 +291,9 @@ class Simulation {
       partitionP: on(0.7) ? 0.005 + r.next() * 0.03 : 0,
       crashP: on(0.7) ? 0.003 + r.next() * 0.02 : 0,
       crashLeaderP: r.next(),
+      crashNewLeaderP: churn || on(0.4) ? 0.1 + r.next() * 0.5 : 0,
+      crashPartialP: churn || on(0.4) ? 0.05 + r.next() * 0.5 : 0,
+      isolateNewLeaderP: churn || on(0.4) ? 0.1 + r.next() * 0.5 : 0,
       clockP: clockFaults ? 0.005 + r.next() * 0.02 : 0,
       memberP: on(0.5) ? 0.005 + r.next() * 0.02 : 0,
       transferP: on(0.4) ? 0.002 + r.next() * 0.01 : 0,
@@ -292,7 +307,7 @@ class Simulation {
     for (const id of voters) this.createNode(id, { voters, learners: [] }, undefined);
     const clientCount = r.between(2, 6);
     for (let i = 0; i < clientCount; i++) this.clients.push({ id: i + 1, seq: 0, hint: null, pending: null, nextTick: r.between(0, 20), seen: new Map() });
-    this.log(() => `config nodes=${n} preVote=${preVote} checkQuorum=${checkQuorum} leaseRead=${leaseRead} heartbeat=${this.baseConfig.heartbeatTicks} inflight=${this.baseConfig.maxInflightMsgs} msgBytes=${this.baseConfig.maxSizePerMsgBytes} snapshotEvery=${this.snapshotEvery} clients=${clientCount}`);
+    this.log(() => `config nodes=${n} churn=${churn} preVote=${preVote} checkQuorum=${checkQuorum} leaseRead=${leaseRead} heartbeat=${this.baseConfig.heartbeatTicks} inflight=${this.baseConfig.maxInflightMsgs} msgBytes=${this.baseConfig.maxSizePerMsgBytes} snapshotEvery=${this.snapshotEvery} clients=${clientCount}`);
     this.log(() => `faults ${JSON.stringify(this.profile, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v))}`);
   }
 
@@ -469,6 +484,7 @@ class Simulation {
     n.readsWaiting = [];
     n.snapshotInbox.clear();
     n.crashPhase = null;
+    n.crashAt = -1;
     this.log(() => `crash ${n.id}#${n.incarnation} (${why})`);
   }
 
@@ -477,6 +493,13 @@ class Simulation {
     if (raw === null || n.clock === 'paused' || !raw.hasReady()) return;
     const rd = raw.ready();
     this.steps++;
+    if (this.faultsOn && n.role === 'leader' && rd.hardState !== undefined && rd.hardState.commit > n.store.hardState.commit && n.crashPhase === null) {
+      const last = Math.max(n.store.lastIndex(), rd.entries[rd.entries.length - 1]?.index ?? 0);
+      if (rd.hardState.commit < last && this.rng.chance(this.profile.crashPartialP)) {
+        n.crashPhase = this.rng.pick<CrashPhase>(['afterPersist', 'afterSend']);
+        n.restartAt = this.now + this.rng.between(1, 40);
+      }
+    }
     if (n.crashPhase === 'beforePersist') return this.crash(n, 'before persisting a Ready');
     this.persist(n, rd);
     if (n.crashPhase === 'afterPersist') return this.crash(n, 'after persisting, before sending');
@@ -529,6 +552,8 @@ class Simulation {
         this.stats.elections++;
         this.log(() => `${n.id} becomes leader of term ${s.hardState.term} (last=${s.lastIndex()})`);
         this.checker.leaderElected(n.id, s.hardState.term, s);
+        if (this.faultsOn && n.crashAt < 0 && this.rng.chance(this.profile.crashNewLeaderP)) n.crashAt = this.now + this.rng.between(1, 8);
+        if (this.faultsOn && this.rng.chance(this.profile.isolateNewLeaderP)) this.isolateAt.push({ id: n.id, at: this.now + this.rng.between(0, 4) });
       } else if (was === 'leader' && n.role !== 'leader') {
         this.log(() => `${n.id} steps down (term ${s.hardState.term})`);
       }
@@ -619,6 +644,13 @@ class Simulation {
 
   private scheduled(): void {
     for (const n of this.nodes.values()) {
+      if (n.crashAt >= 0 && n.crashAt <= this.now) {
+        n.crashAt = -1;
+        if (n.raw !== null && this.faultsOn) {
+          n.restartAt = this.now + this.rng.between(1, 40);
+          n.crashPhase = this.rng.pick<CrashPhase>(['beforePersist', 'afterPersist', 'afterSend', 'afterApply']);
+        }
+      }
       if (n.stopAt >= 0 && n.stopAt <= this.now) {
         n.stopAt = -1;
         this.crash(n, 'removed from the cluster: shut down');
@@ -627,6 +659,17 @@ class Simulation {
       if (n.clock !== 'normal' && n.clockUntil <= this.now) {
         n.clock = 'normal';
         this.log(() => `${n.id} clock back to normal`);
+      }
+    }
+    if (this.isolateAt.length > 0 && this.faultsOn) {
+      const due = this.isolateAt.filter((x) => x.at <= this.now);
+      this.isolateAt = this.isolateAt.filter((x) => x.at > this.now);
+      for (const x of due) {
+        this.cut.clear();
+        for (const o of this.nodes.keys()) if (o !== x.id) this.cutBoth(x.id, o);
+        this.partitionUntil = this.now + this.rng.between(10, 80);
+        this.stats.partitions++;
+        this.log(() => `partition: isolate new leader ${x.id}`);
       }
     }
     if (this.partitionUntil >= 0 && this.partitionUntil <= this.now) {
