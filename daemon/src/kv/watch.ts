@@ -189,7 +189,8 @@ export class WatchHub {
         this.close(s, 'slow', 'watcher fell behind the retained history');
         continue;
       }
-      if (this.nextSeq - s.cursor > this.opts.maxBufferedEvents) {
+      // Only a paused consumer holds events back; an unpaused one drains everything right now.
+      if (s.paused && this.nextSeq - s.cursor > this.opts.maxBufferedEvents) {
         this.close(s, 'slow', `watcher fell more than ${this.opts.maxBufferedEvents} events behind`);
         continue;
       }
