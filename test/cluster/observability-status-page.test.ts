@@ -1,0 +1,69 @@
+// Proof that the live status page works in a real browser against a real cluster: it lists the
+// three members and the leader, and after the leader is killed it shows the new leader and the
+// old one as unreachable within a bounded time. Leaves a screenshot in test-output/.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, withCluster } from '../lib/cluster-harness.js';
+import { launchBrowser } from './observability/browser.js';
+
+/** The page polls every second; a new leader must show within an election plus a few polls. */
+const NEW_LEADER_SHOWN_MS = 15_000;
+
+test('the status page shows the members and the leader, and follows a leader change', { timeout: 120_000 }, async () => {
+  await withCluster('observability-status-page', { members: 3 }, async (c) => {
+    const leader = await c.waitForLeader();
+    // Serve the page from a follower so it survives the leader's death.
+    const follower = c.members.find((m) => m.name !== leader.name);
+    assert.ok(follower);
+    const browser = await launchBrowser();
+    const outDir = join(repoRoot(), 'test-output');
+    const screenshot = join(outDir, 'status-page.png');
+    try {
+      const { page } = browser;
+      const pageErrors: string[] = [];
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      const res = await page.goto(`${follower.clientUrl}/`, { waitUntil: 'load', timeout: 15_000 });
+      assert.equal(res?.status(), 200, 'GET / serves the status page');
+      // String predicates run in the page (this project compiles without DOM types).
+      await page.waitForFunction('document.querySelectorAll(\'#members tr[data-member][data-health="healthy"]\').length === 3', undefined, { timeout: 10_000 });
+      await page.waitForSelector(`#leader-name[data-leader="${leader.name}"]`, { timeout: 10_000 });
+      assert.equal(await page.locator('#leader-name').textContent(), leader.name);
+      const leaderRow = page.locator(`#members tr[data-member="${leader.name}"]`);
+      assert.equal(await leaderRow.getAttribute('data-role'), 'leader');
+      assert.equal(await leaderRow.getAttribute('data-leader'), 'true');
+      for (const m of c.members) {
+        if (m.name === leader.name) continue;
+        assert.equal(await page.locator(`#members tr[data-member="${m.name}"]`).getAttribute('data-role'), 'follower', m.name);
+      }
+      assert.ok((await page.locator('#leader-changes li').count()) >= 1, 'at least the current leader is listed under leader changes');
+      const firstUpdate = await page.locator('#last-update').getAttribute('data-updated-at');
+
+      const killedAtMs = Date.now();
+      await c.kill9(leader);
+      const next = await c.waitForLeader(20_000, [leader.name]);
+      await page.waitForSelector(`#leader-name[data-leader="${next.name}"]`, { timeout: NEW_LEADER_SHOWN_MS });
+      await page.waitForSelector(`#members tr[data-member="${leader.name}"][data-health="unreachable"]`, { timeout: 5_000 });
+      const shownAfterMs = Date.now() - killedAtMs;
+      assert.ok(await page.locator(`#leader-changes li[data-leader="${next.name}"]`).count() >= 1, 'the new leader is listed under leader changes');
+      assert.equal(await page.locator(`#members tr[data-member="${next.name}"]`).getAttribute('data-role'), 'leader');
+      assert.notEqual(await page.locator('#last-update').getAttribute('data-updated-at'), firstUpdate, 'the last-update time moves');
+      assert.deepEqual(pageErrors, [], 'no script errors on the page');
+      mkdirSync(outDir, { recursive: true });
+      await page.screenshot({ path: screenshot, fullPage: true });
+      process.stdout.write(`status page: ${leader.name} killed, page showed ${next.name} as leader after ${shownAfterMs} ms; screenshot ${screenshot}\n`);
+    } catch (err) {
+      try {
+        mkdirSync(outDir, { recursive: true });
+        await browser.page.screenshot({ path: join(outDir, 'status-page-failure.png'), fullPage: true });
+        process.stderr.write(`status page failure screenshot: ${join(outDir, 'status-page-failure.png')}\n`);
+      } catch {
+        // best effort
+      }
+      throw err;
+    } finally {
+      await browser.close();
+    }
+  });
+});
