@@ -90,6 +90,10 @@ export interface MemberServerOptions<S extends DriverStateMachine<R>, R> {
 
 const ROLES: readonly MemberRole[] = ['leader', 'follower', 'candidate', 'learner'];
 
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -139,6 +143,8 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   /** Set while storage refuses writes; cleared by the next successful persist. */
   private writeBlocked: MemberError | null = null;
   private ticks = 0;
+  /** Duration of the latest persist (trace logging). */
+  private lastPersistMs = 0;
   /** Leader: tick at which a snapshot was last sent to each follower. */
   private readonly snapshotSentAtTick = new Map<string, number>();
   /** Ticks a follower may take to acknowledge a snapshot before it is sent again. */
@@ -207,6 +213,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
 
   private onMessage(m: Message): void {
     if (this.stopped) return;
+    if (this.log.isLevelEnabled('trace')) this.log.trace({ type: m.type, from: m.from, n: m.entries.length, index: m.index, waiting: this.wake !== null }, 'message in');
     if (m.type === MessageType.Snapshot) {
       if (!m.snapshot || !m.snapshotData) {
         this.log.warn({ from: m.from }, 'snapshot message without data dropped');
@@ -256,11 +263,20 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
           await this.takeSnapshot();
           continue;
         }
+        const tw = performance.now();
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });
+        if (this.log.isLevelEnabled('trace')) this.log.trace({ waitedMs: +(performance.now() - tw).toFixed(2) }, 'loop woke');
         continue;
       }
+      // Yield to the event loop first: storage writes may block the thread (a synchronous
+      // fsync in the RocksDB binding), so without this hop peer messages and client requests
+      // would wait behind back-to-back Readys. After it, everything that arrived meanwhile is
+      // in the core and goes into this Ready: one synced write for the whole group.
+      await yieldToEventLoop();
+      if (this.loopStopping) break;
+      this.submitReads();
       const rd = this.o.node.ready();
       await this.handleReady(rd);
       if (this.snapshotDue() || this.snapshotRequests.length > 0) await this.takeSnapshot();
@@ -286,6 +302,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     if (rd.softState) this.onSoftState(rd.softState);
     // 1. persist: one synced batch; nothing below may happen before it is durable.
+    this.lastPersistMs = 0;
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       const batch: { -readonly [K in keyof PersistBatch]: PersistBatch[K] } = { entries: rd.entries };
       if (rd.hardState) batch.hardState = rd.hardState;
@@ -294,7 +311,9 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         if (!data) throw new RaftInvariantError(`the core asked to install snapshot ${snapshotKey(rd.snapshot)} that was never received`);
         batch.snapshot = { meta: rd.snapshot, data };
       }
+      const tp = performance.now();
       const ok = await this.persistWithRetry(batch);
+      this.lastPersistMs = performance.now() - tp;
       if (!ok) return; // stopping: nothing after a failed persist may be sent or applied
     }
     // 2. send
@@ -309,6 +328,9 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     // 4. advance
     this.o.node.advance(rd);
     this.updateIndexMetrics(rd);
+    if (this.log.isLevelEnabled('trace')) {
+      this.log.trace({ types: rd.messages.map((m) => `${m.type}:${m.to}:${m.entries.length}`).join(' '), persistMs: +this.lastPersistMs.toFixed(2), entries: rd.entries.length, committed: rd.committedEntries.length, messages: rd.messages.length, reads: rd.readStates.length, hard: rd.hardState !== undefined, applyMs: +(performance.now() - t0).toFixed(2) }, 'ready handled');
+    }
   }
 
   /** Persists `batch`, retrying with backoff while storage fails. False only when stopping. */
