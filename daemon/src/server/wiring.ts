@@ -11,7 +11,7 @@ import { RocksRaftStorage } from '../storage/rocks-raft-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import '../api/kv-binding.js';
-import { createApiServer } from '../api/server.js';
+import { createApiServer, findStatusPageDir } from '../api/server.js';
 import type { ApiServer } from '../api/server.js';
 import { MemberServer } from '../server.js';
 import { META_KEYS, planStart } from './bootstrap.js';
@@ -88,8 +88,11 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
     onFatal: o.onFatal,
     ...(o.plantedBug !== undefined ? { plantedBug: o.plantedBug } : {}),
   });
+  // The status page (GET /) is optional: served when its folder is found beside the build or in the source tree.
+  const statusPageDir = findStatusPageDir();
   const api = createApiServer(server, {
     metrics, logger, maxRequestBytes: config.maxRequestBytes, maxWatchers: LIMITS.maxWatchers, enableFaultInjection: config.enableFaultInjection,
+    ...(statusPageDir !== undefined ? { staticDir: statusPageDir } : {}),
   });
   return { server, api, resumed: plan.resumed };
 }
