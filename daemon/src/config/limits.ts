@@ -32,7 +32,7 @@ export const LIMITS = {
   /** Part of the shutdown spent letting pending proposals resolve after the hand-off. */
   shutdownDrainWaitMs: 1_000,
   /** Part of the shutdown spent waiting for the in-flight persist and close calls. */
-  shutdownCloseWaitMs: 5_000,
+  shutdownCloseWaitMs: 3_000,
   /** Storage persist retry after a failed write (e.g. disk full): first and largest backoff. */
   persistRetryMinMs: 50,
   persistRetryMaxMs: 2_000,
