@@ -1,0 +1,164 @@
+// TypeScript shapes of the raftkv.dev/v1alpha1 custom resources (shared/API.md §5). They mirror
+// k8s/crds/*.yaml; the CRD schemas apply the defaults, so a spec read from the API server has them.
+
+/** API group of every raftkv custom resource. */
+export const GROUP = 'raftkv.dev';
+/** The one served version. */
+export const VERSION = 'v1alpha1';
+/** `apiVersion` field value of raftkv resources. */
+export const API_VERSION = `${GROUP}/${VERSION}`;
+/** Field manager for every server-side apply and status write the operator makes. */
+export const FIELD_MANAGER = 'raftkv-operator';
+/** Finalizer the operator puts on RaftClusters so it can clean up before they go. */
+export const FINALIZER = 'raftkv.dev/cleanup';
+
+/** Kubernetes object metadata, only the fields the operator reads or writes. */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+}
+
+/** metav1.OwnerReference. */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** metav1.Condition. */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+/** Container resource requests/limits, as in core/v1. */
+export interface ResourceRequirements {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+}
+
+/** RaftCluster.spec (defaults are applied by the CRD schema). */
+export interface RaftClusterSpec {
+  /** Voting members; odd, 1..9 (the CRD enforces it). */
+  replicas: number;
+  /** raftkv container image. */
+  image: string;
+  imagePullPolicy?: string;
+  storage: { size: string; storageClassName?: string };
+  resources?: ResourceRequirements;
+  raft: { electionTimeoutMs: number; heartbeatIntervalMs: number; snapshotEntries: number };
+  /** Start members with --enable-fault-injection so RaftChaosDrills can partition them. */
+  enableFaultInjection?: boolean;
+}
+
+/** One member as the operator last saw it (from the members' GET /v1/status). */
+export interface MemberStatus {
+  name: string;
+  role: string;
+  voter: boolean;
+  healthy: boolean;
+  appliedIndex: number;
+}
+
+/** Lifecycle summary of a RaftCluster. */
+export type RaftClusterPhase = 'Pending' | 'Bootstrapping' | 'Running' | 'Scaling' | 'Upgrading' | 'Degraded' | 'Deleting';
+
+/** RaftCluster.status, written only by the operator through the status subresource. */
+export interface RaftClusterStatus {
+  phase?: RaftClusterPhase;
+  replicas?: number;
+  readyReplicas?: number;
+  leader?: string;
+  term?: number;
+  members?: MemberStatus[];
+  conditions?: Condition[];
+  observedGeneration?: number;
+  /** Label selector of the member pods (for the scale subresource). */
+  selector?: string;
+}
+
+/** The RaftCluster custom resource. */
+export interface RaftCluster {
+  apiVersion: string;
+  kind: 'RaftCluster';
+  metadata: ObjectMeta;
+  spec: RaftClusterSpec;
+  status?: RaftClusterStatus;
+}
+
+/** What a drill does to the cluster. */
+export type DrillAction = 'KillLeader' | 'KillFollower' | 'PartitionLeader' | 'IsolateFollower' | 'RollingRestart';
+/** Every DrillAction, for validation and the CRD enum. */
+export const DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower', 'RollingRestart'];
+
+/** RaftChaosDrill.spec. */
+export interface RaftChaosDrillSpec {
+  clusterRef: { name: string };
+  action: DrillAction;
+  /** Go-style duration (`30s`, `2m`, `500ms`): how long a fault lasts / the probe keeps running after it. */
+  duration: string;
+  probe: { writesPerSecond: number };
+  expect: { maxUnavailableSeconds: number };
+}
+
+/** Drill lifecycle. */
+export type DrillPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+
+/** RaftChaosDrill.status. */
+export interface RaftChaosDrillStatus {
+  phase?: DrillPhase;
+  startedAt?: string;
+  finishedAt?: string;
+  leaderBefore?: string;
+  leaderAfter?: string;
+  termBefore?: number;
+  termAfter?: number;
+  unavailableMs?: number;
+  acknowledgedWrites?: number;
+  lostWrites?: number;
+  message?: string;
+  conditions?: Condition[];
+  observedGeneration?: number;
+}
+
+/** The RaftChaosDrill custom resource. */
+export interface RaftChaosDrill {
+  apiVersion: string;
+  kind: 'RaftChaosDrill';
+  metadata: ObjectMeta;
+  spec: RaftChaosDrillSpec;
+  status?: RaftChaosDrillStatus;
+}
+
+/**
+ * Parses a Go-style duration (`1h2m3s`, `500ms`, `1.5s`) into milliseconds.
+ * @throws RangeError on anything else, so a bad spec becomes a clear drill failure.
+ */
+export function parseDurationMs(text: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    total += Number(m[1]) * (unitMs[m[2] ?? ''] ?? 0);
+    matched += m[0].length;
+  }
+  if (text.length === 0 || matched !== text.length) throw new RangeError(`bad duration ${JSON.stringify(text)} (want e.g. 30s, 2m, 500ms)`);
+  return Math.round(total);
+}

@@ -1,0 +1,156 @@
+// Pure builders: a RaftCluster spec (plus the few facts the controller decided) → the desired
+// owned objects, ready for server-side apply. No I/O here, so every shape is unit-testable.
+import type { V1ConfigMap, V1PodDisruptionBudget, V1Service, V1StatefulSet, V1EnvVar } from '@kubernetes/client-node';
+import type { OwnerReference, RaftCluster } from '../api/types.js';
+import {
+  CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, PEER_PORT, clientServiceName, commonLabels, configMapName, memberName,
+  memberPeerUrl, pdbName, peerServiceName, quorumOf, selectorLabels, statefulSetName,
+} from './names.js';
+
+/** ConfigMap key with the bootstrap voters (`n-0=host:2380,...`). */
+export const CM_INITIAL_CLUSTER = 'initial-cluster';
+/** ConfigMap key with `new` (bootstrap) or `existing` (members join through POST /v1/members). */
+export const CM_INITIAL_CLUSTER_STATE = 'initial-cluster-state';
+
+/** What the controller decided that the spec alone does not say. */
+export interface BuildInputs {
+  /** StatefulSet replicas now: the planner moves it one member at a time, never the spec directly. */
+  readonly statefulSetReplicas: number;
+  /** Bootstrap voter list; fixed once the cluster first started (read back from the ConfigMap). */
+  readonly initialCluster: string;
+  /** `new` until the bootstrap members formed a cluster, `existing` ever after. */
+  readonly initialClusterState: 'new' | 'existing';
+}
+
+/** The owner reference every owned object carries (controller, blocks owner deletion). */
+export function ownerReference(cluster: RaftCluster): OwnerReference {
+  if (cluster.metadata.uid === undefined) throw new Error(`RaftCluster ${cluster.metadata.name} has no uid (not read from the API server?)`);
+  return { apiVersion: cluster.apiVersion, kind: 'RaftCluster', name: cluster.metadata.name, uid: cluster.metadata.uid, controller: true, blockOwnerDeletion: true };
+}
+
+function meta(cluster: RaftCluster, name: string): { name: string; namespace: string; labels: Record<string, string>; ownerReferences: OwnerReference[] } {
+  return { name, namespace: cluster.metadata.namespace ?? 'default', labels: commonLabels(cluster), ownerReferences: [ownerReference(cluster)] };
+}
+
+/** The `--initial-cluster` value for a fresh cluster of `replicas` voters. */
+export function initialClusterFor(cluster: RaftCluster, replicas: number): string {
+  const parts: string[] = [];
+  for (let i = 0; i < replicas; i++) parts.push(`${memberName(cluster, i)}=${memberPeerUrl(cluster, memberName(cluster, i))}`);
+  return parts.join(',');
+}
+
+/** Headless Service: stable per-member DNS; publishes not-ready pods since peers must meet before any is ready. */
+export function buildPeerService(cluster: RaftCluster): V1Service {
+  return {
+    apiVersion: 'v1', kind: 'Service', metadata: meta(cluster, peerServiceName(cluster)),
+    spec: {
+      clusterIP: 'None', publishNotReadyAddresses: true, selector: selectorLabels(cluster),
+      ports: [{ name: 'client', port: CLIENT_PORT, targetPort: CLIENT_PORT }, { name: 'peer', port: PEER_PORT, targetPort: PEER_PORT }],
+    },
+  };
+}
+
+/** Client Service: ready members only; followers redirect writes to the leader (307). */
+export function buildClientService(cluster: RaftCluster): V1Service {
+  return {
+    apiVersion: 'v1', kind: 'Service', metadata: meta(cluster, clientServiceName(cluster)),
+    spec: { type: 'ClusterIP', selector: selectorLabels(cluster), ports: [{ name: 'client', port: CLIENT_PORT, targetPort: CLIENT_PORT }] },
+  };
+}
+
+/** ConfigMap read by the pods' env at start: the bootstrap voters and whether to bootstrap or join. */
+export function buildConfigMap(cluster: RaftCluster, inputs: BuildInputs): V1ConfigMap {
+  return {
+    apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(cluster, configMapName(cluster)),
+    data: { [CM_INITIAL_CLUSTER]: inputs.initialCluster, [CM_INITIAL_CLUSTER_STATE]: inputs.initialClusterState },
+  };
+}
+
+/** PodDisruptionBudget: voluntary evictions may never take the cluster below a quorum of spec.replicas. */
+export function buildPodDisruptionBudget(cluster: RaftCluster): V1PodDisruptionBudget {
+  return {
+    apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: meta(cluster, pdbName(cluster)),
+    spec: { minAvailable: quorumOf(cluster.spec.replicas), selector: { matchLabels: selectorLabels(cluster) } },
+  };
+}
+
+/** The raftkv command line of a member (API.md §1); the pod name arrives through $(POD_NAME). */
+export function memberArgs(cluster: RaftCluster): string[] {
+  const host = `$(POD_NAME).${peerServiceName(cluster)}.${cluster.metadata.namespace ?? 'default'}.svc`;
+  const args = [
+    '--name=$(POD_NAME)',
+    `--data-dir=${DATA_MOUNT_PATH}/data`,
+    `--listen-client=http://0.0.0.0:${CLIENT_PORT}`,
+    `--advertise-client=http://${host}:${CLIENT_PORT}`,
+    `--listen-peer=0.0.0.0:${PEER_PORT}`,
+    `--advertise-peer=${host}:${PEER_PORT}`,
+    `--election-timeout-ms=${cluster.spec.raft.electionTimeoutMs}`,
+    `--heartbeat-interval-ms=${cluster.spec.raft.heartbeatIntervalMs}`,
+    `--snapshot-entries=${cluster.spec.raft.snapshotEntries}`,
+    `--cluster-token=${cluster.metadata.name}.${cluster.metadata.namespace ?? 'default'}`,
+  ];
+  if (cluster.spec.enableFaultInjection === true) args.push('--enable-fault-injection');
+  return args;
+}
+
+function memberEnv(cluster: RaftCluster): V1EnvVar[] {
+  const cm = configMapName(cluster);
+  return [
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'RAFTKV_INITIAL_CLUSTER', valueFrom: { configMapKeyRef: { name: cm, key: CM_INITIAL_CLUSTER } } },
+    { name: 'RAFTKV_INITIAL_CLUSTER_STATE', valueFrom: { configMapKeyRef: { name: cm, key: CM_INITIAL_CLUSTER_STATE } } },
+  ];
+}
+
+/**
+ * StatefulSet of the members. OnDelete updates: the operator replaces pods itself, followers
+ * first and the leader last after a transfer. Parallel pod management: bootstrap members must
+ * start together (none is ready before a quorum exists); scaling stays one at a time because the
+ * operator moves `replicas` by one. PVCs of scaled-away members are deleted so a later member with
+ * the same ordinal joins fresh instead of resuming a stale membership.
+ */
+export function buildStatefulSet(cluster: RaftCluster, inputs: BuildInputs): V1StatefulSet {
+  const labels = selectorLabels(cluster);
+  const storage = cluster.spec.storage;
+  const container = {
+    name: 'raftkv',
+    image: cluster.spec.image,
+    imagePullPolicy: cluster.spec.imagePullPolicy ?? 'IfNotPresent',
+    args: memberArgs(cluster),
+    env: memberEnv(cluster),
+    ports: [{ name: 'client', containerPort: CLIENT_PORT }, { name: 'peer', containerPort: PEER_PORT }],
+    readinessProbe: { httpGet: { path: '/readyz', port: CLIENT_PORT }, periodSeconds: 2, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/healthz', port: CLIENT_PORT }, periodSeconds: 10, failureThreshold: 6, initialDelaySeconds: 10 },
+    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_MOUNT_PATH }],
+    ...(cluster.spec.resources === undefined ? {} : { resources: cluster.spec.resources }),
+  };
+  return {
+    apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta(cluster, statefulSetName(cluster)),
+    spec: {
+      replicas: inputs.statefulSetReplicas,
+      serviceName: peerServiceName(cluster),
+      podManagementPolicy: 'Parallel',
+      updateStrategy: { type: 'OnDelete' },
+      persistentVolumeClaimRetentionPolicy: { whenScaled: 'Delete', whenDeleted: 'Retain' },
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels: commonLabels(cluster) },
+        spec: {
+          // SIGTERM hands leadership off and flushes within 10 s (API.md §1).
+          terminationGracePeriodSeconds: 15,
+          securityContext: { fsGroup: 1000 },
+          containers: [container],
+        },
+      },
+      volumeClaimTemplates: [{
+        apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+        metadata: { name: DATA_VOLUME, labels },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: storage.size } },
+          ...(storage.storageClassName === undefined ? {} : { storageClassName: storage.storageClassName }),
+        },
+      }],
+    },
+  };
+}

@@ -1,0 +1,401 @@
+// RaftCluster reconciler: load → deletion/finalizer → observe members → plan one step → apply owned
+// objects → perform the member call → write status. Each pass does at most one membership change
+// and then requeues, so the next pass re-observes before anything else happens.
+import type { V1ConfigMap, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus } from '../api/types.js';
+import { API_VERSION, FINALIZER } from '../api/types.js';
+import {
+  buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
+  CM_INITIAL_CLUSTER_STATE, initialClusterFor,
+} from '../build/objects.js';
+import {
+  clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
+  quorumOf, selectorString, statefulSetName,
+} from '../build/names.js';
+import type { EventRecorder } from '../kube/events.js';
+import type { KubeClient, KubeObject } from '../kube/rest.js';
+import { resourcePath } from '../kube/rest.js';
+import type { MemberClientOptions, MemberStatusResponse } from '../member-client/client.js';
+import { MemberClient, MemberClientError } from '../member-client/client.js';
+import type { OperatorMetrics } from '../metrics.js';
+import type { ObservedMember, ObservedPod, PlanStep } from '../planner/planner.js';
+import { plan } from '../planner/planner.js';
+import { isoSeconds, jsonEqual, setCondition } from './conditions.js';
+import type { ReconcileResult, Step, StepResult } from './steps.js';
+import { CONTINUE, DONE, requeueAfter, runSteps } from './steps.js';
+
+/** Minimal structured logger (pino satisfies it). */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Maps a member to the base URL the operator uses to reach it; tests point it at fake members. */
+export type MemberUrlResolver = (cluster: RaftCluster, member: string) => string;
+
+/** Default resolver: the member's in-cluster DNS name through the headless Service. */
+export const inClusterMemberUrl: MemberUrlResolver = (cluster, member) => memberClientUrl(cluster, member);
+
+/** Timing and limits of the RaftCluster controller. */
+export interface RaftClusterControllerOptions {
+  /** Re-observe a settled cluster this often (health, leader and term in status). */
+  readonly pollIntervalMs: number;
+  /** Re-observe this soon after a step or a refusal. */
+  readonly stepRequeueMs: number;
+  /** A learner within this many entries of the commit index may be promoted. */
+  readonly learnerMaxLagEntries: number;
+}
+
+/** Defaults for the operator. */
+export const DEFAULT_RAFTCLUSTER_OPTIONS: RaftClusterControllerOptions = { pollIntervalMs: 10_000, stepRequeueMs: 1_000, learnerMaxLagEntries: 100 };
+
+/** What the controller needs from the outside world. */
+export interface ControllerDeps {
+  readonly client: KubeClient;
+  readonly events: EventRecorder;
+  readonly metrics: OperatorMetrics;
+  readonly log: Logger;
+  readonly memberUrl: MemberUrlResolver;
+  readonly memberClientOptions: MemberClientOptions;
+  readonly now: () => number;
+}
+
+/** What one pass observed of the members. */
+export interface MemberObservation {
+  readonly leader: string | undefined;
+  readonly term: number | undefined;
+  readonly commitIndex: number;
+  readonly members: ObservedMember[];
+}
+
+interface Ctx {
+  readonly namespace: string;
+  readonly name: string;
+  cluster?: RaftCluster;
+  sts?: V1StatefulSet | undefined;
+  cm?: V1ConfigMap | undefined;
+  pods: ObservedPod[];
+  observed?: MemberObservation;
+  step?: PlanStep;
+  stepNote?: { type: 'Normal' | 'Warning'; reason: string; message: string };
+  requeueMs?: number;
+}
+
+function clusterPath(ns: string, name?: string, sub?: string): string {
+  return resourcePath(API_VERSION, 'RaftCluster', ns, name, sub);
+}
+
+/**
+ * Reads every member's GET /v1/status (bounded by the member client's timeout) and merges them:
+ * the leader is the highest-term member that says it leads; membership is the leader's list.
+ */
+export async function observeMembers(cluster: RaftCluster, candidates: readonly string[], clientOf: (member: string) => MemberClient): Promise<MemberObservation> {
+  const statuses = new Map<string, MemberStatusResponse>();
+  const query = async (names: readonly string[]): Promise<void> => {
+    await Promise.all(names.filter((n) => !statuses.has(n)).map(async (n) => {
+      try {
+        statuses.set(n, await clientOf(n).status());
+      } catch {
+        // unreachable members are simply unhealthy
+      }
+    }));
+  };
+  await query(candidates);
+  let leaderStatus: MemberStatusResponse | undefined;
+  for (const s of statuses.values()) if (s.role === 'leader' && (leaderStatus === undefined || s.term > leaderStatus.term)) leaderStatus = s;
+  if (leaderStatus === undefined) {
+    return { leader: undefined, term: Math.max(0, ...[...statuses.values()].map((s) => s.term)) || undefined, commitIndex: 0, members: [] };
+  }
+  await query(leaderStatus.members.map((m) => m.name));
+  const members: ObservedMember[] = leaderStatus.members.map((m) => {
+    const s = statuses.get(m.name);
+    return {
+      name: m.name, ordinal: ordinalOf(cluster, m.name), voter: m.voter,
+      healthy: s !== undefined && s.leader !== null && s.role !== 'candidate',
+      role: s?.role ?? 'unknown', appliedIndex: s?.appliedIndex ?? 0,
+    };
+  });
+  return { leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members };
+}
+
+function podReady(p: V1Pod): boolean {
+  return (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') && p.metadata?.deletionTimestamp === undefined;
+}
+
+/** The RaftCluster reconciler; `reconcile(key)` is called by the work queue for `namespace/name`. */
+export class RaftClusterController {
+  private readonly steps: Step<Ctx>[];
+
+  constructor(private readonly deps: ControllerDeps, private readonly options: RaftClusterControllerOptions = DEFAULT_RAFTCLUSTER_OPTIONS) {
+    this.steps = [
+      { name: 'load', run: (c) => this.load(c) },
+      { name: 'deletion', run: (c) => this.handleDeletion(c) },
+      { name: 'finalizer', run: (c) => this.ensureFinalizer(c) },
+      { name: 'observe', run: (c) => this.observe(c) },
+      { name: 'apply', run: (c) => this.applyOwned(c) },
+      { name: 'act', run: (c) => this.act(c) },
+      { name: 'status', run: (c) => this.writeStatus(c) },
+    ];
+  }
+
+  /** Reconciles `namespace/name` once. Throws on API errors (the queue backs off). */
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace = '', name = ''] = key.split('/');
+    return runSteps(this.steps, { namespace, name, pods: [] });
+  }
+
+  private memberClient(cluster: RaftCluster, member: string): MemberClient {
+    return new MemberClient(this.deps.memberUrl(cluster, member), this.deps.memberClientOptions);
+  }
+
+  private async load(c: Ctx): Promise<StepResult> {
+    const cluster = await this.deps.client.get<RaftCluster & KubeObject>(clusterPath(c.namespace, c.name));
+    if (cluster === undefined) return DONE;
+    c.cluster = cluster;
+    return CONTINUE;
+  }
+
+  private async handleDeletion(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    if (cluster === undefined || cluster.metadata.deletionTimestamp === undefined) return CONTINUE;
+    if (!(cluster.metadata.finalizers ?? []).includes(FINALIZER)) return DONE;
+    const ns = c.namespace;
+    const client = this.deps.client;
+    // Owner references would let the garbage collector do this too; doing it here makes deletion
+    // complete even where no garbage collector runs and lets the finalizer report failures.
+    await client.delete(resourcePath('apps/v1', 'StatefulSet', ns, statefulSetName(cluster)), { propagationPolicy: 'Background' });
+    await client.delete(resourcePath('policy/v1', 'PodDisruptionBudget', ns, pdbName(cluster)));
+    await client.delete(resourcePath('v1', 'Service', ns, clientServiceName(cluster)));
+    await client.delete(resourcePath('v1', 'Service', ns, peerServiceName(cluster)));
+    await client.delete(resourcePath('v1', 'ConfigMap', ns, configMapName(cluster)));
+    await client.mergePatch(clusterPath(ns, c.name), {
+      metadata: { resourceVersion: cluster.metadata.resourceVersion, finalizers: (cluster.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) },
+    });
+    await this.deps.events.record(cluster, 'Normal', 'Deleted', 'owned objects deleted; PersistentVolumeClaims are kept (delete them to drop the data)');
+    return DONE;
+  }
+
+  private async ensureFinalizer(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    if (cluster === undefined) return DONE;
+    if ((cluster.metadata.finalizers ?? []).includes(FINALIZER)) return CONTINUE;
+    c.cluster = await this.deps.client.mergePatch<RaftCluster & KubeObject>(clusterPath(c.namespace, c.name), {
+      metadata: { resourceVersion: cluster.metadata.resourceVersion, finalizers: [...(cluster.metadata.finalizers ?? []), FINALIZER] },
+    });
+    return CONTINUE;
+  }
+
+  private async observe(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    if (cluster === undefined) return DONE;
+    const ns = c.namespace;
+    c.sts = await this.deps.client.get<V1StatefulSet & KubeObject>(resourcePath('apps/v1', 'StatefulSet', ns, statefulSetName(cluster)));
+    c.cm = await this.deps.client.get<V1ConfigMap & KubeObject>(resourcePath('v1', 'ConfigMap', ns, configMapName(cluster)));
+    const pods = await this.deps.client.list<V1Pod & KubeObject>(resourcePath('v1', 'Pod', ns), { labelSelector: selectorString(cluster), limit: '100' });
+    const updateRevision = c.sts?.status?.updateRevision;
+    c.pods = pods.items.map((p) => ({
+      name: p.metadata?.name ?? '',
+      ready: podReady(p),
+      outdated: updateRevision !== undefined && p.metadata?.labels?.['controller-revision-hash'] !== undefined && p.metadata.labels['controller-revision-hash'] !== updateRevision,
+    }));
+    const stsReplicas = c.sts?.spec?.replicas;
+    const candidates = new Set<string>();
+    for (let i = 0; i < Math.max(stsReplicas ?? 0, cluster.status?.members?.length ?? 0); i++) candidates.add(memberName(cluster, i));
+    for (const m of cluster.status?.members ?? []) candidates.add(m.name);
+    c.observed = stsReplicas === undefined && candidates.size === 0
+      ? { leader: undefined, term: undefined, commitIndex: 0, members: [] }
+      : await observeMembers(cluster, [...candidates], (m) => this.memberClient(cluster, m));
+    c.step = plan({
+      desiredReplicas: cluster.spec.replicas,
+      statefulSetReplicas: stsReplicas,
+      leader: c.observed.leader,
+      commitIndex: c.observed.commitIndex,
+      members: c.observed.members,
+      pods: c.pods,
+      learnerMaxLagEntries: this.options.learnerMaxLagEntries,
+      memberNameOf: (i) => memberName(cluster, i),
+    });
+    return CONTINUE;
+  }
+
+  private async applyOwned(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    const step = c.step;
+    if (cluster === undefined || step === undefined) return DONE;
+    const current = c.sts?.spec?.replicas;
+    const replicas = step.kind === 'bootstrap' || step.kind === 'setStatefulSetReplicas' ? step.replicas : (current ?? 0);
+    const bootstrapCount = step.kind === 'bootstrap' ? step.replicas : cluster.spec.replicas;
+    const initialCluster = c.cm?.data?.[CM_INITIAL_CLUSTER] ?? initialClusterFor(cluster, bootstrapCount);
+    const bootstrapMembers = initialCluster.split(',').map((p) => p.split('=')[0] ?? '');
+    const obs = c.observed;
+    const formed = obs !== undefined && obs.leader !== undefined && bootstrapMembers.every((b) => obs.members.some((m) => m.name === b && m.healthy));
+    const state = c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] === 'existing' || formed ? 'existing' : 'new';
+    const inputs = { statefulSetReplicas: replicas, initialCluster, initialClusterState: state } as const;
+    const client = this.deps.client;
+    await client.apply(buildPeerService(cluster) as KubeObject);
+    await client.apply(buildClientService(cluster) as KubeObject);
+    await client.apply(buildConfigMap(cluster, inputs) as KubeObject);
+    await client.apply(buildPodDisruptionBudget(cluster) as KubeObject);
+    await client.apply(buildStatefulSet(cluster, inputs) as KubeObject);
+    if (state === 'existing' && c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] !== 'existing') {
+      await this.deps.events.record(cluster, 'Normal', 'Bootstrapped', `bootstrap members formed a cluster; later members join with --initial-cluster-state=existing`);
+    }
+    return CONTINUE;
+  }
+
+  private async act(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    const step = c.step;
+    const obs = c.observed;
+    if (cluster === undefined || step === undefined || obs === undefined) return DONE;
+    const leaderClient = (): MemberClient => this.memberClient(cluster, obs.leader ?? memberName(cluster, 0));
+    const note = (type: 'Normal' | 'Warning', reason: string, message: string): void => {
+      c.stepNote = { type, reason, message };
+    };
+    const memberCall = async (call: string, fn: () => Promise<void>): Promise<boolean> => {
+      try {
+        await fn();
+        this.deps.metrics.memberCalls.inc({ call, result: 'ok' });
+        return true;
+      } catch (err) {
+        this.deps.metrics.memberCalls.inc({ call, result: err instanceof MemberClientError ? String(err.status) : 'error' });
+        if (err instanceof MemberClientError && (err.status === 409 || err.status === 503 || err.status === 0)) {
+          note('Warning', `${call}Retry`, err.message);
+          return false;
+        }
+        throw err;
+      }
+    };
+    switch (step.kind) {
+      case 'none':
+        c.requeueMs = this.options.pollIntervalMs;
+        return CONTINUE;
+      case 'refuse':
+        note('Warning', step.reason, step.message);
+        c.requeueMs = this.options.stepRequeueMs * 2;
+        return CONTINUE;
+      case 'bootstrap':
+        note('Normal', 'Bootstrap', `created StatefulSet with ${step.replicas} bootstrap members (${step.reason})`);
+        break;
+      case 'setStatefulSetReplicas':
+        note('Normal', 'ScaleStatefulSet', `StatefulSet replicas → ${step.replicas}: ${step.reason}`);
+        break;
+      case 'addLearner':
+        if (await memberCall('AddLearner', () => leaderClient().addLearner({ name: step.member, peerUrl: memberPeerUrl(cluster, step.member), clientUrl: memberClientUrl(cluster, step.member) }))) {
+          note('Normal', 'AddLearner', `added ${step.member} as a learner`);
+        }
+        break;
+      case 'promote':
+        if (await memberCall('Promote', () => leaderClient().promote(step.member))) note('Normal', 'PromoteLearner', `promoted ${step.member} to voter`);
+        break;
+      case 'transferLeadership':
+        if (await memberCall('TransferLeadership', () => leaderClient().transferLeadership(step.to))) {
+          note('Normal', 'TransferLeadership', `leadership ${step.from} → ${step.to}: ${step.reason}`);
+        }
+        break;
+      case 'removeMember':
+        if (await memberCall('RemoveMember', () => leaderClient().removeMember(step.member))) note('Normal', 'RemoveMember', `removed member ${step.member}`);
+        break;
+      case 'deletePod':
+        await this.deps.client.delete(resourcePath('v1', 'Pod', c.namespace, step.pod));
+        note('Normal', 'DeletePod', `deleted pod ${step.pod}: ${step.reason}`);
+        break;
+    }
+    c.requeueMs = this.options.stepRequeueMs;
+    return CONTINUE;
+  }
+
+  private async writeStatus(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    const obs = c.observed;
+    const step = c.step;
+    if (cluster === undefined || obs === undefined || step === undefined) return DONE;
+    const old = cluster.status ?? {};
+    const next = computeStatus(cluster, obs, step, c.sts?.spec?.replicas, isoSeconds(this.deps.now()));
+    const prevProgress = (old.conditions ?? []).find((x) => x.type === 'Progressing');
+    const nextProgress = (next.conditions ?? []).find((x) => x.type === 'Progressing');
+    // A refusal repeats every pass; its Event is recorded only when the reason or message changes.
+    const note = c.stepNote;
+    if (note !== undefined && (step.kind !== 'refuse' || prevProgress?.reason !== nextProgress?.reason || prevProgress?.message !== nextProgress?.message)) {
+      await this.deps.events.record(cluster, note.type, note.reason, note.message);
+      this.deps.log.info({ cluster: `${c.namespace}/${c.name}`, reason: note.reason }, note.message);
+    }
+    if (!jsonEqual(old, next)) {
+      const patch: Record<string, unknown> = { ...next };
+      for (const k of Object.keys(old)) if (!(k in next) || (next as Record<string, unknown>)[k] === undefined) patch[k] = null;
+      await this.deps.client.mergePatch(clusterPath(c.namespace, c.name, 'status'), { status: patch });
+    }
+    return c.requeueMs === undefined ? CONTINUE : requeueAfter(c.requeueMs, step.kind);
+  }
+}
+
+/** Pure status computation from one pass's observation and decision (unit-tested). */
+export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step: PlanStep, stsReplicas: number | undefined, nowIso: string): RaftClusterStatus {
+  const members: MemberStatus[] = obs.members.map((m) => ({ name: m.name, role: m.role, voter: m.voter, healthy: m.healthy, appliedIndex: m.appliedIndex }));
+  const voters = obs.members.filter((m) => m.voter);
+  const healthyVoters = voters.filter((m) => m.healthy).length;
+  const available = obs.leader !== undefined && voters.length > 0 && healthyVoters >= quorumOf(voters.length);
+  const unhealthy = obs.members.filter((m) => !m.healthy).map((m) => m.name);
+  const gen = cluster.metadata.generation;
+  const cond = (type: string, status: Condition['status'], reason: string, message: string): Omit<Condition, 'lastTransitionTime'> =>
+    ({ type, status, reason, message, ...(gen === undefined ? {} : { observedGeneration: gen }) });
+  let conditions: Condition[] = cluster.status?.conditions ?? [];
+  conditions = setCondition(conditions, available
+    ? cond('Available', 'True', 'QuorumHealthy', `leader ${obs.leader ?? ''}, ${healthyVoters}/${voters.length} voters healthy`)
+    : cond('Available', 'False', 'NoQuorum', obs.leader === undefined ? 'no member reports a leader' : `${healthyVoters}/${voters.length} voters healthy`), nowIso);
+  const progressing = step.kind === 'none'
+    ? cond('Progressing', 'False', 'Settled', `cluster matches spec (${cluster.spec.replicas} voters)`)
+    : step.kind === 'refuse'
+      ? cond('Progressing', 'False', step.reason, step.message)
+      : cond('Progressing', 'True', stepReason(step), stepMessage(step));
+  conditions = setCondition(conditions, progressing, nowIso);
+  conditions = setCondition(conditions, !available
+    ? cond('Degraded', 'True', 'NoQuorum', 'the cluster cannot commit writes')
+    : unhealthy.length > 0
+      ? cond('Degraded', 'True', 'MemberUnhealthy', `unhealthy: ${unhealthy.join(', ')}`)
+      : cond('Degraded', 'False', 'AllMembersHealthy', `${members.length} members healthy`), nowIso);
+  let phase: RaftClusterPhase;
+  if (cluster.metadata.deletionTimestamp !== undefined) phase = 'Deleting';
+  else if (stsReplicas === undefined || (obs.leader === undefined && cluster.status?.leader === undefined)) phase = 'Bootstrapping';
+  else if (!available) phase = 'Degraded';
+  else if (step.kind === 'deletePod' || (step.kind === 'transferLeadership' && members.length === cluster.spec.replicas)) phase = 'Upgrading';
+  else if (members.length !== cluster.spec.replicas || stsReplicas !== members.length || members.some((m) => !m.voter)) phase = 'Scaling';
+  else if (unhealthy.length > 0) phase = 'Degraded';
+  else phase = 'Running';
+  const status: RaftClusterStatus = {
+    phase,
+    replicas: members.length,
+    readyReplicas: members.filter((m) => m.healthy).length,
+    members,
+    conditions,
+    selector: selectorString(cluster),
+    ...(gen === undefined ? {} : { observedGeneration: gen }),
+    ...(obs.leader === undefined ? {} : { leader: obs.leader }),
+    ...(obs.term === undefined ? {} : { term: obs.term }),
+  };
+  return status;
+}
+
+function stepReason(step: PlanStep): string {
+  switch (step.kind) {
+    case 'bootstrap': return 'Bootstrapping';
+    case 'setStatefulSetReplicas': return 'ScalingStatefulSet';
+    case 'addLearner': return 'AddingLearner';
+    case 'promote': return 'PromotingLearner';
+    case 'transferLeadership': return 'TransferringLeadership';
+    case 'removeMember': return 'RemovingMember';
+    case 'deletePod': return 'RollingPods';
+    default: return 'Settled';
+  }
+}
+
+function stepMessage(step: PlanStep): string {
+  switch (step.kind) {
+    case 'bootstrap': case 'setStatefulSetReplicas': case 'deletePod': case 'transferLeadership': return step.reason;
+    case 'addLearner': return `adding ${step.member} as a learner`;
+    case 'promote': return `promoting ${step.member}`;
+    case 'removeMember': return `removing ${step.member}`;
+    default: return '';
+  }
+}

@@ -1,0 +1,144 @@
+// HTTP client for one raftkv member's API (shared/API.md §2-3), as the operator and drills use it.
+// Follows 307 redirects to the leader itself (bounded), so a call may be sent to any member.
+
+/** GET /v1/status body. */
+export interface MemberStatusResponse {
+  name: string;
+  role: 'leader' | 'follower' | 'candidate' | 'learner';
+  term: number;
+  leader: { name: string; clientUrl: string } | null;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  members: { name: string; peerUrl: string; clientUrl: string; voter: boolean }[];
+}
+
+/** PUT /v1/kv body. */
+export interface PutResponse {
+  revision: number;
+  term: number;
+  index: number;
+}
+
+/** A member answered with a non-2xx status, or could not be reached (`status` 0). */
+export class MemberClientError extends Error {
+  override readonly name = 'MemberClientError';
+  constructor(
+    readonly url: string,
+    /** HTTP status; 0 when the request never got an answer (connect error, timeout). */
+    readonly status: number,
+    /** The member's error code (API.md §2) when it sent one. */
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(`${url}: ${message}`);
+  }
+}
+
+/** Limits of the member client; every request is bounded in time and redirect hops. */
+export interface MemberClientOptions {
+  /** Per-request timeout (each redirect hop gets its own). */
+  readonly requestTimeoutMs: number;
+  /** Redirects followed before giving up (a leader change mid-request can bounce once or twice). */
+  readonly maxRedirects: number;
+}
+
+/** Defaults used by the operator. */
+export const DEFAULT_MEMBER_CLIENT_OPTIONS: MemberClientOptions = { requestTimeoutMs: 3000, maxRedirects: 3 };
+
+/** Talks to the member at `baseUrl` (its client URL, no trailing slash needed). */
+export class MemberClient {
+  private readonly baseUrl: string;
+
+  constructor(baseUrl: string, private readonly options: MemberClientOptions = DEFAULT_MEMBER_CLIENT_OPTIONS) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
+
+  /** GET /v1/status of this member (never redirected). */
+  async status(): Promise<MemberStatusResponse> {
+    return (await this.json('GET', '/v1/status')) as MemberStatusResponse;
+  }
+
+  /** POST /v1/members: adds `name` as a learner; resolves once committed. */
+  async addLearner(member: { name: string; peerUrl: string; clientUrl: string }): Promise<void> {
+    await this.json('POST', '/v1/members', member);
+  }
+
+  /** POST /v1/members/{name}/promote; rejects with status 409 while the learner lags. */
+  async promote(name: string): Promise<void> {
+    await this.json('POST', `/v1/members/${encodeURIComponent(name)}/promote`);
+  }
+
+  /** DELETE /v1/members/{name}. */
+  async removeMember(name: string): Promise<void> {
+    await this.json('DELETE', `/v1/members/${encodeURIComponent(name)}`);
+  }
+
+  /** POST /v1/leader/transfer; resolves once `to` (or any member when omitted) leads. */
+  async transferLeadership(to?: string): Promise<void> {
+    await this.json('POST', '/v1/leader/transfer', to === undefined ? {} : { to });
+  }
+
+  /** POST /v1/debug/faults (members started with --enable-fault-injection only). */
+  async setFaults(faults: { dropPeerTraffic: boolean; durationMs?: number }): Promise<void> {
+    await this.json('POST', '/v1/debug/faults', faults);
+  }
+
+  /** PUT /v1/kv/{key}; resolves with the commit position once acknowledged. */
+  async put(key: string, value: string, idempotencyKey?: string): Promise<PutResponse> {
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
+    const res = await this.send('PUT', `/v1/kv/${encodeURIComponent(key)}`, value, headers);
+    return (await res.json()) as PutResponse;
+  }
+
+  /** GET /v1/kv/{key} (linearizable); undefined when absent. */
+  async get(key: string): Promise<string | undefined> {
+    try {
+      const res = await this.send('GET', `/v1/kv/${encodeURIComponent(key)}`);
+      return await res.text();
+    } catch (err) {
+      if (err instanceof MemberClientError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async json(method: string, path: string, body?: unknown): Promise<unknown> {
+    const res = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'content-type': 'application/json' });
+    const text = await res.text();
+    return text.length === 0 ? {} : (JSON.parse(text) as unknown);
+  }
+
+  private async send(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Response> {
+    let url = `${this.baseUrl}${path}`;
+    for (let hop = 0; ; hop++) {
+      let res: Response;
+      try {
+        res = await fetch(url, { method, headers, redirect: 'manual', signal: AbortSignal.timeout(this.options.requestTimeoutMs), ...(body === undefined ? {} : { body }) });
+      } catch (err) {
+        throw new MemberClientError(url, 0, undefined, `unreachable: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (res.status === 307 || res.status === 308) {
+        const location = res.headers.get('location');
+        await res.body?.cancel();
+        if (location === null) throw new MemberClientError(url, res.status, undefined, 'redirect without Location');
+        if (hop >= this.options.maxRedirects) throw new MemberClientError(url, res.status, undefined, `more than ${this.options.maxRedirects} redirects`);
+        url = new URL(location, url).toString();
+        continue;
+      }
+      if (res.ok) return res;
+      const text = await res.text().catch(() => '');
+      let code: string | undefined;
+      let message = `HTTP ${res.status}`;
+      try {
+        const parsed = JSON.parse(text) as { error?: unknown; code?: unknown };
+        if (typeof parsed.code === 'string') code = parsed.code;
+        if (typeof parsed.error === 'string') message = `HTTP ${res.status} ${parsed.error}`;
+      } catch {
+        if (text.length > 0) message = `HTTP ${res.status} ${text.slice(0, 200)}`;
+      }
+      throw new MemberClientError(url, res.status, code, message);
+    }
+  }
+}

@@ -1,0 +1,158 @@
+// The planner: a pure function from what the operator observed to the one next safe step, or a
+// refusal with a reason. It never performs I/O; the RaftCluster controller executes its answer and
+// re-observes before asking again, so every step is small, idempotent and safe after a crash.
+import { quorumOf } from '../build/names.js';
+
+/** One member as seen through its own GET /v1/status and the leader's member list. */
+export interface ObservedMember {
+  readonly name: string;
+  /** StatefulSet ordinal, or undefined when the name is not one of this cluster's pods. */
+  readonly ordinal: number | undefined;
+  readonly voter: boolean;
+  /** Its /v1/status answered and it knows a leader. */
+  readonly healthy: boolean;
+  readonly role: string;
+  readonly appliedIndex: number;
+}
+
+/** One member pod (for image rollouts). */
+export interface ObservedPod {
+  readonly name: string;
+  readonly ready: boolean;
+  /** Runs an older StatefulSet revision than the current one. */
+  readonly outdated: boolean;
+}
+
+/** Everything the planner decides from. */
+export interface PlannerInput {
+  /** spec.replicas. */
+  readonly desiredReplicas: number;
+  /** Current StatefulSet spec.replicas, undefined when it does not exist yet. */
+  readonly statefulSetReplicas: number | undefined;
+  /** Leader's name, undefined when no member reports one. */
+  readonly leader: string | undefined;
+  /** The leader's commit index (learners are caught up when they applied up to it, less the lag allowance). */
+  readonly commitIndex: number;
+  /** Membership as the leader reports it, with each member's own health. */
+  readonly members: readonly ObservedMember[];
+  /** Member pods; empty when none exist (e.g. no kubelet) — rollouts then have nothing to do. */
+  readonly pods: readonly ObservedPod[];
+  /** A learner whose appliedIndex is within this many entries of commitIndex may be promoted. */
+  readonly learnerMaxLagEntries: number;
+  /** Pod name for an ordinal. */
+  readonly memberNameOf: (ordinal: number) => string;
+}
+
+/** Why the planner will not act now; each ends up as a condition reason and an Event. */
+export type RefusalReason =
+  | 'InvalidReplicas'
+  | 'NoQuorum'
+  | 'MemberUnhealthy'
+  | 'ChangeInProgress'
+  | 'LearnerNotCaughtUp'
+  | 'RolloutWaitingForHealth';
+
+/** The next step. `none` means the cluster matches the spec. */
+export type PlanStep =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'bootstrap'; readonly replicas: number; readonly reason: string }
+  | { readonly kind: 'setStatefulSetReplicas'; readonly replicas: number; readonly reason: string }
+  | { readonly kind: 'addLearner'; readonly member: string }
+  | { readonly kind: 'promote'; readonly member: string }
+  | { readonly kind: 'transferLeadership'; readonly from: string; readonly to: string; readonly reason: string }
+  | { readonly kind: 'removeMember'; readonly member: string }
+  | { readonly kind: 'deletePod'; readonly pod: string; readonly reason: string }
+  | { readonly kind: 'refuse'; readonly reason: RefusalReason; readonly message: string };
+
+/** Largest cluster the CRD accepts. */
+export const MAX_REPLICAS = 9;
+
+function refuse(reason: RefusalReason, message: string): PlanStep {
+  return { kind: 'refuse', reason, message };
+}
+
+/** Best transfer target: a healthy voter other than `from`, most up to date first, then lowest ordinal. */
+export function pickTransferTarget(members: readonly ObservedMember[], from: string, prefer?: (m: ObservedMember) => boolean): ObservedMember | undefined {
+  const candidates = members.filter((m) => m.voter && m.healthy && m.name !== from);
+  candidates.sort((a, b) => {
+    const pa = prefer?.(a) === true ? 0 : 1;
+    const pb = prefer?.(b) === true ? 0 : 1;
+    return pa - pb || b.appliedIndex - a.appliedIndex || (a.ordinal ?? 0) - (b.ordinal ?? 0);
+  });
+  return candidates[0];
+}
+
+/**
+ * Decides the next step. Order of concerns: a valid spec; the StatefulSet exists (bootstrap);
+ * a leader and a healthy quorum (otherwise nothing is safe); membership names we understand;
+ * finish a half-done change (learner) before starting another; then scale by one member; then
+ * an image rollout, followers first and the leader last after a transfer.
+ */
+export function plan(input: PlannerInput): PlanStep {
+  const desired = input.desiredReplicas;
+  if (!Number.isInteger(desired) || desired < 1 || desired > MAX_REPLICAS || desired % 2 === 0) {
+    return refuse('InvalidReplicas', `spec.replicas=${desired} must be odd and in 1..${MAX_REPLICAS}`);
+  }
+  if (input.statefulSetReplicas === undefined) {
+    return { kind: 'bootstrap', replicas: desired, reason: `new cluster of ${desired} voters` };
+  }
+  const members = [...input.members].sort((a, b) => (a.ordinal ?? Infinity) - (b.ordinal ?? Infinity));
+  if (input.leader === undefined || !members.some((m) => m.name === input.leader)) {
+    return refuse('NoQuorum', 'no member reports a leader');
+  }
+  const voters = members.filter((m) => m.voter);
+  const healthyVoters = voters.filter((m) => m.healthy).length;
+  if (healthyVoters < quorumOf(voters.length)) {
+    return refuse('NoQuorum', `${healthyVoters} of ${voters.length} voters healthy, a quorum needs ${quorumOf(voters.length)}`);
+  }
+  const foreign = members.find((m) => m.ordinal === undefined);
+  if (foreign !== undefined) return refuse('ChangeInProgress', `member ${foreign.name} is not a pod of this cluster; remove it by hand`);
+  const gap = members.findIndex((m, i) => m.ordinal !== i);
+  if (gap !== -1) return refuse('ChangeInProgress', `members are not the ordinals 0..${members.length - 1} (found ${members.map((m) => m.name).join(', ')})`);
+
+  const n = members.length;
+  const highest = members[n - 1];
+  const learners = members.filter((m) => !m.voter);
+  for (const learner of learners) {
+    if (desired < n && learner === highest) return { kind: 'removeMember', member: learner.name };
+    const lag = input.commitIndex - learner.appliedIndex;
+    if (learner.healthy && lag <= input.learnerMaxLagEntries) return { kind: 'promote', member: learner.name };
+    return refuse('LearnerNotCaughtUp', `learner ${learner.name} is ${learner.healthy ? `${lag} entries behind (max ${input.learnerMaxLagEntries})` : 'not healthy yet'}`);
+  }
+
+  const unhealthy = members.filter((m) => !m.healthy);
+  const sts = input.statefulSetReplicas;
+  const needsChange = n !== desired || sts !== n || input.pods.some((p) => p.outdated);
+  if (needsChange && unhealthy.length > 0) {
+    return refuse('MemberUnhealthy', `waiting for ${unhealthy.map((m) => m.name).join(', ')} to be healthy before changing the cluster`);
+  }
+
+  if (n < desired) {
+    if (sts < n + 1) return { kind: 'setStatefulSetReplicas', replicas: n + 1, reason: `scale up ${n}→${desired}: start pod ${input.memberNameOf(n)}` };
+    if (sts > n + 1) return { kind: 'setStatefulSetReplicas', replicas: n + 1, reason: `more pods (${sts}) than members+1; one member joins at a time` };
+    return { kind: 'addLearner', member: input.memberNameOf(n) };
+  }
+  if (sts > n) return { kind: 'setStatefulSetReplicas', replicas: n, reason: `stop pods beyond the ${n} members` };
+  if (n > desired && highest !== undefined) {
+    if (highest.name === input.leader) {
+      const to = pickTransferTarget(members, highest.name);
+      if (to === undefined) return refuse('NoQuorum', `no healthy voter to take over from ${highest.name}`);
+      return { kind: 'transferLeadership', from: highest.name, to: to.name, reason: `leader ${highest.name} is being removed (scale down ${n}→${desired})` };
+    }
+    return { kind: 'removeMember', member: highest.name };
+  }
+  if (sts < n) return { kind: 'setStatefulSetReplicas', replicas: n, reason: `${n} members but only ${sts} pods` };
+
+  const outdated = input.pods.filter((p) => p.outdated);
+  if (outdated.length > 0) {
+    const notReady = input.pods.filter((p) => !p.ready);
+    if (notReady.length > 0) return refuse('RolloutWaitingForHealth', `waiting for ${notReady.map((p) => p.name).join(', ')} to be ready before replacing the next pod`);
+    const follower = outdated.filter((p) => p.name !== input.leader).sort((a, b) => b.name.localeCompare(a.name))[0];
+    if (follower !== undefined) return { kind: 'deletePod', pod: follower.name, reason: `roll follower ${follower.name} to the new revision` };
+    const leader = input.leader;
+    const to = pickTransferTarget(members, leader, (m) => !outdated.some((p) => p.name === m.name));
+    if (to === undefined) return refuse('NoQuorum', `no healthy voter to take over from ${leader}`);
+    return { kind: 'transferLeadership', from: leader, to: to.name, reason: `leader ${leader} is the last pod on the old revision` };
+  }
+  return { kind: 'none' };
+}
