@@ -855,7 +855,7 @@ class Simulation {
       const key = r.pick(KEYS);
       const roll = r.next();
       const f: ClientOp['f'] = roll < 0.4 ? 'read' : roll < 0.75 ? 'write' : 'cas';
-      const target = c.hint !== null && r.chance(0.9) ? c.hint : r.pick(this.allIds);
+      const target = c.hint !== null && r.chance(0.9) ? c.hint : r.pick([...this.nodes.keys()]);
       const seq = ++c.seq;
       const value = f === 'read' ? null : `c${c.id}v${seq}`;
       const expected = f === 'cas' ? (r.chance(0.8) ? (c.seen.get(key) ?? null) : `c${r.between(1, this.clients.length)}v${r.between(1, Math.max(1, seq))}`) : null;
@@ -867,7 +867,7 @@ class Simulation {
     }
   }
 
-  private invokeOn(c: Client, op: ClientOp, target: NodeId): void {
+  private invokeOn(c: Client, op: ClientOp, target: NodeId, redirects = 0): void {
     const n = this.nodes.get(target);
     if (n?.raw == null || n.clock === 'paused') {
       // Connection refused: the request never reached a member.
@@ -889,6 +889,8 @@ class Simulation {
     } catch (e) {
       if (!(e instanceof RaftError)) throw e;
       c.hint = e.leader;
+      // A client library follows a redirect to the leader the member names (bounded).
+      if (e.code === 'NotLeader' && e.leader !== null && e.leader !== target && redirects < 2) return this.invokeOn(c, op, e.leader, redirects + 1);
       this.complete(op, 'fail', `${target}: ${e.code}`);
     }
   }
@@ -900,7 +902,8 @@ class Simulation {
     const c = this.clients[op.process - 1] as Client;
     if (c.pending === op) {
       c.pending = null;
-      c.nextTick = this.now + this.rng.between(0, 4);
+      // Back off after a failure, as a client would.
+      c.nextTick = this.now + (outcome === 'ok' ? this.rng.between(0, 4) : this.rng.between(2, 12));
     }
     if (outcome === 'ok') {
       this.stats.clientOk++;
