@@ -8,6 +8,7 @@ import { LIMITS, electionTicksOf } from './config/limits.js';
 import { createLogger } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { initTracing } from './observability/tracing.js';
 import { RaftInvariantError } from './raft/errors.js';
 import { BootstrapError } from './server/bootstrap.js';
 import { wireMember } from './server/wiring.js';
@@ -44,6 +45,8 @@ async function run(config: DaemonConfig): Promise<void> {
   const logger = createLogger(config.name, config.logLevel, () => member?.currentTerm() ?? 0);
   installCrashHandlers(logger);
   const metrics = createMetrics(config.name);
+  // Installs an exporter only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise spans are no-ops.
+  const tracing = await initTracing('raftkv', config.name);
   try {
     mkdirSync(config.dataDir, { recursive: true });
   } catch (err) {
@@ -88,6 +91,11 @@ async function run(config: DaemonConfig): Promise<void> {
       // in flight get ShuttingDown / redirects instead of connection resets.
       await wired.server.stop();
       await http.close();
+      // Bounded: an unreachable collector must not hold the exit past the SIGTERM budget.
+      await Promise.race([
+        tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace exporter shutdown failed')),
+        new Promise((resolve) => setTimeout(resolve, LIMITS.shutdownTraceFlushMs).unref()),
+      ]);
       logger.info('bye');
       exitSoon(0);
     })().catch((err: unknown) => {

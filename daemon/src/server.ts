@@ -18,6 +18,8 @@ import { MemberError, fromRaftError } from './server/errors.js';
 import { ProposalTracker, ReadTracker } from './server/pending.js';
 import { decodeSnapshot, encodeSnapshot } from './server/snapshot-envelope.js';
 import { decodeDriverEntry, encodePublish, isDriverEntry } from './server/driver-entries.js';
+import { context } from '@opentelemetry/api';
+import { EntryTraces, SPAN, extractContext, injectTraceParent, tracingEnabled, withChild } from './observability/tracing.js';
 
 /** Where the core put a proposal: the entry the driver waits to see applied. */
 export interface ProposalPosition {
@@ -143,6 +145,8 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   /** Set while storage refuses writes; cleared by the next successful persist. */
   private writeBlocked: MemberError | null = null;
   private ticks = 0;
+  /** Which trace proposed (leader) or shipped (follower) which entry; used only with tracing on. */
+  private readonly entryTraces = new EntryTraces();
   /** Duration of the latest persist (trace logging). */
   private lastPersistMs = 0;
   /** Leader: tick at which a snapshot was last sent to each follower. */
@@ -220,6 +224,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         return;
       }
       this.stashSnapshot(m.snapshot, m.snapshotData);
+    }
+    if (m.traceParent !== undefined && tracingEnabled()) {
+      const first = m.entries[0];
+      if (first) this.entryTraces.remember(first.index, m.traceParent);
     }
     this.guard(() => this.o.node.step(m));
     this.notify();
@@ -312,7 +320,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         batch.snapshot = { meta: rd.snapshot, data };
       }
       const tp = performance.now();
-      const ok = await this.persistWithRetry(batch);
+      const ok = tracingEnabled() ? await this.tracedPersist(batch) : await this.persistWithRetry(batch);
       this.lastPersistMs = performance.now() - tp;
       if (!ok) return; // stopping: nothing after a failed persist may be sent or applied
     }
@@ -321,7 +329,16 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     // 3. install snapshot, apply, answer reads
     const t0 = performance.now();
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
-    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
+    if (rd.committedEntries.length > 0) {
+      if (tracingEnabled()) {
+        const first = rd.committedEntries[0]?.index ?? 0;
+        const last = rd.committedEntries[rd.committedEntries.length - 1]?.index ?? 0;
+        context.with(extractContext(this.entryTraces.forRange(first, last)), () => withChild(SPAN.apply, () => this.applyEntries(rd.committedEntries)));
+        this.entryTraces.forget(this.appliedIndex);
+      } else {
+        this.applyEntries(rd.committedEntries);
+      }
+    }
     if (rd.committedEntries.length > 0 || rd.snapshot) this.o.metrics.backendCommitSeconds.observe((performance.now() - t0) / 1000);
     for (const rs of rd.readStates) this.reads.readState(rs.requestId, rs.index);
     this.reads.applied(this.appliedIndex);
@@ -331,6 +348,14 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     if (this.log.isLevelEnabled('trace')) {
       this.log.trace({ types: rd.messages.map((m) => `${m.type}:${m.to}:${m.entries.length}`).join(' '), persistMs: +this.lastPersistMs.toFixed(2), entries: rd.entries.length, committed: rd.committedEntries.length, messages: rd.messages.length, reads: rd.readStates.length, hard: rd.hardState !== undefined, applyMs: +(performance.now() - t0).toFixed(2) }, 'ready handled');
     }
+  }
+
+  /** persistWithRetry inside a span in the trace of the batch's first traced entry. */
+  private tracedPersist(batch: PersistBatch): Promise<boolean> {
+    const first = batch.entries[0]?.index ?? 0;
+    const last = batch.entries[batch.entries.length - 1]?.index ?? 0;
+    const name = this.softState.role === 'leader' ? SPAN.persist : SPAN.replicate;
+    return context.with(extractContext(this.entryTraces.forRange(first, last)), () => withChild(name, () => this.persistWithRetry(batch)));
   }
 
   /** Persists `batch`, retrying with backoff while storage fails. False only when stopping. */
@@ -381,6 +406,14 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       this.o.metrics.snapshotSentTotal.inc();
       this.log.info({ to: m.to, index: snap.meta.index, bytes: snap.data.length }, 'snapshot sent');
       return;
+    }
+    if (tracingEnabled() && m.type === MessageType.Append && m.entries.length > 0) {
+      const first = m.entries[0]?.index ?? 0;
+      const tp = this.entryTraces.forRange(first, first + m.entries.length - 1);
+      if (tp !== undefined) {
+        this.o.transport.send({ ...m, traceParent: tp });
+        return;
+      }
     }
     this.o.transport.send(m);
   }
@@ -673,7 +706,12 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     let pos: ProposalPosition;
     try {
-      pos = this.o.node.propose(command);
+      if (tracingEnabled()) {
+        pos = withChild(SPAN.propose, () => this.o.node.propose(command));
+        this.entryTraces.remember(pos.index, injectTraceParent());
+      } else {
+        pos = this.o.node.propose(command);
+      }
     } catch (err) {
       if (err instanceof RaftError) {
         this.o.metrics.proposalsFailed.inc({ reason: err.code });

@@ -32,7 +32,11 @@ export const LIMITS = {
   /** Part of the shutdown spent letting pending proposals resolve after the hand-off. */
   shutdownDrainWaitMs: 1_000,
   /** Part of the shutdown spent waiting for the in-flight persist and close calls. */
-  shutdownCloseWaitMs: 3_000,
+  shutdownCloseWaitMs: 2_500,
+  /** Part of the shutdown the HTTP server may take to let requests finish (the API's close grace). */
+  shutdownHttpCloseMs: 2_000,
+  /** Part of the shutdown spent flushing trace spans to the collector. */
+  shutdownTraceFlushMs: 500,
   /** Storage persist retry after a failed write (e.g. disk full): first and largest backoff. */
   persistRetryMinMs: 50,
   persistRetryMaxMs: 2_000,
@@ -89,7 +93,7 @@ export function assertLimits(t: TunableLimits): void {
   check(t.requestTimeoutMs >= t.electionTimeoutMs, `--request-timeout-ms (${t.requestTimeoutMs}) must be >= --election-timeout-ms (${t.electionTimeoutMs})`);
   check(t.requestTimeoutMs <= 5 * 60_000, '--request-timeout-ms must be <= 300000');
   check(t.maxPendingProposals >= 1 && t.maxPendingProposals <= 1_000_000, '--max-pending-proposals must be in 1..1000000');
-  check(LIMITS.shutdownTransferWaitMs + LIMITS.shutdownDrainWaitMs + LIMITS.shutdownCloseWaitMs < LIMITS.shutdownDeadlineMs - 500,
+  check(LIMITS.shutdownTransferWaitMs + LIMITS.shutdownDrainWaitMs + LIMITS.shutdownCloseWaitMs + LIMITS.shutdownTraceFlushMs + LIMITS.shutdownHttpCloseMs < LIMITS.shutdownDeadlineMs - 500,
     'shutdown phases must fit in the shutdown deadline');
   check(LIMITS.persistRetryMinMs <= LIMITS.persistRetryMaxMs, 'persist retry backoff bounds are inverted');
   check(LIMITS.maxSizePerMsgBytes <= LIMITS.maxUncommittedBytes, 'an Append must fit in the uncommitted window');
