@@ -1,0 +1,223 @@
+// RaftChaosDrill reconciler. A Pending drill is started as an in-process run (bounded by its
+// duration plus fixed settle/verify bounds) that probes writes, injects the fault, reads every
+// acknowledged write back and records the verdict. A drill found Running with no run in this
+// process (the operator restarted or lost the lease) is failed: its measurements are gone.
+import type { RaftChaosDrill, RaftChaosDrillStatus, RaftCluster } from '../api/types.js';
+import { API_VERSION, parseDurationMs } from '../api/types.js';
+import { memberName } from '../build/names.js';
+import type { KubeObject } from '../kube/rest.js';
+import { resourcePath } from '../kube/rest.js';
+import type { MemberStatusResponse } from '../member-client/client.js';
+import { MemberClient } from '../member-client/client.js';
+import { isoSeconds, setCondition } from './conditions.js';
+import { judgeDrill, longestUnavailableMs } from './drill-verdict.js';
+import type { ControllerDeps } from './raftcluster.js';
+import type { ReconcileResult } from './steps.js';
+
+/** Bounds of a drill run. */
+export interface DrillOptions {
+  /** Longest drill duration accepted. */
+  readonly maxDurationMs: number;
+  /** Most probe writes kept for read-back. */
+  readonly maxProbeWrites: number;
+  /** Bound on waiting for the cluster to recover (a leader, a restarted member healthy). */
+  readonly recoveryTimeoutMs: number;
+  /** Probe keys go under this prefix. */
+  readonly keyPrefix: string;
+}
+
+/** Defaults for the operator. */
+export const DEFAULT_DRILL_OPTIONS: DrillOptions = { maxDurationMs: 30 * 60_000, maxProbeWrites: 50_000, recoveryTimeoutMs: 120_000, keyPrefix: '__raftkv_drill' };
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The RaftChaosDrill reconciler. */
+export class RaftChaosDrillController {
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: ControllerDeps, private readonly options: DrillOptions = DEFAULT_DRILL_OPTIONS) {}
+
+  /** Drills running in this process. */
+  get activeRuns(): number {
+    return this.running.size;
+  }
+
+  /** Waits for every run in this process to finish (shutdown, tests). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  /** Reconciles `namespace/name` once. */
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [ns = '', name = ''] = key.split('/');
+    const path = resourcePath(API_VERSION, 'RaftChaosDrill', ns, name);
+    const drill = await this.deps.client.get<RaftChaosDrill & KubeObject>(path);
+    if (drill === undefined) return { requeueAfterMs: undefined, reason: 'gone' };
+    const phase = drill.status?.phase ?? 'Pending';
+    if (phase === 'Succeeded' || phase === 'Failed') return { requeueAfterMs: undefined, reason: 'finished' };
+    if (this.running.has(key)) return { requeueAfterMs: undefined, reason: 'running' };
+    if (phase === 'Running') {
+      await this.patchStatus(drill, { phase: 'Failed', finishedAt: isoSeconds(this.deps.now()), message: 'the operator restarted during the drill; its measurements are lost' }, 'Interrupted');
+      return { requeueAfterMs: undefined, reason: 'interrupted' };
+    }
+    const run = this.run(drill).catch((err: unknown) => this.deps.log.error({ drill: key, err: String(err) }, 'drill run failed to record its result')).finally(() => this.running.delete(key));
+    this.running.set(key, run);
+    return { requeueAfterMs: undefined, reason: 'started' };
+  }
+
+  private async patchStatus(drill: RaftChaosDrill, status: RaftChaosDrillStatus, reason: string): Promise<void> {
+    const ns = drill.metadata.namespace ?? 'default';
+    const now = isoSeconds(this.deps.now());
+    const done = status.phase === 'Succeeded' || status.phase === 'Failed';
+    const conditions = setCondition(drill.status?.conditions ?? [], {
+      type: 'Complete', status: done ? 'True' : 'False', reason, message: status.message ?? reason,
+    }, now);
+    drill.status = { ...drill.status, ...status, conditions, ...(drill.metadata.generation === undefined ? {} : { observedGeneration: drill.metadata.generation }) };
+    await this.deps.client.mergePatch(resourcePath(API_VERSION, 'RaftChaosDrill', ns, drill.metadata.name, 'status'), { status: drill.status });
+  }
+
+  private async run(drill: RaftChaosDrill): Promise<void> {
+    const ns = drill.metadata.namespace ?? 'default';
+    const startMs = this.deps.now();
+    let cluster: RaftCluster | undefined;
+    let durationMs = 0;
+    try {
+      durationMs = parseDurationMs(drill.spec.duration);
+      if (durationMs > this.options.maxDurationMs) throw new RangeError(`duration ${drill.spec.duration} exceeds ${this.options.maxDurationMs} ms`);
+      cluster = await this.deps.client.get<RaftCluster & KubeObject>(resourcePath(API_VERSION, 'RaftCluster', ns, drill.spec.clusterRef.name));
+      if (cluster === undefined) throw new Error(`RaftCluster ${drill.spec.clusterRef.name} not found`);
+    } catch (err) {
+      await this.patchStatus(drill, { phase: 'Failed', startedAt: isoSeconds(startMs), finishedAt: isoSeconds(this.deps.now()), message: err instanceof Error ? err.message : String(err) }, 'InvalidDrill');
+      return;
+    }
+    const c = cluster;
+    const names = (c.status?.members ?? []).map((m) => m.name);
+    if (names.length === 0) for (let i = 0; i < c.spec.replicas; i++) names.push(memberName(c, i));
+    const clientOf = (m: string): MemberClient => new MemberClient(this.deps.memberUrl(c, m), this.deps.memberClientOptions);
+    const before = await this.findLeader(names, clientOf);
+    await this.patchStatus(drill, {
+      phase: 'Running', startedAt: isoSeconds(startMs),
+      ...(before === undefined ? {} : { leaderBefore: before.name, termBefore: before.term }),
+    }, 'Running');
+    // Probe: unique keys at writesPerSecond, any member (redirects reach the leader).
+    const acks: { key: string; value: string; atMs: number }[] = [];
+    let probing = true;
+    let seq = 0;
+    const intervalMs = Math.max(5, Math.floor(1000 / drill.spec.probe.writesPerSecond));
+    const probe = (async () => {
+      let target = 0;
+      while (probing && acks.length < this.options.maxProbeWrites) {
+        const key = `${this.options.keyPrefix}/${drill.metadata.name}/${drill.metadata.uid ?? ''}/${seq}`;
+        const value = `w${seq}`;
+        seq++;
+        const t0 = this.deps.now();
+        for (let attempt = 0; attempt < names.length && probing; attempt++) {
+          try {
+            await clientOf(names[(target + attempt) % names.length] ?? '').put(key, value, key);
+            acks.push({ key, value, atMs: this.deps.now() });
+            target = (target + attempt) % names.length;
+            break;
+          } catch {
+            // try the next member
+          }
+        }
+        await sleep(Math.max(0, intervalMs - (this.deps.now() - t0)));
+      }
+    })();
+    let error: string | undefined;
+    try {
+      await sleep(Math.min(2000, durationMs / 4));
+      await this.inject(drill, c, names, clientOf, durationMs, before);
+    } catch (err) {
+      error = `action ${drill.spec.action} failed: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    probing = false;
+    await probe;
+    const endMs = this.deps.now();
+    const after = await this.waitForLeader(names, clientOf);
+    let lost = 0;
+    if (after === undefined) error ??= `no leader within ${this.options.recoveryTimeoutMs} ms after the drill`;
+    else {
+      const reader = clientOf(after.name);
+      for (const a of acks) {
+        const got = await reader.get(a.key).catch(() => undefined);
+        if (got !== a.value) lost++;
+      }
+    }
+    const unavailableMs = longestUnavailableMs(acks.map((a) => a.atMs), startMs, endMs);
+    const verdict = judgeDrill({ acknowledgedWrites: acks.length, lostWrites: lost, unavailableMs, maxUnavailableSeconds: drill.spec.expect.maxUnavailableSeconds, ...(error === undefined ? {} : { error }) });
+    await this.patchStatus(drill, {
+      phase: verdict.phase, finishedAt: isoSeconds(this.deps.now()), unavailableMs, acknowledgedWrites: acks.length, lostWrites: lost, message: verdict.message,
+      ...(after === undefined ? {} : { leaderAfter: after.name, termAfter: after.term }),
+    }, verdict.reason);
+    await this.deps.events.record(drill, verdict.phase === 'Succeeded' ? 'Normal' : 'Warning', verdict.reason, verdict.message);
+  }
+
+  private async findLeader(names: readonly string[], clientOf: (m: string) => MemberClient): Promise<MemberStatusResponse | undefined> {
+    const statuses = await Promise.all(names.map((n) => clientOf(n).status().catch(() => undefined)));
+    let best: MemberStatusResponse | undefined;
+    for (const s of statuses) if (s?.role === 'leader' && (best === undefined || s.term > best.term)) best = s;
+    return best;
+  }
+
+  private async waitForLeader(names: readonly string[], clientOf: (m: string) => MemberClient): Promise<MemberStatusResponse | undefined> {
+    const deadline = this.deps.now() + this.options.recoveryTimeoutMs;
+    for (;;) {
+      const l = await this.findLeader(names, clientOf);
+      if (l !== undefined || this.deps.now() > deadline) return l;
+      await sleep(500);
+    }
+  }
+
+  private async waitHealthy(member: string, clientOf: (m: string) => MemberClient, sinceMs: number): Promise<void> {
+    const deadline = this.deps.now() + this.options.recoveryTimeoutMs;
+    // Give the pod time to actually go away before trusting a healthy answer.
+    await sleep(Math.min(3000, Math.max(0, sinceMs + 1000 - this.deps.now())));
+    for (;;) {
+      const s = await clientOf(member).status().catch(() => undefined);
+      if (s !== undefined && s.leader !== null) return;
+      if (this.deps.now() > deadline) throw new Error(`${member} not healthy within ${this.options.recoveryTimeoutMs} ms`);
+      await sleep(500);
+    }
+  }
+
+  private async inject(drill: RaftChaosDrill, cluster: RaftCluster, names: readonly string[], clientOf: (m: string) => MemberClient, durationMs: number, before: MemberStatusResponse | undefined): Promise<void> {
+    const ns = cluster.metadata.namespace ?? 'default';
+    const leader = before?.name;
+    const follower = names.find((n) => n !== leader);
+    const deletePod = async (pod: string): Promise<void> => {
+      await this.deps.client.delete(resourcePath('v1', 'Pod', ns, pod));
+      await this.deps.events.record(drill, 'Normal', 'DeletedPod', `deleted pod ${pod}`);
+    };
+    switch (drill.spec.action) {
+      case 'KillLeader':
+        if (leader === undefined) throw new Error('no leader to kill');
+        await deletePod(leader);
+        await sleep(durationMs);
+        return;
+      case 'KillFollower':
+        if (follower === undefined) throw new Error('no follower to kill');
+        await deletePod(follower);
+        await sleep(durationMs);
+        return;
+      case 'PartitionLeader':
+      case 'IsolateFollower': {
+        const target = drill.spec.action === 'PartitionLeader' ? leader : follower;
+        if (target === undefined) throw new Error(`no ${drill.spec.action === 'PartitionLeader' ? 'leader' : 'follower'} to partition`);
+        await clientOf(target).setFaults({ dropPeerTraffic: true, durationMs });
+        await this.deps.events.record(drill, 'Normal', 'Partitioned', `${target} drops peer traffic for ${durationMs} ms`);
+        await sleep(durationMs);
+        await clientOf(target).setFaults({ dropPeerTraffic: false }).catch(() => undefined);
+        return;
+      }
+      case 'RollingRestart':
+        for (const n of [...names].sort((a, b) => (a === leader ? 1 : 0) - (b === leader ? 1 : 0))) {
+          const t = this.deps.now();
+          await deletePod(n);
+          await this.waitHealthy(n, clientOf, t);
+        }
+        await sleep(Math.min(durationMs, 5000));
+        return;
+    }
+  }
+}

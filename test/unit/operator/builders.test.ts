@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { RaftCluster } from '../../../operator/src/api/types.js';
+import { parseDurationMs } from '../../../operator/src/api/types.js';
+import {
+  buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, initialClusterFor, memberArgs,
+} from '../../../operator/src/build/objects.js';
+import { ordinalOf, quorumOf } from '../../../operator/src/build/names.js';
+
+function cluster(over: Partial<RaftCluster['spec']> = {}): RaftCluster {
+  return {
+    apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster',
+    metadata: { name: 'kv', namespace: 'prod', uid: 'uid-1', generation: 1 },
+    spec: { replicas: 3, image: 'raftkv:1', storage: { size: '2Gi' }, raft: { electionTimeoutMs: 1000, heartbeatIntervalMs: 100, snapshotEntries: 500 }, ...over },
+  };
+}
+const inputs = { statefulSetReplicas: 3, initialCluster: 'x', initialClusterState: 'new' } as const;
+
+test('every owned object carries a controller owner reference to the RaftCluster', () => {
+  const c = cluster();
+  for (const o of [buildPeerService(c), buildClientService(c), buildConfigMap(c, inputs), buildPodDisruptionBudget(c), buildStatefulSet(c, inputs)]) {
+    assert.deepEqual(o.metadata?.ownerReferences, [{ apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', name: 'kv', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
+    assert.equal(o.metadata?.namespace, 'prod');
+  }
+});
+
+test('a cluster without uid cannot be built (never read from the API server)', () => {
+  const c = cluster();
+  delete c.metadata.uid;
+  assert.throws(() => buildPeerService(c), /no uid/);
+});
+
+test('headless peer service publishes not-ready pods; client service does not', () => {
+  const peer = buildPeerService(cluster());
+  assert.equal(peer.spec?.clusterIP, 'None');
+  assert.equal(peer.spec?.publishNotReadyAddresses, true);
+  assert.deepEqual(peer.spec?.ports?.map((p) => p.port), [2379, 2380]);
+  assert.equal(buildClientService(cluster()).spec?.publishNotReadyAddresses, undefined);
+});
+
+test('PDB keeps a quorum of spec.replicas', () => {
+  assert.equal(buildPodDisruptionBudget(cluster({ replicas: 5 })).spec?.minAvailable, 3);
+  assert.equal(buildPodDisruptionBudget(cluster({ replicas: 1 })).spec?.minAvailable, 1);
+  assert.deepEqual([1, 2, 3, 4, 5, 9].map(quorumOf), [1, 2, 2, 3, 3, 5]);
+});
+
+test('StatefulSet: replicas from the controller, OnDelete, probes, PVC template, env from the ConfigMap', () => {
+  const sts = buildStatefulSet(cluster({ storage: { size: '2Gi', storageClassName: 'fast' } }), { ...inputs, statefulSetReplicas: 4 });
+  assert.equal(sts.spec?.replicas, 4);
+  assert.equal(sts.spec?.serviceName, 'kv-peer');
+  assert.equal(sts.spec?.updateStrategy?.type, 'OnDelete');
+  assert.equal(sts.spec?.podManagementPolicy, 'Parallel');
+  const ctr = sts.spec?.template.spec?.containers[0];
+  assert.equal(ctr?.image, 'raftkv:1');
+  assert.equal(ctr?.readinessProbe?.httpGet?.path, '/readyz');
+  assert.equal(ctr?.livenessProbe?.httpGet?.path, '/healthz');
+  const pvc = sts.spec?.volumeClaimTemplates?.[0];
+  assert.equal(pvc?.spec?.resources?.requests?.['storage'], '2Gi');
+  assert.equal(pvc?.spec?.storageClassName, 'fast');
+  assert.equal(ctr?.volumeMounts?.[0]?.name, pvc?.metadata?.name);
+  const env = new Map((ctr?.env ?? []).map((e) => [e.name, e]));
+  assert.equal(env.get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
+  assert.equal(env.get('RAFTKV_INITIAL_CLUSTER_STATE')?.valueFrom?.configMapKeyRef?.key, 'initial-cluster-state');
+  assert.equal(env.get('RAFTKV_INITIAL_CLUSTER')?.valueFrom?.configMapKeyRef?.name, 'kv-config');
+  assert.deepEqual(sts.spec?.selector.matchLabels, { 'app.kubernetes.io/name': 'raftkv', 'app.kubernetes.io/instance': 'kv' });
+});
+
+test('member args: name from the pod, raft timing from the spec, fault injection only when asked', () => {
+  const args = memberArgs(cluster());
+  assert.ok(args.includes('--name=$(POD_NAME)'));
+  assert.ok(args.includes('--advertise-peer=$(POD_NAME).kv-peer.prod.svc:2380'));
+  assert.ok(args.includes('--advertise-client=http://$(POD_NAME).kv-peer.prod.svc:2379'));
+  assert.ok(args.includes('--election-timeout-ms=1000'));
+  assert.ok(args.includes('--snapshot-entries=500'));
+  assert.ok(args.some((a) => a.startsWith('--data-dir=/var/lib/raftkv')));
+  assert.ok(!args.includes('--enable-fault-injection'));
+  assert.ok(memberArgs(cluster({ enableFaultInjection: true })).includes('--enable-fault-injection'));
+});
+
+test('ConfigMap carries the bootstrap voters and the state', () => {
+  const c = cluster();
+  assert.equal(initialClusterFor(c, 3), 'kv-0=kv-0.kv-peer.prod.svc:2380,kv-1=kv-1.kv-peer.prod.svc:2380,kv-2=kv-2.kv-peer.prod.svc:2380');
+  const cm = buildConfigMap(c, { ...inputs, initialCluster: initialClusterFor(c, 1), initialClusterState: 'existing' });
+  assert.deepEqual(cm.data, { 'initial-cluster': 'kv-0=kv-0.kv-peer.prod.svc:2380', 'initial-cluster-state': 'existing' });
+});
+
+test('ordinals and durations parse strictly', () => {
+  const c = cluster();
+  assert.equal(ordinalOf(c, 'kv-3'), 3);
+  assert.equal(ordinalOf(c, 'kv-03'), undefined);
+  assert.equal(ordinalOf(c, 'other-1'), undefined);
+  assert.equal(parseDurationMs('1m30s'), 90_000);
+  assert.equal(parseDurationMs('500ms'), 500);
+  assert.equal(parseDurationMs('1.5s'), 1500);
+  assert.throws(() => parseDurationMs('10'), RangeError);
+  assert.throws(() => parseDurationMs(''), RangeError);
+  assert.throws(() => parseDurationMs('5s junk'), RangeError);
+});
