@@ -8,24 +8,22 @@
 // bytes are added to peer frames. Call sites that would do extra work (maps, string building)
 // check `tracingEnabled()` first.
 //
-// Wiring (the calls the driver and the API make; each is cheap when tracing is off):
-//   main.ts        const tracing = await initTracing('raftkv', config.name);
-//                  ... on shutdown: await tracing.shutdown();
-//   api (per request, route TEMPLATE as name, never the key):
-//                  const rs = startRequestSpan(method, '/v1/kv/:key', req.headers.traceparent);
-//                  rs.run(() => handle(req, res));          // handlers run inside the span
-//                  res.once('finish', () => rs.end(res.statusCode));
-//   driver, on propose (inside the request's context):
-//                  withChild(SPAN.propose, () => core.propose(cmd));
-//                  if (tracingEnabled()) entryTraces.remember(index, injectTraceParent());
-//   driver, persisting a Ready:   await withChild(SPAN.persist, () => storage.persist(...));
-//   driver, sending an Append to a follower (leader side):
-//                  msg.traceParent = entryTraces.forRange(firstIndex, lastIndex);
-//   driver, receiving an Append with msg.traceParent (follower side):
-//                  context.with(extractContext(msg.traceParent), () =>
-//                    withChild(SPAN.replicate, () => persist and respond));
-//   driver, applying committed entries:  withChild(SPAN.apply, () => sm.apply(...));
-//   driver, after apply:          entryTraces.forget(appliedIndex);
+// Wiring (the calls the driver and the API make; each is one boolean check when tracing is off):
+//   main.ts        const tracing = await initTracing('raftkv', config.name);   // before serving
+//                  ... on shutdown, after the HTTP server closed: await tracing.shutdown();
+//   api/server.ts  in the single request listener (span named `METHOD /route/template`):
+//                  if (tracingEnabled()) { traceHttpRequest(req, res, () => dispatch(req, res)); return; }
+//   server.ts      proposeCommand runs inside the request's context (async hooks carry it), so:
+//                  withChild(SPAN.propose, () => { index = core.propose(cmd);
+//                                                  if (tracingEnabled()) entryTraces.remember(index, injectTraceParent()); });
+//                  persisting a Ready's entries [first..last] (one synced batch):
+//                  await withEntrySpan(SPAN.persist, entryTraces, first, last, () => storage.persist(...));
+//                  sending an Append (leader):  if (tracingEnabled()) msg = { ...msg, traceParent: entryTraces.forRange(first, last) };
+//                  receiving an Append (follower), around its persist:
+//                  await withRemoteSpan(SPAN.replicate, msg.traceParent, () => persist(...));
+//                  applying committed entries [first..last]:
+//                  withEntrySpan(SPAN.apply, entryTraces, first, last, () => apply(...)); entryTraces.forget(last);
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, isSpanContextValid, trace } from '@opentelemetry/api';
 import type { Context, Span, SpanContext, Tracer } from '@opentelemetry/api';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -250,4 +248,78 @@ export class EntryTraces {
   get size(): number {
     return this.byIndex.size;
   }
+}
+
+/** Route templates of the client port (API.md §2, §3), matched in order; bounded and key-free. */
+const ROUTE_TEMPLATES: readonly (readonly [RegExp, string])[] = [
+  [/^\/v1\/kv\/.+/, '/v1/kv/:key'],
+  [/^\/v1\/kv\/?$/, '/v1/kv'],
+  [/^\/v1\/txn\/?$/, '/v1/txn'],
+  [/^\/v1\/watch\/?$/, '/v1/watch'],
+  [/^\/v1\/locks\/[^/]+\/?$/, '/v1/locks/:name'],
+  [/^\/v1\/status\/?$/, '/v1/status'],
+  [/^\/v1\/members\/?$/, '/v1/members'],
+  [/^\/v1\/members\/[^/]+\/promote\/?$/, '/v1/members/:name/promote'],
+  [/^\/v1\/members\/[^/]+\/?$/, '/v1/members/:name'],
+  [/^\/v1\/leader\/transfer\/?$/, '/v1/leader/transfer'],
+  [/^\/v1\/snapshot\/?$/, '/v1/snapshot'],
+  [/^\/v1\/debug\/faults\/?$/, '/v1/debug/faults'],
+  [/^\/(healthz|readyz|metrics)$/, '/$1'],
+  [/^\/$/, '/'],
+];
+
+/**
+ * The route template of a request URL (path and query), for span names: `/v1/kv/a/b?x=1` →
+ * `/v1/kv/:key`. Unknown paths give `other`, so a scanner cannot create unbounded span names.
+ */
+export function routeTemplateOf(url: string): string {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  for (const [re, template] of ROUTE_TEMPLATES) {
+    const m = re.exec(path);
+    if (m !== null) return template.replace('$1', m[1] ?? '');
+  }
+  return 'other';
+}
+
+/**
+ * Runs `handle` inside a server span for one HTTP request and ends the span when the response
+ * closes. Meant for the API's single request listener:
+ *   if (tracingEnabled()) { traceHttpRequest(req, res, () => dispatch(req, res)); return; }
+ * A throw from `handle` ends the span as a 500 and is re-thrown.
+ */
+export function traceHttpRequest(req: IncomingMessage, res: ServerResponse, handle: () => void): void {
+  const rs = startRequestSpan(req.method ?? 'GET', routeTemplateOf(req.url ?? '/'), req.headers.traceparent);
+  res.once('close', () => rs.end(res.statusCode));
+  try {
+    rs.run(handle);
+  } catch (err) {
+    rs.end(500);
+    throw err;
+  }
+}
+
+/**
+ * Runs `fn` in a span `name` whose parent is the trace that proposed the first traced entry in
+ * `[firstIndex, lastIndex]` (the driver's persist and apply steps work on batches outside any
+ * request's context). With tracing off, or no traced entry in the range, it just calls `fn`.
+ */
+export function withEntrySpan<T>(name: string, traces: EntryTraces, firstIndex: number, lastIndex: number, fn: () => T): T {
+  if (!enabled || lastIndex < firstIndex) return fn();
+  const tp = traces.forRange(firstIndex, lastIndex);
+  if (tp === undefined) return fn();
+  return context.with(extractContext(tp), () => withChild(name, (span) => {
+    span.setAttribute('raft.entries.first_index', firstIndex);
+    span.setAttribute('raft.entries.last_index', lastIndex);
+    return fn();
+  }));
+}
+
+/**
+ * Runs `fn` in a span `name` under the remote parent named by a received message's
+ * `traceParent` (a follower's replicate step). Without one, or with tracing off, just calls `fn`.
+ */
+export function withRemoteSpan<T>(name: string, traceParent: string | undefined, fn: () => T): T {
+  if (!enabled || traceParent === undefined) return fn();
+  return context.with(extractContext(traceParent), () => withChild(name, () => fn()));
 }

@@ -143,3 +143,58 @@ test('with OTEL_EXPORTER_OTLP_ENDPOINT set, initTracing installs the SDK and shu
   }
   assert.equal(tracingEnabled(), false);
 });
+
+test('routeTemplateOf maps URLs to bounded, key-free templates', async () => {
+  const { routeTemplateOf } = await import('../../../daemon/src/observability/tracing.js');
+  const cases: [string, string][] = [
+    ['/v1/kv/a/b/c?consistency=serializable', '/v1/kv/:key'],
+    ['/v1/kv?prefix=x', '/v1/kv'],
+    ['/v1/members/n2/promote', '/v1/members/:name/promote'],
+    ['/v1/members/n2', '/v1/members/:name'],
+    ['/v1/locks/l1?token=3', '/v1/locks/:name'],
+    ['/healthz', '/healthz'],
+    ['/', '/'],
+    ['/wp-admin/../../etc/passwd', 'other'],
+  ];
+  for (const [url, want] of cases) assert.equal(routeTemplateOf(url), want, url);
+});
+
+test('traceHttpRequest, withEntrySpan and withRemoteSpan put a request, its batch steps and a follower append in one trace', async () => {
+  const { createServer } = await import('node:http');
+  const { traceHttpRequest, withEntrySpan, withRemoteSpan } = await import('../../../daemon/src/observability/tracing.js');
+  const exporter = new InMemorySpanExporter();
+  const handle = await installTracing('raftkv', 'n1', new SimpleSpanProcessor(exporter));
+  const traces = new EntryTraces();
+  let appendTraceParent: string | undefined;
+  const server = createServer((req, res) => traceHttpRequest(req, res, () => {
+    // What the driver does: remember the proposing context, then persist/apply in batches outside it.
+    withChild(SPAN.propose, () => traces.remember(11, injectTraceParent()));
+    setTimeout(() => {
+      withEntrySpan(SPAN.persist, traces, 10, 12, () => undefined);
+      appendTraceParent = traces.forRange(10, 12);
+      withRemoteSpan(SPAN.replicate, appendTraceParent, () => undefined);
+      withEntrySpan(SPAN.apply, traces, 10, 12, () => undefined);
+      res.end('ok');
+    }, 1);
+  }));
+  try {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const addr = server.address();
+    assert.ok(addr !== null && typeof addr === 'object');
+    const r = await fetch(`http://127.0.0.1:${addr.port}/v1/kv/some/key`, { method: 'PUT', body: 'v' });
+    assert.equal(await r.text(), 'ok');
+    await new Promise((r2) => setTimeout(r2, 20));
+    const spans = exporter.getFinishedSpans();
+    const req = byName(spans, 'PUT /v1/kv/:key');
+    for (const name of [SPAN.propose, SPAN.persist, SPAN.replicate, SPAN.apply]) assert.equal(byName(spans, name).spanContext().traceId, req.spanContext().traceId, name);
+    assert.equal(req.attributes['http.response.status_code'], 200);
+    // Untraced ranges and tracing-off calls cost nothing and make no span.
+    const before = exporter.getFinishedSpans().length;
+    assert.equal(withEntrySpan(SPAN.persist, traces, 100, 200, () => 7), 7);
+    assert.equal(withRemoteSpan(SPAN.replicate, undefined, () => 8), 8);
+    assert.equal(exporter.getFinishedSpans().length, before);
+  } finally {
+    server.close();
+    await handle.shutdown();
+  }
+});
