@@ -7,7 +7,6 @@ import type { Logger } from '../observability/logger.js';
 import type { RaftkvMetrics } from '../observability/metrics.js';
 import { RawNode } from '../raft/index.js';
 import type { Rng } from '../raft/types.js';
-import { RocksRaftStorage } from '../storage/rocks-raft-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import '../api/kv-binding.js';
@@ -15,6 +14,7 @@ import { createApiServer, findStatusPageDir } from '../api/server.js';
 import type { ApiServer } from '../api/server.js';
 import { MemberServer } from '../server.js';
 import { META_KEYS, planStart } from './bootstrap.js';
+import { ThreadedRaftStorage } from './threaded-storage.js';
 
 /** What `wireMember` needs besides the configuration. */
 export interface WireOptions {
@@ -45,7 +45,8 @@ function splitHostPort(address: string): { host: string; port: number } {
 /** Opens and loads storage, decides bootstrap vs resume, and builds every part. */
 export async function wireMember(o: WireOptions): Promise<WiredMember> {
   const { config, logger, metrics } = o;
-  const storage = new RocksRaftStorage(config.dataDir);
+  // RocksDB on a worker thread: its writes fsync synchronously, which must not stall this loop.
+  const storage = new ThreadedRaftStorage(config.dataDir, (err) => o.onFatal(err));
   const loaded = await storage.load();
   const plan = planStart(config, loaded);
   if (plan.newBootstrap) await storage.putMeta(META_KEYS.bootstrap, JSON.stringify(plan.newBootstrap));
