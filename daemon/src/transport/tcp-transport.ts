@@ -136,7 +136,8 @@ interface Incoming {
   readonly decoder: FrameDecoder;
   from: NodeId | null;
   helloTimer: NodeJS.Timeout | null;
-  transfer: { id: number; message: Message; data: Uint8Array; received: number } | null;
+  /** Chunks are kept as they come (not preallocated) so a lying header cannot make us allocate its claimed size. */
+  transfer: { id: number; message: Message; total: number; chunks: Uint8Array[]; received: number } | null;
 }
 
 const noopLogger: TransportLogger = { warn: () => {} };
@@ -597,18 +598,18 @@ export class TcpTransport implements Transport {
           this.reject(conn, 'transport.bad_snapshot', 'snapshot header refused (sender or size); closing', { totalBytes: f.totalBytes, max: this.b.maxSnapshotBytes });
           return false;
         }
-        conn.transfer = { id: f.transferId, message: f.message, data: new Uint8Array(f.totalBytes), received: 0 };
+        conn.transfer = { id: f.transferId, message: f.message, total: f.totalBytes, chunks: [], received: 0 };
         if (f.totalBytes === 0) this.finishTransfer(conn, from);
         return true;
       case 'snapshotChunk': {
         const t = conn.transfer;
-        if (!t || t.id !== f.transferId || f.offset !== t.received || t.received + f.data.length > t.data.length) {
+        if (!t || t.id !== f.transferId || f.offset !== t.received || t.received + f.data.length > t.total) {
           this.reject(conn, 'transport.bad_snapshot', 'snapshot chunk out of order or oversize; closing', { transferId: f.transferId, offset: f.offset });
           return false;
         }
-        t.data.set(f.data, f.offset);
+        t.chunks.push(f.data);
         t.received += f.data.length;
-        if (t.received === t.data.length) this.finishTransfer(conn, from);
+        if (t.received === t.total) this.finishTransfer(conn, from);
         return true;
       }
     }
@@ -617,7 +618,14 @@ export class TcpTransport implements Transport {
   private finishTransfer(conn: Incoming, from: NodeId): void {
     const t = conn.transfer;
     conn.transfer = null;
-    if (t) this.deliver(from, { ...t.message, snapshotData: t.data });
+    if (!t) return;
+    const data = new Uint8Array(t.total);
+    let off = 0;
+    for (const c of t.chunks) {
+      data.set(c, off);
+      off += c.length;
+    }
+    this.deliver(from, { ...t.message, snapshotData: data });
   }
 
   private deliver(from: NodeId, m: Message): void {
