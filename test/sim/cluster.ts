@@ -56,6 +56,8 @@ export interface SimStats {
   clientOk: number;
   clientInfo: number;
   maxCommit: number;
+  /** The linearizability verdict ('' when the run failed before the check). */
+  linearizability: '' | 'ok' | 'unknown';
 }
 
 export const DEFAULT_SAFETY_TICKS = 2500;
@@ -301,7 +303,7 @@ class Simulation {
     };
     this.stats = {
       nodes: n, elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshotsTaken: 0, snapshotsInstalled: 0,
-      messages: 0, dropped: 0, clientOps: 0, clientOk: 0, clientInfo: 0, maxCommit: 0,
+      messages: 0, dropped: 0, clientOps: 0, clientOk: 0, clientInfo: 0, maxCommit: 0, linearizability: '',
     };
     const voters = this.allIds.slice(0, n);
     for (const id of voters) this.createNode(id, { voters, learners: [] }, undefined);
@@ -331,6 +333,7 @@ class Simulation {
       this.failPending();
       const lin = checkLinearizable(this.history.filter((o) => o.outcome !== 'pending').map(toRegisterOp), { maxStatesPerKey: 200_000 });
       if (lin.result === 'violation') throw new PropertyViolation('linearizability', lin.message);
+      this.stats.linearizability = lin.result;
       this.log(() => `linearizability: ${lin.result} (${lin.message})`);
       return this.result(true);
     } catch (e) {
@@ -344,7 +347,7 @@ class Simulation {
   private result(ok: boolean, property?: Property, detail?: string): SimResult {
     this.stats.maxCommit = this.checker.maxCommitted;
     const s = this.stats;
-    const summary = `nodes=${s.nodes} ticks=${this.now} elections=${s.elections} crashes=${s.crashes} partitions=${s.partitions} conf=${s.confChanges} transfers=${s.transfers} snapshots=${s.snapshotsTaken}/${s.snapshotsInstalled} msgs=${s.messages} dropped=${s.dropped} ops=${s.clientOps} ok=${s.clientOk} info=${s.clientInfo} commit=${s.maxCommit}`;
+    const summary = `nodes=${s.nodes} ticks=${this.now} elections=${s.elections} crashes=${s.crashes} partitions=${s.partitions} conf=${s.confChanges} transfers=${s.transfers} snapshots=${s.snapshotsTaken}/${s.snapshotsInstalled} msgs=${s.messages} dropped=${s.dropped} ops=${s.clientOps} ok=${s.clientOk} info=${s.clientInfo} commit=${s.maxCommit} lin=${s.linearizability || '-'}`;
     const base = { seed: this.opts.seed, ok, ticks: this.now, steps: this.steps, summary, stats: s };
     if (property !== undefined) {
       this.log(() => `VIOLATION ${property}: ${detail ?? ''}`);
