@@ -2,6 +2,7 @@
 // machine) and everything that serves clients (the HTTP API, the status page, raftctl's server
 // side). The API layer depends only on this interface, so it is tested against an in-memory
 // fake and the driver can change freely behind it.
+import type { ApplyResult, KvStateMachine } from './kv/index.js';
 
 /** A member as shown in status and membership calls (API.md §3). */
 export interface MemberInfo {
@@ -43,22 +44,25 @@ export interface PeerFaults {
 }
 
 /**
- * What the HTTP API needs from a running member. Errors are thrown as the typed errors of
+ * What the HTTP API needs from a running member. `SM` is the local state machine and `R` its
+ * apply result; for raftkv that is `KvMemberService` below. The defaults (`unknown`) keep a
+ * generic driver assignable; the API finds the KvStateMachine in `stateMachine` at startup
+ * (the machine itself, or an adapter holding it as `kv`) and reads results as ApplyResult. Errors are thrown as the typed errors of
  * api/errors.ts's registry (e.g. NotLeader with the leader's name and client URL, NoLeader,
  * Backpressure, Timeout, NoSpace, ShuttingDown, Conflict) so the API maps them in one place.
  */
-export interface MemberService {
+export interface MemberService<SM = unknown, R = unknown> {
   readonly name: string;
   /**
    * Proposes an encoded KV command (kv's command codec). Resolves with the state machine's
    * apply result once the entry is committed and applied on this member. Only the leader
    * accepts proposals.
    */
-  proposeCommand(command: Uint8Array): Promise<unknown>;
+  proposeCommand(command: Uint8Array): Promise<R | undefined>;
   /** Resolves once this member has applied everything committed before the call (ReadIndex or lease). */
   waitLinearizable(): Promise<void>;
   /** The local state machine, for reads after `waitLinearizable` (or stale serializable reads). */
-  readonly stateMachine: unknown;
+  readonly stateMachine: SM;
   status(): MemberStatus;
   /** The current raft term; cheap (the GET hot path sends it as X-Raft-Term). */
   currentTerm(): number;
@@ -75,3 +79,6 @@ export interface MemberService {
   snapshotNow(): Promise<{ readonly index: number }>;
   setPeerFaults(faults: PeerFaults): void;
 }
+
+/** The member as raftkv's API uses it: the KV state machine and its apply results. */
+export type KvMemberService = MemberService<KvStateMachine, ApplyResult>;

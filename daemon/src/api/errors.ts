@@ -5,6 +5,8 @@
 import type { Logger } from '../observability/logger.js';
 import { RaftError } from '../raft/errors.js';
 import { StorageError } from '../storage/errors.js';
+import { KvError } from '../kv/index.js';
+import type { KvErrorCode } from '../kv/index.js';
 
 /** One registry entry: the JSON `code`, the HTTP status, and (503/429) the default Retry-After. */
 export interface ApiErrorSpec {
@@ -92,6 +94,20 @@ export interface ErrorResponse {
   readonly code: ApiErrorCode;
 }
 
+/** KV refusal codes (apply failures and KvError from reads/watch) → registry codes, as kv/limits.ts documents. */
+export const KV_CODES: Readonly<Record<KvErrorCode, ApiErrorCode>> = {
+  InvalidCommand: 'BAD_REQUEST',
+  PreconditionFailed: 'PRECONDITION_FAILED',
+  StaleFencingToken: 'CONFLICT',
+  LockHeld: 'CONFLICT',
+  LockNotHeld: 'CONFLICT',
+  BadToken: 'CONFLICT',
+  TooManyLocks: 'TOO_MANY_REQUESTS',
+  Compacted: 'GONE',
+  // The driver re-fed an applied index: a bug below the API, not the client's doing.
+  AlreadyApplied: 'INTERNAL',
+};
+
 /** Driver error codes (server/errors.ts MemberError) → registry codes. */
 const MEMBER_CODES: Readonly<Record<string, ApiErrorCode>> = {
   NotLeader: 'NOT_LEADER',
@@ -173,6 +189,10 @@ export function toApiError(err: unknown): ApiError | null {
     const code = RAFT_CODES[err.code];
     // A raw RaftError carries only the leader's name; without its URL we cannot redirect.
     return new ApiError(code === 'NOT_LEADER' ? 'NO_LEADER' : code, err.message);
+  }
+  if (err instanceof KvError) {
+    const code = KV_CODES[err.code];
+    return code === 'INTERNAL' ? null : new ApiError(code, err.message);
   }
   if (err instanceof StorageError) {
     // A corrupt store is a bug or a broken disk, not a client matter: 500 and a log line.

@@ -31,6 +31,16 @@ export interface KvWatchEvent {
 /** A live watch subscription; `cancel` is idempotent. */
 export interface KvWatchHandle {
   cancel(): void;
+  /** Continue delivery after `onEvent` returned false. */
+  resume(): void;
+}
+
+/** The consumer side of a watch. */
+export interface KvWatchSubscriber {
+  /** One change; return false to pause delivery until `resume()` (the socket is full). */
+  onEvent(ev: KvWatchEvent): boolean | void;
+  /** The store ended the subscription (too slow, state replaced by a snapshot). */
+  onClose?(reason: string, message: string): void;
 }
 
 /** `Fencing-Token: <lock>:<token>`. */
@@ -107,11 +117,11 @@ export interface KvReadView {
   range(prefix: string, limit: number): KvRangeView;
   revision(): number;
   /**
-   * Subscribes to changes of keys starting with `prefix` from `fromRevision` on (inclusive),
-   * replaying history first. Throws a typed error with code COMPACTED (→ 410) when history
+   * Subscribes to changes of keys starting with `prefix` from `fromRevision` on (inclusive,
+   * <= 0: from now), replaying retained history first (possibly asynchronously). Throws a typed error with code COMPACTED (→ 410) when history
    * before `fromRevision` is gone.
    */
-  watch(prefix: string, fromRevision: number, onEvent: (ev: KvWatchEvent) => void): KvWatchHandle;
+  watch(prefix: string, fromRevision: number, subscriber: KvWatchSubscriber): KvWatchHandle;
 }
 
 /** The KV module as the API sees it. */

@@ -14,6 +14,7 @@ import type { RaftkvMetrics } from '../observability/metrics.js';
 import type { ApiContext } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import type { KvPort } from './kv-port.js';
+import { kvBinding } from './kv-binding.js';
 import { HttpTimer, sendError } from './respond.js';
 import { registerClusterRoutes } from './routes/cluster.js';
 import { handleKvRequest } from './routes/kv.js';
@@ -48,7 +49,7 @@ export interface ApiServerOptions {
   readonly staticDir?: string;
   /** Serve POST /v1/debug/faults (else 404). */
   readonly enableFaultInjection: boolean;
-  /** The KV module adapter; defaults to the real KV module's binding. */
+  /** The KV module adapter; defaults to kv-binding.ts (the real KV module over service.stateMachine). */
   readonly kv?: KvPort;
   /** Overrides of HTTP_TIMING's watch settings (tests). */
   readonly watchHeartbeatMs?: number;
@@ -88,13 +89,6 @@ export function findStatusPageDir(): string | undefined {
   return undefined;
 }
 
-let defaultKv: KvPort | null = null;
-
-/** Sets the KV binding used when `options.kv` is absent (kv-binding.ts calls this once). */
-export function setDefaultKvPort(kv: KvPort): void {
-  defaultKv = kv;
-}
-
 function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -124,12 +118,12 @@ function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): ex
 }
 
 /**
- * Builds the member's HTTP API on `service`. Nothing listens until `listen`. The server owns
+ * Builds the member's HTTP API on `service`. `service.stateMachine` must be the KvStateMachine
+ * (or an adapter holding it as `kv`); a mismatch throws here, at startup. Nothing listens until `listen`. The server owns
  * its watch streams and connections; `close` releases them all.
  */
 export function createApiServer(service: MemberService, options: ApiServerOptions): ApiServer {
-  const kv = options.kv ?? defaultKv;
-  if (kv === null) throw new Error('createApiServer: no KV binding (pass options.kv or import api/kv-binding.js)');
+  const kv = options.kv ?? kvBinding;
   const ctx: ApiContext = {
     service,
     kv,

@@ -1,13 +1,13 @@
 // An in-memory MemberService for the API tests: a single member whose role, leader and
-// failures the test sets, applying commands straight to a FakeKv.
-import type { MemberInfo, MemberService, MemberStatus, PeerFaults } from '../../../daemon/src/member-service.js';
-import { FakeKv } from './fake-kv.js';
+// failures the test sets, applying commands straight to the real KvStateMachine (no raft).
+import type { KvMemberService, MemberInfo, MemberStatus, PeerFaults } from '../../../daemon/src/member-service.js';
+import { KvStateMachine } from '../../../daemon/src/kv/index.js';
+import type { ApplyResult, KvStateMachineOptions } from '../../../daemon/src/kv/index.js';
 
 /** A scriptable member. */
-export class FakeMember implements MemberService {
+export class FakeMember implements KvMemberService {
   readonly name = 'n1';
-  readonly kv = new FakeKv();
-  readonly stateMachine: unknown = this.kv;
+  readonly stateMachine: KvStateMachine;
   term = 3;
   index = 10;
   /** 'self': this member leads; an object: another member leads; null: no leader. */
@@ -23,17 +23,26 @@ export class FakeMember implements MemberService {
   ];
   snapshots = 0;
 
+  constructor(kvOptions: KvStateMachineOptions = {}) {
+    this.stateMachine = new KvStateMachine(kvOptions);
+  }
+
+  /** The state machine (short name for tests). */
+  get sm(): KvStateMachine {
+    return this.stateMachine;
+  }
+
   private takeFailure(): Error | null {
     const f = this.failNext;
     this.failNext = null;
     return f;
   }
 
-  proposeCommand(command: Uint8Array): Promise<unknown> {
+  proposeCommand(command: Uint8Array): Promise<ApplyResult | undefined> {
     const f = this.takeFailure();
     if (f) return Promise.reject(f);
     this.index++;
-    return Promise.resolve(this.kv.apply(this.index, this.term, command));
+    return Promise.resolve(this.stateMachine.apply(this.index, this.term, command));
   }
 
   waitLinearizable(): Promise<void> {
@@ -58,7 +67,7 @@ export class FakeMember implements MemberService {
       lastIndex: this.index,
       snapshotIndex: 0,
       members: this.members,
-      revision: this.kv.rev,
+      revision: this.stateMachine.revision,
     };
   }
 

@@ -1,13 +1,12 @@
-// Starts the real API server on 127.0.0.1 (ephemeral port) over a FakeMember, and offers a raw
+// Starts the real API server on 127.0.0.1 (ephemeral port) over a FakeMember (real KV module), and offers a raw
 // HTTP helper for requests fetch would normalise (bad percent-encoding, odd headers).
 import { request } from 'node:http';
 import { pino } from 'pino';
 import { createApiServer } from '../../../daemon/src/api/server.js';
 import type { ApiServer, ApiServerOptions } from '../../../daemon/src/api/server.js';
-import type { KvPort } from '../../../daemon/src/api/kv-port.js';
+import type { KvStateMachineOptions } from '../../../daemon/src/kv/index.js';
 import { createMetrics } from '../../../daemon/src/observability/metrics.js';
 import type { RaftkvMetrics } from '../../../daemon/src/observability/metrics.js';
-import { fakeKvPort } from './fake-kv.js';
 import { FakeMember } from './fake-member.js';
 
 /** A running API server over a fake member. */
@@ -20,8 +19,8 @@ export interface TestApi {
 }
 
 /** Starts an API server; close it in `after`/`finally`. */
-export async function startApi(overrides: Partial<ApiServerOptions> = {}, kvPortOf?: (m: FakeMember) => KvPort): Promise<TestApi> {
-  const member = new FakeMember();
+export async function startApi(overrides: Partial<ApiServerOptions> = {}, kvOptions: KvStateMachineOptions = {}): Promise<TestApi> {
+  const member = new FakeMember(kvOptions);
   const metrics = createMetrics('n1');
   const api = createApiServer(member, {
     metrics,
@@ -29,7 +28,6 @@ export async function startApi(overrides: Partial<ApiServerOptions> = {}, kvPort
     maxRequestBytes: 4096,
     maxWatchers: 2,
     enableFaultInjection: false,
-    kv: kvPortOf ? kvPortOf(member) : fakeKvPort(member.kv),
     ...overrides,
   });
   await api.listen('http://127.0.0.1:0');

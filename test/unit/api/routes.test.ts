@@ -95,7 +95,7 @@ describe('kv', () => {
     assert.deepEqual(body.kvs.map((k) => k.key), ['ls/a', 'ls/b']);
     assert.equal(Buffer.from(body.kvs[0]?.value ?? '', 'base64').toString(), '1');
     assert.equal(body.more, true);
-    assert.equal(body.revision, t.member.kv.rev);
+    assert.equal(body.revision, t.member.sm.revision);
     const all = (await (await fetch(`${t.url}/v1/kv?prefix=ls/`)).json()) as { kvs: unknown[]; more: boolean };
     assert.equal(all.kvs.length, 3);
     assert.equal(all.more, false);
@@ -271,6 +271,8 @@ describe('preconditions, fencing, idempotency', () => {
     const b2 = await raw(t.url, 'POST', '/v1/locks/job', JSON.stringify({ owner: 'B', ttlMs: 60_000 }));
     const lb = JSON.parse(b2.text) as { token: number };
     assert.ok(lb.token > la.token);
+    const wrongRelease = await raw(t.url, 'DELETE', `/v1/locks/job?token=${la.token}`);
+    assert.equal(wrongRelease.status, 409, 'a stale token cannot release the new holder');
     const stale = await put('fenced', 'late A', { 'Fencing-Token': `job:${la.token}` });
     assert.equal(stale.status, 409);
     assert.equal(await (await fetch(`${t.url}/v1/kv/fenced`)).text(), 'by A');
@@ -279,12 +281,15 @@ describe('preconditions, fencing, idempotency', () => {
   test('the same Idempotency-Key returns the first response and applies once', async () => {
     const h = { 'Idempotency-Key': 'idem-1' };
     const first = await json(await put('idem', 'one', h));
-    const applied = t.member.kv.applied;
-    const revBefore = t.member.kv.rev;
+    const applied = t.member.sm.appliedIndex;
+    const revBefore = t.member.sm.revision;
     const second = await json(await put('idem', 'one', h));
     assert.deepEqual(second, first);
-    assert.equal(t.member.kv.applied, applied + 1, 'the retry reached the state machine');
-    assert.equal(t.member.kv.rev, revBefore, 'and changed nothing');
+    assert.equal(t.member.sm.appliedIndex, applied + 1, 'the retry reached the state machine');
+    assert.equal(t.member.sm.revision, revBefore, 'and changed nothing');
+    const other = await put('idem', 'two', { 'Idempotency-Key': 'idem-2' });
+    assert.equal(other.status, 200);
+    assert.notDeepEqual(await json(other), first, 'a different key is a different write');
   });
 });
 

@@ -98,12 +98,16 @@ test('fromRevision replays history first', async () => {
 });
 
 test('a compacted revision is 410 GONE', async () => {
-  await put('c/a', '1');
-  t.member.kv.compact(t.member.kv.rev);
-  const r = await raw(t.url, 'GET', '/v1/watch?prefix=c/&fromRevision=1');
-  assert.equal(r.status, 410, r.text);
-  assert.equal(errorCode(r.text), 'GONE');
-  t.member.kv.compact(0);
+  // A store that keeps only 4 events of history: revision 1 is gone after 10 writes.
+  const small = await startApi({}, { limits: { maxWatchHistoryEvents: 4 } });
+  try {
+    for (let i = 0; i < 10; i++) await fetch(`${small.url}/v1/kv/c${i}`, { method: 'PUT', body: 'v' });
+    const r = await raw(small.url, 'GET', '/v1/watch?prefix=c&fromRevision=1');
+    assert.equal(r.status, 410, r.text);
+    assert.equal(errorCode(r.text), 'GONE');
+  } finally {
+    await small.close();
+  }
 });
 
 test('heartbeats are sent as SSE comments', async () => {
@@ -118,7 +122,7 @@ test('heartbeats are sent as SSE comments', async () => {
 
 test('at most maxWatchers streams; a disconnect frees the slot and the subscription', async () => {
   // Streams of earlier tests unsubscribe when their sockets close: wait for that first.
-  await until(() => t.member.kv.watcherCount === 0);
+  await until(() => t.member.sm.watchHub.subscriberCount === 0);
   const base = 0;
   const a = await open('/v1/watch?prefix=x');
   const b = await open('/v1/watch?prefix=y');
@@ -126,12 +130,12 @@ test('at most maxWatchers streams; a disconnect frees the slot and the subscript
     const third = await raw(t.url, 'GET', '/v1/watch?prefix=z');
     assert.equal(third.status, 429);
     assert.equal(third.headers['retry-after'], '1');
-    assert.equal(t.member.kv.watcherCount, base + 2);
+    assert.equal(t.member.sm.watchHub.subscriberCount, base + 2);
   } finally {
     a.close();
   }
-  await until(() => t.member.kv.watcherCount === base + 1);
-  assert.equal(t.member.kv.watcherCount, base + 1, 'the closed stream unsubscribed');
+  await until(() => t.member.sm.watchHub.subscriberCount === base + 1);
+  assert.equal(t.member.sm.watchHub.subscriberCount, base + 1, 'the closed stream unsubscribed');
   const c = await open('/v1/watch?prefix=z');
   assert.equal(c.res.statusCode, 200);
   b.close();

@@ -54,19 +54,30 @@ export class WatchHub {
     let fromRevision: number;
     if (fromText !== undefined && fromText !== '') fromRevision = parseIntParam(fromText, 'fromRevision', 0, Number.MAX_SAFE_INTEGER);
     else if (typeof lastEventId === 'string' && lastEventId !== '') fromRevision = parseIntParam(lastEventId, 'Last-Event-ID', 0, Number.MAX_SAFE_INTEGER) + 1;
-    else fromRevision = this.ctx.reader.revision() + 1;
+    else fromRevision = 0; // from now
     if (this.watchers.size >= this.limits.maxWatchers) {
       throw new ApiError('TOO_MANY_REQUESTS', `too many open watches (at most ${this.limits.maxWatchers})`);
     }
     const w: Watcher = { res, handle: null, closed: false };
-    // Events replayed synchronously by `watch` arrive before the headers may be sent (a
-    // compacted revision must still be able to answer 410), so they are held until then.
+    // Events the store delivers before the headers are out (a compacted revision must still be
+    // able to answer 410) are held until then.
     let early: KvWatchEvent[] | null = [];
-    const onEvent = (ev: KvWatchEvent): void => {
-      if (early !== null) early.push(ev);
-      else this.send(w, ev);
-    };
-    w.handle = this.ctx.reader.watch(prefix, Math.max(1, fromRevision), onEvent);
+    w.handle = this.ctx.reader.watch(prefix, fromRevision, {
+      onEvent: (ev) => {
+        if (early !== null) {
+          early.push(ev);
+          return true;
+        }
+        return this.send(w, ev);
+      },
+      onClose: (reason, message) => {
+        if (w.closed) return;
+        // Tell the client why, so it re-watches (from its last revision, or from now after a reset).
+        w.res.write(`event: close\ndata: ${JSON.stringify({ reason, message })}\n\n`);
+        this.close(w);
+        w.res.end();
+      },
+    });
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
@@ -80,21 +91,26 @@ export class WatchHub {
     this.ensureTimer();
     req.on('close', () => this.close(w));
     res.on('error', () => this.close(w));
+    // A full socket pauses delivery (onEvent returned false); 'drain' resumes it.
+    res.on('drain', () => w.handle?.resume());
     const held = early;
     early = null;
     for (const ev of held) this.send(w, ev);
   }
 
-  private send(w: Watcher, ev: KvWatchEvent): void {
-    if (w.closed) return;
+  /** Writes one event; false when the socket is full (delivery pauses until 'drain'). */
+  private send(w: Watcher, ev: KvWatchEvent): boolean {
+    if (w.closed) return false;
     const v = ev.value;
     const data = JSON.stringify({ type: ev.type, key: ev.key, value: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), revision: ev.revision });
-    w.res.write(`id: ${ev.revision}\ndata: ${data}\n\n`);
+    const more = w.res.write(`id: ${ev.revision}\ndata: ${data}\n\n`);
     if (w.res.writableLength > this.limits.maxBufferedBytes) {
       this.ctx.logger.warn({ buffered: w.res.writableLength }, 'watch stream too slow; closing it (the client resumes from its last revision)');
       this.close(w);
       w.res.end();
+      return false;
     }
+    return more;
   }
 
   private close(w: Watcher): void {
