@@ -194,7 +194,7 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions = {
     if (stopped) return;
     stopped = true;
     for (const c of [...children].reverse()) await killProcess(c);
-    if (options.keepDir !== true) rmSync(dir, { recursive: true, force: true });
+    if (options.keepDir !== true) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   };
 
   try {

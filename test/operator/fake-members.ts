@@ -1,0 +1,121 @@
+// A fake raftkv cluster behind one HTTP server on 127.0.0.1, for operator tests without pods:
+// member `name` is served under `<url>/m/<name>`. It implements the parts of the cluster API the
+// operator calls (status, add learner, promote, remove, leader transfer), follows the leader's
+// redirect rule, and records every membership call in order.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A member of the fake cluster. */
+export interface FakeMember {
+  voter: boolean;
+  appliedIndex: number;
+  /** false = its /v1/status answers 503 (the operator treats it as unhealthy). */
+  up: boolean;
+}
+
+/** The fake cluster; tests read and steer its fields directly. */
+export class FakeRaftCluster {
+  readonly members = new Map<string, FakeMember>();
+  leader: string;
+  term = 1;
+  commitIndex = 100;
+  /** Membership calls in order: `add kv-3`, `promote kv-3`, `transfer kv-4->kv-0`, `remove kv-4`. */
+  readonly calls: string[] = [];
+  /** Called before each membership call is applied (e.g. to snapshot what the API server shows then). */
+  onCall: ((call: string) => void) | undefined;
+  private server: http.Server | undefined;
+  private base = '';
+
+  constructor(names: readonly string[]) {
+    for (const n of names) this.members.set(n, { voter: true, appliedIndex: this.commitIndex, up: true });
+    this.leader = names[0] ?? '';
+  }
+
+  /** Base URL of member `name`. */
+  urlOf(name: string): string {
+    return `${this.base}/m/${name}`;
+  }
+
+  /** Voter names, sorted. */
+  voters(): string[] {
+    return [...this.members].filter(([, m]) => m.voter).map(([n]) => n).sort();
+  }
+
+  async start(): Promise<void> {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => this.handle(req.method ?? 'GET', req.url ?? '/', Buffer.concat(chunks).toString('utf8'), res));
+    });
+    const srv = this.server;
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    this.base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    const srv = this.server;
+    if (srv === undefined) return;
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+
+  private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  }
+
+  private handle(method: string, url: string, body: string, res: http.ServerResponse): void {
+    const m = /^\/m\/([^/]+)(\/.*)$/.exec(url);
+    const self = m?.[1] ?? '';
+    const path = m?.[2] ?? '';
+    const me = this.members.get(self);
+    if (me === undefined || !me.up) return this.send(res, 503, { error: 'not running', code: 'Unavailable' });
+    if (method === 'GET' && path === '/v1/status') {
+      return this.send(res, 200, {
+        name: self, role: self === this.leader ? 'leader' : me.voter ? 'follower' : 'learner', term: this.term,
+        leader: { name: this.leader, clientUrl: this.urlOf(this.leader) },
+        commitIndex: this.commitIndex, appliedIndex: me.appliedIndex, lastIndex: this.commitIndex, snapshotIndex: 0,
+        members: [...this.members].map(([name, x]) => ({ name, peerUrl: `${name}:2380`, clientUrl: this.urlOf(name), voter: x.voter })),
+      });
+    }
+    if (self !== this.leader) return this.send(res, 307, {}, { location: `${this.urlOf(this.leader)}${path}`, 'x-raft-leader': this.leader });
+    const record = (call: string): void => {
+      this.onCall?.(call);
+      this.calls.push(call);
+    };
+    if (method === 'POST' && path === '/v1/members') {
+      const b = JSON.parse(body) as { name: string; peerUrl: string; clientUrl: string };
+      if (typeof b.peerUrl !== 'string' || typeof b.clientUrl !== 'string') return this.send(res, 400, { error: 'bad body', code: 'BadRequest' });
+      if (this.members.has(b.name)) return this.send(res, 409, { error: 'exists', code: 'MemberExists' });
+      record(`add ${b.name}`);
+      this.members.set(b.name, { voter: false, appliedIndex: this.commitIndex, up: true });
+      return this.send(res, 200, {});
+    }
+    const promote = /^\/v1\/members\/([^/]+)\/promote$/.exec(path);
+    if (method === 'POST' && promote !== null) {
+      const t = this.members.get(promote[1] ?? '');
+      if (t === undefined) return this.send(res, 404, { error: 'no such member', code: 'MemberNotFound' });
+      record(`promote ${promote[1] ?? ''}`);
+      t.voter = true;
+      return this.send(res, 200, {});
+    }
+    const del = /^\/v1\/members\/([^/]+)$/.exec(path);
+    if (method === 'DELETE' && del !== null) {
+      const name = decodeURIComponent(del[1] ?? '');
+      if (!this.members.has(name)) return this.send(res, 404, { error: 'no such member', code: 'MemberNotFound' });
+      if (name === this.leader) return this.send(res, 409, { error: 'fake refuses to remove the leader', code: 'Conflict' });
+      record(`remove ${name}`);
+      this.members.delete(name);
+      return this.send(res, 200, {});
+    }
+    if (method === 'POST' && path === '/v1/leader/transfer') {
+      const b = JSON.parse(body) as { to?: string };
+      const to = b.to ?? this.voters().find((n) => n !== this.leader) ?? this.leader;
+      record(`transfer ${this.leader}->${to}`);
+      this.leader = to;
+      this.term++;
+      return this.send(res, 200, {});
+    }
+    return this.send(res, 404, { error: `no route ${method} ${path}`, code: 'NotFound' });
+  }
+}
