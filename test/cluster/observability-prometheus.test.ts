@@ -3,6 +3,7 @@
 // killing the leader shows up in the "Leader changes" and "Current leader" queries.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { repoRoot, sleep, waitFor, withCluster } from '../lib/cluster-harness.js';
 import type { Cluster, ClusterMember } from '../lib/cluster-harness.js';
 import { panelQueries, substitute } from '../unit/observability/dashboards.js';
@@ -39,7 +40,7 @@ test('every dashboard panel returns data from a real Prometheus, and a leader ki
   await withCluster('observability-prometheus', { members: 3 }, async (c) => {
     const leader = await c.waitForLeader();
     const targets = c.members.map((m) => new URL(m.clientUrl).host);
-    const prom = await TestPrometheus.start(targets, { cluster: CLUSTER_LABEL });
+    const prom = await TestPrometheus.start(targets, { cluster: CLUSTER_LABEL }, [join(repoRoot(), 'k8s', 'grafana', 'raftkv-alerts.yml')]);
     try {
       process.stdout.write(`prometheus pid ${prom.pid()} at ${prom.url}\n`);
       await prom.waitForTargetsUp(3, 20_000);
@@ -74,6 +75,10 @@ test('every dashboard panel returns data from a real Prometheus, and a leader ki
       process.stdout.write(`panels verified against Prometheus (${verified.size}):\n  ${[...verified].join('\n  ')}\n`);
       if (nanOnly.length > 0) process.stdout.write(`panels whose every series is NaN (no observations in the window):\n  ${nanOnly.join('\n  ')}\n`);
       assert.deepEqual(empty, [], `panel queries returned no data:\n${empty.join('\n')}`);
+      // The alerting rules evaluate against real series without errors.
+      const rules = await prom.rules();
+      assert.ok(rules.length >= 5, `alert rules loaded: ${rules.length}`);
+      assert.deepEqual(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError}`), []);
 
       // Kill the leader: the survivors elect a new one; the dashboards must show it.
       const changesExpr = substitute(queries.find((q) => q.panel === 'Leader changes (in range)')?.expr ?? '', VARS);

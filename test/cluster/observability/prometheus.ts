@@ -43,14 +43,15 @@ export class TestPrometheus {
     private proc: ChildProcess | null,
   ) {}
 
-  /** Starts Prometheus scraping `targets` (`host:port`) every second with `labels` attached. */
-  static async start(targets: readonly string[], labels: Readonly<Record<string, string>>): Promise<TestPrometheus> {
+  /** Starts Prometheus scraping `targets` (`host:port`) every second with `labels` attached, evaluating `ruleFiles`. */
+  static async start(targets: readonly string[], labels: Readonly<Record<string, string>>, ruleFiles: readonly string[] = []): Promise<TestPrometheus> {
     if (!existsSync(PROMETHEUS_BIN)) throw new Error(`${PROMETHEUS_BIN} is not installed`);
     const dir = mkdtempSync(join(tmpdir(), 'raftkv-prom-'));
     const port = await freePort();
     // YAML is a superset of JSON, so the config is written as JSON.
     const config = {
       global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
+      rule_files: [...ruleFiles],
       scrape_configs: [{ job_name: 'raftkv', metrics_path: '/metrics', static_configs: [{ targets: [...targets], labels: { ...labels } }] }],
     };
     const configFile = join(dir, 'prometheus.yml');
@@ -117,6 +118,13 @@ export class TestPrometheus {
     if (resultType === 'vector') return { resultType, samples: result as PromSample[] };
     if (resultType === 'scalar') return { resultType, samples: [{ metric: {}, value: result as [number, string] }] };
     throw new PrometheusQueryError(expr, `unexpected result type ${resultType}`);
+  }
+
+  /** Every loaded rule with its evaluation health (`ok`, `err`, `unknown`) and last error. */
+  async rules(): Promise<{ name: string; health: string; lastError: string }[]> {
+    const r = await fetch(`${this.url}/api/v1/rules`, { signal: AbortSignal.timeout(API_TIMEOUT_MS) });
+    const body = (await r.json()) as { data?: { groups?: { rules: { name: string; health: string; lastError?: string }[] }[] } };
+    return (body.data?.groups ?? []).flatMap((g) => g.rules.map((x) => ({ name: x.name, health: x.health, lastError: x.lastError ?? '' })));
   }
 
   /** SIGTERM, then SIGKILL after a bound; removes the temp dir. Idempotent. */

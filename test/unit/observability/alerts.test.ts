@@ -1,0 +1,38 @@
+// The alerting rules are valid for Prometheus (promtool) and only use metrics the daemon exports.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { createMetrics } from '../../../daemon/src/observability/metrics.js';
+import { exposedNames, metricNames } from './dashboards.js';
+
+const PROMTOOL = '/usr/bin/promtool';
+
+function rulesFile(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    const f = join(dir, 'k8s', 'grafana', 'raftkv-alerts.yml');
+    if (existsSync(f)) return f;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find k8s/grafana/raftkv-alerts.yml');
+}
+
+test('promtool accepts the alerting rules', () => {
+  assert.ok(existsSync(PROMTOOL), `${PROMTOOL} is required (Debian package prometheus)`);
+  const r = spawnSync(PROMTOOL, ['check', 'rules', rulesFile()], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, `promtool check rules failed:\n${r.stdout}\n${r.stderr}`);
+});
+
+test('alert expressions reference only exported metrics (plus up)', async () => {
+  const known = new Set<string>(['up']);
+  for (const m of await createMetrics('n1').registry.getMetricsAsJSON()) for (const n of exposedNames(m.name, String(m.type))) known.add(n);
+  const doc = parse(readFileSync(rulesFile(), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+  const rules = doc.groups.flatMap((g) => g.rules);
+  assert.ok(rules.length >= 5);
+  const unknown = rules.flatMap((r) => metricNames(r.expr).filter((n) => !known.has(n)).map((n) => `${r.alert}: ${n}`));
+  assert.deepEqual(unknown, []);
+});
