@@ -325,6 +325,9 @@ describe('cluster routes', () => {
     const m = await fetch(`${t.url}/v1/members`);
     assert.equal(m.headers.get('access-control-allow-origin'), '*');
     assert.equal(((await json(m)).members as unknown[]).length, t.member.members.length);
+    const pre = await fetch(`${t.url}/v1/status`, { method: 'OPTIONS' });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get('access-control-allow-origin'), '*');
   });
 
   test('membership: add a learner, promote, remove; unknown member is 404', async () => {

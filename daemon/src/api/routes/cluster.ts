@@ -16,6 +16,14 @@ const CORS = { 'access-control-allow-origin': '*' } as const;
 export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFaultInjection: boolean): void {
   const { service } = ctx;
 
+  // Preflight for browsers that send one (custom headers); the answers above are simple GETs.
+  for (const path of ['/v1/status', '/v1/members']) {
+    router.options(path, (_req, res) => {
+      res.writeHead(204, { ...CORS, 'access-control-allow-methods': 'GET', 'access-control-allow-headers': '*', 'access-control-max-age': '600' });
+      res.end();
+    });
+  }
+
   router.get('/v1/status', route(ctx, '/v1/status', () => Promise.resolve({ status: 200, body: service.status(), headers: CORS })));
   router.get('/v1/members', route(ctx, '/v1/members', () => Promise.resolve({ status: 200, body: { members: service.status().members }, headers: CORS })));
 
