@@ -320,7 +320,10 @@ class Simulation {
       for (; this.now < safetyTicks; this.now++) this.tickWorld();
       this.log(() => 'phase liveness: faults off');
       this.enterLiveness();
-      const deadline = this.now + livenessTicks;
+      // The bound grows with the backlog: a run configured for one entry per Append and one
+      // Append in flight needs a round trip per entry.
+      const bound = livenessTicks + 4 * this.backlog();
+      const deadline = this.now + bound;
       let done = false;
       for (; this.now < deadline; this.now++) {
         this.tickWorld();
@@ -329,7 +332,7 @@ class Simulation {
           break;
         }
       }
-      if (!done) throw new PropertyViolation('liveness', `no convergence within ${livenessTicks} ticks after faults stopped: ${this.describeState()}`);
+      if (!done) throw new PropertyViolation('liveness', `no convergence within ${bound} ticks after faults stopped: ${this.describeState()}`);
       this.failPending();
       const lin = checkLinearizable(this.history.filter((o) => o.outcome !== 'pending').map(toRegisterOp), { maxStatesPerKey: 200_000 });
       if (lin.result === 'violation') throw new PropertyViolation('linearizability', lin.message);
@@ -443,7 +446,9 @@ class Simulation {
     }
     const copies = faults && this.rng.chance(p.dupP) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      let lat = p.minLatency + this.rng.intBelow(p.maxLatency - p.minLatency + 1);
+      // A healthy network (liveness phase) answers within a tick or two.
+      const maxLat = faults ? p.maxLatency : Math.min(p.maxLatency, p.minLatency + 1);
+      let lat = p.minLatency + this.rng.intBelow(maxLat - p.minLatency + 1);
       if (faults && this.rng.chance(p.longDelayP)) lat = this.rng.between(p.maxLatency, MAX_LATENCY_TICKS);
       (this.ring[(this.now + lat) % RING] as Message[]).push(msg);
     }
@@ -816,6 +821,18 @@ class Simulation {
       n.crashPhase = null;
       if (n.raw === null && !n.decommissioned) this.start(n);
     }
+  }
+
+  /** Entries some live member holds beyond what the least advanced live member applied. */
+  private backlog(): number {
+    let maxLast = 0;
+    let minApplied = Infinity;
+    for (const n of this.nodes.values()) {
+      if (n.raw === null || n.decommissioned) continue;
+      maxLast = Math.max(maxLast, n.store.lastIndex());
+      minApplied = Math.min(minApplied, n.appliedIndex);
+    }
+    return minApplied === Infinity ? 0 : Math.max(0, maxLast - minApplied);
   }
 
   private converged(): boolean {

@@ -28,11 +28,11 @@ test('voteTwiceInTerm is caught by election safety', () => {
 });
 
 test('readIndexWithoutQuorum is caught by the linearizability checker', () => {
-  caught({ readIndexWithoutQuorum: true }, ['linearizability'], 80);
+  caught({ readIndexWithoutQuorum: true }, ['linearizability'], 150);
 });
 
 test('commitPreviousTermByCount (Figure 8) is caught by leader completeness / state machine safety', () => {
-  caught({ commitPreviousTermByCount: true }, ['leader-completeness', 'state-machine-safety', 'commit-monotonic', 'log-matching'], 150);
+  caught({ commitPreviousTermByCount: true }, ['leader-completeness', 'state-machine-safety', 'commit-monotonic', 'log-matching'], 400);
 });
 
 test('the correct core passes, and a seed replays exactly', () => {
