@@ -23,6 +23,11 @@ export class FakeRaftCluster {
   readonly calls: string[] = [];
   /** Called before each membership call is applied (e.g. to snapshot what the API server shows then). */
   onCall: ((call: string) => void) | undefined;
+  /** The KV store (drill probes write here). */
+  readonly kv = new Map<string, string>();
+  /** Every this-many-th acknowledged PUT is silently dropped afterwards (0 = never): a planted data-loss bug. */
+  loseEveryNthWrite = 0;
+  private puts = 0;
   private server: http.Server | undefined;
   private base = '';
 
@@ -78,7 +83,31 @@ export class FakeRaftCluster {
         members: [...this.members].map(([name, x]) => ({ name, peerUrl: `${name}:2380`, clientUrl: this.urlOf(name), voter: x.voter })),
       });
     }
+    const kvKey = path.startsWith('/v1/kv/') ? decodeURIComponent(path.slice('/v1/kv/'.length)) : undefined;
+    if (method === 'GET' && kvKey !== undefined) {
+      const v = this.kv.get(kvKey);
+      if (v === undefined) return this.send(res, 404, { error: 'not found', code: 'KeyNotFound' });
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(v);
+      return;
+    }
+    if (method === 'POST' && path === '/v1/debug/faults') {
+      const b = JSON.parse(body) as { dropPeerTraffic: boolean; durationMs?: number };
+      this.calls.push(`faults ${self} drop=${String(b.dropPeerTraffic)}`);
+      // A partitioned leader loses its term to the next voter, as a real cluster would.
+      if (b.dropPeerTraffic && self === this.leader) {
+        this.leader = this.voters().find((n) => n !== self) ?? self;
+        this.term++;
+      }
+      return this.send(res, 200, {});
+    }
     if (self !== this.leader) return this.send(res, 307, {}, { location: `${this.urlOf(this.leader)}${path}`, 'x-raft-leader': this.leader });
+    if (method === 'PUT' && kvKey !== undefined) {
+      this.commitIndex++;
+      this.puts++;
+      if (this.loseEveryNthWrite === 0 || this.puts % this.loseEveryNthWrite !== 0) this.kv.set(kvKey, body);
+      return this.send(res, 200, { revision: this.commitIndex, term: this.term, index: this.commitIndex });
+    }
     const record = (call: string): void => {
       this.onCall?.(call);
       this.calls.push(call);

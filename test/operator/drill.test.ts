@@ -1,0 +1,94 @@
+// RaftChaosDrill against a real kube-apiserver with fake members: the probe, the fault call, the
+// read-back and the verdict, including a planted data-loss bug the drill must catch.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { KubeControlPlane } from '../lib/kube-control-plane.js';
+import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
+import { Operator } from '../../operator/src/operator.js';
+import type { RaftChaosDrill, RaftCluster } from '../../operator/src/api/types.js';
+import { FakeRaftCluster } from './fake-members.js';
+
+const NS = '/apis/raftkv.dev/v1alpha1/namespaces/default';
+let cp: KubeControlPlane;
+let op: Operator;
+const fakes = new Map<string, FakeRaftCluster>();
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 40_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function runDrill(cluster: string, name: string, action: string, fake: FakeRaftCluster): Promise<RaftChaosDrill> {
+  fakes.set(cluster, fake);
+  await fake.start();
+  assert.equal((await cp.request('POST', `${NS}/raftclusters`, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: cluster }, spec: { replicas: 3, image: 'raftkv:test', enableFaultInjection: true } })).status, 201);
+  await waitFor('cluster Running', async () => {
+    const r = await cp.request('GET', `${NS}/raftclusters/${cluster}`);
+    return (r.body as RaftCluster).status?.phase === 'Running' ? true : undefined;
+  });
+  const created = await cp.request('POST', `${NS}/raftchaosdrills`, {
+    apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftChaosDrill', metadata: { name },
+    spec: { clusterRef: { name: cluster }, action, duration: '2s', probe: { writesPerSecond: 20 }, expect: { maxUnavailableSeconds: 5 } },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return waitFor('drill finished', async () => {
+    const d = (await cp.request('GET', `${NS}/raftchaosdrills/${name}`)).body as RaftChaosDrill;
+    return d.status?.phase === 'Succeeded' || d.status?.phase === 'Failed' ? d : undefined;
+  });
+}
+
+before(async () => {
+  cp = await startKubeControlPlane();
+  const root = repoRoot();
+  await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
+  console.log(`# control plane ready in ${cp.setupMs} ms`);
+  op = new Operator({
+    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'drill-op', log: quiet,
+    lease: { name: 'drill-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
+    memberUrl: (c, m) => fakes.get(c.metadata.name)?.urlOf(m) ?? 'http://127.0.0.1:1',
+    memberClient: { requestTimeoutMs: 1000, maxRedirects: 3 },
+    raftCluster: { pollIntervalMs: 500, stepRequeueMs: 100, learnerMaxLagEntries: 10 },
+    drill: { maxDurationMs: 60_000, maxProbeWrites: 10_000, recoveryTimeoutMs: 10_000, keyPrefix: 'drill' },
+  });
+  await op.start();
+});
+
+after(async () => {
+  await op?.stop();
+  await cp?.stop();
+  for (const f of fakes.values()) await f.stop();
+});
+
+test('PartitionLeader: fault sent to the leader, leadership moves, every acknowledged write read back', async () => {
+  const fake = new FakeRaftCluster(['pa-0', 'pa-1', 'pa-2']);
+  const d = await runDrill('pa', 'partition', 'PartitionLeader', fake);
+  assert.equal(d.status?.phase, 'Succeeded', d.status?.message);
+  assert.equal(d.status?.leaderBefore, 'pa-0');
+  assert.equal(d.status?.termBefore, 1);
+  assert.equal(d.status?.leaderAfter, 'pa-1');
+  assert.equal(d.status?.termAfter, 2);
+  assert.ok((d.status?.acknowledgedWrites ?? 0) >= 10, `acknowledged ${d.status?.acknowledgedWrites}`);
+  assert.equal(d.status?.lostWrites, 0);
+  assert.ok((d.status?.unavailableMs ?? -1) >= 0 && (d.status?.unavailableMs ?? 99999) < 5000);
+  assert.ok(d.status?.startedAt !== undefined && d.status.finishedAt !== undefined);
+  assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'Recovered');
+  assert.ok(fake.calls.includes('faults pa-0 drop=true'), fake.calls.join(', '));
+  assert.ok(fake.calls.includes('faults pa-0 drop=false'), 'fault lifted after the duration');
+});
+
+test('a drill fails when acknowledged writes are lost (planted bug in the fake)', async () => {
+  const fake = new FakeRaftCluster(['lo-0', 'lo-1', 'lo-2']);
+  fake.loseEveryNthWrite = 7;
+  const d = await runDrill('lo', 'lossy', 'IsolateFollower', fake);
+  assert.equal(d.status?.phase, 'Failed');
+  assert.ok((d.status?.lostWrites ?? 0) > 0);
+  assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'WritesLost');
+  assert.ok(fake.calls.includes('faults lo-1 drop=true'), fake.calls.join(', '));
+});
