@@ -44,6 +44,9 @@ test('the status page shows the members and the leader, and follows a leader cha
       assert.equal(await leaderRow.getAttribute('data-role'), 'leader');
       assert.equal(await leaderRow.getAttribute('data-leader'), 'true');
       assert.equal(await page.locator(`#members tr[data-member="${follower.name}"]`).getAttribute('data-role'), 'follower');
+      // Lag bars are measured against the leader's commit index; on an idle cluster everyone catches up.
+      await page.waitForSelector(`#members tr[data-member="${leader.name}"] .lagbar[data-lag="0"]`, { timeout: 5_000 });
+      await page.waitForSelector(`#members tr[data-member="${follower.name}"] .lagbar[data-lag="0"]`, { timeout: 5_000 });
       assert.ok((await page.locator('#leader-changes li').count()) >= 1, 'at least the current leader is listed under leader changes');
       const firstUpdate = await page.locator('#last-update').getAttribute('data-updated-at');
 
