@@ -54,20 +54,46 @@ interface MembersBody {
   readonly members: readonly { readonly name: string; readonly peerUrl: string; readonly clientUrl: string; readonly voter: boolean }[];
 }
 
+function reason(err: unknown): string {
+  if (err instanceof Error) return err.cause instanceof Error ? err.cause.message : err.message;
+  return String(err);
+}
+
 async function status(client: RaftkvClient, io: CliIo): Promise<number> {
-  // Learn the membership from the first member that answers, then ask every member itself.
-  const first = await client.json<StatusBody>({ method: 'GET', path: '/v1/status' }, 'status');
-  const members = first.members ?? [];
-  const rows: MemberRow[] = await Promise.all(members.map(async (m): Promise<MemberRow> => {
-    if (m.clientUrl === '') return { name: m.name, clientUrl: '', voter: m.voter, status: null, error: 'client URL unknown' };
+  // Ask every given endpoint, learn the membership from the answers, then ask each member the
+  // endpoints did not cover at its advertised client URL. Rows are keyed by member name, so a
+  // member whose client URL the others do not know yet is still shown if it is an endpoint.
+  const byName = new Map<string, { status: StatusBody; url: string }>();
+  const endpointErrors: string[] = [];
+  await Promise.all(client.endpoints.map(async (e) => {
     try {
-      const s = await client.getFrom<StatusBody>(m.clientUrl, '/v1/status');
-      return { name: m.name, clientUrl: m.clientUrl, voter: m.voter, status: s, error: null };
+      const s = await client.getFrom<StatusBody>(e, '/v1/status');
+      byName.set(s.name, { status: s, url: e });
     } catch (err) {
-      return { name: m.name, clientUrl: m.clientUrl, voter: m.voter, status: null, error: err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err) };
+      endpointErrors.push(`${e}: ${reason(err)}`);
     }
   }));
-  if (!rows.some((r) => r.name === first.name)) rows.push({ name: first.name, clientUrl: '', voter: null, status: first, error: null });
+  if (byName.size === 0) throw new CliError(`status: no endpoint answered (${endpointErrors.join('; ')})`);
+  const members = new Map<string, { clientUrl: string; voter: boolean }>();
+  for (const { status: s } of byName.values()) {
+    for (const m of s.members ?? []) {
+      const known = members.get(m.name);
+      if (!known || (known.clientUrl === '' && m.clientUrl !== '')) members.set(m.name, { clientUrl: m.clientUrl, voter: m.voter });
+    }
+  }
+  for (const [name, a] of byName) if (!members.has(name)) members.set(name, { clientUrl: a.url, voter: true });
+  const rows: MemberRow[] = await Promise.all([...members].map(async ([name, m]): Promise<MemberRow> => {
+    const seen = byName.get(name);
+    const clientUrl = m.clientUrl !== '' ? m.clientUrl : (seen?.url ?? '');
+    if (seen) return { name, clientUrl, voter: m.voter, status: seen.status, error: null };
+    if (clientUrl === '') return { name, clientUrl: '', voter: m.voter, status: null, error: 'client URL unknown' };
+    try {
+      const s = await client.getFrom<StatusBody>(clientUrl, '/v1/status');
+      return { name, clientUrl, voter: m.voter, status: s, error: null };
+    } catch (err) {
+      return { name, clientUrl, voter: m.voter, status: null, error: reason(err) };
+    }
+  }));
   io.stdout.write(renderStatusTable(rows));
   return rows.every((r) => r.status !== null) ? 0 : 1;
 }

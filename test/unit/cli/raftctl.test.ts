@@ -156,6 +156,24 @@ describe('commands against a member', () => {
     assert.match(r.err, /usage: raftctl/);
   });
 
+  test('status: a row per member, an unreachable member makes it exit 1', async () => {
+    const saved = [...t.member.members];
+    t.member.members.splice(0, t.member.members.length,
+      { name: 'n1', peerUrl: 'p1', clientUrl: t.url, voter: true },
+      { name: 'n2', peerUrl: 'p2', clientUrl: deadUrl, voter: true },
+      { name: 'n3', peerUrl: 'p3', clientUrl: '', voter: false });
+    try {
+      const r = await run(['status']);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.out, /^NAME\s+ROLE/);
+      assert.match(r.out, new RegExp(`^n1\\s+leader\\s+3\\s+\\d+\\s+\\d+\\s+0\\s+${t.url}$`, 'm'));
+      assert.match(r.out, /^n2\s+unreachable\s/m);
+      assert.match(r.out, /^n3\s+unreachable.*client URL unknown/m);
+    } finally {
+      t.member.members.splice(0, t.member.members.length, ...saved);
+    }
+  });
+
   test('lock acquire prints the fencing token; snapshot; members list', async () => {
     const l = await run(['lock', 'acquire', 'job', 'me', '5000']);
     assert.match(l.out, /^token=\d+ owner=me fencing-token=job:\d+\n$/);
