@@ -53,3 +53,14 @@ test('the correct core passes, and a seed replays exactly', () => {
 test('cluster size option is honoured', () => {
   for (const nodes of [3, 5, 7]) assert.equal(runSimulation({ seed: 5, nodes, safetyTicks: 300 }).stats.nodes, nodes);
 });
+
+// Found by the simulator (seed 202545, 3 members): a member removed and re-added under the same
+// name with a fresh disk (it keeps its term and vote) has not learned the configuration yet, but
+// it grants votes; a stale member whose configuration still lists the name as a voter wins with
+// that vote while the real configuration elects another leader in the same term. Until the core
+// refuses (pre-)votes while its configuration is unknown, this is a known failure, kept as a todo
+// so it runs and reports without failing the suite.
+test('re-added member with a fresh disk cannot help elect a stale leader', { todo: 'raft core: a joiner that has not learned its configuration must not vote' }, () => {
+  const r = runSimulation({ seed: 202545, nodes: 3 });
+  assert.ok(r.ok, `${String(r.property)}: ${r.detail ?? ''}`);
+});
