@@ -147,6 +147,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   private ticks = 0;
   /** Which trace proposed (leader) or shipped (follower) which entry; used only with tracing on. */
   private readonly entryTraces = new EntryTraces();
+  /** A commit-only hard state not written yet (goes with the next write). */
+  private deferredHardState: HardState | null = null;
+  /** What is on disk: term and vote of the stored hard state, index of the last stored entry. */
+  private durable: { term: number; vote: string; lastIndex: number };
   /** Duration of the latest persist (trace logging). */
   private lastPersistMs = 0;
   /** Leader: tick at which a snapshot was last sent to each follower. */
@@ -172,6 +176,8 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.appliedIndex = options.snapshot?.meta.index ?? 0;
     this.appliedTerm = options.snapshot?.meta.term ?? 0;
     this.snapshotAckTicks = Math.ceil(LIMITS.snapshotAckTimeoutMs / options.config.heartbeatIntervalMs);
+    // At construction the core's log is exactly what storage loaded.
+    this.durable = { term: options.hardState.term, vote: options.hardState.vote, lastIndex: options.node.status().lastIndex };
   }
 
   /** The transport could not deliver to `peer`: the core stops pipelining to it and probes. */
@@ -309,11 +315,36 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       this.commitIndex = rd.hardState.commit;
     }
     if (rd.softState) this.onSoftState(rd.softState);
+    const t0 = performance.now();
+    const termVoteDurable = rd.hardState === undefined || (rd.hardState.term === this.durable.term && rd.hardState.vote === this.durable.vote);
+    // A hard state that only moves the commit index needs no synced write of its own (as etcd's
+    // MustSync): the commit index is volatile in Raft and is re-learned from the leader. It
+    // rides along with the next write that has to happen anyway (or the one at shutdown).
+    if (rd.hardState && termVoteDurable && rd.entries.length === 0 && rd.snapshot === undefined) {
+      this.deferredHardState = rd.hardState;
+    }
+    const hardStateToWrite = rd.hardState !== undefined && this.deferredHardState !== rd.hardState ? rd.hardState : undefined;
+    const needsPersist = hardStateToWrite !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
+    // A leader whose term and vote are already durable may send its Appends while it writes its
+    // own copy (Raft thesis §10.2.1, as etcd does): it counts itself only after advance(), and
+    // messages never depend on this Ready's entries being durable here. Not while storage fails.
+    const sendEarly = this.softState.role === 'leader' && termVoteDurable && rd.snapshot === undefined && this.writeBlocked === null;
+    if (sendEarly) for (const m of rd.messages) this.send(m);
+    // Committed entries already durable here need not wait for this Ready's write (a commit
+    // index is safe to apply before it is recorded): answer their clients now.
+    let applyFrom = 0;
+    if (rd.snapshot === undefined && rd.committedEntries.length > 0) {
+      const firstNew = rd.entries[0]?.index ?? Infinity;
+      const durableUpTo = Math.min(this.durable.lastIndex, firstNew - 1);
+      while (applyFrom < rd.committedEntries.length && (rd.committedEntries[applyFrom]?.index ?? Infinity) <= durableUpTo) applyFrom++;
+      if (applyFrom > 0) this.apply(rd.committedEntries.slice(0, applyFrom));
+    }
     // 1. persist: one synced batch; nothing below may happen before it is durable.
     this.lastPersistMs = 0;
-    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+    if (needsPersist) {
       const batch: { -readonly [K in keyof PersistBatch]: PersistBatch[K] } = { entries: rd.entries };
-      if (rd.hardState) batch.hardState = rd.hardState;
+      const hs = hardStateToWrite ?? this.deferredHardState;
+      if (hs) batch.hardState = hs;
       if (rd.snapshot) {
         const data = this.stashedSnapshots.get(snapshotKey(rd.snapshot));
         if (!data) throw new RaftInvariantError(`the core asked to install snapshot ${snapshotKey(rd.snapshot)} that was never received`);
@@ -323,30 +354,43 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       const ok = tracingEnabled() ? await this.tracedPersist(batch) : await this.persistWithRetry(batch);
       this.lastPersistMs = performance.now() - tp;
       if (!ok) return; // stopping: nothing after a failed persist may be sent or applied
+      this.noteDurable(rd);
     }
     // 2. send
-    for (const m of rd.messages) this.send(m);
+    if (!sendEarly) for (const m of rd.messages) this.send(m);
     // 3. install snapshot, apply, answer reads
-    const t0 = performance.now();
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
-    if (rd.committedEntries.length > 0) {
-      if (tracingEnabled()) {
-        const first = rd.committedEntries[0]?.index ?? 0;
-        const last = rd.committedEntries[rd.committedEntries.length - 1]?.index ?? 0;
-        context.with(extractContext(this.entryTraces.forRange(first, last)), () => withChild(SPAN.apply, () => this.applyEntries(rd.committedEntries)));
-        this.entryTraces.forget(this.appliedIndex);
-      } else {
-        this.applyEntries(rd.committedEntries);
-      }
-    }
-    if (rd.committedEntries.length > 0 || rd.snapshot) this.o.metrics.backendCommitSeconds.observe((performance.now() - t0) / 1000);
+    if (applyFrom < rd.committedEntries.length) this.apply(applyFrom === 0 ? rd.committedEntries : rd.committedEntries.slice(applyFrom));
+    if (rd.committedEntries.length > 0 || rd.snapshot) this.o.metrics.backendCommitSeconds.observe((performance.now() - t0 - this.lastPersistMs) / 1000);
     for (const rs of rd.readStates) this.reads.readState(rs.requestId, rs.index);
     this.reads.applied(this.appliedIndex);
     // 4. advance
     this.o.node.advance(rd);
     this.updateIndexMetrics(rd);
     if (this.log.isLevelEnabled('trace')) {
-      this.log.trace({ types: rd.messages.map((m) => `${m.type}:${m.to}:${m.entries.length}`).join(' '), persistMs: +this.lastPersistMs.toFixed(2), entries: rd.entries.length, committed: rd.committedEntries.length, messages: rd.messages.length, reads: rd.readStates.length, hard: rd.hardState !== undefined, applyMs: +(performance.now() - t0).toFixed(2) }, 'ready handled');
+      this.log.trace({ types: rd.messages.map((m) => `${m.type}:${m.to}:${m.entries.length}`).join(' '), early: sendEarly, appliedEarly: applyFrom, persistMs: +this.lastPersistMs.toFixed(2), entries: rd.entries.length, committed: rd.committedEntries.length, messages: rd.messages.length, reads: rd.readStates.length, hard: rd.hardState !== undefined, totalMs: +(performance.now() - t0).toFixed(2) }, 'ready handled');
+    }
+  }
+
+  /** Records what the last successful persist made durable. */
+  private noteDurable(rd: Ready): void {
+    this.deferredHardState = null;
+    if (rd.hardState) this.durable = { ...this.durable, term: rd.hardState.term, vote: rd.hardState.vote };
+    if (rd.snapshot) this.durable = { ...this.durable, lastIndex: rd.snapshot.index };
+    const last = rd.entries[rd.entries.length - 1];
+    // Entries replace the stored log from their first index on: the last one is the new end.
+    if (last) this.durable = { ...this.durable, lastIndex: last.index };
+  }
+
+  /** Applies committed entries (inside an apply span when tracing). */
+  private apply(entries: readonly Entry[]): void {
+    if (tracingEnabled()) {
+      const first = entries[0]?.index ?? 0;
+      const last = entries[entries.length - 1]?.index ?? 0;
+      context.with(extractContext(this.entryTraces.forRange(first, last)), () => withChild(SPAN.apply, () => this.applyEntries(entries)));
+      this.entryTraces.forget(this.appliedIndex);
+    } else {
+      this.applyEntries(entries);
     }
   }
 
@@ -949,6 +993,11 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.notify();
     await Promise.race([this.loopDone, sleep(LIMITS.shutdownCloseWaitMs)]);
     this.stopped = true;
+    const deferred = this.deferredHardState;
+    if (deferred) {
+      // Record the latest commit index so a restart applies everything at once (best effort).
+      await Promise.race([this.o.storage.persist({ hardState: deferred, entries: [] }).catch(() => undefined), sleep(LIMITS.persistRetryMaxMs)]);
+    }
     const err = new MemberError('ShuttingDown', 'the member is shutting down');
     this.proposals.failAll(err);
     this.reads.failAll(err);
