@@ -8,6 +8,9 @@ import { API_ERRORS, ApiError, errorResponse } from '../../../daemon/src/api/err
 import type { ApiErrorCode } from '../../../daemon/src/api/errors.js';
 import { RaftError } from '../../../daemon/src/raft/errors.js';
 import type { RaftErrorCode } from '../../../daemon/src/raft/errors.js';
+import { KV_ERROR_HTTP_STATUS, KvError } from '../../../daemon/src/kv/index.js';
+import type { KvErrorCode } from '../../../daemon/src/kv/index.js';
+import { kvOutcome } from '../../../daemon/src/api/kv-binding.js';
 import { StorageError } from '../../../daemon/src/storage/errors.js';
 import { MEMBER_ERROR_STATUS, MemberError } from '../../../daemon/src/server/errors.js';
 import type { MemberErrorCode } from '../../../daemon/src/server/errors.js';
@@ -128,4 +131,24 @@ test('unknown throws are 500 with a generic message, no stack, and one log line'
   }
   assert.equal(lines.length, 6);
   assert.match(lines[0] ?? '', /secret detail/, 'the detail goes to the log');
+});
+
+test('every KV refusal code maps to the status the KV module documents, thrown or returned', () => {
+  for (const code of Object.keys(KV_ERROR_HTTP_STATUS) as KvErrorCode[]) {
+    const want = KV_ERROR_HTTP_STATUS[code];
+    assert.equal(errorResponse(new KvError(code, `kv ${code}`), '/p', pino({ level: 'silent' })).status, want, `thrown ${code}`);
+    const failure = { ok: false, code, message: `kv ${code}`, revision: 1, index: 5, term: 2, replayed: false };
+    let status = 0;
+    try {
+      kvOutcome(failure);
+    } catch (err) {
+      status = errorResponse(err, '/p', pino({ level: 'silent' })).status;
+    }
+    assert.equal(status, want, `returned ${code}`);
+  }
+});
+
+test('kvOutcome passes successes through with the first index and term', () => {
+  assert.deepEqual(kvOutcome({ ok: true, kind: 'put', revision: 7, index: 12, term: 3, replayed: true }), { kind: 'put', revision: 7, term: 3, index: 12 });
+  assert.throws(() => kvOutcome(undefined), /no KV result/);
 });
