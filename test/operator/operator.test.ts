@@ -135,7 +135,14 @@ describe('RaftCluster lifecycle', () => {
       assert.equal(cond.get('Available')?.status, 'True');
       assert.equal(cond.get('Degraded')?.status, 'False');
       assert.equal(cond.get('Progressing')?.reason, 'Settled');
-      const cm = await getJson<{ data: Record<string, string> }>('/api/v1/namespaces/default/configmaps/kv-config');
+      // Status is written only when it changes: a settled cluster polled several times keeps its resourceVersion.
+      const rv = running.metadata.resourceVersion;
+      await new Promise((r) => setTimeout(r, 1600));
+      assert.equal((await getJson<RaftCluster>(`${CR}/kv`))?.metadata.resourceVersion, rv, 'no status write while nothing changed');
+      const cm = await waitFor('ConfigMap says existing', async () => {
+        const x = await getJson<{ data: Record<string, string> }>('/api/v1/namespaces/default/configmaps/kv-config');
+        return x?.data['initial-cluster-state'] === 'existing' ? x : undefined;
+      });
       assert.equal(cm?.data['initial-cluster-state'], 'existing', 'bootstrap done: later members join');
       assert.match(cm?.data['initial-cluster'] ?? '', /^kv-0=kv-0\.kv-peer\.default\.svc:2380,kv-1=.*,kv-2=/);
 

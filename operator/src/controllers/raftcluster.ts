@@ -230,7 +230,8 @@ export class RaftClusterController {
     const bootstrapMembers = initialCluster.split(',').map((p) => p.split('=')[0] ?? '');
     const obs = c.observed;
     const formed = obs !== undefined && obs.leader !== undefined && bootstrapMembers.every((b) => obs.members.some((m) => m.name === b && m.healthy));
-    const state = c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] === 'existing' || formed ? 'existing' : 'new';
+    // A StatefulSet created in this pass starts its pods as bootstrap voters, whatever answers on the member URLs.
+    const state = step.kind !== 'bootstrap' && (c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] === 'existing' || formed) ? 'existing' : 'new';
     const inputs = { statefulSetReplicas: replicas, initialCluster, initialClusterState: state } as const;
     const client = this.deps.client;
     await client.apply(buildPeerService(cluster) as KubeObject);
