@@ -53,17 +53,25 @@ export function sendError(res: ServerResponse, err: unknown, pathAndQuery: strin
 }
 
 /**
- * Reads a request body of at most `maxBytes`. Rejects with PAYLOAD_TOO_LARGE as soon as the
- * declared or received length passes the bound (the rest of the body is discarded by node
- * when the response ends, so the keep-alive connection stays usable).
+ * A declared body this many times over the bound is not drained: the connection is closed after
+ * the 413 instead, so a client cannot make the member read gigabytes it will discard.
  */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+const DRAIN_LIMIT_FACTOR = 8;
+
+/**
+ * Reads a request body of at most `maxBytes`. Rejects with PAYLOAD_TOO_LARGE as soon as the
+ * declared or received length passes the bound. The rest of the body is discarded by node when
+ * the response ends, so the keep-alive connection stays usable; a declared length far over the
+ * bound marks `res` (when given) to close the connection instead.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number, res?: ServerResponse): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined) {
       const n = Number(declared);
       if (n > maxBytes) {
-        req.resume();
+        if (res !== undefined && n > maxBytes * DRAIN_LIMIT_FACTOR) res.shouldKeepAlive = false;
+        else req.resume();
         reject(tooLarge(maxBytes));
         return;
       }
@@ -99,8 +107,8 @@ function tooLarge(maxBytes: number): ApiError {
 }
 
 /** Reads and parses a JSON body; an empty body is `undefined`; malformed JSON is BAD_REQUEST. */
-export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const buf = await readBody(req, maxBytes);
+export async function readJson(req: IncomingMessage, maxBytes: number, res?: ServerResponse): Promise<unknown> {
+  const buf = await readBody(req, maxBytes, res);
   if (buf.length === 0) return undefined;
   try {
     return JSON.parse(buf.toString('utf8')) as unknown;

@@ -170,6 +170,22 @@ describe('limits', () => {
     assert.equal((await put('small', 'x'.repeat(4096))).status, 200);
   });
 
+  test('a body declared far over the bound gets 413 and the connection is closed, not drained', async () => {
+    const u = new URL(t.url);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = connect(Number(u.port), u.hostname, () => s.write('PUT /v1/kv/huge HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\nxxxx'));
+      let got = '';
+      s.on('data', (c: Buffer) => { got += c.toString(); });
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+      s.setTimeout(3000, () => {
+        s.destroy();
+        reject(new Error(`connection not closed; got: ${got}`));
+      });
+    });
+    assert.match(reply, /^HTTP\/1\.1 413 /);
+  });
+
   test('an oversized chunked body is 413 too', async () => {
     const body = new ReadableStream<Uint8Array>({
       start(c) {

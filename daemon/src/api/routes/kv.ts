@@ -174,7 +174,7 @@ function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ur
     finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs);
     return;
   }
-  readBody(req, ctx.maxRequestBytes).then(
+  readBody(req, ctx.maxRequestBytes, res).then(
     (value) => propose(ctx, res, url, 'PUT', startMs, () => ctx.kv.encode.put({ ...w, value, proposedAtMs: Date.now() })),
     (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs),
   );
