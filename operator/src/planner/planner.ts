@@ -145,8 +145,11 @@ export function plan(input: PlannerInput): PlanStep {
 
   const outdated = input.pods.filter((p) => p.outdated);
   if (outdated.length > 0) {
-    const notReady = input.pods.filter((p) => !p.ready);
-    if (notReady.length > 0) return refuse('RolloutWaitingForHealth', `waiting for ${notReady.map((p) => p.name).join(', ')} to be ready before replacing the next pod`);
+    // A pod just deleted is missing until the StatefulSet recreates it: count it as not ready.
+    const missing: string[] = [];
+    for (let i = 0; i < n; i++) if (!input.pods.some((p) => p.name === input.memberNameOf(i))) missing.push(input.memberNameOf(i));
+    const notReady = [...missing, ...input.pods.filter((p) => !p.ready).map((p) => p.name)];
+    if (notReady.length > 0) return refuse('RolloutWaitingForHealth', `waiting for ${notReady.join(', ')} to be ready before replacing the next pod`);
     const follower = outdated.filter((p) => p.name !== input.leader).sort((a, b) => b.name.localeCompare(a.name))[0];
     if (follower !== undefined) return { kind: 'deletePod', pod: follower.name, reason: `roll follower ${follower.name} to the new revision` };
     const leader = input.leader;
