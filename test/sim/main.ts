@@ -62,8 +62,9 @@ function parseArgs(argv: readonly string[]): Args {
   return a;
 }
 
-function report(r: SimResult): void {
-  process.stdout.write(`FAIL seed=${r.seed} property=${r.property ?? '?'}\n  ${r.detail ?? ''}\n  ${r.summary}\n  replay: npm run sim -- --seed ${r.seed} --trace\n`);
+function report(r: SimResult, args: Args): void {
+  const extra = `${args.nodes !== undefined ? ` --nodes ${args.nodes}` : ''}${args.ticks !== DEFAULT_SAFETY_TICKS ? ` --ticks ${args.ticks}` : ''}${args.broken !== undefined ? ` --broken ${Object.keys(args.broken).join('')}` : ''}`;
+  process.stdout.write(`FAIL seed=${r.seed} property=${r.property ?? '?'}\n  ${r.detail ?? ''}\n  ${r.summary}\n  replay: npm run sim -- --seed ${r.seed}${extra} --trace\n`);
 }
 
 function main(): void {
@@ -92,7 +93,7 @@ function main(): void {
       if (args.seed !== undefined) process.stdout.write(`ok seed=${seed} ${r.summary}\n`);
     } else {
       failed++;
-      report(r);
+      report(r, args);
       if (!args.keepGoing) break;
     }
   }
