@@ -91,8 +91,9 @@ export class Operator {
         log.info({ identity: options.identity }, 'became leader; starting controllers');
         this.metrics.isLeader.set(1);
         this.startControllers().catch((err: unknown) => {
+          // e.g. the CRDs are not installed: give the lease up and let main exit non-zero.
           log.error({ err: String(err) }, 'controllers failed to start; giving up the lease');
-          void this.stop();
+          void this.stop().finally(() => options.onLostLeadership?.());
         });
       },
       onStoppedLeading: () => {
