@@ -147,6 +147,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   private ticks = 0;
   /** Which trace proposed (leader) or shipped (follower) which entry; used only with tracing on. */
   private readonly entryTraces = new EntryTraces();
+  /** Client URLs peers announced in their transport hello (bounded by 2 × maxMembers). */
+  private readonly learnedClientUrls = new Map<string, string>();
+  /** Leader: publish entries proposed and not yet applied, by member. */
+  private readonly publishing = new Map<string, string>();
   /** A commit-only hard state not written yet (goes with the next write). */
   private deferredHardState: HardState | null = null;
   /** What is on disk: term and vote of the stored hard state, index of the last stored entry. */
@@ -178,6 +182,33 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.snapshotAckTicks = Math.ceil(LIMITS.snapshotAckTimeoutMs / options.config.heartbeatIntervalMs);
     // At construction the core's log is exactly what storage loaded.
     this.durable = { term: options.hardState.term, vote: options.hardState.vote, lastIndex: options.node.status().lastIndex };
+  }
+
+  /**
+   * A peer told us its client URL (transport hello). The leader replicates it with a publish
+   * entry, so every member can show it and redirect to it later.
+   */
+  peerClientUrl(peer: string, clientUrl: string): void {
+    if (this.stopped || peer === this.name || !/^http:\/\/[^\s/]+:\d{1,5}$/.test(clientUrl)) return;
+    if (!this.learnedClientUrls.has(peer) && this.learnedClientUrls.size >= LIMITS.maxMembers * 2) return;
+    this.learnedClientUrls.set(peer, clientUrl);
+    this.publishPeers();
+  }
+
+  /** Leader: proposes a publish entry for every learned client URL the replicated book lacks. */
+  private publishPeers(): void {
+    if (this.softState.role !== 'leader' || this.stopping || this.writeBlocked) return;
+    for (const [peer, url] of this.learnedClientUrls) {
+      if (this.book.get(peer)?.clientUrl === url || this.publishing.get(peer) === url) continue;
+      try {
+        this.o.node.propose(encodePublish({ name: peer, clientUrl: url }));
+        this.publishing.set(peer, url);
+      } catch (err) {
+        if (err instanceof RaftError) return; // e.g. a transfer under way: the next hello or election retries
+        throw err;
+      }
+    }
+    this.notify();
   }
 
   /** The transport could not deliver to `peer`: the core stops pipelining to it and probes. */
@@ -538,6 +569,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     if (d) {
       // Our own URL comes from our flags (it may have changed since an older publish).
       if (d.name !== this.name) this.book.setClientUrl(d.name, d.clientUrl);
+      if (this.publishing.get(d.name) === d.clientUrl) this.publishing.delete(d.name);
       this.log.debug({ index: e.index, member: d.name, clientUrl: d.clientUrl }, 'client URL published');
     } else {
       this.log.warn({ index: e.index }, 'unknown driver entry ignored');
@@ -609,7 +641,11 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     if (prev.role !== ss.role) {
       this.log.info({ role: ss.role, previous: prev.role }, 'role changed');
-      if (ss.role === 'leader') this.publishSelf();
+      this.publishing.clear();
+      if (ss.role === 'leader') {
+        this.publishSelf();
+        this.publishPeers();
+      }
     }
     this.updateRoleMetrics();
     const waiters = this.leaderWaiters;

@@ -135,4 +135,11 @@ test('status and members list every member with addresses', tracked(flag, async 
   assert.equal(st.leader.name, leader.name);
   const leaderInfo = st.members.find((m) => m.name === leader.name);
   assert.equal(leaderInfo?.clientUrl, leader.clientUrl);
+  // Followers' client URLs arrive through the peer handshake and a publish entry by the leader.
+  for (const viewer of c.running()) {
+    await waitFor(`every client URL known on ${viewer.name}`, 5000, async () => {
+      const v = await c.status(viewer);
+      return v && c.members.every((m) => v.members.find((x) => x.name === m.name)?.clientUrl === m.clientUrl) ? true : null;
+    });
+  }
 }));

@@ -69,6 +69,7 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   const transport = new TcpTransport({
     id: config.name,
     clusterId: config.clusterToken,
+    clientUrl: config.advertiseClientUrl,
     listenHost: listen.host,
     listenPort: listen.port,
     logger: { warn: (obj, msg) => logger.warn(obj, msg) },
@@ -80,6 +81,9 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
         if (reason === 'disconnected' || reason === 'queueFull') server?.peerUnreachable(peer);
       },
       onRtt: (peer, rttMs) => metrics.peerRoundTripSeconds.observe({ to: peer }, rttMs / 1000),
+      onHello: (peer, info) => {
+        if (info.clientUrl !== undefined) server?.peerClientUrl(peer, info.clientUrl);
+      },
     },
   });
   const kv = new KvStateMachine();

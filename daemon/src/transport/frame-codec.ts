@@ -40,7 +40,13 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 /** A decoded frame. */
 export type Frame =
-  | { readonly kind: 'hello'; readonly clusterId: string; readonly from: string }
+  | {
+      readonly kind: 'hello';
+      readonly clusterId: string;
+      readonly from: string;
+      /** The sender's client (HTTP) URL, so members learn where to redirect clients; optional trailing field. */
+      readonly clientUrl?: string;
+    }
   | { readonly kind: 'message'; readonly message: Message }
   | {
       readonly kind: 'snapshotHeader';
@@ -164,6 +170,7 @@ export function writeFrame(w: ByteWriter, frame: Frame): void {
       const at = begin(w, FrameType.Hello);
       w.string(frame.clusterId);
       w.string(frame.from);
+      if (frame.clientUrl !== undefined) w.string(frame.clientUrl);
       end(w, at);
       return;
     }
@@ -206,8 +213,11 @@ export function encodeMessage(message: Message): Uint8Array {
 
 function decodeBody(type: number, r: ByteReader): Frame {
   switch (type) {
-    case FrameType.Hello:
-      return { kind: 'hello', clusterId: r.string(), from: r.string() };
+    case FrameType.Hello: {
+      const clusterId = r.string();
+      const from = r.string();
+      return r.remaining() > 0 ? { kind: 'hello', clusterId, from, clientUrl: r.string() } : { kind: 'hello', clusterId, from };
+    }
     case FrameType.Message:
       return { kind: 'message', message: readMessage(r) };
     case FrameType.SnapshotHeader: {

@@ -36,6 +36,8 @@ export interface TransportObserver {
   onDropped?(peer: NodeId, reason: 'queueFull' | 'unknownPeer' | 'encode' | 'fault' | 'disconnected'): void;
   onReconnect?(peer: NodeId): void;
   onRtt?(peer: NodeId, rttMs: number): void;
+  /** A peer's connection said hello; `clientUrl` is its advertised client URL when it sent one. */
+  onHello?(peer: NodeId, info: { readonly clientUrl?: string }): void;
 }
 
 /** Mutual TLS material (PEM). When given, both the listener and the dialler use TLS. */
@@ -61,6 +63,8 @@ export interface TransportFaults {
 export interface TcpTransportOptions {
   readonly id: NodeId;
   readonly clusterId: string;
+  /** Our advertised client URL, sent in every hello (peers learn where to redirect clients). */
+  readonly clientUrl?: string;
   /** Listen address; default 0.0.0.0. */
   readonly listenHost?: string;
   /** Listen port; 0 picks an ephemeral port (see `port` after start()). */
@@ -394,7 +398,8 @@ export class TcpTransport implements Transport {
       }
       p.everConnected = true;
       p.backoffAttempt = 0;
-      socket.write(encodeFrame({ kind: 'hello', clusterId: this.options.clusterId, from: this.options.id }));
+      const clientUrl = this.options.clientUrl;
+      socket.write(encodeFrame(clientUrl !== undefined ? { kind: 'hello', clusterId: this.options.clusterId, from: this.options.id, clientUrl } : { kind: 'hello', clusterId: this.options.clusterId, from: this.options.id }));
       this.flush(p);
     });
     socket.on('drain', () => {
@@ -574,6 +579,7 @@ export class TcpTransport implements Transport {
       conn.from = f.from;
       if (conn.helloTimer) clearTimeout(conn.helloTimer);
       conn.helloTimer = null;
+      this.options.observer?.onHello?.(f.from, f.clientUrl !== undefined ? { clientUrl: f.clientUrl } : {});
       return true;
     }
     const from = conn.from;
