@@ -4,8 +4,8 @@
 import http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION } from './api/types.js';
-import type { Logger, MemberUrlResolver, RaftClusterControllerOptions } from './controllers/raftcluster.js';
-import { DEFAULT_RAFTCLUSTER_OPTIONS, RaftClusterController, inClusterMemberUrl } from './controllers/raftcluster.js';
+import type { Logger, MemberAdvertiseResolver, MemberUrlResolver, RaftClusterControllerOptions } from './controllers/raftcluster.js';
+import { DEFAULT_RAFTCLUSTER_OPTIONS, RaftClusterController, inClusterMemberAdvertise, inClusterMemberUrl } from './controllers/raftcluster.js';
 import type { DrillOptions } from './controllers/raftchaosdrill.js';
 import { DEFAULT_DRILL_OPTIONS, RaftChaosDrillController } from './controllers/raftchaosdrill.js';
 import type { ReconcileResult } from './controllers/steps.js';
@@ -31,6 +31,8 @@ export interface OperatorOptions {
   readonly lease: { readonly name: string; readonly namespace: string; readonly durationMs: number; readonly renewDeadlineMs: number; readonly retryPeriodMs: number };
   /** How to reach a member; defaults to in-cluster DNS. Tests map members to local fakes. */
   readonly memberUrl?: MemberUrlResolver;
+  /** Addresses new members are registered with; defaults to in-cluster DNS. */
+  readonly memberAdvertise?: MemberAdvertiseResolver;
   readonly memberClient?: MemberClientOptions;
   readonly raftCluster?: RaftClusterControllerOptions;
   readonly drill?: DrillOptions;
@@ -74,6 +76,7 @@ export class Operator {
     const deps = {
       client: this.client, events, metrics: this.metrics, log,
       memberUrl: options.memberUrl ?? inClusterMemberUrl,
+      memberAdvertise: options.memberAdvertise ?? inClusterMemberAdvertise,
       memberClientOptions: options.memberClient ?? DEFAULT_MEMBER_CLIENT_OPTIONS,
       now: () => Date.now(),
     };

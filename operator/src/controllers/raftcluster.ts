@@ -37,6 +37,12 @@ export type MemberUrlResolver = (cluster: RaftCluster, member: string) => string
 /** Default resolver: the member's in-cluster DNS name through the headless Service. */
 export const inClusterMemberUrl: MemberUrlResolver = (cluster, member) => memberClientUrl(cluster, member);
 
+/** The addresses a new member is registered with (POST /v1/members); tests running real members on loopback override it. */
+export type MemberAdvertiseResolver = (cluster: RaftCluster, member: string) => { peerUrl: string; clientUrl: string };
+
+/** Default: the addresses the pod advertises itself (headless-Service DNS). */
+export const inClusterMemberAdvertise: MemberAdvertiseResolver = (cluster, member) => ({ peerUrl: memberPeerUrl(cluster, member), clientUrl: memberClientUrl(cluster, member) });
+
 /** Timing and limits of the RaftCluster controller. */
 export interface RaftClusterControllerOptions {
   /** Re-observe a settled cluster this often (health, leader and term in status). */
@@ -57,6 +63,7 @@ export interface ControllerDeps {
   readonly metrics: OperatorMetrics;
   readonly log: Logger;
   readonly memberUrl: MemberUrlResolver;
+  readonly memberAdvertise: MemberAdvertiseResolver;
   readonly memberClientOptions: MemberClientOptions;
   readonly now: () => number;
 }
@@ -283,7 +290,7 @@ export class RaftClusterController {
         note('Normal', 'ScaleStatefulSet', `StatefulSet replicas → ${step.replicas}: ${step.reason}`);
         break;
       case 'addLearner':
-        if (await memberCall('AddLearner', () => leaderClient().addLearner({ name: step.member, peerUrl: memberPeerUrl(cluster, step.member), clientUrl: memberClientUrl(cluster, step.member) }))) {
+        if (await memberCall('AddLearner', () => leaderClient().addLearner({ name: step.member, ...this.deps.memberAdvertise(cluster, step.member) }))) {
           note('Normal', 'AddLearner', `added ${step.member} as a learner`);
         }
         break;
