@@ -864,18 +864,26 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     return this.softState.leader !== null && this.appliedIndex >= this.commitIndex && !this.stopping;
   }
 
-  private proposeChange(change: ConfChange): Promise<void> {
-    this.checkWritable();
-    let pos: ProposalPosition;
-    try {
-      pos = this.o.node.proposeConfChange(change);
-    } catch (err) {
-      if (err instanceof RaftError) throw fromRaftError(err, (n) => this.leaderAddress(n));
-      throw err;
+  private async proposeChange(change: ConfChange): Promise<void> {
+    // A leader elected a moment ago refuses changes until its first entry commits (the core
+    // says ConfChangeInProgress without a pending change): that is not a concurrent change, so
+    // wait for it (bounded) instead of answering 409.
+    const deadline = this.now() + Math.min(this.o.config.requestTimeoutMs, this.o.config.electionTimeoutMs * 2);
+    let pos: ProposalPosition | null = null;
+    while (pos === null) {
+      this.checkWritable();
+      try {
+        pos = this.o.node.proposeConfChange(change);
+      } catch (err) {
+        if (!(err instanceof RaftError)) throw err;
+        const newLeaderSettling = err.code === 'ConfChangeInProgress' && !this.o.node.status().confChangePending;
+        if (!newLeaderSettling || this.now() >= deadline) throw fromRaftError(err, (n) => this.leaderAddress(n));
+        await sleep(this.o.config.heartbeatIntervalMs);
+      }
     }
     const p = this.proposals.add(pos.index, pos.term, change.context.length, this.now() + this.o.config.requestTimeoutMs);
     this.notify();
-    return p.then(() => undefined);
+    await p;
   }
 
   async addLearner(member: { readonly name: string; readonly peerUrl: string; readonly clientUrl: string }): Promise<void> {
