@@ -144,3 +144,30 @@ describe('whole-cluster crash and SIGTERM hand-off', () => {
     process.stdout.write(`# SIGTERM: new leader ${next.name} after ${handOffMs} ms, old leader exited in ${info.elapsedMs} ms\n`);
   }));
 });
+
+describe('a paused leader (SIGSTOP/SIGCONT)', () => {
+  const flag: FailureFlag = { failed: false };
+  let c: Cluster | undefined;
+  after(async () => {
+    keepLogsIfFailed(c, flag, 'failover-pause');
+    await c?.destroy();
+  });
+
+  test('is replaced while stopped, steps down when resumed, and no acknowledged write is lost', tracked(flag, async () => {
+    c = await Cluster.start({ members: 3, ...TIMING });
+    const cl = c;
+    const old = await cl.waitForLeader();
+    const writes = writeUntil(cl, 'pause', 4, Date.now() + 3000);
+    await sleep(500);
+    cl.pause(old);
+    const next = await cl.waitForLeader(10_000, [old.name]);
+    assert.notEqual(next.name, old.name);
+    const acked = await writes;
+    cl.resume(old);
+    // The old leader hears the higher term, steps down and follows the new leader.
+    await cl.waitForLeader(10_000);
+    const s = await cl.status(old);
+    assert.ok(s && s.role !== 'leader', `resumed member is ${s?.role ?? 'unreachable'}`);
+    await assertAllPresent(cl, acked);
+  }));
+});
