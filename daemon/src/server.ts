@@ -67,6 +67,7 @@ export interface FaultableTransport {
   setFaults(faults: { readonly dropOutgoingTo: readonly string[]; readonly dropIncomingFrom: readonly string[] }): void;
 }
 
+/** Everything a MemberServer drives; main.ts (server/wiring.ts) builds it, tests build it with in-memory parts. */
 export interface MemberServerOptions<S extends DriverStateMachine<R>, R> {
   readonly config: DaemonConfig;
   readonly logger: Logger;

@@ -16,6 +16,7 @@ export function isDriverEntry(data: Uint8Array): boolean {
   return data.length >= PREFIX.length && PREFIX.every((b, i) => data[i] === b);
 }
 
+/** The entry data announcing `p` (propose it as a Normal entry). */
 export function encodePublish(p: PublishEntry): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify({ t: 'publish', name: p.name, clientUrl: p.clientUrl }));
   const out = new Uint8Array(PREFIX.length + json.length);

@@ -20,6 +20,7 @@ export class SnapshotFormatError extends Error {
   }
 }
 
+/** Builds the image stored and sent as a raft snapshot's data. */
 export function encodeSnapshot(parts: SnapshotParts): Uint8Array {
   const json = new TextEncoder().encode(parts.membersJson);
   const out = new Uint8Array(HEADER_BYTES + json.length + parts.kvImage.length);
@@ -30,6 +31,7 @@ export function encodeSnapshot(parts: SnapshotParts): Uint8Array {
   return out;
 }
 
+/** Splits an image made by `encodeSnapshot`; throws SnapshotFormatError for anything else. */
 export function decodeSnapshot(data: Uint8Array): SnapshotParts {
   if (data.length < HEADER_BYTES || MAGIC.some((b, i) => data[i] !== b)) throw new SnapshotFormatError('not a raftkv snapshot image');
   const jsonBytes = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(MAGIC.length, false);
