@@ -113,6 +113,7 @@ type Member = MemberServer<JsonStateMachine, TestResult>;
 const NAMES = ['a', 'b', 'c'];
 const storages = new Map<string, FlakyMemoryStorage>();
 const members = new Map<string, Member>();
+const metricsOf = new Map<string, ReturnType<typeof createMetrics>>();
 let seed = 1;
 
 async function startMember(name: string): Promise<Member> {
@@ -135,10 +136,13 @@ async function startMember(name: string): Promise<Member> {
     id: name, electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, leaseRead: true,
     maxInflightMsgs: 256, maxSizePerMsgBytes: 1 << 20, maxUncommittedBytes: 64 << 20, maxLearnerLagEntries: 1000, rng,
   }, plan.initialState);
+  // One registry per member name for the whole file (restarts reuse it, as counters would survive in a scrape).
+  const metrics = metricsOf.get(name) ?? createMetrics(name);
+  metricsOf.set(name, metrics);
   let srv: Member | null = null;
   const logger = createLogger(name, 'silent', () => srv?.currentTerm() ?? 0);
   srv = new MemberServer<JsonStateMachine, TestResult>({
-    config, logger, metrics: createMetrics(name), storage, transport: new LocalTransport(name), node,
+    config, logger, metrics, storage, transport: new LocalTransport(name), node,
     stateMachine: new JsonStateMachine(), addressBook: plan.addressBook, confState: plan.confState, snapshot: plan.snapshot,
     hardState: plan.initialState.hardState,
     onFatal: (e) => {
@@ -192,6 +196,18 @@ test('three drivers elect a leader and replicate a burst of writes to every memb
     await m.waitLinearizable();
     assert.equal(m.stateMachine.map.get('k499'), 'v499', `${m.name} has the last write after a linearizable wait`);
   }
+});
+
+test('concurrent linearizable reads share ReadIndex rounds', async () => {
+  const leader = await agreedLeader();
+  const f = [...members.values()].find((m) => m !== leader);
+  assert.ok(f);
+  const counter = metricsOf.get(f.name)?.readIndexTotal;
+  assert.ok(counter);
+  const before = (await counter.get()).values[0]?.value ?? 0;
+  await Promise.all(Array.from({ length: 1000 }, () => f.waitLinearizable()));
+  const rounds = ((await counter.get()).values[0]?.value ?? 0) - before;
+  assert.ok(rounds >= 1 && rounds <= 20, `1000 reads took ${rounds} ReadIndex rounds`);
 });
 
 test('a follower refuses writes with NotLeader naming the leader and its client URL', async () => {
