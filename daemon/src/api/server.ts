@@ -11,6 +11,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { MemberService } from '../member-service.js';
 import type { Logger } from '../observability/logger.js';
 import type { RaftkvMetrics } from '../observability/metrics.js';
+import { traceHttpRequest, tracingEnabled } from '../observability/tracing.js';
 import type { ApiContext } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import type { KvPort } from './kv-port.js';
@@ -139,7 +140,7 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     heartbeatMs: options.watchHeartbeatMs ?? HTTP_TIMING.watchHeartbeatMs,
   });
   const app = buildApp(ctx, hub, options);
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     try {
       if (handleKvRequest(ctx, req, res)) return;
     } catch (err) {
@@ -147,6 +148,11 @@ export function createApiServer(service: MemberService, options: ApiServerOption
       return;
     }
     app(req, res);
+  };
+  // One span per request when tracing is on (named by route template); a boolean check otherwise.
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (tracingEnabled()) traceHttpRequest(req, res, () => dispatch(req, res));
+    else dispatch(req, res);
   };
   const server = createServer(onRequest);
   server.keepAliveTimeout = HTTP_TIMING.keepAliveTimeoutMs;
