@@ -643,6 +643,16 @@ export class RawNode {
   private handleVoteRequest(m: Message): void {
     const pre = m.type === MessageType.PreVote;
     const respType = pre ? MessageType.PreVoteResp : MessageType.VoteResp;
+    if (!this.confKnown && this.cfg.brokenVariants?.voteWithoutConf !== true) {
+      // A joiner that has not learned the configuration (e.g. a member removed and re-added
+      // under its old name with a wiped disk) holds none of the log it may have acknowledged
+      // in an earlier incarnation; a stale candidate whose configuration still counts that
+      // name as a voter would win with its vote while the real configuration elects another
+      // leader in the same term. It votes once a snapshot or the leader taught it the
+      // configuration (and the log up to it). Original members know theirs from bootstrap.
+      this.send({ type: respType, to: m.from, reject: true });
+      return;
+    }
     const canVote =
       this.vote === m.from ||
       (this.vote === '' && this.lead === null) ||

@@ -151,6 +151,8 @@ export interface BrokenVariants {
   readonly voteTwiceInTerm?: boolean;
   /** Answer ReadIndex at once as leader, without confirming leadership with a quorum. */
   readonly readIndexWithoutQuorum?: boolean;
+  /** Grant (pre-)votes before learning the configuration (a joiner, e.g. re-added with a wiped disk). */
+  readonly voteWithoutConf?: boolean;
 }
 
 export interface RaftConfig {

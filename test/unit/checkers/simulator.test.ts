@@ -54,13 +54,24 @@ test('cluster size option is honoured', () => {
   for (const nodes of [3, 5, 7]) assert.equal(runSimulation({ seed: 5, nodes, safetyTicks: 300 }).stats.nodes, nodes);
 });
 
-// Found by the simulator (seed 202545, 3 members): a member removed and re-added under the same
-// name with a fresh disk (it keeps its term and vote) has not learned the configuration yet, but
-// it grants votes; a stale member whose configuration still lists the name as a voter wins with
-// that vote while the real configuration elects another leader in the same term. Until the core
-// refuses (pre-)votes while its configuration is unknown, this is a known failure, kept as a todo
-// so it runs and reports without failing the suite.
-test('re-added member with a fresh disk cannot help elect a stale leader', { todo: 'raft core: a joiner that has not learned its configuration must not vote' }, () => {
-  const r = runSimulation({ seed: 202545, nodes: 3 });
-  assert.ok(r.ok, `${String(r.property)}: ${r.detail ?? ''}`);
+// Found by the simulator (seeds 202545 with 3 members, and 302583): a member removed and
+// re-added under the same name with a fresh disk (it keeps its term and vote) had not learned
+// the configuration yet but granted votes; a stale member whose configuration still listed the
+// name as a voter won with that vote while the real configuration elected another leader in the
+// same term. The core now refuses (pre-)votes while its configuration is unknown; the old
+// behaviour survives as the voteWithoutConf broken variant, which the checkers must catch.
+test('re-added member with a fresh disk cannot help elect a stale leader', () => {
+  const seeds = [
+    { seed: 202545, nodes: 3 },
+    { seed: 302583, nodes: undefined },
+  ] as const;
+  for (const { seed, nodes } of seeds) {
+    const opts = { seed, ...(nodes !== undefined ? { nodes } : {}) };
+    const r = runSimulation(opts);
+    assert.ok(r.ok, `seed ${seed}: ${String(r.property)}: ${r.detail ?? ''}`);
+    const broken = runSimulation({ ...opts, brokenVariants: { voteWithoutConf: true } });
+    assert.equal(broken.ok, false, `seed ${seed} must fail with voteWithoutConf`);
+    const expected: readonly Property[] = ['election-safety', 'leader-completeness', 'state-machine-safety', 'log-matching'];
+    assert.ok(expected.includes(broken.property as Property), `seed ${seed} failed with ${String(broken.property)}`);
+  }
 });

@@ -1,0 +1,133 @@
+// A member removed and re-added under its old name with a wiped disk (found by the simulator,
+// seeds 202545 and 302583): until it learns the configuration it must refuse votes and
+// pre-votes, or a stale member whose configuration still counts that name as a voter wins a
+// term without entries the cluster committed. Once it learned the configuration (from the
+// leader's log or a snapshot) it votes like any member.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Network, MessageType, is, cmd } from './harness.js';
+import type { ConfChange, RaftConfig } from '../../../daemon/src/raft/index.js';
+
+const NO_CTX = new Uint8Array(0);
+const cc = (type: ConfChange['type'], node: string): ConfChange => ({ type, node, context: NO_CTX });
+
+interface Outcome {
+  net: Network;
+  /** Index of the entry committed by a and the old x while b was cut off. */
+  committedIndex: number;
+}
+
+/**
+ * a, b, x are voters; a leads. With b cut off, a and the old x commit `v1` and then x's
+ * removal. x is wiped and started again as a joiner (empty configuration; like the simulator it
+ * keeps its term and vote). b, still believing {a, b, x} and missing both entries, campaigns
+ * and can reach only the new x.
+ */
+function staleCandidateAsksFreshMember(over: Partial<RaftConfig>, xOver: Partial<RaftConfig>): Outcome {
+  const net = new Network(['a', 'b', 'x'], () => over);
+  net.elect('a');
+  net.partition('b');
+  const a = net.node('a');
+  const { index: committedIndex } = a.propose(cmd('v1'));
+  net.stabilize();
+  a.proposeConfChange(cc('remove', 'x'));
+  net.stabilize();
+  assert.equal(a.status().commit, a.status().lastIndex);
+  assert.ok(a.status().commit > committedIndex);
+  assert.deepEqual(a.status().confState.voters, ['a', 'b']);
+  assert.ok(net.node('b').status().lastIndex < committedIndex, 'b misses the committed entry');
+
+  const hard = net.get('x').disk.hardState;
+  net.add('x', { voters: [], learners: [] }, { ...over, ...xOver }, {
+    hardState: { term: hard.term, vote: hard.vote, commit: 0 },
+    snapshot: { index: 0, term: 0, confState: { voters: [], learners: [] } },
+    entries: [],
+  });
+  // b can reach x only (a stays cut off from both).
+  net.heal();
+  net.partition('a');
+  net.node('b').campaign();
+  net.stabilize();
+  return { net, committedIndex };
+}
+
+test('a re-added member with a wiped disk refuses votes until it knows the configuration', () => {
+  const { net } = staleCandidateAsksFreshMember({}, {});
+  const answers = net.sent.filter(is.and(is.from('x'), is.to('b'), is.type(MessageType.VoteResp)));
+  assert.ok(answers.length > 0, 'x answered');
+  assert.ok(answers.every((m) => m.reject), 'x refused its vote');
+  assert.notEqual(net.node('b').status().role, 'leader', 'b cannot lead without the committed entry');
+  assert.notEqual(net.get('x').disk.hardState.vote, 'b', 'x recorded no vote for b');
+});
+
+test('... and refuses pre-votes too', () => {
+  const { net } = staleCandidateAsksFreshMember({ preVote: true }, {});
+  const answers = net.sent.filter(is.and(is.from('x'), is.to('b'), is.type(MessageType.PreVoteResp)));
+  assert.ok(answers.length > 0, 'x answered the pre-vote');
+  assert.ok(answers.every((m) => m.reject), 'x refused its pre-vote');
+  assert.equal(net.sent.filter(is.and(is.from('b'), is.type(MessageType.Vote))).length, 0, 'b never got to a real election');
+  assert.notEqual(net.node('b').status().role, 'leader');
+});
+
+test('the scenario is real: with voteWithoutConf the stale member leads without a committed entry', () => {
+  const { net, committedIndex } = staleCandidateAsksFreshMember({}, { brokenVariants: { voteWithoutConf: true } });
+  const b = net.node('b').status();
+  assert.equal(b.role, 'leader');
+  // b's own noop took the index where a and the old x committed v1, and b commits it too.
+  const aEntry = net.get('a').disk.entries.find((e) => e.index === committedIndex);
+  const bEntry = net.get('b').disk.entries.find((e) => e.index === committedIndex);
+  assert.equal(aEntry?.term, 1);
+  assert.ok(bEntry !== undefined && bEntry.term !== aEntry.term, 'b holds another entry at the committed index');
+  assert.ok(b.commit >= committedIndex && net.node('a').status().commit >= committedIndex, 'both count their entry committed');
+});
+
+test('a joiner votes once it learned the configuration from the leader log', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  net.node('a').proposeConfChange(cc('addLearner', 'd'));
+  net.stabilize();
+  net.add('d', { voters: [], learners: [] });
+  net.tick(1, ['a']);
+  net.stabilize();
+  net.node('a').proposeConfChange(cc('promote', 'd'));
+  net.stabilize();
+  assert.deepEqual(net.node('d').status().confState.voters, ['a', 'b', 'c', 'd']);
+  // Without a, c needs both b and d (3 of 4).
+  net.partition('a');
+  net.node('c').campaign();
+  net.stabilize();
+  assert.equal(net.node('c').status().role, 'leader');
+  assert.equal(net.get('d').disk.hardState.vote, 'c');
+});
+
+test('a joiner votes once it learned the configuration from a snapshot', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const a = net.node('a');
+  a.propose(cmd('v1'));
+  net.stabilize();
+  const { index } = a.proposeConfChange(cc('addLearner', 'd'));
+  net.stabilize();
+  // Compacted past index 1: d can only catch up from a snapshot.
+  a.compact(index);
+  net.add('d', { voters: [], learners: [] });
+  net.tick(1, ['a']);
+  net.stabilize();
+  assert.ok(net.sent.some(is.and(is.to('d'), is.type(MessageType.Snapshot))), 'd got a snapshot');
+  a.proposeConfChange(cc('promote', 'd'));
+  net.stabilize();
+  net.partition('a');
+  net.node('b').campaign();
+  net.stabilize();
+  assert.equal(net.node('b').status().role, 'leader');
+  assert.equal(net.get('d').disk.hardState.vote, 'b');
+});
+
+test('members of a new cluster know their configuration from bootstrap and vote at once', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.partition('a');
+  net.node('b').campaign();
+  net.stabilize();
+  assert.equal(net.node('b').status().role, 'leader');
+  assert.equal(net.get('c').disk.hardState.vote, 'b');
+});
