@@ -1,6 +1,7 @@
 // The `raftkv` entry point: flags → logger → metrics → storage.load → raft core → transport →
 // KV state machine → member driver → HTTP API, then signals. Exit codes: 0 clean stop, 1 fatal
-// error (message on stderr), 2 bad flags (with the usage line).
+// error (message on stderr), 2 bad flags (with the usage line). `raftkv restore ...` builds a
+// data dir from a backup instead (cli/restore.ts) and exits.
 import { mkdirSync } from 'node:fs';
 import { FlagError, USAGE_LINE, parseFlags } from './config/flags.js';
 import type { DaemonConfig } from './config/flags.js';
@@ -11,6 +12,7 @@ import { createMetrics } from './observability/metrics.js';
 import { initTracing } from './observability/tracing.js';
 import { RaftInvariantError } from './raft/errors.js';
 import { BootstrapError } from './server/bootstrap.js';
+import { runRestore } from './cli/restore.js';
 import { wireMember } from './server/wiring.js';
 
 function fail(message: string, code: number): never {
@@ -74,7 +76,10 @@ async function run(config: DaemonConfig): Promise<void> {
   } catch (err) {
     fail(`cannot listen on ${config.listenClientUrl}: ${err instanceof Error ? err.message : String(err)}`, 1);
   }
-  logger.info({ client: config.listenClientUrl, peer: config.listenPeer, resumed: wired.resumed }, 'serving');
+  logger.info({
+    client: config.listenClientUrl, peer: config.listenPeer, resumed: wired.resumed,
+    peerTls: config.peerTls !== null, clientTls: config.clientTls !== null, clientCertRequired: config.clientTls?.requireClientCert ?? false, auth: config.authTokenFile !== null,
+  }, 'serving');
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -89,6 +94,7 @@ async function run(config: DaemonConfig): Promise<void> {
     void (async () => {
       // Refuse new writes and hand off leadership before closing the HTTP listener, so clients
       // in flight get ShuttingDown / redirects instead of connection resets.
+      wired.stopBackground();
       await wired.server.stop();
       await http.close();
       // Bounded: an unreachable collector must not hold the exit past the SIGTERM budget.
@@ -108,6 +114,9 @@ async function run(config: DaemonConfig): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'restore') {
+    process.exit(await runRestore(process.argv.slice(3), process.env, process.stdout, process.stderr));
+  }
   let parsed;
   try {
     parsed = parseFlags(process.argv.slice(2), process.env);

@@ -22,9 +22,9 @@ export interface ApiErrorSpec {
 export const API_ERRORS = {
   /** Malformed input of any kind: bad JSON, bad key encoding, empty or oversized key, bad header. */
   BAD_REQUEST: { status: 400 },
-  /** Reserved for the authentication feature: no or invalid credentials. */
+  /** Auth on (--auth-token-file): no, malformed or unknown credentials. Sent with `WWW-Authenticate: Bearer`. */
   UNAUTHORIZED: { status: 401 },
-  /** Reserved for the authentication feature: credentials lack the permission. */
+  /** Auth on: the credentials' role is too weak for the route (read < write < admin). */
   FORBIDDEN: { status: 403 },
   /** The key, member or route does not exist (also the faults endpoint when fault injection is off). */
   NOT_FOUND: { status: 404 },
@@ -243,6 +243,7 @@ export function errorResponse(err: unknown, pathAndQuery: string, logger: Logger
     headers['location'] = leaderLocation(api.leader, pathAndQuery);
     headers['x-raft-leader'] = api.leader.name;
   }
+  if (api.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer realm="raftkv"';
   const spec: ApiErrorSpec = API_ERRORS[api.code];
   const retryAfter = api.retryAfterSeconds ?? spec.retryAfterSeconds;
   if (retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfter)));

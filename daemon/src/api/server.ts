@@ -1,7 +1,10 @@
-// The member's HTTP server: node's http server whose request listener serves the /v1/kv hot
-// path directly (routes/kv.ts) and hands everything else to an express 5 app.
+// The member's HTTP server: node's http (or, with --cert/--key, https) server whose request
+// listener checks access (access.ts, when auth is on), serves the /v1/kv hot path directly
+// (routes/kv.ts) and hands everything else to an express 5 app.
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,12 +16,16 @@ import type { Logger } from '../observability/logger.js';
 import type { RaftkvMetrics } from '../observability/metrics.js';
 import { traceHttpRequest, tracingEnabled } from '../observability/tracing.js';
 import type { ApiContext } from './context.js';
+import { authorize } from './access.js';
+import type { AccessControl } from './access.js';
+import type { TlsMaterial } from '../security/tls-material.js';
 import { ApiError, toApiError } from './errors.js';
 import type { KvPort } from './kv-port.js';
 import { kvBinding } from './kv-binding.js';
 import { HttpTimer, sendError } from './respond.js';
 import { registerClusterRoutes } from './routes/cluster.js';
-import { handleKvRequest } from './routes/kv.js';
+import { KV_ROUTES, handleKvRequest } from './routes/kv.js';
+import { registerBackupRoute } from './routes/backup.js';
 import { WatchHub } from './routes/watch.js';
 import { registerWriteRoutes } from './routes/writes.js';
 
@@ -54,6 +61,25 @@ export interface ApiServerOptions {
   readonly kv?: KvPort;
   /** Overrides of HTTP_TIMING's watch settings (tests). */
   readonly watchHeartbeatMs?: number;
+  /** Bearer-token / client-certificate access control (--auth-token-file); absent: everything open. */
+  readonly access?: AccessControl;
+  /** HTTPS on the client port (--cert/--key[/--client-ca]); absent: plain HTTP. */
+  readonly tls?: ApiTls;
+}
+
+/** The client port's TLS: material that may change (rotation) and whether client certificates are required. */
+export interface ApiTls {
+  readonly current: TlsMaterial;
+  /** Registers a listener for new material; the server swaps its secure context in it. */
+  onChange(listener: (m: TlsMaterial) => void): void;
+  /** --client-ca given: a client without a certificate signed by it is refused in the handshake. */
+  readonly requireClientCert: boolean;
+}
+
+/** A route the server serves (method and template), as registered. */
+export interface ServedRoute {
+  readonly method: string;
+  readonly path: string;
 }
 
 /** A running (or ready to run) API server. */
@@ -65,7 +91,9 @@ export interface ApiServer {
   /** Stops accepting connections, ends watch streams, lets requests finish (bounded), closes. Idempotent. */
   close(): Promise<void>;
   /** The node server, for callers that need its events. */
-  readonly server: Server;
+  readonly server: Server | HttpsServer;
+  /** Every route registered (the fast KV routes and the express router), for the access test. */
+  routes(): ServedRoute[];
 }
 
 /** Levels walked up from the compiled server.js looking for the status page sources. */
@@ -90,7 +118,7 @@ export function findStatusPageDir(): string | undefined {
   return undefined;
 }
 
-function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): express.Express {
+function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): { app: express.Express; router: express.Router } {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -98,6 +126,7 @@ function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): ex
   const router = express.Router();
   registerWriteRoutes(router, ctx);
   registerClusterRoutes(router, ctx, options.enableFaultInjection);
+  registerBackupRoute(router, ctx);
   hub.register(router);
   app.use(router);
   if (options.staticDir !== undefined && existsSync(options.staticDir)) {
@@ -115,7 +144,24 @@ function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): ex
     }
     sendError(res, e, req.originalUrl, ctx.logger);
   });
-  return app;
+  return { app, router };
+}
+
+/** Routes on an express router (method and template of each). */
+function routerRoutes(router: express.Router): ServedRoute[] {
+  const out: ServedRoute[] = [];
+  for (const layer of router.stack as unknown as { route?: { path: unknown; methods: Record<string, boolean> } }[]) {
+    const r = layer.route;
+    if (!r || typeof r.path !== 'string') continue;
+    for (const m of Object.keys(r.methods)) if (r.methods[m]) out.push({ method: m.toUpperCase(), path: r.path });
+  }
+  return out;
+}
+
+/** Node TLS server options for the client port from material. */
+function httpsOptionsOf(m: TlsMaterial, requireClientCert: boolean): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert: boolean; rejectUnauthorized: boolean } {
+  const base = { cert: m.cert, key: m.key, requestCert: requireClientCert, rejectUnauthorized: requireClientCert };
+  return m.ca !== undefined ? { ...base, ca: m.ca } : base;
 }
 
 /**
@@ -139,9 +185,12 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     maxBufferedBytes: HTTP_TIMING.watchMaxBufferedBytes,
     heartbeatMs: options.watchHeartbeatMs ?? HTTP_TIMING.watchHeartbeatMs,
   });
-  const app = buildApp(ctx, hub, options);
+  const { app, router } = buildApp(ctx, hub, options);
+  const access = options.access;
   const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     try {
+      // Before any handler: a refused request never reaches the KV path, a redirect or a body read.
+      if (access !== undefined) authorize(access, req);
       if (handleKvRequest(ctx, req, res)) return;
     } catch (err) {
       sendError(res, err, req.url ?? '/', ctx.logger);
@@ -154,7 +203,19 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     if (tracingEnabled()) traceHttpRequest(req, res, () => dispatch(req, res));
     else dispatch(req, res);
   };
-  const server = createServer(onRequest);
+  const tlsOpts = options.tls;
+  let server: Server | HttpsServer;
+  if (tlsOpts !== undefined) {
+    const https = createHttpsServer(httpsOptionsOf(tlsOpts.current, tlsOpts.requireClientCert), onRequest);
+    // Rotation: new connections get the new certificate (and CA); open ones keep theirs.
+    tlsOpts.onChange((m) => https.setSecureContext(httpsOptionsOf(m, tlsOpts.requireClientCert)));
+    https.on('tlsClientError', (err: Error, socket) => {
+      options.logger.debug({ remote: socket.remoteAddress, err: err.message }, 'client TLS handshake failed');
+    });
+    server = https;
+  } else {
+    server = createServer(onRequest);
+  }
   server.keepAliveTimeout = HTTP_TIMING.keepAliveTimeoutMs;
   server.headersTimeout = HTTP_TIMING.headersTimeoutMs;
   server.requestTimeout = HTTP_TIMING.requestTimeoutMs;
@@ -170,11 +231,13 @@ export function createApiServer(service: MemberService, options: ApiServerOption
   });
   let boundUrl = '';
   let closing: Promise<void> | null = null;
+  const scheme = tlsOpts !== undefined ? 'https' : 'http';
   return {
     server,
+    routes: () => [...KV_ROUTES, ...routerRoutes(router)],
     listen(url: string): Promise<void> {
       const u = new URL(url);
-      if (u.protocol !== 'http:') return Promise.reject(new Error(`listen: only http:// URLs are supported, got ${url}`));
+      if (u.protocol !== `${scheme}:`) return Promise.reject(new Error(`listen: this server speaks ${scheme}://, got ${url}`));
       const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
       const port = u.port === '' ? 80 : Number(u.port);
       return new Promise((resolve, reject) => {
@@ -183,7 +246,7 @@ export function createApiServer(service: MemberService, options: ApiServerOption
         server.listen(port, host, () => {
           server.off('error', onError);
           const a = server.address() as AddressInfo;
-          boundUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+          boundUrl = `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
           resolve();
         });
       });

@@ -2,7 +2,7 @@
 // (argv and env in, a Command or a UsageError out) so it is tested without a cluster.
 
 /** Printed with every usage error (exit 2) and for --help (exit 0). */
-export const USAGE = `usage: raftctl [--endpoints URL,URL] [--timeout-ms N] <command>
+export const USAGE = `usage: raftctl [--endpoints URL,URL] [--timeout-ms N] [--token T] [--cacert F] [--cert F --key F] <command>
 commands:
   put KEY VALUE|-                      write a value (- reads it from stdin)
   get KEY [--serializable]             print a value (linearizable unless --serializable)
@@ -13,11 +13,15 @@ commands:
   members list|add NAME PEER_URL CLIENT_URL|promote NAME|remove NAME
   leader transfer [NAME]               move leadership (to NAME or the most caught-up voter)
   snapshot                             take a snapshot on the leader now
+  snapshot save FILE [--serializable]  download a backup (checksummed) from the first endpoint
   lock acquire NAME OWNER TTL_MS       acquire a lock, print its fencing token
   lock release NAME TOKEN              release a lock
   txn FILE.json|-                      run a transaction (API.md §2 body)
   bench ...                            load generator (raftctl bench --help)
-endpoints default to $RAFTKV_ENDPOINTS or http://127.0.0.1:2379`;
+endpoints default to $RAFTKV_ENDPOINTS or http://127.0.0.1:2379 (https:// for members with --cert)
+--token (or $RAFTKV_TOKEN): bearer token for members with --auth-token-file
+--cacert/--cert/--key (or $RAFTKV_CACERT/_CERT/_KEY): CA bundle of the members' HTTPS certificates,
+  client certificate and key (members with --client-ca)`;
 
 /** Default endpoint when neither --endpoints nor RAFTKV_ENDPOINTS is given. */
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
@@ -49,6 +53,7 @@ export type Command =
   | { readonly kind: 'members-remove'; readonly name: string }
   | { readonly kind: 'leader-transfer'; readonly to: string | null }
   | { readonly kind: 'snapshot' }
+  | { readonly kind: 'snapshot-save'; readonly file: string; readonly serializable: boolean }
   | { readonly kind: 'lock-acquire'; readonly name: string; readonly owner: string; readonly ttlMs: number }
   | { readonly kind: 'lock-release'; readonly name: string; readonly token: number }
   | { readonly kind: 'txn'; readonly file: string }
@@ -60,6 +65,10 @@ export interface GlobalOptions {
   /** True when the endpoints came from --endpoints or RAFTKV_ENDPOINTS (not the default). */
   readonly endpointsGiven: boolean;
   readonly timeoutMs: number;
+  /** Bearer token (--token / RAFTKV_TOKEN), or null. */
+  readonly token: string | null;
+  /** PEM files for https:// endpoints. */
+  readonly tls: { readonly caFile: string | null; readonly certFile: string | null; readonly keyFile: string | null };
 }
 
 /** The whole command line. */
@@ -80,7 +89,7 @@ function parseEndpoints(text: string): string[] {
     } catch {
       throw new UsageError(`bad endpoint URL: ${e}`);
     }
-    if (u.protocol !== 'http:') throw new UsageError(`endpoint must be http://: ${e}`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`endpoint must be http:// or https://: ${e}`);
     return u.origin;
   });
 }
@@ -193,9 +202,15 @@ function parseCommand(argv: readonly string[]): Command {
       if (sub !== 'transfer' || rest.length > 1) throw new UsageError('usage: raftctl leader transfer [NAME]');
       return { kind: 'leader-transfer', to: rest[0] ?? null };
     }
-    case 'snapshot':
-      exactly(args, 0, 'snapshot');
+    case 'snapshot': {
+      if (args[0] === 'save') {
+        const f = takeFlags(args.slice(1), [], ['--serializable']);
+        exactly(f.rest, 1, 'snapshot save FILE [--serializable]');
+        return { kind: 'snapshot-save', file: f.rest[0] as string, serializable: f.flags.has('--serializable') };
+      }
+      exactly(args, 0, 'snapshot | snapshot save FILE');
       return { kind: 'snapshot' };
+    }
     case 'lock': {
       const [sub, ...rest] = args;
       if (sub === 'acquire') {
@@ -223,10 +238,12 @@ function parseCommand(argv: readonly string[]): Command {
 export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParsedArgs {
   let endpoints: string[] | null = null;
   let timeoutMs = DEFAULT_TIMEOUT_MS;
+  const given = new Map<string, string>();
+  const noTls = { caFile: null, certFile: null, keyFile: null };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i] as string;
-    if (a === '-h' || a === '--help') return { options: { endpoints: [DEFAULT_ENDPOINT], endpointsGiven: false, timeoutMs }, command: { kind: 'help' } };
+    if (a === '-h' || a === '--help') return { options: { endpoints: [DEFAULT_ENDPOINT], endpointsGiven: false, timeoutMs, token: null, tls: noTls }, command: { kind: 'help' } };
     if (!a.startsWith('--')) break;
     const eq = a.indexOf('=');
     const name = eq === -1 ? a : a.slice(0, eq);
@@ -239,13 +256,24 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     else if (name === '--timeout-ms') {
       timeoutMs = positiveInt(value(), '--timeout-ms', CLI_LIMITS.maxTimeoutMs);
       if (timeoutMs === 0) throw new UsageError('--timeout-ms must be > 0');
+    } else if (name === '--token' || name === '--cacert' || name === '--cert' || name === '--key') {
+      const v = value();
+      if (v === '') throw new UsageError(`${name} must not be empty`);
+      given.set(name, v);
     } else throw new UsageError(`unknown flag: ${name}`);
   }
+  const opt = (flag: string, envName: string): string | null => {
+    const v = given.get(flag) ?? env[envName];
+    return v === undefined || v === '' ? null : v;
+  };
+  const token = opt('--token', 'RAFTKV_TOKEN');
+  const tls = { caFile: opt('--cacert', 'RAFTKV_CACERT'), certFile: opt('--cert', 'RAFTKV_CERT'), keyFile: opt('--key', 'RAFTKV_KEY') };
+  if ((tls.certFile === null) !== (tls.keyFile === null)) throw new UsageError('--cert and --key go together');
   let endpointsGiven = endpoints !== null;
   if (endpoints === null) {
     const fromEnv = env['RAFTKV_ENDPOINTS'];
     endpointsGiven = fromEnv !== undefined && fromEnv.trim() !== '';
     endpoints = endpointsGiven ? parseEndpoints(fromEnv as string) : [DEFAULT_ENDPOINT];
   }
-  return { options: { endpoints, endpointsGiven, timeoutMs }, command: parseCommand(argv.slice(i)) };
+  return { options: { endpoints, endpointsGiven, timeoutMs, token, tls }, command: parseCommand(argv.slice(i)) };
 }

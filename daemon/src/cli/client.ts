@@ -1,6 +1,8 @@
 // raftctl's HTTP client: tries the endpoints in order, moves to the next on a connection error
 // (or a 503 from a member without a leader), follows 307 redirects to the leader (bounded), and
-// turns error bodies into one readable line.
+// turns error bodies into one readable line. Speaks http:// and https:// (http-request.ts) and
+// sends the bearer token (--token / RAFTKV_TOKEN) on every request, redirects included.
+import { HttpRequester } from './http-request.js';
 
 /** Redirects followed for one call. */
 export const MAX_REDIRECTS = 5;
@@ -33,6 +35,8 @@ export interface CliRequest {
 function describeNetworkError(err: unknown): string {
   if (err instanceof Error) {
     if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'timed out';
+    const own = (err as { code?: unknown }).code;
+    if (typeof own === 'string') return `${own} ${err.message}`;
     const cause = (err as { cause?: unknown }).cause;
     if (cause instanceof Error) {
       const code = (cause as { code?: unknown }).code;
@@ -56,12 +60,39 @@ export function errorLine(status: number, body: Buffer): string {
   return `${status}${short ? `: ${short}` : ''}`;
 }
 
+/** Credentials and transport of a client. */
+export interface ClientOptions {
+  /** Bearer token sent as `Authorization: Bearer ...` (never printed). */
+  readonly token?: string;
+  /** The requester (TLS settings); default: plain agents, system CA roots. */
+  readonly requester?: HttpRequester;
+}
+
 /** Talks to a cluster through a list of endpoints. */
 export class RaftkvClient {
+  readonly requester: HttpRequester;
+  private readonly token: string | undefined;
+
   constructor(
     readonly endpoints: readonly string[],
     private readonly timeoutMs: number,
-  ) {}
+    options: ClientOptions = {},
+  ) {
+    this.requester = options.requester ?? new HttpRequester();
+    this.token = options.token;
+  }
+
+  /** Request headers with the credentials added. */
+  headersWith(extra: Readonly<Record<string, string>> | undefined): Record<string, string> {
+    const h: Record<string, string> = { ...extra };
+    if (this.token !== undefined) h['authorization'] = `Bearer ${this.token}`;
+    return h;
+  }
+
+  /** The per-request timeout. */
+  get requestTimeoutMs(): number {
+    return this.timeoutMs;
+  }
 
   /**
    * Sends the request, following redirects and failing over between endpoints. Returns the
@@ -100,12 +131,10 @@ export class RaftkvClient {
   }
 
   private async once(url: string, r: CliRequest): Promise<CliResponse> {
-    const init: RequestInit = { method: r.method, redirect: 'manual', signal: AbortSignal.timeout(this.timeoutMs) };
-    if (r.headers) init.headers = r.headers;
-    if (r.body !== undefined) init.body = r.body;
-    const res = await fetch(url, init);
-    const body = Buffer.from(await res.arrayBuffer());
-    return { status: res.status, headers: res.headers, body, url };
+    const res = await this.requester.fetch(url, {
+      method: r.method, headers: this.headersWith(r.headers), timeoutMs: this.timeoutMs, ...(r.body !== undefined ? { body: r.body } : {}),
+    });
+    return { status: res.status, headers: res.headers, body: res.body, url };
   }
 
   /** Like `request`, but throws CliError for any non-2xx answer. */

@@ -1,10 +1,13 @@
 // Runs one raftctl command. Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage
 // (message and usage on stderr). Output goes through `io` so tests can capture it.
-import { readFile } from 'node:fs/promises';
+import { readFile, open, rename, rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { USAGE, UsageError, parseArgs } from './args.js';
 import type { Command, GlobalOptions } from './args.js';
 import { CliError, RaftkvClient, errorLine } from './client.js';
+import { HttpRequester } from './http-request.js';
+import type { ClientTls } from './http-request.js';
+import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.js';
 import { renderStatusTable } from './status-table.js';
 import type { MemberRow, StatusBody } from './status-table.js';
 
@@ -104,21 +107,24 @@ async function watch(client: RaftkvClient, io: CliIo, prefix: string, fromRevisi
     const endpoint = client.endpoints[attempt % client.endpoints.length] as string;
     const q = new URLSearchParams({ prefix });
     if (next !== null) q.set('fromRevision', String(next));
-    let res: Response;
+    let res;
     try {
-      res = await fetch(`${endpoint}/v1/watch?${q.toString()}`);
+      res = await client.requester.stream(`${endpoint}/v1/watch?${q.toString()}`, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: client.requestTimeoutMs });
+      // Connected: a quiet watch may wait for events far longer than a request timeout.
+      res.stream.socket.setTimeout(0);
     } catch (err) {
       line(io.stderr, `raftctl: watch: ${endpoint}: ${err instanceof Error ? err.message : String(err)}; retrying`);
       await new Promise((r) => setTimeout(r, 500));
       continue;
     }
-    if (res.status !== 200 || !res.body) {
-      const body = Buffer.from(await res.arrayBuffer());
-      throw new CliError(`watch: ${errorLine(res.status, body)}`, res.status);
+    if (res.status !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const c of res.stream) chunks.push(c as Buffer);
+      throw new CliError(`watch: ${errorLine(res.status, Buffer.concat(chunks))}`, res.status);
     }
     let buf = '';
     const decoder = new TextDecoder();
-    for await (const chunk of res.body) {
+    for await (const chunk of res.stream) {
       buf += decoder.decode(chunk as Uint8Array, { stream: true });
       let nl: number;
       while ((nl = buf.indexOf('\n')) !== -1) {
@@ -136,8 +142,82 @@ async function watch(client: RaftkvClient, io: CliIo, prefix: string, fromRevisi
   throw new CliError(`watch: gave up after ${MAX_WATCH_RECONNECTS} reconnects`);
 }
 
+/**
+ * `snapshot save FILE`: streams GET /v1/snapshot from the first endpoint that answers into
+ * FILE.part, verifying the SHA-256 trailer as it arrives, then renames it to FILE. A damaged or
+ * cut stream leaves no FILE behind.
+ */
+async function snapshotSave(client: RaftkvClient, io: CliIo, file: string, serializable: boolean): Promise<number> {
+  const path = `/v1/snapshot${serializable ? '?consistency=serializable' : ''}`;
+  const failures: string[] = [];
+  for (const endpoint of client.endpoints) {
+    let res;
+    try {
+      res = await client.requester.stream(endpoint + path, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: client.requestTimeoutMs });
+    } catch (err) {
+      failures.push(`${endpoint}: ${reason(err)}`);
+      continue;
+    }
+    if (res.status !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const c of res.stream) chunks.push(c as Buffer);
+      const msg = errorLine(res.status, Buffer.concat(chunks));
+      // Credentials and bad requests will not get better at another member.
+      if (res.status === 401 || res.status === 403 || res.status === 400 || client.endpoints.length === 1) throw new CliError(`snapshot save: ${msg}`, res.status);
+      failures.push(`${endpoint}: ${msg}`);
+      continue;
+    }
+    const t0 = performance.now();
+    const part = `${file}.part`;
+    const verifier = new BackupStreamVerifier();
+    const fh = await open(part, 'w');
+    try {
+      for await (const c of res.stream) {
+        const b = c as Buffer;
+        verifier.push(b);
+        await fh.write(b);
+      }
+      const digest = verifier.finish();
+      const announced = res.headers.get('x-raftkv-backup-sha256');
+      if (announced !== null && announced !== digest) throw new BackupFormatError('checksum differs from the one the member announced');
+      await fh.sync();
+      await fh.close();
+      await rename(part, file);
+      line(io.stdout, `saved ${file}: member=${endpoint} index=${res.headers.get('x-raftkv-backup-index') ?? '?'} revision=${res.headers.get('x-raftkv-backup-revision') ?? '?'} bytes=${verifier.bytes} sha256=${digest} ms=${Math.round(performance.now() - t0)}`);
+      return 0;
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await rm(part, { force: true });
+      throw new CliError(`snapshot save: ${reason(err)}`);
+    }
+  }
+  throw new CliError(`snapshot save: no endpoint answered (${failures.join('; ')})`);
+}
+
+async function readPem(path: string | null, what: string): Promise<Buffer | undefined> {
+  if (path === null) return undefined;
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new CliError(`cannot read ${what} ${path}: ${reason(err)}`);
+  }
+}
+
 async function execute(cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
-  const client = new RaftkvClient(options.endpoints, options.timeoutMs);
+  const ca = await readPem(options.tls.caFile, '--cacert');
+  const cert = await readPem(options.tls.certFile, '--cert');
+  const key = await readPem(options.tls.keyFile, '--key');
+  const tls: ClientTls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+  const requester = new HttpRequester(tls);
+  const client = new RaftkvClient(options.endpoints, options.timeoutMs, { requester, ...(options.token !== null ? { token: options.token } : {}) });
+  try {
+    return await executeWith(client, cmd, options, io);
+  } finally {
+    requester.close();
+  }
+}
+
+async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
   const jsonHeaders = { 'content-type': 'application/json' };
   switch (cmd.kind) {
     case 'help':
@@ -212,6 +292,8 @@ async function execute(cmd: Command, options: GlobalOptions, io: CliIo): Promise
       line(io.stdout, `snapshot at index ${r.index}`);
       return 0;
     }
+    case 'snapshot-save':
+      return snapshotSave(client, io, cmd.file, cmd.serializable);
     case 'lock-acquire': {
       const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers: jsonHeaders }, `lock acquire ${cmd.name}`);
       line(io.stdout, `token=${r.token} owner=${r.owner} fencing-token=${cmd.name}:${r.token}`);

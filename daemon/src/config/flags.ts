@@ -2,6 +2,7 @@
 // environment; a flag wins over its variable. Parsing is pure (argv and env in, a config or a
 // FlagError out) so it is unit-tested without starting anything.
 import { assertLimits, LimitError } from './limits.js';
+import type { TlsFiles } from '../security/tls-material.js';
 
 /** One line printed with every flag error (exit 2). */
 export const USAGE_LINE =
@@ -16,6 +17,15 @@ export interface InitialPeer {
   /** `host:port` */
   readonly peerAddress: string;
 }
+
+/** HTTPS on the client port. */
+export interface ClientTlsConfig extends TlsFiles {
+  /** --client-ca given: clients must present a certificate signed by it. */
+  readonly requireClientCert: boolean;
+}
+
+/** The paths --auth-open-paths may name (each else needs the `read` role once auth is on). */
+export const AUTH_OPENABLE_PATHS: readonly string[] = ['/healthz', '/readyz', '/metrics'];
 
 /** The member's whole configuration after parsing and validation. */
 export interface DaemonConfig {
@@ -39,6 +49,21 @@ export interface DaemonConfig {
   readonly logLevel: LogLevel;
   readonly clusterToken: string;
   readonly leaseRead: boolean;
+  /** Mutual TLS between members (--peer-cert/--peer-key/--peer-ca); null: plain TCP. */
+  readonly peerTls: TlsFiles | null;
+  /** HTTPS on the client port (--cert/--key[/--client-ca]); null: plain HTTP. */
+  readonly clientTls: ClientTlsConfig | null;
+  /** --auth-token-file; null: no authentication. */
+  readonly authTokenFile: string | null;
+  /** Paths that stay open when auth is on. */
+  readonly authOpenPaths: readonly string[];
+  /** How often certificate and token files are checked for changes (0: never). */
+  readonly credentialReloadIntervalMs: number;
+  /** Rewrite the membership to this member alone, keeping its data (recovery from quorum loss). */
+  readonly forceNewCluster: boolean;
+  /** Log a warning when the WAL fsync p99 over the window passes this (0: off). */
+  readonly slowFsyncThresholdMs: number;
+  readonly slowFsyncWindowMs: number;
 }
 
 /** Bad flags or environment: print the message and USAGE_LINE on stderr, exit 2. */
@@ -79,6 +104,18 @@ const SPECS: readonly FlagSpec[] = [
   { flag: 'max-pending-proposals', kind: 'int', defaultText: '4096', help: 'proposals waiting for commit before new ones get 429' },
   { flag: 'log-level', kind: 'string', defaultText: 'info', help: `${LOG_LEVELS.join('|')}` },
   { flag: 'cluster-token', kind: 'string', defaultText: 'raftkv', help: 'cluster id checked in the peer handshake; members with another token are refused' },
+  { flag: 'peer-cert', kind: 'string', defaultText: 'none (plain TCP)', help: 'PEM certificate this member presents to peers (mutual TLS; with --peer-key and --peer-ca)' },
+  { flag: 'peer-key', kind: 'string', defaultText: 'none', help: 'PEM private key of --peer-cert' },
+  { flag: 'peer-ca', kind: 'string', defaultText: 'none', help: 'PEM CA bundle peers\' certificates must be signed by; a member with another certificate cannot join or vote' },
+  { flag: 'cert', kind: 'string', defaultText: 'none (plain HTTP)', help: 'PEM certificate of the HTTPS client port (with --key; --listen-client must be https://)' },
+  { flag: 'key', kind: 'string', defaultText: 'none', help: 'PEM private key of --cert' },
+  { flag: 'client-ca', kind: 'string', defaultText: 'none', help: 'PEM CA bundle; when given, HTTPS clients must present a certificate signed by it' },
+  { flag: 'auth-token-file', kind: 'string', defaultText: 'none (no auth)', help: "bearer tokens with roles, one '<token> <role> [name]' per line (role read|write|admin; 'cn=<CN> <role>' for client certificates); see docs/security.md" },
+  { flag: 'auth-open-paths', kind: 'string', defaultText: AUTH_OPENABLE_PATHS.join(','), help: "with auth on, which of /healthz,/readyz,/metrics stay open ('none': all need the read role)" },
+  { flag: 'credential-reload-interval-ms', kind: 'int', defaultText: '5000', help: 'check certificate and token files for changes this often and use new ones without a restart (0: never)' },
+  { flag: 'force-new-cluster', kind: 'bool', defaultText: 'false', help: 'DISASTER RECOVERY: rewrite the membership to this member alone, keeping its data; start once with it, then without' },
+  { flag: 'slow-fsync-threshold-ms', kind: 'int', defaultText: '1000', help: 'warn in the log when the WAL fsync p99 over --slow-fsync-window-ms passes this (0: off)' },
+  { flag: 'slow-fsync-window-ms', kind: 'int', defaultText: '60000', help: 'window of the slow-fsync check' },
   { flag: 'lease-read', kind: 'bool', defaultText: 'true', help: 'serve linearizable reads from the leader lease (assumes tick rates do not drift apart by more than ~10%); false = ReadIndex quorum round per batch' },
 ];
 
@@ -124,14 +161,18 @@ export function checkHostPort(what: string, value: string, allowZero = false): s
   return value;
 }
 
-function checkHttpUrl(what: string, value: string): string {
+function checkHttpUrl(what: string, value: string, scheme: 'http' | 'https' = 'http'): string {
   let u: URL;
   try {
     u = new URL(value);
   } catch {
     throw new FlagError(`${what}: not a URL: '${value}'`);
   }
-  if (u.protocol !== 'http:') throw new FlagError(`${what}: only http:// URLs are supported, got '${value}'`);
+  if (u.protocol !== `${scheme}:`) {
+    throw new FlagError(scheme === 'https'
+      ? `${what}: with --cert/--key the client port speaks HTTPS: use an https:// URL, got '${value}'`
+      : `${what}: an https:// URL needs --cert and --key; without them use http://, got '${value}'`);
+  }
   if (u.port === '' ) throw new FlagError(`${what}: the URL needs an explicit port, got '${value}'`);
   return `${u.protocol}//${u.host}`;
 }
@@ -208,8 +249,39 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
   const name = str('name', env['HOSTNAME'] ?? '');
   if (name === '') throw new FlagError('--name is required (no $HOSTNAME to default to)');
   if (!NAME_RE.test(name)) throw new FlagError(`--name: '${name}' must be 1..63 of [A-Za-z0-9._-], starting alphanumeric`);
-  const listenClientUrl = checkHttpUrl('--listen-client', str('listen-client', 'http://127.0.0.1:2379'));
-  const advertiseClientUrl = checkHttpUrl('--advertise-client', str('advertise-client', listenClientUrl));
+  const optStr = (flag: string): string | null => {
+    const v = raw(flag);
+    if (v === undefined) return null;
+    if (v === '') throw new FlagError(`--${flag} must not be empty`);
+    return v;
+  };
+  const peerCert = optStr('peer-cert');
+  const peerKey = optStr('peer-key');
+  const peerCa = optStr('peer-ca');
+  let peerTls: TlsFiles | null = null;
+  if (peerCert !== null || peerKey !== null || peerCa !== null) {
+    // All three: a peer port with TLS but without a CA would accept any certificate.
+    if (peerCert === null || peerKey === null || peerCa === null) throw new FlagError('--peer-cert, --peer-key and --peer-ca go together (mutual TLS between members)');
+    peerTls = { certFile: peerCert, keyFile: peerKey, caFile: peerCa };
+  }
+  const cert = optStr('cert');
+  const key = optStr('key');
+  const clientCa = optStr('client-ca');
+  let clientTls: ClientTlsConfig | null = null;
+  if (cert !== null || key !== null) {
+    if (cert === null || key === null) throw new FlagError('--cert and --key go together (HTTPS on the client port)');
+    clientTls = clientCa !== null ? { certFile: cert, keyFile: key, caFile: clientCa, requireClientCert: true } : { certFile: cert, keyFile: key, requireClientCert: false };
+  } else if (clientCa !== null) {
+    throw new FlagError('--client-ca needs --cert and --key (client certificates are checked by the HTTPS port)');
+  }
+  const scheme = clientTls !== null ? 'https' : 'http';
+  const listenClientUrl = checkHttpUrl('--listen-client', str('listen-client', `${scheme}://127.0.0.1:2379`), scheme);
+  const advertiseClientUrl = checkHttpUrl('--advertise-client', str('advertise-client', listenClientUrl), scheme);
+  const openRaw = str('auth-open-paths', AUTH_OPENABLE_PATHS.join(','));
+  const authOpenPaths = openRaw === 'none' ? [] : openRaw.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const p of authOpenPaths) {
+    if (!AUTH_OPENABLE_PATHS.includes(p)) throw new FlagError(`--auth-open-paths: '${p}' cannot be opened (only ${AUTH_OPENABLE_PATHS.join(', ')}, or 'none')`);
+  }
   const listenPeer = checkHostPort('--listen-peer', str('listen-peer', '127.0.0.1:2380'));
   const advertisePeer = checkHostPort('--advertise-peer', str('advertise-peer', listenPeer));
   const clusterRaw = raw('initial-cluster');
@@ -243,7 +315,16 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     logLevel: logLevel as LogLevel,
     clusterToken,
     leaseRead: bool('lease-read', true),
+    peerTls,
+    clientTls,
+    authTokenFile: optStr('auth-token-file'),
+    authOpenPaths,
+    credentialReloadIntervalMs: int('credential-reload-interval-ms', 5000),
+    forceNewCluster: bool('force-new-cluster', false),
+    slowFsyncThresholdMs: int('slow-fsync-threshold-ms', 1000),
+    slowFsyncWindowMs: int('slow-fsync-window-ms', 60_000),
   };
+  if (config.slowFsyncWindowMs < 1000) throw new FlagError('--slow-fsync-window-ms must be at least 1000');
   try {
     assertLimits(config);
   } catch (err) {

@@ -8,6 +8,16 @@ import type { RaftkvMetrics } from '../observability/metrics.js';
 import { RawNode } from '../raft/index.js';
 import type { Rng } from '../raft/types.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
+import type { TcpTransportOptions } from '../transport/tcp-transport.js';
+import type { Transport } from '../transport/types.js';
+import type { FaultableTransport } from '../server.js';
+import { ReloadableTls } from '../security/tls-material.js';
+import { ReloadingPeerTransport } from '../security/peer-transport.js';
+import { TokenFile } from '../security/tokens.js';
+import type { AccessControl } from '../api/access.js';
+import type { ApiTls } from '../api/server.js';
+import { forceNewCluster } from './recovery.js';
+import { SlowFsyncMonitor } from './slow-fsync.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import '../api/kv-binding.js';
 import { createApiServer, findStatusPageDir } from '../api/server.js';
@@ -32,6 +42,13 @@ export interface WiredMember {
   readonly api: ApiServer;
   /** True when the data dir already held a member (flags --initial-cluster* were ignored). */
   readonly resumed: boolean;
+  /** Stops the credential reloaders and the slow-fsync check (call on shutdown). */
+  stopBackground(): void;
+}
+
+/** Credential file watchers and their logger adapter. */
+function watchLogger(logger: Logger): { info(o: Record<string, unknown>, m: string): void; warn(o: Record<string, unknown>, m: string): void } {
+  return { info: (o, m) => logger.info(o, m), warn: (o, m) => logger.warn(o, m) };
 }
 
 /** Randomness for election timeouts; the core only needs uniform integers. */
@@ -47,7 +64,8 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   const { config, logger, metrics } = o;
   // RocksDB on a worker thread: its writes fsync synchronously, which must not stall this loop.
   const storage = new ThreadedRaftStorage(config.dataDir, (err) => o.onFatal(err));
-  const loaded = await storage.load();
+  let loaded = await storage.load();
+  if (config.forceNewCluster) loaded = (await forceNewCluster(storage, loaded, config, watchLogger(logger))).loaded;
   const plan = planStart(config, loaded);
   if (plan.newBootstrap) await storage.putMeta(META_KEYS.bootstrap, JSON.stringify(plan.newBootstrap));
   logger.info({ resumed: plan.resumed, voters: plan.confState.voters, learners: plan.confState.learners, snapshotIndex: plan.snapshot?.meta.index ?? 0, entries: loaded.entries.length }, plan.resumed ? 'resuming from disk' : 'bootstrapping a new member');
@@ -66,7 +84,8 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   }, plan.initialState);
   const listen = splitHostPort(config.listenPeer);
   let server: MemberServer<KvStateMachine, unknown> | null = null;
-  const transport = new TcpTransport({
+  const stoppers: (() => void)[] = [];
+  const transportOptions: Omit<TcpTransportOptions, 'tls'> = {
     id: config.name,
     clusterId: config.clusterToken,
     clientUrl: config.advertiseClientUrl,
@@ -85,7 +104,17 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
         if (info.clientUrl !== undefined) server?.peerClientUrl(peer, info.clientUrl);
       },
     },
-  });
+  };
+  let transport: Transport & FaultableTransport;
+  if (config.peerTls !== null) {
+    // Mutual TLS: only members with a certificate from --peer-ca can connect or be dialled.
+    const peerTls = new ReloadableTls('peer TLS', config.peerTls, watchLogger(logger));
+    peerTls.start(config.credentialReloadIntervalMs);
+    stoppers.push(() => peerTls.stop());
+    transport = new ReloadingPeerTransport(transportOptions, peerTls, watchLogger(logger));
+  } else {
+    transport = new TcpTransport(transportOptions);
+  }
   const kv = new KvStateMachine();
   server = new MemberServer<KvStateMachine, unknown>({
     config, logger, metrics, storage, transport, node, stateMachine: kv,
@@ -95,9 +124,30 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   });
   // The status page (GET /) is optional: served when its folder is found beside the build or in the source tree.
   const statusPageDir = findStatusPageDir();
+  let apiTls: ApiTls | undefined;
+  if (config.clientTls !== null) {
+    const clientTls = new ReloadableTls('client TLS', config.clientTls, watchLogger(logger));
+    clientTls.start(config.credentialReloadIntervalMs);
+    stoppers.push(() => clientTls.stop());
+    apiTls = { get current() { return clientTls.current; }, onChange: (l) => clientTls.onChange(l), requireClientCert: config.clientTls.requireClientCert };
+  }
+  let access: AccessControl | undefined;
+  if (config.authTokenFile !== null) {
+    const tokens = new TokenFile(config.authTokenFile, watchLogger(logger));
+    tokens.start(config.credentialReloadIntervalMs);
+    stoppers.push(() => tokens.stop());
+    access = { tokens, openPaths: new Set(config.authOpenPaths) };
+    // The count only: token values and names never reach the log.
+    logger.info({ entries: tokens.current.size, openPaths: config.authOpenPaths }, 'authentication on');
+  }
   const api = createApiServer(server, {
     metrics, logger, maxRequestBytes: config.maxRequestBytes, maxWatchers: LIMITS.maxWatchers, enableFaultInjection: config.enableFaultInjection,
     ...(statusPageDir !== undefined ? { staticDir: statusPageDir } : {}),
+    ...(apiTls !== undefined ? { tls: apiTls } : {}),
+    ...(access !== undefined ? { access } : {}),
   });
-  return { server, api, resumed: plan.resumed };
+  const fsync = new SlowFsyncMonitor(metrics.walFsyncSeconds, config.slowFsyncThresholdMs, config.slowFsyncWindowMs, { warn: (o, m) => logger.warn(o, m) });
+  await fsync.start();
+  stoppers.push(() => fsync.stop());
+  return { server, api, resumed: plan.resumed, stopBackground: () => stoppers.forEach((f) => f()) };
 }

@@ -14,6 +14,16 @@ const KEY_PREFIX = '/v1/kv/';
 const ROUTE_KEY = '/v1/kv/:key';
 const ROUTE_LIST = '/v1/kv';
 
+/** The routes this fast path serves (express never sees them); the access table must cover each. */
+export const KV_ROUTES: readonly { readonly method: string; readonly path: string }[] = [
+  { method: 'GET', path: ROUTE_KEY },
+  { method: 'HEAD', path: ROUTE_KEY },
+  { method: 'PUT', path: ROUTE_KEY },
+  { method: 'DELETE', path: ROUTE_KEY },
+  { method: 'GET', path: ROUTE_LIST },
+  { method: 'HEAD', path: ROUTE_LIST },
+];
+
 /** Calls `fn`, turning a synchronous throw into a rejection so it reaches the error mapping. */
 function settle<T>(fn: () => Promise<T>): Promise<T> {
   try {
