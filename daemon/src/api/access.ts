@@ -144,3 +144,17 @@ export function authorize(ac: AccessControl, req: IncomingMessage): Principal | 
   if (!roleAllows(who.role, needed)) throw new ApiError('FORBIDDEN', `role '${who.role}' may not ${method} ${path} (needs '${needed}')`);
   return who;
 }
+
+/**
+ * Routes served but missing from ROUTE_ACCESS (by exact method and template), and table entries
+ * no served route backs. Both lists must be empty; the access test asserts it.
+ */
+export function accessTableGaps(served: readonly { readonly method: string; readonly path: string }[]): { uncovered: string[]; stale: string[] } {
+  const key = (r: { readonly method: string; readonly path: string }): string => `${r.method} ${r.path}`;
+  const table = new Set(ROUTE_ACCESS.map(key));
+  const servedKeys = new Set(served.map(key));
+  return {
+    uncovered: [...servedKeys].filter((k) => !table.has(k)).sort(),
+    stale: [...table].filter((k) => !servedKeys.has(k)).sort(),
+  };
+}
