@@ -18,6 +18,7 @@ import type { AccessControl } from '../api/access.js';
 import type { ApiTls } from '../api/server.js';
 import { forceNewCluster } from './recovery.js';
 import { SlowFsyncMonitor } from './slow-fsync.js';
+import { registerDiskMetrics } from './disk-metrics.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import '../api/kv-binding.js';
 import { createApiServer, findStatusPageDir } from '../api/server.js';
@@ -146,6 +147,7 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
     ...(apiTls !== undefined ? { tls: apiTls } : {}),
     ...(access !== undefined ? { access } : {}),
   });
+  registerDiskMetrics(metrics.registry, config.dataDir);
   const fsync = new SlowFsyncMonitor(metrics.walFsyncSeconds, config.slowFsyncThresholdMs, config.slowFsyncWindowMs, { warn: (o, m) => logger.warn(o, m) });
   await fsync.start();
   stoppers.push(() => fsync.stop());

@@ -11,6 +11,8 @@ import { BackupFormatError, BackupStreamVerifier, decodeBackup, encodeBackup } f
 import type { BackupHeader } from '../../../daemon/src/server/backup-file.js';
 import { MIN_SAMPLES, SlowFsyncMonitor, windowQuantile } from '../../../daemon/src/server/slow-fsync.js';
 import { KvStateMachine, kvCommandEncoder } from '../../../daemon/src/kv/index.js';
+import { registerDiskMetrics } from '../../../daemon/src/server/disk-metrics.js';
+import { tmpdir } from 'node:os';
 
 function flags(argv: string[]): DaemonConfig {
   const r = parseFlags(['--name', 'a', ...argv], {});
@@ -145,4 +147,16 @@ describe('slow fsync warning', () => {
     assert.equal(await m.check(), false, 'the next window is fast again: the old slow samples do not count');
     m.stop();
   });
+});
+
+test('data dir free/total bytes are exported at scrape time; a vanished dir keeps the last values', async () => {
+  const r = new Registry();
+  registerDiskMetrics(r, tmpdir());
+  const value = async (name: string): Promise<number> => (await r.getSingleMetric(name)?.get())?.values[0]?.value ?? -1;
+  const free = await value('raftkv_disk_data_dir_free_bytes');
+  const total = await value('raftkv_disk_data_dir_total_bytes');
+  assert.ok(free > 0 && total >= free, `free ${free} total ${total}`);
+  const gone = new Registry();
+  registerDiskMetrics(gone, '/nonexistent/raftkv-data');
+  assert.match(await gone.metrics(), /raftkv_disk_data_dir_free_bytes\{?[^\n]*\}? 0/);
 });
