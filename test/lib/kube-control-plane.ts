@@ -1,6 +1,9 @@
 // A throwaway Kubernetes control plane for tests, as envtest does it: Debian's etcd plus a
 // kube-apiserver (from scripts/ensure-k8s-binaries.sh) on free loopback ports, with a temp dir,
 // a static bearer token with cluster-admin rights, and no kubelet, scheduler or controllers.
+// On request (options.controllerManager / options.scheduler) it also starts kube-controller-manager
+// (every default controller: StatefulSet, garbage collector, PV binder, node lifecycle, ...) and
+// kube-scheduler against the same apiserver, for the e2e tier where a node agent plays kubelet.
 //
 // Usage:
 //   const cp = await startKubeControlPlane();          // throws with the logs' tails on failure
@@ -40,6 +43,14 @@ export interface KubeControlPlaneOptions {
   readonly keepDir?: boolean;
   /** Start-up bound. Default 120 s. */
   readonly startTimeoutMs?: number;
+  /** Also start kube-controller-manager (default false: envtest-style, no controllers). */
+  readonly controllerManager?: boolean;
+  /** Extra kube-controller-manager flags (e.g. `--controllers=*,-nodelifecycle`). */
+  readonly controllerManagerArgs?: readonly string[];
+  /** Also start kube-scheduler (default false). */
+  readonly scheduler?: boolean;
+  /** Extra kube-scheduler flags. */
+  readonly schedulerArgs?: readonly string[];
 }
 
 /** A running control plane. */
@@ -50,21 +61,23 @@ export interface KubeControlPlane {
   readonly token: string;
   /** A kubeconfig file for kubectl and child processes (TLS verification off: self-signed serving cert). */
   readonly kubeconfigPath: string;
-  /** Temp dir holding logs (`etcd.log`, `kube-apiserver.log`), certs and etcd data. */
+  /** Temp dir holding logs (`etcd.log`, `kube-apiserver.log`, `kube-controller-manager.log`, `kube-scheduler.log`), certs and etcd data. */
   readonly dir: string;
   /** etcd client URL. */
   readonly etcdUrl: string;
   /** Wall time start-up took. */
   readonly setupMs: number;
-  /** pids of etcd and kube-apiserver, for tests that check cleanup. */
-  readonly pids: { readonly etcd: number; readonly apiServer: number };
+  /** pids of etcd and kube-apiserver (and of the controller manager / scheduler when started), for tests that check cleanup. */
+  readonly pids: { readonly etcd: number; readonly apiServer: number; readonly controllerManager?: number; readonly scheduler?: number };
   /** A fresh client-node KubeConfig for this control plane. */
   kubeConfig(): KubeConfig;
   /** One JSON request to the apiserver; resolves with status and parsed body (never rejects on HTTP errors). */
   request(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: unknown }>;
   /** Creates (or replaces) CRDs from YAML files and waits until they are Established. */
   installCrds(files: readonly string[]): Promise<void>;
-  /** Kills both processes (SIGTERM, then SIGKILL) and removes the temp dir unless keepDir. Idempotent. */
+  /** The last lines of one of the logs in `dir` (for failure messages). */
+  logTail(log: string, lines?: number): string;
+  /** Kills every process it started (SIGTERM, then SIGKILL) and removes the temp dir unless keepDir. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -227,9 +240,47 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions = {
     }
     const request = (method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: unknown }> =>
       httpsRequest(server, token, method, path, body, contentType);
+    // Controllers and scheduler start after the apiserver has written its self-signed serving
+    // cert, which doubles as the root CA the controller manager publishes into namespaces.
+    const extra: { controllerManager?: number; scheduler?: number } = {};
+    const waitHealthy = async (name: string, child: ChildProcess, port: number): Promise<void> => {
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode})\n--- ${name}.log ---\n${tail(join(dir, `${name}.log`))}`);
+        const r = await httpsRequest(`https://127.0.0.1:${port}`, token, 'GET', '/healthz').catch(() => ({ status: 0, body: '' }));
+        if (r.status === 200) return;
+        if (Date.now() > deadline) throw new Error(`${name} not healthy after ${options.startTimeoutMs ?? START_TIMEOUT_MS} ms\n--- ${name}.log ---\n${tail(join(dir, `${name}.log`))}`);
+        await new Promise((r2) => setTimeout(r2, POLL_MS));
+      }
+    };
+    const waiting: Promise<void>[] = [];
+    if (options.controllerManager === true) {
+      const port = await freePort();
+      const kcm = spawnLogged(findK8sBinary('kube-controller-manager'), [
+        `--kubeconfig=${kubeconfigPath}`, `--authentication-kubeconfig=${kubeconfigPath}`, `--authorization-kubeconfig=${kubeconfigPath}`,
+        '--bind-address=127.0.0.1', `--secure-port=${port}`, `--cert-dir=${join(dir, 'kcm-certs')}`,
+        '--leader-elect=false', '--controllers=*', '--use-service-account-credentials=false',
+        `--service-account-private-key-file=${join(dir, 'sa.key')}`, `--root-ca-file=${join(dir, 'certs', 'apiserver.crt')}`,
+        '--service-cluster-ip-range=10.0.0.0/24', '--allocate-node-cidrs=false',
+        '--v=1', ...(options.controllerManagerArgs ?? []),
+      ], 'kube-controller-manager.log');
+      extra.controllerManager = kcm.pid ?? -1;
+      waiting.push(waitHealthy('kube-controller-manager', kcm, port));
+    }
+    if (options.scheduler === true) {
+      const port = await freePort();
+      const sched = spawnLogged(findK8sBinary('kube-scheduler'), [
+        `--kubeconfig=${kubeconfigPath}`, `--authentication-kubeconfig=${kubeconfigPath}`, `--authorization-kubeconfig=${kubeconfigPath}`,
+        '--bind-address=127.0.0.1', `--secure-port=${port}`, `--cert-dir=${join(dir, 'sched-certs')}`, '--leader-elect=false',
+        '--v=1', ...(options.schedulerArgs ?? []),
+      ], 'kube-scheduler.log');
+      extra.scheduler = sched.pid ?? -1;
+      waiting.push(waitHealthy('kube-scheduler', sched, port));
+    }
+    await Promise.all(waiting);
     return {
       server, token, kubeconfigPath, dir, etcdUrl, setupMs: Date.now() - started,
-      pids: { etcd: etcd.pid ?? -1, apiServer: apiServer.pid ?? -1 },
+      pids: { etcd: etcd.pid ?? -1, apiServer: apiServer.pid ?? -1, ...extra },
+      logTail: (log, lines) => tail(join(dir, log), lines),
       kubeConfig: () => {
         const kc = new KubeConfig();
         kc.loadFromFile(kubeconfigPath);

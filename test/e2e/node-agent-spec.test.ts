@@ -1,0 +1,86 @@
+// The node agent's pure parts (how a container becomes a local process) and its DNS preload,
+// checked without a control plane. These run in the e2e tier because they only exist for it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { PodFacts } from '../lib/node-agent-spec.js';
+import { ContainerConfigError, expandVars, hostsText, localProcessSpec, localizeValue, resolveEnv } from '../lib/node-agent-spec.js';
+import { isClusterName, parseHosts } from '../lib/node-agent-resolver.js';
+
+const RESOLVER = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'node-agent-resolver.js');
+const POD: PodFacts = {
+  name: 'kv-1', namespace: 'ns1', uid: 'u-1', nodeName: 'e2e-node', podIP: '127.0.0.12', hostIP: '127.0.0.1',
+  serviceAccountName: 'default', labels: { app: 'raftkv' }, annotations: {},
+};
+
+test('$(VAR) expansion as the kubelet does it: defined vars, $$ escapes, undefined refs left alone', () => {
+  const vars = new Map([['POD_NAME', 'kv-1'], ['NS', 'ns1']]);
+  assert.equal(expandVars('--name=$(POD_NAME)', vars), '--name=kv-1');
+  assert.equal(expandVars('$(POD_NAME).peer.$(NS).svc', vars), 'kv-1.peer.ns1.svc');
+  assert.equal(expandVars('$$(POD_NAME)', vars), '$(POD_NAME)');
+  assert.equal(expandVars('$(MISSING)-$(POD_NAME', vars), '$(MISSING)-$(POD_NAME');
+  assert.equal(expandVars('cost $5', vars), 'cost $5');
+});
+
+test('env: fieldRef, configMapKeyRef, later entries see earlier ones; a missing key is a config error', async () => {
+  const lookup = async (kind: string, name: string, key: string): Promise<string | undefined> =>
+    kind === 'ConfigMap' && name === 'cfg' && key === 'initial-cluster' ? 'kv-0=a:2380' : undefined;
+  const vars = await resolveEnv([
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+    { name: 'RAFTKV_INITIAL_CLUSTER', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'initial-cluster' } } },
+    { name: 'GREETING', value: 'hi $(POD_NAME)' },
+    { name: 'OPT', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'nope', optional: true } } },
+  ], POD, lookup);
+  assert.deepEqual(Object.fromEntries(vars), { POD_NAME: 'kv-1', IP: '127.0.0.12', APP: 'raftkv', RAFTKV_INITIAL_CLUSTER: 'kv-0=a:2380', GREETING: 'hi kv-1' });
+  await assert.rejects(resolveEnv([{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'nope' } } }], POD, lookup), ContainerConfigError);
+  await assert.rejects(resolveEnv([{ name: 'X', valueFrom: { fieldRef: { fieldPath: 'spec.nope' } } }], POD, lookup), ContainerConfigError);
+});
+
+test('args are localised: wildcard listens become the pod IP, mounted paths the volume directory', () => {
+  const mounts = [{ mountPath: '/var/lib/raftkv', hostPath: '/tmp/vol/pvc-1' }, { mountPath: '/var/lib/raftkv/extra', hostPath: '/tmp/vol/x' }];
+  const spec = localProcessSpec([
+    '--name=$(POD_NAME)', '--data-dir=/var/lib/raftkv/data', '--listen-client=http://0.0.0.0:2379', '--listen-peer=0.0.0.0:2380',
+    '--advertise-peer=$(POD_NAME).kv-peer.ns1.svc:2380', '--other=/var/lib/raftkvX', '/var/lib/raftkv/extra/f', '--host=10.0.0.0:1',
+  ], new Map([['POD_NAME', 'kv-1'], ['RAFTKV_DATA_DIR', '/var/lib/raftkv']]), mounts, '127.0.0.12');
+  assert.deepEqual(spec.args, [
+    '--name=kv-1', '--data-dir=/tmp/vol/pvc-1/data', '--listen-client=http://127.0.0.12:2379', '--listen-peer=127.0.0.12:2380',
+    '--advertise-peer=kv-1.kv-peer.ns1.svc:2380', '--other=/var/lib/raftkvX', '/tmp/vol/x/f', '--host=10.0.0.0:1',
+  ]);
+  assert.equal(spec.env['RAFTKV_DATA_DIR'], '/tmp/vol/pvc-1');
+  assert.equal(localizeValue('[::]:2380', [], '127.0.0.9'), '127.0.0.9:2380');
+});
+
+test('hosts file: headless-service names of pods; the preload resolves them and refuses unknown cluster names', () => {
+  const text = hostsText([{ ip: '127.0.0.12', hostname: 'kv-1', subdomain: 'kv-peer', namespace: 'ns1' }]);
+  const table = parseHosts(text);
+  assert.equal(table.get('kv-1.kv-peer.ns1.svc'), '127.0.0.12');
+  assert.equal(table.get('kv-1.kv-peer.ns1.svc.cluster.local'), '127.0.0.12');
+  assert.ok(isClusterName('kv-9.kv-peer.ns1.svc') && isClusterName('x.svc.cluster.local.') && !isClusterName('localhost'));
+
+  // In a real process: a published name resolves through net/http/fetch; an unpublished `.svc`
+  // name fails with ENOTFOUND (the known-bad case: a pod whose DNS record is missing).
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-resolver-'));
+  try {
+    writeFileSync(join(dir, 'hosts'), text);
+    const script = [
+      "import dns from 'node:dns';",
+      "const one = await dns.promises.lookup('kv-1.kv-peer.ns1.svc');",
+      "const bad = await dns.promises.lookup('kv-2.kv-peer.ns1.svc').then(() => 'resolved', (e) => e.code);",
+      "const cb = await new Promise((r) => dns.lookup('kv-1.kv-peer.ns1.svc.cluster.local', { all: true }, (e, a) => r(a)));",
+      'console.log(JSON.stringify({ one, bad, cb }));',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', pathToFileURL(RESOLVER).href, '--input-type=module', '-e', script], {
+      env: { PATH: process.env['PATH'] ?? '', NODE_AGENT_HOSTS_FILE: join(dir, 'hosts') }, encoding: 'utf8', timeout: 20_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { one: { address: '127.0.0.12', family: 4 }, bad: 'ENOTFOUND', cb: [{ address: '127.0.0.12', family: 4 }] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

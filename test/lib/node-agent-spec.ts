@@ -1,0 +1,160 @@
+// Pure parts of the node agent (test harness, not product): how a container's env and args become
+// a local process's env and argv, as the kubelet and the container runtime would do it. Kept apart
+// from node-agent.ts so the unit test can check them without a control plane.
+//
+// The pod is "containerised" by rewriting, not isolation:
+//   - network: each pod owns one loopback address (its podIP, 127.0.0.x); a wildcard listen
+//     (0.0.0.0) in an arg or env value becomes that address, which is what a listen on 0.0.0.0
+//     inside the pod's own network namespace would reach;
+//   - volumes: a path under a volumeMount's mountPath in an arg or env value becomes the same path
+//     under the host directory backing the volume (the PVC's directory for volumeClaimTemplates).
+
+/** The few pod fields the kubelet resolves `fieldRef`s against. */
+export interface PodFacts {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+  readonly nodeName: string;
+  readonly podIP: string;
+  readonly hostIP: string;
+  readonly serviceAccountName: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** One `env` entry of a container (the subset raftkv pods use, plus secrets). */
+export interface EnvVarSpec {
+  readonly name: string;
+  readonly value?: string;
+  readonly valueFrom?: {
+    readonly fieldRef?: { readonly fieldPath: string };
+    readonly configMapKeyRef?: { readonly name: string; readonly key: string; readonly optional?: boolean };
+    readonly secretKeyRef?: { readonly name: string; readonly key: string; readonly optional?: boolean };
+  };
+}
+
+/** Reads a key of a ConfigMap or Secret (already base64-decoded for secrets); undefined when absent. */
+export type KeyLookup = (kind: 'ConfigMap' | 'Secret', name: string, key: string) => Promise<string | undefined>;
+
+/** Thrown when a container cannot be started as specified (the kubelet's CreateContainerConfigError). */
+export class ContainerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContainerConfigError';
+  }
+}
+
+/** Value of a `fieldRef.fieldPath` (the paths the downward API supports for env). */
+export function fieldRefValue(pod: PodFacts, fieldPath: string): string {
+  switch (fieldPath) {
+    case 'metadata.name': return pod.name;
+    case 'metadata.namespace': return pod.namespace;
+    case 'metadata.uid': return pod.uid;
+    case 'spec.nodeName': return pod.nodeName;
+    case 'spec.serviceAccountName': return pod.serviceAccountName;
+    case 'status.podIP': case 'status.podIPs': return pod.podIP;
+    case 'status.hostIP': case 'status.hostIPs': return pod.hostIP;
+  }
+  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
+  if (m !== null) return (m[1] === 'labels' ? pod.labels : pod.annotations)[m[2] ?? ''] ?? '';
+  throw new ContainerConfigError(`unsupported fieldRef ${fieldPath}`);
+}
+
+/**
+ * Kubernetes `$(VAR)` expansion: a reference to a defined variable is replaced, `$$` is an escaped
+ * `$`, and a reference to an undefined variable is left as written (as the kubelet does).
+ */
+export function expandVars(input: string, vars: ReadonlyMap<string, string>): string {
+  let out = '';
+  for (let i = 0; i < input.length; i++) {
+    const ch = input[i];
+    if (ch !== '$' || i + 1 >= input.length) {
+      out += ch;
+      continue;
+    }
+    const next = input[i + 1];
+    if (next === '$') {
+      out += '$';
+      i++;
+    } else if (next === '(') {
+      const close = input.indexOf(')', i + 2);
+      const name = close < 0 ? undefined : input.slice(i + 2, close);
+      if (name !== undefined && vars.has(name)) {
+        out += vars.get(name);
+        i = close;
+      } else out += ch;
+    } else out += ch;
+  }
+  return out;
+}
+
+/** Resolves a container's env in order (later entries may reference earlier ones). */
+export async function resolveEnv(env: readonly EnvVarSpec[], pod: PodFacts, lookup: KeyLookup): Promise<Map<string, string>> {
+  const vars = new Map<string, string>();
+  for (const e of env) {
+    let v: string | undefined;
+    if (e.value !== undefined) v = expandVars(e.value, vars);
+    else if (e.valueFrom?.fieldRef !== undefined) v = fieldRefValue(pod, e.valueFrom.fieldRef.fieldPath);
+    else if (e.valueFrom?.configMapKeyRef !== undefined || e.valueFrom?.secretKeyRef !== undefined) {
+      const ref = e.valueFrom.configMapKeyRef ?? e.valueFrom.secretKeyRef;
+      const kind = e.valueFrom.configMapKeyRef !== undefined ? 'ConfigMap' : 'Secret';
+      if (ref === undefined) continue;
+      v = await lookup(kind, ref.name, ref.key);
+      if (v === undefined) {
+        if (ref.optional === true) continue;
+        throw new ContainerConfigError(`${kind.toLowerCase()} ${ref.name} key ${ref.key} not found (env ${e.name})`);
+      }
+    } else v = '';
+    vars.set(e.name, v);
+  }
+  return vars;
+}
+
+/** One mount: a container path backed by a host directory. */
+export interface HostMount {
+  readonly mountPath: string;
+  readonly hostPath: string;
+}
+
+/** Rewrites a path-like value under a mount to its host directory (longest mountPath wins). */
+export function mapMountedPath(value: string, mounts: readonly HostMount[]): string {
+  const sorted = [...mounts].sort((a, b) => b.mountPath.length - a.mountPath.length);
+  for (const m of sorted) {
+    const mp = m.mountPath.replace(/\/+$/, '');
+    if (value === mp) return m.hostPath;
+    if (value.startsWith(`${mp}/`)) return `${m.hostPath}${value.slice(mp.length)}`;
+  }
+  return value;
+}
+
+/** Rewrites one arg or env value: `--flag=<path>` / `<path>` under a mount, wildcard listens to the pod IP. */
+export function localizeValue(value: string, mounts: readonly HostMount[], podIP: string): string {
+  const eq = value.startsWith('--') ? value.indexOf('=') : -1;
+  const [prefix, rest] = eq >= 0 ? [value.slice(0, eq + 1), value.slice(eq + 1)] : ['', value];
+  const mapped = mapMountedPath(rest, mounts);
+  // 0.0.0.0 (and [::]) inside a pod means "every address of this pod", i.e. its podIP here.
+  return prefix + mapped.replace(/(^|\/\/|@)(0\.0\.0\.0|\[::\])(?=:|\/|$)/g, `$1${podIP}`);
+}
+
+/** The process a container becomes: its argv after `$(VAR)` expansion and localisation, and its env. */
+export interface LocalProcessSpec {
+  readonly args: string[];
+  readonly env: Record<string, string>;
+}
+
+/** Builds argv and env for a container from its resolved variables (see resolveEnv). */
+export function localProcessSpec(args: readonly string[], vars: ReadonlyMap<string, string>, mounts: readonly HostMount[], podIP: string): LocalProcessSpec {
+  const env: Record<string, string> = {};
+  for (const [k, v] of vars) env[k] = localizeValue(v, mounts, podIP);
+  return { args: args.map((a) => localizeValue(expandVars(a, vars), mounts, podIP)), env };
+}
+
+/** /etc/hosts-style text for the cluster DNS names of pods (`<hostname>.<subdomain>.<ns>.svc[.cluster.local]`). */
+export function hostsText(entries: readonly { readonly ip: string; readonly hostname: string; readonly subdomain: string; readonly namespace: string }[]): string {
+  const lines = ['# written by the raftkv e2e node agent: headless-service DNS of the pods it runs'];
+  for (const e of [...entries].sort((a, b) => a.ip.localeCompare(b.ip))) {
+    const base = `${e.hostname}.${e.subdomain}.${e.namespace}.svc`;
+    lines.push(`${e.ip} ${base} ${base}.cluster.local`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,651 @@
+// A node agent for the e2e tier (test harness, not product): plays kubelet, container runtime,
+// CNI, cluster DNS and a static volume provisioner for ONE registered Node, running each pod's
+// container as a local process. Only what raftkv pods need is implemented, faithfully where it
+// matters to the operator: graceful deletion, restarts, readiness, stable volumes.
+//
+//   node     registers a Node (Ready, with capacity) and keeps it alive with a Lease in
+//            kube-node-lease and Ready heartbeats, so the node-lifecycle controller never taints it;
+//   pods     every sync (default 250 ms) lists the pods bound to the node (the scheduler binds
+//            them). A new pod gets its own loopback address (podIP 127.0.0.x), its container's
+//            env and args resolved (fieldRef, configMapKeyRef, secretKeyRef, $(VAR)), wildcard
+//            listens and volume paths localised (node-agent-spec.ts), and runs as
+//            `node --import node-agent-resolver.js <entry> args...`;
+//   status   phase Running, podIP, containerStatuses and conditions Ready/ContainersReady from the
+//            readiness probe (HTTP GET on podIP), written through pods/status only when changed;
+//            a failing liveness probe (failureThreshold in a row) kills the process;
+//   restarts restartPolicy Always: a process that exits is restarted with a doubling back-off
+//            (1 s .. 10 s), restartCount counts it;
+//   delete   a pod with a deletionTimestamp gets SIGTERM, SIGKILL after its grace period, then the
+//            agent confirms with DELETE gracePeriodSeconds=0 (what the kubelet does), so the
+//            StatefulSet controller may recreate the name;
+//   DNS      an /etc/hosts-style file of `<hostname>.<subdomain>.<ns>.svc` for pods whose
+//            subdomain is a headless Service, read by the resolver preload (node-agent-resolver.ts);
+//   volumes  every Pending PVC gets a pre-bound hostPath PV (Retain) on a directory named after the
+//            PVC's uid, so the PV controller binds it and the data survives pod restarts; when the
+//            PVC is gone the agent deletes the PV and the directory.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { EnvVarSpec, HostMount, PodFacts } from './node-agent-spec.js';
+import { ContainerConfigError, hostsText, localProcessSpec, resolveEnv } from './node-agent-spec.js';
+import { HOSTS_FILE_ENV } from './node-agent-resolver.js';
+
+/** One JSON request to the apiserver (as KubeControlPlane.request). */
+export type KubeRequest = (method: string, path: string, body?: unknown, contentType?: string) => Promise<{ status: number; body: unknown }>;
+
+/** What a container image runs on this node: a script run by `node` (the agent adds the resolver preload). */
+export type ImageResolver = (image: string, command: readonly string[] | undefined) => string;
+
+/** Options of NodeAgent. */
+export interface NodeAgentOptions {
+  readonly request: KubeRequest;
+  /** Working root: volumes/, pods/, logs/, hosts. The caller removes it. */
+  readonly root: string;
+  /** Script a container runs (by image and command); throw ContainerConfigError to refuse. */
+  readonly entrypoint: ImageResolver;
+  /** Compiled node-agent-resolver.js, preloaded into every container process. */
+  readonly resolverModule: string;
+  /** Default `e2e-node`. */
+  readonly nodeName?: string;
+  /** Pod addresses are `<ipPrefix><n>` for n in ipRange. Default `127.0.0.` and [10, 250]. */
+  readonly ipPrefix?: string;
+  readonly ipRange?: readonly [number, number];
+  /** Sync period. Default 250 ms. */
+  readonly syncIntervalMs?: number;
+  /** Lease renew / Ready heartbeat period. Default 5 s. */
+  readonly heartbeatIntervalMs?: number;
+  /** Extra env for every container process (e.g. NODE_OPTIONS). */
+  readonly extraEnv?: Readonly<Record<string, string>>;
+  /** Progress lines (pod started, restarted, killed, ...). */
+  readonly log?: (line: string) => void;
+}
+
+/** Something the agent did, for the test's record. */
+export interface AgentEvent {
+  readonly at: number;
+  readonly pod: string;
+  readonly what: 'started' | 'exited' | 'restarted' | 'killed' | 'deleted' | 'ready' | 'unready' | 'liveness-kill' | 'config-error';
+  readonly detail: string;
+}
+
+interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+}
+interface HttpProbe { httpGet?: { path?: string; port: number | string }; periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number; timeoutSeconds?: number }
+interface ContainerSpec {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVarSpec[];
+  ports?: { containerPort: number; name?: string }[];
+  readinessProbe?: HttpProbe;
+  livenessProbe?: HttpProbe;
+  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+}
+interface PodObject {
+  metadata: ObjectMeta;
+  spec: {
+    nodeName?: string;
+    hostname?: string;
+    subdomain?: string;
+    serviceAccountName?: string;
+    restartPolicy?: string;
+    terminationGracePeriodSeconds?: number;
+    containers: ContainerSpec[];
+    volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; emptyDir?: Record<string, unknown>; hostPath?: { path: string } }[];
+  };
+  status?: { phase?: string };
+}
+interface PvcObject {
+  metadata: ObjectMeta;
+  spec: { volumeName?: string; storageClassName?: string; accessModes?: string[]; resources?: { requests?: { storage?: string } } };
+  status?: { phase?: string };
+}
+interface PvObject { metadata: ObjectMeta; spec: { claimRef?: { uid?: string; name?: string; namespace?: string }; hostPath?: { path: string } }; status?: { phase?: string } }
+interface ServiceObject { metadata: ObjectMeta; spec: { clusterIP?: string } }
+interface List<T> { items: T[] }
+
+/** Per-pod state (keyed by pod uid: a recreated pod with the same name is a new pod). */
+interface PodRun {
+  readonly uid: string;
+  readonly key: string;
+  pod: PodObject;
+  ip: string | undefined;
+  proc: ChildProcess | undefined;
+  exited: Promise<void> | undefined;
+  restartCount: number;
+  backoffMs: number;
+  nextStartAt: number;
+  startTime: string | undefined;
+  containerStartedAt: string | undefined;
+  lastTermination: { exitCode: number; reason: string; finishedAt: string; startedAt: string } | undefined;
+  ready: boolean;
+  readyChangedAt: string;
+  readinessFailures: number;
+  livenessFailures: number;
+  nextProbeAt: number;
+  probing: boolean;
+  waitingReason: string | undefined;
+  waitingMessage: string | undefined;
+  terminating: Promise<void> | undefined;
+  lastStatus: string;
+  logFile: string;
+}
+
+const LABEL_NODE = 'node-agent.raftkv.dev/node';
+const MAX_BACKOFF_MS = 10_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const microNow = (): string => new Date().toISOString().replace(/Z$/, '000Z');
+
+function alive(p: ChildProcess | undefined): p is ChildProcess {
+  return p !== undefined && p.exitCode === null && p.signalCode === null;
+}
+
+async function portFree(ip: string, port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen(port, ip, () => srv.close(() => res(true)));
+  });
+}
+
+/** The node agent; `start()` registers the node and begins syncing, `stop()` kills every process it started. */
+export class NodeAgent {
+  readonly nodeName: string;
+  /** The hosts file the resolver preload reads (pass it as NODE_AGENT_HOSTS_FILE to other processes). */
+  readonly hostsFile: string;
+  readonly events: AgentEvent[] = [];
+  private readonly runs = new Map<string, PodRun>();
+  private readonly usedIps = new Set<string>();
+  private readonly provisioned = new Set<string>();
+  private ipCursor: number;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncing = false;
+  private stopped = false;
+  private lastHeartbeat = 0;
+  private hosts = '';
+  private nodeUid = '';
+  private syncErrors = 0;
+  private lastSyncError = '';
+
+  constructor(private readonly options: NodeAgentOptions) {
+    this.nodeName = options.nodeName ?? 'e2e-node';
+    this.hostsFile = join(options.root, 'hosts');
+    this.ipCursor = (options.ipRange ?? [10, 250])[0];
+    for (const d of ['volumes', 'pods', 'logs']) mkdirSync(join(options.root, d), { recursive: true });
+    writeFileSync(this.hostsFile, hostsText([]));
+  }
+
+  /** Registers the Node and its Lease, then syncs every interval until stop(). */
+  async start(): Promise<void> {
+    const req = this.options.request;
+    const node = await req('POST', '/api/v1/nodes', {
+      apiVersion: 'v1', kind: 'Node',
+      metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', [LABEL_NODE]: this.nodeName } },
+      spec: {},
+    });
+    if (node.status !== 201) throw new Error(`registering node ${this.nodeName}: ${node.status} ${JSON.stringify(node.body)}`);
+    this.nodeUid = (node.body as { metadata: { uid: string } }).metadata.uid;
+    await this.heartbeat(true);
+    this.syncTimer = setInterval(() => {
+      if (this.syncing || this.stopped) return;
+      this.syncing = true;
+      this.sync().catch((err: unknown) => {
+        this.syncErrors++;
+        this.lastSyncError = err instanceof Error ? err.message : String(err);
+      }).finally(() => {
+        this.syncing = false;
+      });
+    }, this.options.syncIntervalMs ?? 250);
+  }
+
+  /** Sync passes that threw (apiserver hiccups are retried next pass), and the last error. */
+  syncFailures(): { count: number; last: string } {
+    return { count: this.syncErrors, last: this.lastSyncError };
+  }
+
+  /** pids of the container processes running now. */
+  pids(): number[] {
+    return [...this.runs.values()].flatMap((r) => (alive(r.proc) && r.proc.pid !== undefined ? [r.proc.pid] : []));
+  }
+
+  /** podIP of a running pod by `namespace/name`. */
+  podIP(namespace: string, name: string): string | undefined {
+    return [...this.runs.values()].find((r) => r.key === `${namespace}/${name}` && r.terminating === undefined)?.ip;
+  }
+
+  /** The pods it runs now: `namespace/name` → podIP and readiness. */
+  pods(): { key: string; ip: string; ready: boolean; labels: Record<string, string> }[] {
+    return [...this.runs.values()].filter((r) => r.ip !== undefined && r.terminating === undefined && alive(r.proc))
+      .map((r) => ({ key: r.key, ip: r.ip ?? '', ready: r.ready, labels: r.pod.metadata.labels ?? {} }));
+  }
+
+  /** The tail of a pod's container log (every restart appends). */
+  podLog(namespace: string, name: string, lines = 40): string {
+    const run = [...this.runs.values()].reverse().find((r) => r.key === `${namespace}/${name}`);
+    if (run === undefined) return '(no such pod)';
+    try {
+      return readFileSync(run.logFile, 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** Stops syncing and kills every container process (SIGTERM, SIGKILL after 5 s). Idempotent. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
+    for (let i = 0; i < 100 && this.syncing; i++) await sleep(50);
+    await Promise.all([...this.runs.values()].map((r) => this.kill(r, 5_000)));
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private record(run: PodRun, what: AgentEvent['what'], detail = ''): void {
+    this.events.push({ at: Date.now(), pod: run.key, what, detail });
+    this.log(`node-agent: ${run.key} ${what}${detail === '' ? '' : ` (${detail})`}`);
+  }
+
+  private async heartbeat(first: boolean): Promise<void> {
+    const req = this.options.request;
+    const t = now();
+    const cond = (type: string, status: string, reason: string): Record<string, string> => ({ type, status, reason, message: reason, lastHeartbeatTime: t, lastTransitionTime: t });
+    const capacity = { cpu: '16', memory: '64Gi', pods: '110', 'ephemeral-storage': '100Gi' };
+    const status: Record<string, unknown> = {
+      conditions: [cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory'), cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure'),
+        cond('PIDPressure', 'False', 'KubeletHasSufficientPID'), cond('Ready', 'True', 'KubeletReady')],
+    };
+    if (first) {
+      Object.assign(status, {
+        capacity, allocatable: capacity,
+        addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: this.nodeName }],
+        daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+        nodeInfo: { machineID: 'e2e', systemUUID: 'e2e', bootID: 'e2e', kernelVersion: '', osImage: 'raftkv e2e node agent', containerRuntimeVersion: 'node-agent://1',
+          kubeletVersion: 'v1.37.0', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64' },
+      });
+    }
+    // Merge patch replaces the conditions list; keeping lastTransitionTime fresh is harmless here.
+    const r = await req('PATCH', `/api/v1/nodes/${this.nodeName}/status`, { status }, 'application/merge-patch+json');
+    if (r.status !== 200) throw new Error(`node status: ${r.status} ${JSON.stringify(r.body)}`);
+    const lease = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.nodeName}`;
+    const spec = { holderIdentity: this.nodeName, leaseDurationSeconds: 40, renewTime: microNow() };
+    if (first) {
+      const c = await req('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+        apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+        metadata: { name: this.nodeName, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: this.nodeUid }] }, spec,
+      });
+      if (c.status !== 201 && c.status !== 409) throw new Error(`node lease: ${c.status} ${JSON.stringify(c.body)}`);
+    } else await req('PATCH', lease, { spec }, 'application/merge-patch+json');
+    this.lastHeartbeat = Date.now();
+  }
+
+  private async sync(): Promise<void> {
+    const req = this.options.request;
+    if (Date.now() - this.lastHeartbeat > (this.options.heartbeatIntervalMs ?? 5_000)) await this.heartbeat(false);
+    await this.provisionVolumes();
+    const list = await req('GET', `/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${this.nodeName}`)}`);
+    if (list.status !== 200) throw new Error(`list pods: ${list.status}`);
+    const pods = (list.body as List<PodObject>).items;
+    const seen = new Set<string>();
+    for (const pod of pods) {
+      if (this.stopped) return;
+      const uid = pod.metadata.uid;
+      seen.add(uid);
+      let run = this.runs.get(uid);
+      if (run === undefined) {
+        if (pod.metadata.deletionTimestamp !== undefined) {
+          // Never started here: nothing to stop, confirm the deletion at once.
+          await this.confirmDeletion(pod);
+          continue;
+        }
+        run = this.newRun(pod);
+        this.runs.set(uid, run);
+      }
+      run.pod = pod;
+      if (pod.metadata.deletionTimestamp !== undefined) {
+        if (run.terminating === undefined) run.terminating = this.terminate(run);
+        continue;
+      }
+      if (!alive(run.proc) && Date.now() >= run.nextStartAt) await this.startContainer(run);
+      if (alive(run.proc) && !run.probing && Date.now() >= run.nextProbeAt) {
+        run.probing = true;
+        void this.probe(run).finally(() => {
+          if (run !== undefined) run.probing = false;
+        });
+      }
+      await this.writeStatus(run);
+    }
+    // Pods gone from the apiserver without us (force-deleted): stop their processes.
+    for (const run of this.runs.values()) {
+      if (!seen.has(run.uid) && run.terminating === undefined) run.terminating = this.terminate(run, false);
+    }
+    await this.writeHosts();
+  }
+
+  private newRun(pod: PodObject): PodRun {
+    const key = `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`;
+    return {
+      uid: pod.metadata.uid, key, pod, ip: undefined, proc: undefined, exited: undefined, restartCount: 0, backoffMs: 1_000, nextStartAt: 0,
+      startTime: undefined, containerStartedAt: undefined, lastTermination: undefined, ready: false, readyChangedAt: now(),
+      readinessFailures: 0, livenessFailures: 0, nextProbeAt: 0, probing: false, waitingReason: 'ContainerCreating', waitingMessage: undefined,
+      terminating: undefined, lastStatus: '', logFile: join(this.options.root, 'logs', `${key.replace('/', '_')}_${pod.metadata.uid.slice(0, 8)}.log`),
+    };
+  }
+
+  /** A free loopback address whose container ports are free too; round-robin so a recreated pod gets a new IP, as with a CNI. */
+  private async allocateIp(ports: readonly number[]): Promise<string> {
+    const [lo, hi] = this.options.ipRange ?? [10, 250];
+    const prefix = this.options.ipPrefix ?? '127.0.0.';
+    for (let n = 0; n <= hi - lo; n++) {
+      const x = lo + ((this.ipCursor - lo + n) % (hi - lo + 1));
+      const ip = `${prefix}${x}`;
+      if (this.usedIps.has(ip)) continue;
+      let free = true;
+      for (const p of ports) if (!(await portFree(ip, p))) free = false;
+      if (!free) continue;
+      this.ipCursor = x + 1;
+      this.usedIps.add(ip);
+      return ip;
+    }
+    throw new ContainerConfigError(`no free pod address in ${prefix}${lo}..${hi}`);
+  }
+
+  private async keyLookup(ns: string, kind: 'ConfigMap' | 'Secret', name: string, key: string): Promise<string | undefined> {
+    const r = await this.options.request('GET', `/api/v1/namespaces/${ns}/${kind === 'ConfigMap' ? 'configmaps' : 'secrets'}/${name}`);
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`get ${kind} ${ns}/${name}: ${r.status}`);
+    const data = (r.body as { data?: Record<string, string> }).data ?? {};
+    const v = data[key];
+    return v === undefined ? undefined : kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v;
+  }
+
+  /** Host directories of the container's mounts; undefined while a PVC is not bound yet (the kubelet waits too). */
+  private async mounts(run: PodRun, c: ContainerSpec): Promise<HostMount[] | undefined> {
+    const ns = run.pod.metadata.namespace ?? 'default';
+    const out: HostMount[] = [];
+    for (const vm of c.volumeMounts ?? []) {
+      const vol = (run.pod.spec.volumes ?? []).find((v) => v.name === vm.name);
+      let dir: string;
+      if (vol?.persistentVolumeClaim !== undefined) {
+        const pvc = await this.options.request('GET', `/api/v1/namespaces/${ns}/persistentvolumeclaims/${vol.persistentVolumeClaim.claimName}`);
+        const p = pvc.body as PvcObject;
+        if (pvc.status !== 200 || p.status?.phase !== 'Bound' || p.spec.volumeName === undefined) {
+          run.waitingMessage = `waiting for PVC ${vol.persistentVolumeClaim.claimName} to be bound`;
+          return undefined;
+        }
+        const pv = await this.options.request('GET', `/api/v1/persistentvolumes/${p.spec.volumeName}`);
+        const path = (pv.body as PvObject).spec?.hostPath?.path;
+        if (pv.status !== 200 || path === undefined) throw new ContainerConfigError(`PV ${p.spec.volumeName} has no hostPath this node can mount`);
+        dir = path;
+      } else if (vol?.emptyDir !== undefined) dir = join(this.options.root, 'pods', run.uid, 'volumes', vol.name);
+      else if (vol?.hostPath !== undefined) dir = vol.hostPath.path;
+      else throw new ContainerConfigError(`volume ${vm.name}: only persistentVolumeClaim, emptyDir and hostPath are supported`);
+      if (vm.subPath !== undefined && vm.subPath !== '') dir = join(dir, vm.subPath);
+      mkdirSync(dir, { recursive: true });
+      out.push({ mountPath: vm.mountPath, hostPath: dir });
+    }
+    return out;
+  }
+
+  private async startContainer(run: PodRun): Promise<void> {
+    const pod = run.pod;
+    const c = pod.spec.containers[0];
+    if (c === undefined) return;
+    try {
+      if (pod.spec.containers.length > 1) throw new ContainerConfigError('only single-container pods are supported');
+      const script = this.options.entrypoint(c.image, c.command);
+      const mounts = await this.mounts(run, c);
+      if (mounts === undefined) {
+        run.nextStartAt = Date.now() + 500;
+        return;
+      }
+      if (run.ip === undefined) run.ip = await this.allocateIp((c.ports ?? []).map((p) => p.containerPort));
+      const facts: PodFacts = {
+        name: pod.metadata.name, namespace: pod.metadata.namespace ?? 'default', uid: pod.metadata.uid, nodeName: this.nodeName,
+        podIP: run.ip, hostIP: '127.0.0.1', serviceAccountName: pod.spec.serviceAccountName ?? 'default',
+        labels: pod.metadata.labels ?? {}, annotations: pod.metadata.annotations ?? {},
+      };
+      const vars = await resolveEnv(c.env ?? [], facts, (kind, name, key) => this.keyLookup(facts.namespace, kind, name, key));
+      const spec = localProcessSpec(c.args ?? [], vars, mounts, run.ip);
+      const cwd = join(this.options.root, 'pods', run.uid, 'rootfs');
+      mkdirSync(cwd, { recursive: true });
+      const fd = openSync(run.logFile, 'a');
+      const child = spawn(process.execPath, ['--import', pathToFileURL(this.options.resolverModule).href, script, ...spec.args], {
+        cwd, stdio: ['ignore', fd, fd],
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOSTNAME: pod.spec.hostname ?? pod.metadata.name, [HOSTS_FILE_ENV]: this.hostsFile, ...this.options.extraEnv, ...spec.env },
+      });
+      closeSync(fd);
+      const startedAt = now();
+      run.proc = child;
+      run.containerStartedAt = startedAt;
+      run.startTime ??= startedAt;
+      run.waitingReason = undefined;
+      run.waitingMessage = undefined;
+      run.ready = false;
+      run.readinessFailures = 0;
+      run.livenessFailures = 0;
+      run.nextProbeAt = Date.now() + 200;
+      run.exited = new Promise((res) => child.once('exit', (code, signal) => {
+        run.lastTermination = { exitCode: code ?? 137, reason: signal !== null ? `Signal ${signal}` : code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now() };
+        if (run.ready) run.readyChangedAt = now();
+        run.ready = false;
+        if (run.terminating === undefined && !this.stopped) {
+          // restartPolicy Always: back off, then start again (the sync loop does it).
+          run.restartCount++;
+          run.nextStartAt = Date.now() + run.backoffMs;
+          run.backoffMs = Math.min(run.backoffMs * 2, MAX_BACKOFF_MS);
+          run.waitingReason = 'CrashLoopBackOff';
+          this.record(run, 'exited', `code ${String(code)} signal ${String(signal)}; restart in ${run.nextStartAt - Date.now()} ms`);
+        }
+        res();
+      }));
+      this.record(run, run.restartCount === 0 ? 'started' : 'restarted', `pid ${String(child.pid)} ip ${run.ip}`);
+    } catch (err) {
+      if (!(err instanceof ContainerConfigError)) throw err;
+      run.waitingReason = 'CreateContainerConfigError';
+      run.waitingMessage = err.message;
+      run.nextStartAt = Date.now() + 2_000;
+      this.record(run, 'config-error', err.message);
+    }
+  }
+
+  private async httpProbe(run: PodRun, probe: HttpProbe): Promise<boolean> {
+    const c = run.pod.spec.containers[0];
+    const get = probe.httpGet;
+    if (get === undefined || run.ip === undefined) return true;
+    const port = typeof get.port === 'number' ? get.port : (c?.ports ?? []).find((p) => p.name === get.port)?.containerPort;
+    try {
+      const r = await fetch(`http://${run.ip}:${String(port)}${get.path ?? '/'}`, { signal: AbortSignal.timeout((probe.timeoutSeconds ?? 1) * 1000) });
+      await r.arrayBuffer();
+      return r.status >= 200 && r.status < 400;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Readiness and liveness probes. The readiness period is min(spec, 1 s) so the test sees changes
+   * quickly; the thresholds are the spec's (a member turns unready after failureThreshold misses).
+   */
+  private async probe(run: PodRun): Promise<void> {
+    const c = run.pod.spec.containers[0];
+    if (c === undefined || !alive(run.proc)) return;
+    const rp = c.readinessProbe;
+    const ok = rp === undefined ? true : await this.httpProbe(run, rp);
+    if (ok) run.readinessFailures = 0;
+    else run.readinessFailures++;
+    const ready = ok ? true : run.ready && run.readinessFailures < (rp?.failureThreshold ?? 3);
+    if (ready !== run.ready && alive(run.proc)) {
+      run.ready = ready;
+      run.readyChangedAt = now();
+      if (ready) run.backoffMs = 1_000;
+      this.record(run, ready ? 'ready' : 'unready');
+    }
+    const lp = c.livenessProbe;
+    const sinceStart = Date.now() - Date.parse(run.containerStartedAt ?? now());
+    if (lp !== undefined && sinceStart >= (lp.initialDelaySeconds ?? 0) * 1000) {
+      if (await this.httpProbe(run, lp)) run.livenessFailures = 0;
+      else if (++run.livenessFailures >= (lp.failureThreshold ?? 3) && alive(run.proc) && run.proc.pid !== undefined) {
+        this.record(run, 'liveness-kill', `${run.livenessFailures} failed liveness probes`);
+        run.livenessFailures = 0;
+        process.kill(run.proc.pid, 'SIGKILL');
+      }
+    }
+    run.nextProbeAt = Date.now() + Math.min((rp?.periodSeconds ?? 10) * 1000, 1_000);
+  }
+
+  private podStatus(run: PodRun): Record<string, unknown> {
+    const c = run.pod.spec.containers[0];
+    const running = alive(run.proc);
+    const ready = running && run.ready ? 'True' : 'False';
+    const t = run.startTime ?? now();
+    const state = running
+      ? { running: { startedAt: run.containerStartedAt } }
+      : { waiting: { reason: run.waitingReason ?? 'ContainerCreating', ...(run.waitingMessage === undefined ? {} : { message: run.waitingMessage }) } };
+    return {
+      phase: run.ip === undefined ? 'Pending' : 'Running',
+      hostIP: '127.0.0.1', hostIPs: [{ ip: '127.0.0.1' }],
+      ...(run.ip === undefined ? {} : { podIP: run.ip, podIPs: [{ ip: run.ip }] }),
+      ...(run.startTime === undefined ? {} : { startTime: run.startTime }),
+      conditions: [
+        { type: 'PodReadyToStartContainers', status: run.ip === undefined ? 'False' : 'True', lastTransitionTime: t },
+        { type: 'Initialized', status: 'True', lastTransitionTime: t },
+        { type: 'Ready', status: ready, lastTransitionTime: run.readyChangedAt },
+        { type: 'ContainersReady', status: ready, lastTransitionTime: run.readyChangedAt },
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: t },
+      ],
+      containerStatuses: c === undefined ? [] : [{
+        name: c.name, image: c.image, imageID: `node-agent://${c.image}`,
+        ...(running ? { containerID: `node-agent://${String(run.proc?.pid)}` } : {}),
+        ready: running && run.ready, started: running, restartCount: run.restartCount, state,
+        ...(run.lastTermination === undefined ? {} : { lastState: { terminated: run.lastTermination } }),
+      }],
+    };
+  }
+
+  private async writeStatus(run: PodRun): Promise<void> {
+    const status = this.podStatus(run);
+    const text = JSON.stringify(status);
+    if (text === run.lastStatus) return;
+    const ns = run.pod.metadata.namespace ?? 'default';
+    const r = await this.options.request('PATCH', `/api/v1/namespaces/${ns}/pods/${run.pod.metadata.name}/status`,
+      { metadata: { uid: run.uid }, status }, 'application/merge-patch+json');
+    // 404/409: the pod went away or was replaced meanwhile; the next sync sees it.
+    if (r.status === 200) run.lastStatus = text;
+  }
+
+  /** SIGTERM, SIGKILL after `graceMs`; resolves once the process is gone. */
+  private async kill(run: PodRun, graceMs: number): Promise<void> {
+    const p = run.proc;
+    if (!alive(p) || p.pid === undefined) return;
+    const pid = p.pid;
+    process.kill(pid, 'SIGTERM');
+    const t = setTimeout(() => {
+      if (alive(p)) process.kill(pid, 'SIGKILL');
+    }, graceMs);
+    await run.exited;
+    clearTimeout(t);
+  }
+
+  /** Graceful deletion as the kubelet does it: stop the container within the grace period, then confirm. */
+  private async terminate(run: PodRun, confirm = true): Promise<void> {
+    const graceS = run.pod.metadata.deletionGracePeriodSeconds ?? run.pod.spec.terminationGracePeriodSeconds ?? 30;
+    const wasAlive = alive(run.proc);
+    const t0 = Date.now();
+    await this.kill(run, graceS * 1000);
+    if (wasAlive) this.record(run, 'killed', `stopped in ${Date.now() - t0} ms (grace ${graceS} s), ${run.lastTermination?.reason ?? ''}`);
+    if (run.ip !== undefined) this.usedIps.delete(run.ip);
+    if (confirm && !this.stopped) await this.confirmDeletion(run.pod);
+    this.runs.delete(run.uid);
+    rmSync(join(this.options.root, 'pods', run.uid), { recursive: true, force: true });
+  }
+
+  private async confirmDeletion(pod: PodObject): Promise<void> {
+    const ns = pod.metadata.namespace ?? 'default';
+    const r = await this.options.request('DELETE', `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`,
+      { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } });
+    if (r.status === 200 || r.status === 202 || r.status === 404 || r.status === 409) {
+      if (r.status !== 409) this.events.push({ at: Date.now(), pod: `${ns}/${pod.metadata.name}`, what: 'deleted', detail: '' });
+      return;
+    }
+    throw new Error(`confirming deletion of ${ns}/${pod.metadata.name}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+
+  /** Rewrites the hosts file (atomically) when the set of published names changed. */
+  private async writeHosts(): Promise<void> {
+    const withSub = [...this.runs.values()].filter((r) => r.ip !== undefined && r.terminating === undefined && r.pod.spec.subdomain !== undefined);
+    let headless = new Set<string>();
+    if (withSub.length > 0) {
+      const s = await this.options.request('GET', '/api/v1/services');
+      if (s.status === 200) headless = new Set((s.body as List<ServiceObject>).items.filter((x) => x.spec.clusterIP === 'None').map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`));
+    }
+    const text = hostsText(withSub
+      .filter((r) => headless.has(`${r.pod.metadata.namespace ?? 'default'}/${r.pod.spec.subdomain ?? ''}`))
+      .map((r) => ({ ip: r.ip ?? '', hostname: r.pod.spec.hostname ?? r.pod.metadata.name, subdomain: r.pod.spec.subdomain ?? '', namespace: r.pod.metadata.namespace ?? 'default' })));
+    if (text === this.hosts) return;
+    const tmp = `${this.hostsFile}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, this.hostsFile);
+    this.hosts = text;
+  }
+
+  /** The static provisioner: a pre-bound hostPath PV per Pending PVC; PV and directory removed once the PVC is gone. */
+  private async provisionVolumes(): Promise<void> {
+    const req = this.options.request;
+    const pvcs = await req('GET', '/api/v1/persistentvolumeclaims');
+    if (pvcs.status !== 200) throw new Error(`list PVCs: ${pvcs.status}`);
+    const claims = (pvcs.body as List<PvcObject>).items;
+    const uids = new Set(claims.map((c) => c.metadata.uid));
+    for (const c of claims) {
+      if (c.status?.phase !== 'Pending' || c.spec.volumeName !== undefined && c.spec.volumeName !== '' || c.metadata.deletionTimestamp !== undefined) continue;
+      if (this.provisioned.has(c.metadata.uid)) continue;
+      const dir = join(this.options.root, 'volumes', `pvc-${c.metadata.uid}`);
+      mkdirSync(dir, { recursive: true });
+      const r = await req('POST', '/api/v1/persistentvolumes', {
+        apiVersion: 'v1', kind: 'PersistentVolume',
+        metadata: { name: `e2e-pv-${c.metadata.uid}`, labels: { [LABEL_NODE]: this.nodeName }, annotations: { 'node-agent.raftkv.dev/claim': `${c.metadata.namespace ?? ''}/${c.metadata.name}` } },
+        spec: {
+          capacity: { storage: c.spec.resources?.requests?.storage ?? '1Gi' }, accessModes: c.spec.accessModes ?? ['ReadWriteOnce'],
+          persistentVolumeReclaimPolicy: 'Retain', storageClassName: c.spec.storageClassName ?? '', volumeMode: 'Filesystem',
+          claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: c.metadata.namespace, name: c.metadata.name, uid: c.metadata.uid },
+          hostPath: { path: dir, type: 'DirectoryOrCreate' },
+          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [this.nodeName] }] }] } },
+        },
+      });
+      if (r.status !== 201 && r.status !== 409) throw new Error(`creating PV for ${c.metadata.name}: ${r.status} ${JSON.stringify(r.body)}`);
+      this.provisioned.add(c.metadata.uid);
+      this.log(`node-agent: provisioned PV for PVC ${c.metadata.namespace ?? ''}/${c.metadata.name} at ${dir}`);
+    }
+    const pvs = await req('GET', `/api/v1/persistentvolumes?labelSelector=${encodeURIComponent(`${LABEL_NODE}=${this.nodeName}`)}`);
+    if (pvs.status !== 200) return;
+    for (const pv of (pvs.body as List<PvObject>).items) {
+      const claimUid = pv.spec.claimRef?.uid;
+      if (claimUid === undefined || uids.has(claimUid) || pv.metadata.deletionTimestamp !== undefined) continue;
+      const d = await req('DELETE', `/api/v1/persistentvolumes/${pv.metadata.name}`);
+      if (d.status === 200 || d.status === 404) {
+        if (pv.spec.hostPath !== undefined) rmSync(pv.spec.hostPath.path, { recursive: true, force: true });
+        this.provisioned.delete(claimUid);
+        this.log(`node-agent: PVC ${pv.spec.claimRef?.namespace ?? ''}/${pv.spec.claimRef?.name ?? ''} gone; deleted PV ${pv.metadata.name} and its directory`);
+      }
+    }
+  }
+
+  /** Number of PVs this agent provisioned that still exist (for the cleanup check). */
+  async provisionedVolumes(): Promise<string[]> {
+    const pvs = await this.options.request('GET', `/api/v1/persistentvolumes?labelSelector=${encodeURIComponent(`${LABEL_NODE}=${this.nodeName}`)}`);
+    return pvs.status === 200 ? (pvs.body as List<PvObject>).items.map((p) => p.metadata.name) : [];
+  }
+}
