@@ -118,6 +118,23 @@ async function memberPods(): Promise<string[]> {
   return out.trim() === '' ? [] : out.trim().split(/\s+/).sort();
 }
 
+/** The operator's Events about the cluster, oldest first (ordered by resourceVersion: creation order). */
+async function clusterEvents(): Promise<string[]> {
+  const list = JSON.parse(await kc(['get', 'events', '--field-selector', `involvedObject.kind=RaftCluster,involvedObject.name=${clusterName}`, '-o', 'json'])) as
+    { items: { reason: string; message: string; metadata: { resourceVersion: string } }[] };
+  return list.items.sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion)).map((e) => `${e.reason}: ${e.message}`);
+}
+
+/** Asserts that events matching `patterns` occur in this order (each after the previous match). */
+function assertInOrder(events: readonly string[], patterns: readonly RegExp[], from = 0): void {
+  let at = from;
+  for (const p of patterns) {
+    const i = events.findIndex((e, j) => j >= at && p.test(e));
+    assert.ok(i >= 0, `no event matching ${String(p)} after #${at} in:\n${events.map((e, j) => `${j} ${e}`).join('\n')}`);
+    at = i + 1;
+  }
+}
+
 /** Keeps Prometheus's file_sd in step with the member pods the agent runs. */
 function syncPromTargets(): void {
   if (prom === undefined || agent === undefined) return;
@@ -245,6 +262,10 @@ test('kubectl scale raftcluster --replicas=5: five voters, a correct status, dat
   const get = await memberCall(await podIP(`${clusterName}-4`), 'GET', '/v1/kv/e2e/hello?consistency=serializable');
   assert.equal(get.text, 'world', 'a joined member serves data written before it joined');
   assert.deepEqual(await memberPods(), [0, 1, 2, 3, 4].map((i) => `${clusterName}-${i}`));
+  // One member at a time, each a learner until caught up, as the operator's Events tell it.
+  const m = (i: number): string => `${clusterName}-${i}`;
+  assertInOrder(await clusterEvents(), [/^ScaleStatefulSet: .*→ 4/, new RegExp(`^AddLearner: .*${m(3)}`), new RegExp(`^PromoteLearner: .*${m(3)}`),
+    /^ScaleStatefulSet: .*→ 5/, new RegExp(`^AddLearner: .*${m(4)}`), new RegExp(`^PromoteLearner: .*${m(4)}`)]);
 });
 
 async function runDrill(name: string, action: string, duration: string, maxUnavailableSeconds: number): Promise<RaftChaosDrill> {
@@ -318,6 +339,11 @@ test('scale back to 3: members removed from raft first, pods and their PVCs go a
   const st = await memberStatus(await podIP(`${clusterName}-0`));
   assert.deepEqual(st.members.map((m) => m.name).sort(), [0, 1, 2].map((i) => `${clusterName}-${i}`));
   assert.equal(st.leader?.name, c.status?.leader);
+  // Each member leaves the raft configuration before the StatefulSet (and so the pod) shrinks.
+  const events = await clusterEvents();
+  const scaleDownFrom = events.findLastIndex((e) => /^ScaleStatefulSet: .*→ 5/.test(e)) + 1;
+  assertInOrder(events, [new RegExp(`^RemoveMember: .*${clusterName}-4`), /^ScaleStatefulSet: .*→ 4/,
+    new RegExp(`^RemoveMember: .*${clusterName}-3`), /^ScaleStatefulSet: .*→ 3/], scaleDownFrom);
   await waitUntil('pods 3 and 4 gone', 60_000, async () => ((await memberPods()).length === 3 ? true : undefined), diagnostics);
   // whenScaled: Delete — the scaled-away members' PVCs go (the garbage collector, via the pod owner).
   await waitUntil('PVCs of ordinals 3 and 4 deleted', 90_000, async () => {
