@@ -309,6 +309,25 @@ test('a KillLeader drill succeeds with no acknowledged write lost; the pod comes
   assert.equal(get.text, 'world', 'the recreated member kept its data (same PVC)');
 });
 
+test('a crashed member process is restarted in place (restartCount 1) and rejoins', { timeout: 120_000 }, async () => {
+  const leader = (await getCluster())?.status?.leader ?? '';
+  const victim = [0, 1, 2, 3, 4].map((i) => `${clusterName}-${i}`).find((m) => m !== leader) ?? '';
+  const uid = (await kc(['get', 'pod', victim, '-o', 'jsonpath={.metadata.uid}'])).trim();
+  const pid = agent?.containerPid(NS, victim);
+  assert.ok(pid !== undefined, `${victim} runs`);
+  const t0 = Date.now();
+  process.kill(pid, 'SIGKILL');
+  await waitUntil(`${victim} restarted and Ready`, 90_000, async () => {
+    const pod = JSON.parse(await kc(['get', 'pod', victim, '-o', 'json'])) as { metadata: { uid: string }; status: { containerStatuses?: { restartCount: number; ready: boolean }[] } };
+    const cs = pod.status.containerStatuses?.[0];
+    return pod.metadata.uid === uid && cs?.restartCount === 1 && cs.ready ? true : undefined;
+  }, diagnostics);
+  await waitCluster('5 healthy voters after the crash', 60_000, (x) => x.status?.readyReplicas === 5 && (x.status.members ?? []).every((m) => m.healthy));
+  timer.add('member SIGKILL → restarted in place, Ready', Date.now() - t0, victim);
+  const get = await memberCall(await podIP(victim), 'GET', '/v1/kv/e2e/hello?consistency=serializable');
+  assert.equal(get.text, 'world');
+});
+
 test('a PartitionLeader drill succeeds with no acknowledged write lost', { timeout: 420_000 }, async () => {
   if (!sampleHasFaults) {
     // The sample leaves fault injection off (a sane default for users); turning it on is a spec

@@ -198,6 +198,8 @@ export class NodeAgent {
     if (node.status !== 201) throw new Error(`registering node ${this.nodeName}: ${node.status} ${JSON.stringify(node.body)}`);
     this.nodeUid = (node.body as { metadata: { uid: string } }).metadata.uid;
     await this.heartbeat(true);
+    // If the test process dies without stop(), no container outlives it.
+    process.on('exit', this.killOnExit);
     this.syncTimer = setInterval(() => {
       if (this.syncing || this.stopped) return;
       this.syncing = true;
@@ -218,6 +220,12 @@ export class NodeAgent {
   /** pids of the container processes running now. */
   pids(): number[] {
     return [...this.runs.values()].flatMap((r) => (alive(r.proc) && r.proc.pid !== undefined ? [r.proc.pid] : []));
+  }
+
+  /** pid of a pod's container process now (for tests that crash one), by `namespace/name`. */
+  containerPid(namespace: string, name: string): number | undefined {
+    const run = [...this.runs.values()].find((r) => r.key === `${namespace}/${name}` && r.terminating === undefined);
+    return alive(run?.proc) ? run.proc.pid : undefined;
   }
 
   /** podIP of a running pod by `namespace/name`. */
@@ -242,9 +250,18 @@ export class NodeAgent {
     }
   }
 
+  private readonly killOnExit = (): void => {
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch { /* already gone */ }
+    }
+  };
+
   /** Stops syncing and kills every container process (SIGTERM, SIGKILL after 5 s). Idempotent. */
   async stop(): Promise<void> {
     this.stopped = true;
+    process.off('exit', this.killOnExit);
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
     for (let i = 0; i < 100 && this.syncing; i++) await sleep(50);
     await Promise.all([...this.runs.values()].map((r) => this.kill(r, 5_000)));
