@@ -2,7 +2,7 @@
 //   node dist/test/sim/main.js --seeds 500            seeds 1..500 (sizes drawn per seed)
 //   node dist/test/sim/main.js --seed 42 --trace      replay one seed with a readable trace
 // Options: --nodes 3|5|7, --first N (first seed of a --seeds range), --ticks N (safety phase),
-// --broken commitPreviousTermByCount|voteTwiceInTerm|readIndexWithoutQuorum|voteWithoutConf (checker demos),
+// --broken commitPreviousTermByCount|voteTwiceInTerm|readIndexWithoutQuorum|voteWithoutConf|neverSendSnapshot (checker demos),
 // --keep-going (run every seed even after a failure). Exit code 1 on any failure.
 import { performance } from 'node:perf_hooks';
 import type { BrokenVariants } from '../../daemon/src/raft/index.js';
@@ -20,7 +20,7 @@ interface Args {
   keepGoing: boolean;
 }
 
-const BROKEN = ['commitPreviousTermByCount', 'voteTwiceInTerm', 'readIndexWithoutQuorum', 'voteWithoutConf'] as const;
+const BROKEN = ['commitPreviousTermByCount', 'voteTwiceInTerm', 'readIndexWithoutQuorum', 'voteWithoutConf', 'neverSendSnapshot'] as const;
 
 function usage(msg: string): never {
   process.stderr.write(`sim: ${msg}\nusage: main.js [--seeds N [--first S]] [--seed N] [--trace] [--nodes 3|5|7] [--ticks N] [--broken ${BROKEN.join('|')}] [--keep-going]\n`);

@@ -1033,7 +1033,7 @@ export class RawNode {
 
   private sendSnapshot(to: NodeId, pr: Progress): boolean {
     // Do not stream a snapshot to a member we have not heard from (it may be down).
-    if (!pr.recentActive) return false;
+    if (!pr.recentActive || this.cfg.brokenVariants?.neverSendSnapshot === true) return false;
     const meta = this.log.snapshot;
     this.send({ type: MessageType.Snapshot, to, snapshot: meta, commit: this.log.committed });
     pr.becomeSnapshot(meta.index);

@@ -153,6 +153,8 @@ export interface BrokenVariants {
   readonly readIndexWithoutQuorum?: boolean;
   /** Grant (pre-)votes before learning the configuration (a joiner, e.g. re-added with a wiped disk). */
   readonly voteWithoutConf?: boolean;
+  /** Never send a snapshot: a member behind the first retained index never catches up (liveness only). */
+  readonly neverSendSnapshot?: boolean;
 }
 
 export interface RaftConfig {

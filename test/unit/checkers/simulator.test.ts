@@ -35,6 +35,14 @@ test('commitPreviousTermByCount (Figure 8) is caught by leader completeness / st
   caught({ commitPreviousTermByCount: true }, ['leader-completeness', 'state-machine-safety', 'commit-monotonic', 'log-matching'], 400);
 });
 
+test('neverSendSnapshot (a liveness-only bug) is caught by the liveness phase', () => {
+  const r = firstFailure({ neverSendSnapshot: true }, 1, 30);
+  assert.ok(r !== undefined, 'no seed in 1..30 failed with neverSendSnapshot');
+  assert.equal(r.property, 'liveness', `seed ${r.seed} failed with ${String(r.property)} (${r.detail ?? ''})`);
+  const good = runSimulation({ seed: r.seed, safetyTicks: 1500 });
+  assert.ok(good.ok, `the correct core passes seed ${r.seed}: ${String(good.property)} ${good.detail ?? ''}`);
+});
+
 test('the correct core passes, and a seed replays exactly', () => {
   for (let seed = 1000; seed < 1020; seed++) {
     const r = runSimulation({ seed, safetyTicks: 1000 });
