@@ -1,6 +1,12 @@
-# raftkv image: the daemon (raftkv), the client (raftctl) and the operator (raftkv-operator).
-# Build: docker build -t raftkv:dev .   Run: docker run raftkv:dev raftkv --help
-# Pinned base images; no `latest`.
+# raftkv image: the daemon (raftkv, the ENTRYPOINT), the client (raftctl) and the operator
+# (raftkv-operator; the operator chart runs it as `command: [raftkv-operator]`).
+#   docker build -t raftkv:dev .
+#   docker run --rm raftkv:dev --help            # raftkv's flags
+#   docker run --rm --entrypoint raftctl raftkv:dev --help
+# Pinned base image; no `latest`. linux/amd64: @nxtedition/rocksdb ships a prebuilt binary for
+# linux-x64 only (other platforms would need a toolchain to compile RocksDB; the smoke check
+# below fails the build there instead of shipping an image that cannot start).
+# test/operator/packaging.test.ts checks that every path here matches what `make build` emits.
 ARG NODE_IMAGE=node:20.19.5-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -11,22 +17,26 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY daemon ./daemon
 COPY operator ./operator
-COPY test ./test
-COPY bench ./bench
+# Only the product: tsconfig's rootDir "." keeps the dist/daemon/src, dist/operator/src layout
+# that bin/ imports, and tests/benchmarks are not in the build context (.dockerignore).
 RUN npx tsc -p tsconfig.json
 
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE}
 ARG VERSION=0.1.0
+ARG SOURCE=https://github.com/raftkv/raftkv
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="raftkv" \
       org.opencontainers.image.description="A Raft-replicated key-value store for Kubernetes, with its operator" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.source="https://example.invalid/raftkv"
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="docker.io/library/node:20.19.5-bookworm-slim"
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
@@ -34,13 +44,16 @@ COPY --from=build /src/dist/daemon ./dist/daemon
 COPY --from=build /src/dist/operator ./dist/operator
 COPY package.json ./
 COPY bin ./bin
+# The status page is served from the source tree (findStatusPageDir walks up from dist/).
 COPY daemon/src/api/status-page ./daemon/src/api/status-page
 RUN ln -s /app/bin/raftkv /usr/local/bin/raftkv \
  && ln -s /app/bin/raftctl /usr/local/bin/raftctl \
  && ln -s /app/bin/raftkv-operator /usr/local/bin/raftkv-operator \
- && mkdir -p /var/lib/raftkv && chown node:node /var/lib/raftkv
-# The image's built-in non-root user.
-USER node
+ && mkdir -p /var/lib/raftkv && chown 1000:1000 /var/lib/raftkv \
+ && raftkv --help >/dev/null && raftctl --help >/dev/null \
+ && node -e "require('@nxtedition/rocksdb')"
+# The base image's non-root `node` user, numerically so runAsNonRoot can verify it.
+USER 1000:1000
 ENV RAFTKV_DATA_DIR=/var/lib/raftkv
-EXPOSE 2379 2380
+EXPOSE 2379 2380 8080
 ENTRYPOINT ["raftkv"]
