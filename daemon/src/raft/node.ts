@@ -129,6 +129,13 @@ export class RawNode {
    * the bootstrap voters, so it must never campaign on it.
    */
   private confKnown: boolean;
+  /**
+   * A joiner learned the configuration from a leader whose commit index was this: it refuses
+   * votes until its log reaches it. Every entry up to it was committed, including the change
+   * that (re-)added us, so a re-added member's log then holds what its earlier incarnation may
+   * have acknowledged. In memory only (see README: residual gap after a restart).
+   */
+  private voteFloor = 0;
 
   private readonly progress = new Map<NodeId, Progress>();
   private readonly votes = new Map<NodeId, boolean>();
@@ -643,13 +650,15 @@ export class RawNode {
   private handleVoteRequest(m: Message): void {
     const pre = m.type === MessageType.PreVote;
     const respType = pre ? MessageType.PreVoteResp : MessageType.VoteResp;
-    if (!this.confKnown && this.cfg.brokenVariants?.voteWithoutConf !== true) {
+    const unknownConf = !this.confKnown || this.log.lastIndex() < this.voteFloor;
+    if (unknownConf && this.cfg.brokenVariants?.voteWithoutConf !== true) {
       // A joiner that has not learned the configuration (e.g. a member removed and re-added
       // under its old name with a wiped disk) holds none of the log it may have acknowledged
       // in an earlier incarnation; a stale candidate whose configuration still counts that
       // name as a voter would win with its vote while the real configuration elects another
       // leader in the same term. It votes once a snapshot or the leader taught it the
-      // configuration (and the log up to it). Original members know theirs from bootstrap.
+      // configuration and it holds the log up to the leader's commit at that time (voteFloor).
+      // Original members know theirs from bootstrap.
       this.send({ type: respType, to: m.from, reject: true });
       return;
     }
@@ -771,7 +780,10 @@ export class RawNode {
       this.send({ type: MessageType.AppendResp, to: m.from, index: log.committed });
       return;
     }
-    if (m.index === 0 && m.snapshot !== undefined && !this.confKnown) this.adoptBootstrapConf(m.snapshot, log.committed);
+    if (m.index === 0 && m.snapshot !== undefined && !this.confKnown) {
+      this.adoptBootstrapConf(m.snapshot, log.committed);
+      this.voteFloor = Math.max(this.voteFloor, m.commit);
+    }
     if (log.matchTerm(m.index, m.logTerm)) {
       const lastNew = log.appendFromLeader(m.index, m.entries);
       this.commitTo(Math.min(m.commit, lastNew));
@@ -803,6 +815,7 @@ export class RawNode {
       return;
     }
     log.restore(meta);
+    if (!this.confKnown) this.voteFloor = Math.max(this.voteFloor, meta.index, m.commit);
     this.conf = meta.confState;
     this.confKnown = true;
     this.confHistory = [];

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Network, MessageType, is, cmd } from './harness.js';
-import type { ConfChange, RaftConfig } from '../../../daemon/src/raft/index.js';
+import type { ConfChange, Message, RaftConfig } from '../../../daemon/src/raft/index.js';
 
 const NO_CTX = new Uint8Array(0);
 const cc = (type: ConfChange['type'], node: string): ConfChange => ({ type, node, context: NO_CTX });
@@ -130,4 +130,40 @@ test('members of a new cluster know their configuration from bootstrap and vote 
   net.stabilize();
   assert.equal(net.node('b').status().role, 'leader');
   assert.equal(net.get('c').disk.hardState.vote, 'b');
+});
+
+/** A whole Message with the defaults the core uses. */
+function msg(f: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message {
+  return { logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, rejectHintTerm: 0, context: 0, ...f };
+}
+
+test('a joiner that learned the configuration from the leader log votes only once its log reaches the leader commit it learned it at', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const a = net.node('a');
+  for (let i = 0; i < 5; i++) a.propose(cmd(`v${i}`));
+  net.stabilize();
+  a.proposeConfChange(cc('addLearner', 'd'));
+  net.stabilize();
+  const d = net.add('d', { voters: [], learners: [] });
+  const term = a.status().term;
+  const commit = a.status().commit;
+  const entries = net.get('a').disk.entries;
+  const boot = { index: 0, term: 0, confState: { voters: ['a', 'b', 'c'], learners: [] } };
+  // The first Append from index 0 teaches d the configuration but carries only entry 1.
+  d.node.step(msg({ type: MessageType.Append, from: 'a', to: 'd', term, entries: entries.slice(0, 1), commit, snapshot: boot }));
+  assert.deepEqual(d.node.status().confState.voters, ['a', 'b', 'c']);
+  const ask = (t: number) => d.node.step(msg({ type: MessageType.Vote, from: 'c', to: 'd', term: t, index: commit, logTerm: term }));
+  ask(term + 1);
+  net.processAll();
+  const first = net.sent.filter(is.and(is.from('d'), is.type(MessageType.VoteResp)));
+  assert.equal(first.length, 1);
+  assert.ok(first[0]?.reject, 'd refuses: it holds 1 entry of the ' + String(commit) + ' committed when it learned the configuration');
+  // The rest of the log arrives (from the leader of the new term, which holds it all).
+  d.node.step(msg({ type: MessageType.Append, from: 'c', to: 'd', term: term + 1, index: 1, logTerm: entries[0]?.term ?? 0, entries: entries.slice(1, commit), commit }));
+  ask(term + 2);
+  net.processAll();
+  const second = net.sent.filter(is.and(is.from('d'), is.type(MessageType.VoteResp)));
+  assert.equal(second.length, 2);
+  assert.equal(second[1]?.reject, false, 'd votes once its log reaches that commit');
 });
