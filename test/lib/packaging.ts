@@ -228,3 +228,33 @@ export function prometheusOperatorCrds(): object[] {
   });
   return [crd('ServiceMonitor', 'servicemonitors'), crd('PodMonitor', 'podmonitors'), crd('PrometheusRule', 'prometheusrules')];
 }
+
+/**
+ * Whether the build context path `path` is left out by .dockerignore `patterns` (Docker's rules
+ * in the subset used here: `*` within a segment, `**` across segments, `!` re-includes, the last
+ * matching pattern wins, and a pattern matching a parent folder matches everything below it).
+ */
+export function dockerIgnored(patterns: readonly string[], path: string): boolean {
+  const toRegex = (p: string): RegExp => new RegExp(`^${p.replace(/\/+$/, '').split('/').map((seg) => (seg === '**' ? '.*' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))).join('/')}$`);
+  const parts = posix.normalize(path).replace(/^\.\/|\/$/g, '').split('/');
+  const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+  let ignored = false;
+  for (const raw of patterns) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const negate = line.startsWith('!');
+    const re = toRegex(negate ? line.slice(1) : line);
+    if (prefixes.some((p) => re.test(p))) ignored = !negate;
+  }
+  return ignored;
+}
+
+/** Context sources of every `COPY` without `--from` in a Dockerfile (all stages). */
+export function contextCopySources(dockerfile: string): string[] {
+  const out: string[] = [];
+  for (const l of dockerfile.replace(/\\\n/g, ' ').split('\n')) {
+    const m = /^\s*COPY\s+(?!--from)(?:--chown=\S+\s+)?(.+)\s+\S+\s*$/i.exec(l);
+    if (m?.[1] !== undefined) out.push(...m[1].trim().split(/\s+/));
+  }
+  return out;
+}

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
-import { checkEntryPoints, compareTrees, findHelm, importedPackages, listFiles, parseDockerfile, prometheusOperatorCrds, run } from '../lib/packaging.js';
+import { checkEntryPoints, compareTrees, contextCopySources, dockerIgnored, findHelm, importedPackages, listFiles, parseDockerfile, prometheusOperatorCrds, run } from '../lib/packaging.js';
 import { parseOperatorFlags } from '../../operator/src/flags.js';
 import { parseFlags } from '../../daemon/src/config/flags.js';
 
@@ -242,6 +242,20 @@ describe('Dockerfile', () => {
     assert.match(checkEntryPoints(good, ['raftkv'], readContext, join(tmp, 'empty-build')).join('\n'), /does not produce/);
     const badLauncher = (p: string): string | undefined => (p === 'bin/raftctl' ? "#!/usr/bin/env node\nimport('../dist/daemon/src/cli/nope.js');\n" : readContext(p));
     assert.match(checkEntryPoints(good, ['raftctl'], badLauncher, BUILD_OUT).join('\n'), /nope\.js.*does not produce/);
+  });
+
+  test('.dockerignore keeps every file the Dockerfile copies from the context, and leaves tests and caches out', () => {
+    const patterns = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    const sources = contextCopySources(dockerfile);
+    assert.ok(sources.includes('bin') && sources.includes('daemon') && sources.includes('package-lock.json'), sources.join(' '));
+    for (const src of sources) {
+      assert.ok(existsSync(join(ROOT, src)), `COPY ${src}: not in the repo`);
+      assert.equal(dockerIgnored(patterns, src), false, `COPY ${src}: excluded by .dockerignore`);
+    }
+    for (const f of ['daemon/src/main.ts', 'operator/src/main.ts', 'bin/raftkv', 'daemon/src/api/status-page/index.html']) assert.equal(dockerIgnored(patterns, f), false, f);
+    for (const f of ['node_modules/yaml/package.json', 'dist/daemon/src/main.js', '.cache/bin/helm', 'test/operator/packaging.test.ts', '.git/HEAD', 'charts/raftkv/Chart.yaml']) assert.equal(dockerIgnored(patterns, f), true, f);
+    // Known-bad: without the re-include, daemon/ would be missing from the build.
+    assert.equal(dockerIgnored(patterns.filter((p) => p.trim() !== '!daemon/'), 'daemon'), true);
   });
 
   test('runtime code imports only production dependencies (the image installs with --omit=dev)', () => {
