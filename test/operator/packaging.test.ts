@@ -324,6 +324,21 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
     for (const f of ordered) await dryRun(`k8s/${f}`, readFileSync(join(k8s, f), 'utf8'));
   });
 
+  test('helm install and uninstall of both charts against the API server (CRDs from crds/, NOTES rendered)', async () => {
+    const kc = ['--kubeconfig', cp.kubeconfigPath];
+    const op = await helm(['install', 'rk-helm', OPERATOR_CHART, '--namespace', 'helm-test', '--create-namespace', ...kc]);
+    assert.equal(op.code, 0, `helm install operator chart:\n${op.stderr}`);
+    assert.match(op.stdout, /raftkv-operator 0\.1\.0: 2 replica\(s\) in helm-test/);
+    assert.match(op.stdout, /Watching: all namespaces/);
+    const kv = await helm(['install', 'kv', STATIC_CHART, '--namespace', 'helm-test', ...kc]);
+    assert.equal(kv.code, 0, `helm install static chart:\n${kv.stderr}`);
+    assert.match(kv.stdout, /raftkv: 3 members in helm-test/);
+    const sts = await cp.request('GET', '/apis/apps/v1/namespaces/helm-test/statefulsets/kv');
+    assert.equal(sts.status, 200);
+    for (const release of ['kv', 'rk-helm']) assert.equal((await helm(['uninstall', release, '--namespace', 'helm-test', ...kc])).code, 0);
+    assert.equal((await cp.request('GET', '/apis/apps/v1/namespaces/helm-test/statefulsets/kv')).status, 404);
+  });
+
   test('the API server refuses a bad RaftCluster (even replicas) in a dry run: the check is not vacuous', async () => {
     const bad = readFileSync(join(ROOT, 'k8s', 'samples', 'raftcluster.yaml'), 'utf8').replace('replicas: 3', 'replicas: 4');
     const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], bad);
