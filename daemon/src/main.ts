@@ -12,6 +12,7 @@ import { createMetrics } from './observability/metrics.js';
 import { initTracing } from './observability/tracing.js';
 import { RaftInvariantError } from './raft/errors.js';
 import { BootstrapError } from './server/bootstrap.js';
+import { StorageError } from './storage/errors.js';
 import { runRestore } from './cli/restore.js';
 import { wireMember } from './server/wiring.js';
 
@@ -135,6 +136,9 @@ async function main(): Promise<void> {
     await run(parsed.config);
   } catch (err) {
     if (err instanceof BootstrapError) fail(err.message, 1);
+    // A data dir that cannot be opened (full volume, bad permissions, corruption) is an operator
+    // problem, not a bug: one line that says which, no stack.
+    if (err instanceof StorageError) fail(`cannot open the data dir (${err.code}): ${err.message}`, 1);
     fail(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
   }
 }

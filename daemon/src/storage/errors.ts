@@ -18,12 +18,32 @@ export class StorageError extends Error {
   }
 }
 
-/** Maps an error from the database/filesystem to a StorageError (ENOSPC → NoSpace, corruption → Corrupt). */
+/** Bound on how deep a chain of `cause`s is followed (a cycle must not hang the mapper). */
+const MAX_CAUSE_DEPTH = 8;
+
+/** The messages and codes of an error and its causes: the binding wraps the OS error in `cause`. */
+function causeChain(err: unknown): { messages: string[]; codes: unknown[] } {
+  const messages: string[] = [];
+  const codes: unknown[] = [];
+  let cur: unknown = err;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && cur !== undefined && cur !== null; depth++) {
+    messages.push(cur instanceof Error ? cur.message : String(cur));
+    codes.push((cur as { code?: unknown }).code);
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return { messages, codes };
+}
+
+/**
+ * Maps an error from the database/filesystem to a StorageError (ENOSPC → NoSpace, corruption →
+ * Corrupt). The whole cause chain is read: RocksLevel reports a failed open as "Database is not
+ * open" with the real reason ("IO error: No space left on device") only in `cause`.
+ */
 export function toStorageError(err: unknown, what: string): StorageError {
   if (err instanceof StorageError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === 'ENOSPC' || /no space left|ENOSPC/i.test(message)) {
+  const { messages, codes } = causeChain(err);
+  const message = [...new Set(messages)].join(': ');
+  if (codes.includes('ENOSPC') || /no space left|ENOSPC/i.test(message)) {
     return new StorageError('NoSpace', `${what}: no space left on device (${message})`, { cause: err });
   }
   if (/corrupt/i.test(message)) return new StorageError('Corrupt', `${what}: ${message}`, { cause: err });

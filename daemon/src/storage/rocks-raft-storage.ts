@@ -96,6 +96,12 @@ export interface RocksRaftStorageOptions {
 /** RaftStorage on a RocksDB directory. Open happens in load(), which must be called first. */
 export class RocksRaftStorage implements RaftStorage {
   private db: RocksDb | null = null;
+  /**
+   * Set when a write failed. RocksDB turns a failed WAL append (ENOSPC, EIO) into a sticky
+   * background error: every later write fails the same way even once space has returned, until
+   * the database is reopened. So the next write reopens it first.
+   */
+  private writeFailed = false;
   private shape: LogShape = { snapshotIndex: 0, firstIndex: 1, lastIndex: 0 };
   private snapshotChunks = 0;
 
@@ -109,17 +115,34 @@ export class RocksRaftStorage implements RaftStorage {
     return this.db;
   }
 
-  async load(): Promise<LoadedRaftState> {
-    if (!this.db) {
-      const Rocks = loadRocks();
-      const db = new Rocks(this.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-      try {
-        await db.open();
-      } catch (err) {
-        throw toStorageError(err, `open ${this.dir}`);
-      }
-      this.db = db;
+  private async openFresh(): Promise<RocksDb> {
+    const Rocks = loadRocks();
+    const db = new Rocks(this.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    try {
+      await db.open();
+    } catch (err) {
+      throw toStorageError(err, `open ${this.dir}`);
     }
+    return db;
+  }
+
+  /**
+   * Reopens the database after a failed write (see writeFailed). The failed batch is atomic in
+   * the WAL: after reopening it is either wholly there (written, fsync failed) or absent, and
+   * the caller retries the same batch, whose puts and deletes are the same either way, so the
+   * in-memory shape stays right. While the volume is still full, opening fails with NoSpace and
+   * the next retry tries again.
+   */
+  private async reopenAfterFailure(): Promise<void> {
+    const old = this.db;
+    this.db = null;
+    if (old) await old.close().catch(() => undefined); // a broken handle may refuse to close cleanly
+    this.db = await this.openFresh();
+    this.writeFailed = false;
+  }
+
+  async load(): Promise<LoadedRaftState> {
+    if (!this.db) this.db = await this.openFresh();
     try {
       return await this.readAll(this.db);
     } catch (err) {
@@ -226,15 +249,17 @@ export class RocksRaftStorage implements RaftStorage {
   }
 
   private async write(ops: BatchOp[], what: string): Promise<void> {
+    if (this.writeFailed) await this.reopenAfterFailure();
     const db = this.openDb();
     let bytes = 0;
     for (const op of ops) bytes += op.key.length + (op.value?.length ?? 0);
     const started = performance.now();
+    const fault = this.options.writeFault?.();
+    if (fault) throw toStorageError(fault, what); // injected: the database itself stays healthy
     try {
-      const fault = this.options.writeFault?.();
-      if (fault) throw fault;
       await db.batch(ops, { sync: true });
     } catch (err) {
+      this.writeFailed = true;
       throw toStorageError(err, what);
     }
     this.options.observer?.onPersist(performance.now() - started, bytes);
