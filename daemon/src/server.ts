@@ -190,7 +190,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
    * entry, so every member can show it and redirect to it later.
    */
   peerClientUrl(peer: string, clientUrl: string): void {
-    if (this.stopped || peer === this.name || !/^http:\/\/[^\s/]+:\d{1,5}$/.test(clientUrl)) return;
+    if (this.stopped || peer === this.name || !/^https?:\/\/[^\s/]+:\d{1,5}$/.test(clientUrl)) return;
     if (!this.learnedClientUrls.has(peer) && this.learnedClientUrls.size >= LIMITS.maxMembers * 2) return;
     this.learnedClientUrls.set(peer, clientUrl);
     this.publishPeers();
@@ -888,10 +888,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   async addLearner(member: { readonly name: string; readonly peerUrl: string; readonly clientUrl: string }): Promise<void> {
-    const peerAddress = member.peerUrl.replace(/^http:\/\//, '').replace(/\/$/, '');
+    const peerAddress = member.peerUrl.replace(/^https?:\/\//, '').replace(/\/$/, '');
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(member.name)) throw new MemberError('InvalidRequest', 'bad member name');
     if (!/^[^\s/:]+:\d{1,5}$/.test(peerAddress)) throw new MemberError('InvalidRequest', `peerUrl must be host:port, got '${member.peerUrl}'`);
-    if (member.clientUrl !== '' && !/^http:\/\/[^\s/]+:\d{1,5}\/?$/.test(member.clientUrl)) throw new MemberError('InvalidRequest', `clientUrl must be http://host:port, got '${member.clientUrl}'`);
+    if (member.clientUrl !== '' && !/^https?:\/\/[^\s/]+:\d{1,5}\/?$/.test(member.clientUrl)) throw new MemberError('InvalidRequest', `clientUrl must be http(s)://host:port, got '${member.clientUrl}'`);
     if (this.confState.voters.length + this.confState.learners.length >= LIMITS.maxMembers) throw new MemberError('Conflict', `at most ${LIMITS.maxMembers} members`);
     this.checkWritable();
     // The initial voters live only in the bootstrap configuration (index 0), never in a log
