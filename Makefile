@@ -40,9 +40,11 @@ test-cluster: build
 
 test-chaos: build
 	node dist/test/chaos/main.js --members 5 --duration 60s --nemesis partition,kill,pause,disk,membership,transfer
+	node dist/test/chaos/main.js --members 3 --duration 20s --nemesis kill,pause --planted-bug stale-read --expect-failure
 
 test-operator: build
 	bash scripts/ensure-k8s-binaries.sh
+	bash scripts/ensure-helm.sh
 	$(NODE_TEST) --test-concurrency=1 dist/test/operator
 
 test-e2e: build
@@ -69,7 +71,9 @@ bench: install build
 e2e-kind:
 	bash scripts/e2e-kind.sh
 
+## manifests: re-render k8s/{operator,monitoring,static} from the charts (after a chart change)
 manifests:
+	bash scripts/ensure-helm.sh
 	bash scripts/render-manifests.sh
 
 clean:
