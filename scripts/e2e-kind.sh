@@ -32,8 +32,8 @@ docker info >/dev/null 2>&1 || die "the Docker daemon is not reachable"
 
 diagnostics() {
   log "diagnostics:"
-  k get rc,drill,statefulset,pods,pvc -n "$NS" -o wide || true
-  k describe rc "$RC" -n "$NS" || true
+  k get rkv,drill,statefulset,pods,pvc -n "$NS" -o wide || true
+  k describe rkv "$RC" -n "$NS" || true
   k get events -n "$NS" --sort-by=.lastTimestamp | tail -n 40 || true
   k logs -n "$OPERATOR_NS" -l app.kubernetes.io/name=raftkv-operator --tail=200 --prefix || true
 }
@@ -60,8 +60,8 @@ raftctl() {
 wait_ready() {
   local n=$1
   log "waiting for $n ready members and Available"
-  k wait -n "$NS" "rc/$RC" --for=jsonpath='{.status.readyReplicas}'="$n" --timeout="$TIMEOUT"
-  k wait -n "$NS" "rc/$RC" --for=condition=Available --timeout="$TIMEOUT"
+  k wait -n "$NS" "rkv/$RC" --for=jsonpath='{.status.readyReplicas}'="$n" --timeout="$TIMEOUT"
+  k wait -n "$NS" "rkv/$RC" --for=condition=Available --timeout="$TIMEOUT"
   local voters
   voters=$(raftctl members list | awk '$2 == "voter"' | wc -l)
   [ "$voters" -eq "$n" ] || die "expected $n voters, raftctl members list shows $voters"
@@ -97,19 +97,19 @@ got=$(raftctl get e2e/greeting)
 [ "$got" = "hello-from-kind" ] || die "read back '$got'"
 
 log "scaling 3 → 5"
-k scale -n "$NS" "rc/$RC" --replicas=5
+k scale -n "$NS" "rkv/$RC" --replicas=5
 wait_ready 5
 raftctl put e2e/at5 five >/dev/null
 
 log "scaling 5 → 3"
-k scale -n "$NS" "rc/$RC" --replicas=3
+k scale -n "$NS" "rkv/$RC" --replicas=3
 wait_ready 3
 k wait -n "$NS" --for=delete pod/"$RC"-4 pod/"$RC"-3 --timeout="$TIMEOUT" >/dev/null 2>&1 || true
 [ "$(raftctl get e2e/greeting)" = "hello-from-kind" ] || die "e2e/greeting lost after scaling"
 [ "$(raftctl get e2e/at5)" = "five" ] || die "e2e/at5 lost after scaling"
 
 log "KillLeader drill"
-leader_before=$(k get -n "$NS" "rc/$RC" -o jsonpath='{.status.leader}')
+leader_before=$(k get -n "$NS" "rkv/$RC" -o jsonpath='{.status.leader}')
 k apply -n "$NS" -f k8s/samples/drill-kill-leader.yaml
 drill=demo-kill-leader
 deadline=$(( $(date +%s) + TIMEOUT_S ))

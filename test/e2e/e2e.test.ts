@@ -228,10 +228,12 @@ test('kubectl apply of the sample: the RaftCluster becomes Available with 3 read
   for (const svc of [clusterName, `${clusterName}-peer`]) await kc(['get', 'service', svc]);
   const pvcs = await kc(['get', 'pvc', '-o', 'jsonpath={.items[*].status.phase}']);
   assert.deepEqual(pvcs.trim().split(/\s+/), ['Bound', 'Bound', 'Bound']);
-  // The printer columns work with kubectl. (The full resource name: the short name `rc` loses to
-  // core ReplicationControllers in kubectl's resolution — see the e2e README.)
-  const printed = await kc(['get', 'raftcluster', clusterName]);
-  assert.match(printed, new RegExp(`${clusterName}\\s+3\\s+3\\s+${c.status?.leader ?? ''}`));
+  // The printer columns work with kubectl, by full name and by the short name `rkv` (it was `rc`,
+  // which kubectl resolves to core ReplicationControllers — see the e2e README).
+  for (const resource of ['raftcluster', 'rkv']) {
+    const printed = await kc(['get', resource, clusterName]);
+    assert.match(printed, new RegExp(`${clusterName}\\s+3\\s+3\\s+${c.status?.leader ?? ''}`), `kubectl get ${resource}`);
+  }
 });
 
 test('a write and a read through a member (follower redirects to the leader by its DNS name)', { timeout: 60_000 }, async () => {
@@ -351,7 +353,7 @@ test('a PartitionLeader drill succeeds with no acknowledged write lost', { timeo
 });
 
 test('scale back to 3: members removed from raft first, pods and their PVCs go away', { timeout: 300_000 }, async () => {
-  await kc(['scale', 'raftcluster', clusterName, '--replicas=3']);
+  await kc(['scale', 'rkv', clusterName, '--replicas=3']);
   const c = await timer.step('scale 5→3 → Available, 3 voters', () => waitCluster('3 healthy voters', 240_000, (x) =>
     condition(x, 'Available') === 'True' && x.status?.phase === 'Running' && x.status.replicas === 3 && x.status.readyReplicas === 3 &&
     (x.status.members ?? []).length === 3 && (x.status.members ?? []).every((m) => m.voter && m.healthy)));

@@ -1,4 +1,4 @@
-// Records a core/v1 Event for each operator decision, so `kubectl describe rc NAME` tells the story.
+// Records a core/v1 Event for each operator decision, so `kubectl describe rkv NAME` tells the story.
 // Best effort: a failed Event is logged by the caller's onError and never fails a reconcile.
 import { randomBytes } from 'node:crypto';
 import type { KubeClient } from './rest.js';
