@@ -129,10 +129,21 @@ interface Frame {
 
 function checkKey(key: string, raw: readonly RegisterOp[], options: CheckOptions): KeyResult {
   const maxStates = options.maxStatesPerKey ?? DEFAULT_MAX_STATES_PER_KEY;
+  // Values some completed operation saw: an ok read's result, any cas's expected value.
+  const observed = new Set<string | null>();
+  for (const o of raw) {
+    if (o.f === 'read' && o.outcome === 'ok') observed.add(o.value);
+    if (o.f === 'cas' && o.outcome !== 'fail') observed.add(o.expected ?? null);
+  }
   const ops: Op[] = [];
   for (const o of raw) {
     if (o.outcome === 'fail') continue;
     if (o.outcome === 'info' && o.f === 'read') continue; // an unanswered read changes nothing
+    // An indeterminate write/cas whose value nobody saw can be left out: in any linearization
+    // that includes it, the next operation to depend on the register reads or expects some
+    // other value, so only a write can follow it, and dropping it leaves a valid order. Without
+    // this, every unanswered write doubles the search (it stays a candidate to the end).
+    if (o.outcome === 'info' && !observed.has(o.value)) continue;
     ops.push({ src: o, invoke: o.invoke, complete: o.outcome === 'info' ? Infinity : o.complete, required: o.outcome === 'ok' });
   }
   ops.sort((a, b) => a.invoke - b.invoke || a.complete - b.complete);
