@@ -6,8 +6,10 @@ import type { MemberSet } from './members.js';
 import type { ChaosClients } from './clients.js';
 import { fetchStatus } from './nemesis.js';
 
-/** Keys listed per member for the convergence hash: the API's page bound; a run writing more fails the check visibly (+more). */
+/** Keys per page when listing a member for the convergence hash (the API's page bound)... */
 const MAX_LISTED_KEYS = 10_000;
+/** ...and pages per member: a run that wrote more keys fails the check visibly. */
+const MAX_CONVERGENCE_PAGES = 100;
 const CHECK_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface CheckResult {
@@ -71,21 +73,38 @@ export async function checkConvergence(set: MemberSet, voters: readonly number[]
   const applied = new Set(before.map((s) => s?.appliedIndex ?? -1));
   const hashes: string[] = [];
   for (const i of voters) {
-    const res = await fetch(`${set.clientUrl(i)}/v1/kv?prefix=&limit=${MAX_LISTED_KEYS}&consistency=serializable`, { signal: AbortSignal.timeout(CHECK_REQUEST_TIMEOUT_MS) });
-    if (res.status !== 200) {
-      hashes.push(`HTTP ${res.status}`);
-      continue;
-    }
-    const body = (await res.json()) as ListBody;
     const h = createHash('sha256');
-    h.update(String(body.revision));
-    for (const kv of body.kvs) h.update(`\0${kv.key}\0${kv.value}\0${kv.modRevision}\0${kv.createRevision}`);
-    hashes.push(`${h.digest('hex').slice(0, 16)}${body.more ? '+more' : ''}`);
+    let after: string | null = null;
+    let failed: string | null = null;
+    let revision = -1;
+    // Page through every key (bounded: MAX_CONVERGENCE_PAGES pages of MAX_LISTED_KEYS).
+    for (let pageNo = 0; pageNo < MAX_CONVERGENCE_PAGES; pageNo++) {
+      const q = `prefix=&limit=${MAX_LISTED_KEYS}&consistency=serializable${after === null ? '' : `&after=${encodeURIComponent(after)}`}`;
+      const res = await fetch(`${set.clientUrl(i)}/v1/kv?${q}`, { signal: AbortSignal.timeout(CHECK_REQUEST_TIMEOUT_MS) });
+      if (res.status !== 200) {
+        failed = `HTTP ${res.status}`;
+        break;
+      }
+      const body = (await res.json()) as ListBody;
+      // Every page must come from the same revision, or the member changed while being read.
+      if (revision !== -1 && body.revision !== revision) {
+        failed = `revision moved ${revision}→${body.revision}`;
+        break;
+      }
+      revision = body.revision;
+      for (const kv of body.kvs) h.update(`\0${kv.key}\0${kv.value}\0${kv.modRevision}\0${kv.createRevision}`);
+      const last = body.kvs[body.kvs.length - 1];
+      if (!body.more || !last) break;
+      after = last.key;
+      if (pageNo === MAX_CONVERGENCE_PAGES - 1) failed = `more than ${MAX_CONVERGENCE_PAGES * MAX_LISTED_KEYS} keys`;
+    }
+    h.update(`\0rev${revision}`);
+    hashes.push(failed === null ? h.digest('hex').slice(0, 16) : failed);
   }
   const after = await Promise.all(voters.map((i) => fetchStatus(set.clientUrl(i))));
   const appliedAfter = new Set(after.map((s) => s?.appliedIndex ?? -1));
   const sameIndex = applied.size === 1 && appliedAfter.size === 1 && [...applied][0] === [...appliedAfter][0];
-  const sameHash = new Set(hashes).size === 1 && !hashes[0]?.startsWith('HTTP') && !hashes[0]?.endsWith('+more');
+  const sameHash = new Set(hashes).size === 1 && /^[0-9a-f]{16}$/.test(hashes[0] ?? '');
   return {
     name: 'members converge',
     ok: sameIndex && sameHash,

@@ -4,6 +4,7 @@
 // because the write may or may not have happened. Workers also write unique, never-overwritten
 // keys (durability check) and idempotent retries (idempotency check).
 import { performance } from 'node:perf_hooks';
+import { longestUnavailableMs } from '../../operator/src/controllers/drill-verdict.js';
 import type { ChaosRng } from './rng.js';
 
 /** One client operation in the history (register model, per key). */
@@ -183,16 +184,9 @@ export class ChaosClients {
     }
   }
 
-  /** Longest window (ms) in [fromMs, toMs] without any successful operation. */
+  /** Longest window (ms) in [fromMs, toMs] without any successful operation (the drills' measure). */
   longestUnavailableMs(fromMs: number, toMs: number): number {
-    const ts = this.successTimesMs.filter((t) => t >= fromMs && t <= toMs).sort((a, b) => a - b);
-    let prev = fromMs;
-    let worst = 0;
-    for (const t of ts) {
-      worst = Math.max(worst, t - prev);
-      prev = t;
-    }
-    return Math.max(worst, toMs - prev);
+    return longestUnavailableMs(this.successTimesMs, fromMs, toMs);
   }
 }
 

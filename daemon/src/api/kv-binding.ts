@@ -25,7 +25,7 @@ export function resolveKvStateMachine(stateMachine: unknown): KvStateMachine {
 function readerOf(sm: KvStateMachine): KvReadView {
   return {
     get: (key) => sm.get(key),
-    range: (prefix, limit) => sm.range(prefix, limit),
+    range: (prefix, limit, after) => sm.range(prefix, limit, after),
     revision: () => sm.revision,
     watch: (prefix, fromRevision, subscriber) => sm.watch(prefix, fromRevision, subscriber),
   };

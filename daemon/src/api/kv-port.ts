@@ -113,8 +113,8 @@ export type WriteOutcome =
 /** Read access to the local state machine. Reads are synchronous: the store is in memory. */
 export interface KvReadView {
   get(key: string): KvEntryView | null;
-  /** At most `limit` keys starting with `prefix`, sorted. */
-  range(prefix: string, limit: number): KvRangeView;
+  /** At most `limit` keys starting with `prefix`, sorted; only keys after `after` if given (paging). */
+  range(prefix: string, limit: number, after?: string): KvRangeView;
   revision(): number;
   /**
    * Subscribes to changes of keys starting with `prefix` from `fromRevision` on (inclusive,

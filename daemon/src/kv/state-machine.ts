@@ -317,10 +317,13 @@ export class KvStateMachine {
    * Keys starting with `prefix`, sorted, at most `limit` (limit <= 0 or above maxRangeLimit
    * is clamped to maxRangeLimit); `more` tells whether further keys match.
    */
-  range(prefix: string, limit: number): KvRange {
+  /** Keys starting with `prefix`, sorted, at most `limit`; with `after`, only keys greater than it (the next page). */
+  range(prefix: string, limit: number, after?: string): KvRange {
     const max = limit > 0 ? Math.min(Math.floor(limit), this.limits.maxRangeLimit) : this.limits.maxRangeLimit;
     const kvs: KvEntry[] = [];
-    let i = this.keys.lowerBound(prefix);
+    const from = after !== undefined && after >= prefix ? after : prefix;
+    let i = this.keys.lowerBound(from);
+    if (after !== undefined && this.keys.at(i) === after) i++;
     for (;;) {
       const k = this.keys.at(i);
       if (k === undefined || !k.startsWith(prefix)) return { kvs, more: false, revision: this.rev };

@@ -100,6 +100,13 @@ describe('kv', () => {
     assert.equal(all.kvs.length, 3);
     assert.equal(all.more, false);
     assert.equal((await fetch(`${t.url}/v1/kv?limit=-1`)).status, 400);
+    // The next page: keys after the last one seen.
+    const next = (await (await fetch(`${t.url}/v1/kv?prefix=ls/&limit=2&after=ls/b`)).json()) as { kvs: { key: string }[]; more: boolean };
+    assert.deepEqual(next.kvs.map((k) => k.key), ['ls/c']);
+    assert.equal(next.more, false);
+    const long = await fetch(`${t.url}/v1/kv?prefix=ls/&after=${'x'.repeat(5000)}`);
+    assert.equal(long.status, 400);
+    assert.match(((await long.json()) as { error: string }).error, /after is longer than/);
   });
 });
 

@@ -23,8 +23,10 @@ async function fakeMember(kvs: Record<string, FakeKv>, appliedIndex: number): Pr
     };
     if (u.pathname === '/v1/status') return json(200, { name: 'n', role: 'follower', term: 1, leader: null, appliedIndex, commitIndex: appliedIndex, members: [] });
     if (u.pathname === '/v1/kv') {
-      const list = Object.entries(kvs).sort(([a], [b]) => a.localeCompare(b)).map(([key, kv]) => ({ key, ...kv }));
-      return json(200, { kvs: list, more: false, revision: appliedIndex });
+      const after = u.searchParams.get('after');
+      const limit = Number(u.searchParams.get('limit') ?? '1000');
+      const list = Object.keys(kvs).sort().filter((k) => after === null || k > after).map((key) => ({ key, ...(kvs[key] as FakeKv) }));
+      return json(200, { kvs: list.slice(0, limit), more: list.length > limit, revision: appliedIndex });
     }
     const key = decodeURIComponent(u.pathname.slice('/v1/kv/'.length));
     const kv = kvs[key];
@@ -95,6 +97,22 @@ test('convergence: identical members pass; a diverged value or a different appli
     assert.equal((await checkConvergence(setOf([m0.url, behind.url]), [0, 1])).ok, false);
   } finally {
     await closeAll([m0.server, m1.server, diverged.server, behind.server]);
+  }
+});
+
+test('convergence pages through more keys than one list call returns', async () => {
+  const many: Record<string, FakeKv> = {};
+  for (let i = 0; i < 10_050; i++) many[`k${String(i).padStart(5, '0')}`] = { value: String(i), modRevision: i + 1, createRevision: i + 1 };
+  const m0 = await fakeMember(many, 10_050);
+  const m1 = await fakeMember({ ...many }, 10_050);
+  // Differs only on the second page.
+  const late = await fakeMember({ ...many, k10040: { value: 'X', modRevision: 10_041, createRevision: 10_041 } }, 10_050);
+  try {
+    const same = await checkConvergence(setOf([m0.url, m1.url]), [0, 1]);
+    assert.equal(same.ok, true, same.detail);
+    assert.equal((await checkConvergence(setOf([m0.url, late.url]), [0, 1])).ok, false);
+  } finally {
+    await closeAll([m0.server, m1.server, late.server]);
   }
 });
 

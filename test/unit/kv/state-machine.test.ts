@@ -60,6 +60,23 @@ test('prefix range is sorted, limited, reports more', () => {
   assert.deepEqual(f.sm.range('zz', 10).kvs, []);
 });
 
+test('paging with after: each page starts past the last key of the one before, whole prefix covered once', () => {
+  const f = new Feeder();
+  for (const k of ['b/3', 'a/1', 'b/1', 'c', 'b/2', 'b', 'b0']) f.put(k, k);
+  const first = f.sm.range('b', 2);
+  const second = f.sm.range('b', 2, first.kvs[1]?.key);
+  assert.deepEqual(second.kvs.map((e) => e.key), ['b/2', 'b/3']);
+  assert.equal(second.more, true);
+  const third = f.sm.range('b', 2, 'b/3');
+  assert.deepEqual(third.kvs.map((e) => e.key), ['b0']);
+  assert.equal(third.more, false);
+  // An `after` that is not a key, or sorts before the prefix, or past it.
+  assert.deepEqual(f.sm.range('b', 10, 'b/15').kvs.map((e) => e.key), ['b/2', 'b/3', 'b0']);
+  assert.deepEqual(f.sm.range('b/', 10, 'a').kvs.map((e) => e.key), ['b/1', 'b/2', 'b/3']);
+  assert.deepEqual(f.sm.range('b', 10, 'zz').kvs, []);
+  assert.deepEqual(f.sm.range('', 100, 'b0').kvs.map((e) => e.key), ['c']);
+});
+
 test('range stays correct over many random inserts and deletes', () => {
   const f = new Feeder();
   const model = new Set<string>();

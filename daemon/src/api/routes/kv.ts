@@ -146,6 +146,7 @@ function sendValue(ctx: ApiContext, res: ServerResponse, url: string, key: strin
 
 function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number, method: string, startMs: number): void {
   let prefix = '';
+  let after: string | undefined;
   let limit: number = INPUT_LIMITS.defaultListLimit;
   let consistency: 'linearizable' | 'serializable' = 'linearizable';
   try {
@@ -153,6 +154,11 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
       const params = new URLSearchParams(url.slice(q + 1));
       prefix = params.get('prefix') ?? '';
       if (Buffer.byteLength(prefix) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `prefix is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+      const afterParam = params.get('after');
+      if (afterParam !== null) {
+        if (Buffer.byteLength(afterParam) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `after is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+        after = afterParam;
+      }
       limit = parseIntParam(params.get('limit'), 'limit', INPUT_LIMITS.defaultListLimit, INPUT_LIMITS.maxListLimit);
       if (limit === 0) limit = INPUT_LIMITS.defaultListLimit;
       consistency = parseConsistency(params.get('consistency'));
@@ -163,7 +169,7 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
   }
   const send = (): void => {
     try {
-      const page = ctx.reader.range(prefix, limit);
+      const page = ctx.reader.range(prefix, limit, after);
       const body = JSON.stringify({ kvs: page.kvs.map(kvJson), more: page.more, revision: page.revision });
       sendJson(res, 200, body, { 'x-raft-term': String(ctx.service.currentTerm()) });
       ctx.timer.observe(ROUTE_LIST, method, 200, startMs);
