@@ -206,6 +206,8 @@ async function pause(ctx: NemesisContext): Promise<void> {
 async function disk(ctx: NemesisContext): Promise<void> {
   const m = ctx.set.members.find((x) => x.onTmpfs);
   if (!m) return;
+  // Counted from before the fill: a member restarting right then may refuse to start at once.
+  const exitsBefore = ctx.set.unexpectedExits().length;
   const filler = ctx.set.fillDisk(m);
   ctx.log(`disk full on ${m.name} (${ctx.set.freeBytes(m)} bytes free)`);
   count(ctx, 'disk');
@@ -217,7 +219,6 @@ async function disk(ctx: NemesisContext): Promise<void> {
   if (leader && leader !== m && !ctx.removed.has(m.name)) await post(`${ctx.set.clientUrl(leader.index)}/v1/leader/transfer`, { to: m.name });
   await sleep(ctx.electionTimeoutMs);
   const status = await fetchStatus(ctx.set.clientUrl(m.index));
-  const exitsBefore = ctx.set.unexpectedExits().length;
   const episode: DiskEpisode = { member: m.name, role: status?.role ?? 'unreachable', probeStatus: 0, probeMessage: '', probeAccepted: 0, exits: [], recoveredMs: -1 };
   ctx.diskEpisodes.push(episode);
   const probeUntil = Date.now() + PROBE_DEADLINE_MS;
