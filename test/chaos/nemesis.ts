@@ -332,6 +332,18 @@ export async function rejoin(ctx: NemesisContext, m: ChaosMember, deadlineMs = 2
       continue;
     }
     const base = ctx.set.clientUrl(leader.index);
+    // An earlier add or promote may have timed out (503) yet taken effect: ask the leader first,
+    // so an indeterminate step is not retried into a 409 forever.
+    const listed = (await fetchStatus(base))?.members.find((x) => x.name === m.name);
+    if (listed?.voter === true) {
+      ctx.log(`membership: ${m.name} is a voter again`);
+      ctx.removed.delete(m.name);
+      return true;
+    }
+    if (listed && !added) {
+      ctx.log(`membership: ${m.name} is already a learner`);
+      added = true;
+    }
     if (!added) {
       const s = await post(`${base}/v1/members`, { name: m.name, peerUrl: ctx.set.peerAddress(m.index), clientUrl: ctx.set.clientUrl(m.index) });
       ctx.log(`membership: add learner ${m.name}: HTTP ${s}`);
