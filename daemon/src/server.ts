@@ -684,8 +684,17 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       const data = encodeSnapshot({ membersJson: this.book.toJson(), kvImage: this.stateMachine.snapshot() });
       const snap: StoredSnapshot = { meta, data };
       await this.o.storage.saveSnapshotAndCompact(snap);
-      this.lastSnapshot = snap;
       const coreMeta = this.o.node.compact(meta);
+      if (coreMeta.index > meta.index) {
+        // While this snapshot was being written, a newer one from the leader reached the core
+        // (found by a 10-minute chaos run, where this used to stop the member). The newer one
+        // wins everywhere: storage ignores an older compaction, the core kept its snapshot, and
+        // ours must not replace the one followers are sent.
+        this.log.info({ index: meta.index, newer: coreMeta.index }, 'snapshot superseded by a newer one from the leader');
+        for (const r of requests) r.resolve({ index: coreMeta.index });
+        return;
+      }
+      this.lastSnapshot = snap;
       if (coreMeta.index !== meta.index || coreMeta.term !== meta.term || !sameConf(coreMeta.confState, meta.confState)) {
         throw new RaftInvariantError(`snapshot meta disagrees with the core: driver ${JSON.stringify(meta)}, core ${JSON.stringify(coreMeta)}`);
       }
