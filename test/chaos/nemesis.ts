@@ -321,6 +321,14 @@ async function membership(ctx: NemesisContext): Promise<void> {
   await rejoin(ctx, m);
 }
 
+/** How the member at `base` lists `name` in its configuration. */
+async function listedOn(base: string, name: string): Promise<'voter' | 'learner' | 'absent' | 'unknown'> {
+  const st = await fetchStatus(base);
+  if (!st) return 'unknown';
+  const found = st.members.find((x) => x.name === name);
+  return found ? (found.voter ? 'voter' : 'learner') : 'absent';
+}
+
 /** Adds `m` back as a learner and promotes it (bounded retries); leaves it in `removed` on failure. */
 export async function rejoin(ctx: NemesisContext, m: ChaosMember, deadlineMs = 20_000): Promise<boolean> {
   const until = Date.now() + deadlineMs;
@@ -332,31 +340,25 @@ export async function rejoin(ctx: NemesisContext, m: ChaosMember, deadlineMs = 2
       continue;
     }
     const base = ctx.set.clientUrl(leader.index);
-    // An earlier add or promote may have timed out (503) yet taken effect: ask the leader first,
-    // so an indeterminate step is not retried into a 409 forever.
-    const listed = (await fetchStatus(base))?.members.find((x) => x.name === m.name);
-    if (listed?.voter === true) {
-      ctx.log(`membership: ${m.name} is a voter again`);
-      ctx.removed.delete(m.name);
-      return true;
-    }
-    if (listed && !added) {
-      ctx.log(`membership: ${m.name} is already a learner`);
-      added = true;
-    }
     if (!added) {
       const s = await post(`${base}/v1/members`, { name: m.name, peerUrl: ctx.set.peerAddress(m.index), clientUrl: ctx.set.clientUrl(m.index) });
       ctx.log(`membership: add learner ${m.name}: HTTP ${s}`);
       if (s === 200) {
         added = true;
         count(ctx, 'membership:add-learner');
+      } else if (s === 409 && (await listedOn(base, m.name)) === 'learner') {
+        // An earlier add timed out (503) yet took effect. (Listed as a voter instead means the
+        // leader has not applied the removal yet: retry until it has.)
+        ctx.log(`membership: ${m.name} is already a learner`);
+        added = true;
       } else {
         await sleep(300);
         continue;
       }
     }
     const p = await post(`${base}/v1/members/${m.name}/promote`, {});
-    if (p === 200) {
+    // A promote that timed out may have taken effect too.
+    if (p === 200 || (p !== 0 && p >= 400 && (await listedOn(base, m.name)) === 'voter')) {
       ctx.log(`membership: promoted ${m.name}`);
       count(ctx, 'membership:promote');
       ctx.removed.delete(m.name);
