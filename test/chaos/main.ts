@@ -233,7 +233,10 @@ async function main(): Promise<number> {
     }
     checks.push(checkDiskFull(ctx.diskEpisodes));
     checks.push(checkNoCrash(members.unexpectedExits()));
-    checks.push({ name: 'membership restored', ok: ctx.removed.size === 0, detail: ctx.removed.size === 0 ? 'all members voters again' : `still removed: ${[...ctx.removed].join(',')}` });
+    // Judged by the leader's configuration, not by what the nemesis believes it did.
+    const config = leader ? (await fetchStatus(members.clientUrl(leader.index)))?.members ?? [] : [];
+    const notVoters = members.members.filter((m) => !config.some((x) => x.name === m.name && x.voter)).map((m) => m.name);
+    checks.push({ name: 'membership restored', ok: leader !== null && notVoters.length === 0, detail: notVoters.length === 0 && leader ? `all ${members.members.length} members voters in ${leader.name}'s configuration` : `not voters in the leader's configuration: ${notVoters.join(',') || '(no leader)'}` });
 
     const h = clients.history;
     const okOps = h.filter((o) => o.outcome === 'ok').length;

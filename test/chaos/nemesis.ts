@@ -309,9 +309,17 @@ async function membership(ctx: NemesisContext): Promise<void> {
   const candidates = ctx.set.members.filter((m) => m !== leader && !m.onTmpfs && !ctx.removed.has(m.name));
   if (candidates.length === 0) return;
   const m = ctx.rng.pick(candidates);
-  const del = await post(`${ctx.set.clientUrl(leader.index)}/v1/members/${m.name}`, undefined, 'DELETE');
+  const base = ctx.set.clientUrl(leader.index);
+  const del = await post(`${base}/v1/members/${m.name}`, undefined, 'DELETE');
   ctx.log(`membership: remove ${m.name}: HTTP ${del}`);
-  if (del !== 200) return;
+  // A remove that timed out (503, no answer) may have taken effect: then the member is out of
+  // the configuration and must be re-added like any removed one.
+  if (del !== 200) {
+    await sleep(ctx.electionTimeoutMs);
+    const lead = await findLeader(ctx.set);
+    if (!lead || (await listedOn(ctx.set.clientUrl(lead.index), m.name)) !== 'absent') return;
+    ctx.log(`membership: ${m.name} was removed after all`);
+  }
   ctx.removed.add(m.name);
   count(ctx, 'membership:remove');
   await ctx.set.kill9(m);
