@@ -315,9 +315,9 @@ export class KvStateMachine {
 
   /**
    * Keys starting with `prefix`, sorted, at most `limit` (limit <= 0 or above maxRangeLimit
-   * is clamped to maxRangeLimit); `more` tells whether further keys match.
+   * is clamped to maxRangeLimit); `more` tells whether further keys match. With `after`, only
+   * keys greater than it: the next page after a page that ended at `after`.
    */
-  /** Keys starting with `prefix`, sorted, at most `limit`; with `after`, only keys greater than it (the next page). */
   range(prefix: string, limit: number, after?: string): KvRange {
     const max = limit > 0 ? Math.min(Math.floor(limit), this.limits.maxRangeLimit) : this.limits.maxRangeLimit;
     const kvs: KvEntry[] = [];
