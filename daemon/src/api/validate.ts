@@ -44,6 +44,29 @@ export function decodePathSegment(raw: string, what: string): string {
   }
 }
 
+/**
+ * Parses a query string strictly: `+` is a space and every value must be valid percent-encoded
+ * UTF-8. URLSearchParams would turn `%FF` into U+FFFD, so `after=%FF` would silently page from a
+ * different key than the client sent; a clear 400 is better. The first value of a name wins.
+ */
+export function parseQuery(raw: string): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  if (raw.length === 0) return out;
+  for (const part of raw.split('&')) {
+    if (part.length === 0) continue;
+    const eq = part.indexOf('=');
+    const name = decodeQueryPart(eq === -1 ? part : part.slice(0, eq), 'query parameter name');
+    const value = eq === -1 ? '' : decodeQueryPart(part.slice(eq + 1), `query parameter ${name}`);
+    if (!out.has(name)) out.set(name, value);
+  }
+  return out;
+}
+
+function decodeQueryPart(raw: string, what: string): string {
+  const spaced = raw.indexOf('+') === -1 ? raw : raw.replace(/\+/g, ' ');
+  return decodePathSegment(spaced, what);
+}
+
 /** Checks a decoded key: 1..4096 UTF-8 bytes, well-formed (no lone surrogates). */
 export function checkKey(key: string, what = 'key', checkSurrogates = true): string {
   if (key.length === 0) bad(`${what} must not be empty`);

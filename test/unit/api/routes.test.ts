@@ -107,6 +107,17 @@ describe('kv', () => {
     const long = await fetch(`${t.url}/v1/kv?prefix=ls/&after=${'x'.repeat(5000)}`);
     assert.equal(long.status, 400);
     assert.match(((await long.json()) as { error: string }).error, /after is longer than/);
+    // Malformed percent-encoding is refused, not paged from U+FFFD; `+` is a space.
+    for (const q of ['after=%FF%FE', 'prefix=%E0%A4', 'after=%zz', 'prefix=ls/&consistency=%C0']) {
+      const r = await fetch(`${t.url}/v1/kv?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.match(((await r.json()) as { error: string }).error, /invalid percent-encoding/, q);
+    }
+    await put('ls b', 'space');
+    const spaced = (await (await fetch(`${t.url}/v1/kv?prefix=ls+b`)).json()) as { kvs: { key: string }[] };
+    assert.deepEqual(spaced.kvs.map((k) => k.key), ['ls b']);
+    const badWatch = await fetch(`${t.url}/v1/watch?prefix=%FF`);
+    assert.equal(badWatch.status, 400);
   });
 });
 

@@ -4,6 +4,7 @@
 import type { Request, Response } from 'express';
 import type { ApiContext } from '../context.js';
 import { sendError, sendJson } from '../respond.js';
+import { parseQuery } from '../validate.js';
 
 /** What a route body answers: a status with a JSON-serializable body and optional headers. */
 export interface RouteReply {
@@ -41,10 +42,12 @@ export function param(req: Request, name: string): string {
   return '';
 }
 
-/** Returns a query parameter as a single string, or undefined. */
+/**
+ * Returns a query parameter (its first value), or undefined. Parsed strictly from the raw URL
+ * (validate.ts parseQuery): a malformed percent-encoding throws BAD_REQUEST instead of turning
+ * into U+FFFD the way express's lenient parser would.
+ */
 export function query(req: Request, name: string): string | undefined {
-  const v: unknown = (req.query as Record<string, unknown>)[name];
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v) && typeof v[0] === 'string') return v[0];
-  return undefined;
+  const q = req.url.indexOf('?');
+  return q === -1 ? undefined : parseQuery(req.url.slice(q + 1)).get(name);
 }

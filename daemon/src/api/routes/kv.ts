@@ -8,7 +8,7 @@ import { ApiError } from '../errors.js';
 import type { KeyWrite, KvEntryView } from '../kv-port.js';
 import { requireLeader } from '../redirect.js';
 import { readBody, sendError, sendJson } from '../respond.js';
-import { INPUT_LIMITS, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath } from '../validate.js';
+import { INPUT_LIMITS, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath, parseQuery } from '../validate.js';
 
 const KEY_PREFIX = '/v1/kv/';
 const ROUTE_KEY = '/v1/kv/:key';
@@ -105,7 +105,7 @@ function serveGet(ctx: ApiContext, res: ServerResponse, url: string, q: number, 
   let consistency: 'linearizable' | 'serializable' = 'linearizable';
   if (q !== -1) {
     try {
-      consistency = parseConsistency(new URLSearchParams(url.slice(q + 1)).get('consistency'));
+      consistency = parseConsistency(parseQuery(url.slice(q + 1)).get('consistency'));
     } catch (err) {
       finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
       return;
@@ -151,11 +151,11 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
   let consistency: 'linearizable' | 'serializable' = 'linearizable';
   try {
     if (q !== -1) {
-      const params = new URLSearchParams(url.slice(q + 1));
+      const params = parseQuery(url.slice(q + 1));
       prefix = params.get('prefix') ?? '';
       if (Buffer.byteLength(prefix) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `prefix is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
       const afterParam = params.get('after');
-      if (afterParam !== null) {
+      if (afterParam !== undefined) {
         if (Buffer.byteLength(afterParam) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `after is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
         after = afterParam;
       }
