@@ -157,6 +157,14 @@ describe('TLS between members and on the client port', () => {
       assert.ok(!none.stderr.includes(admin) && !weak.stderr.includes(reader), 'raftctl never prints a token');
       const noClientCert = await raftctl(['--endpoints', url, '--cacert', ca.cert, '--token', admin, 'get', 'greeting']);
       assert.equal(noClientCert.code, 1);
+      // raftctl bench speaks TLS with the same flags and sends the token on every request.
+      const bench = await raftctl([...tls, '--token', admin, 'bench', '--connections', '2', '--duration', '500ms', '--warmup', '0', '--keys', '10', '--json']);
+      assert.equal(bench.code, 0, bench.stderr);
+      const br = JSON.parse(bench.stdout) as { ok: number; errors: number };
+      assert.ok(br.ok > 0 && br.errors === 0, bench.stdout);
+      const benchReader = await raftctl([...tls, '--token', reader, 'bench', '--connections', '1', '--duration', '300ms', '--warmup', '0', '--json']);
+      assert.equal(benchReader.code, 1, 'a read-only token cannot PUT: every request fails');
+      assert.match(benchReader.stdout, /"403"/);
       // Rotation: a new server certificate is served to new connections; same process.
       const before = (await httpsCall(`${url}/healthz`, creds)).fingerprint;
       const next = certs.leaf('https-next', ca);

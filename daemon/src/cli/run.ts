@@ -203,6 +203,15 @@ async function readPem(path: string | null, what: string): Promise<Buffer | unde
   }
 }
 
+/** raftctl's --cacert/--cert/--key for the bench's own connections, or null when none is given. */
+async function benchTls(options: GlobalOptions): Promise<{ ca?: Buffer; cert?: Buffer; key?: Buffer } | null> {
+  const ca = await readPem(options.tls.caFile, '--cacert');
+  const cert = await readPem(options.tls.certFile, '--cert');
+  const key = await readPem(options.tls.keyFile, '--key');
+  if (!ca && !cert && !key) return null;
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+}
+
 async function execute(cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
   const ca = await readPem(options.tls.caFile, '--cacert');
   const cert = await readPem(options.tls.certFile, '--cert');
@@ -226,11 +235,10 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
     case 'bench': {
       const argv = [...cmd.argv];
       const first = options.endpoints[0];
-      if (options.endpointsGiven && first !== undefined && !argv.some((a) => a.startsWith('--endpoint'))) {
-        argv.unshift('--endpoint', new URL(first).host);
-      }
-      const bench = (await import('./bench/index.js')) as { runBench(argv: string[]): Promise<number> };
-      return bench.runBench(argv);
+      // The whole URL: its scheme tells the bench whether to speak TLS.
+      if (options.endpointsGiven && first !== undefined && !argv.some((a) => a.startsWith('--endpoint'))) argv.unshift('--endpoint', first);
+      const bench = (await import('./bench/index.js')) as typeof import('./bench/index.js');
+      return bench.runBench(argv, { token: options.token, tls: await benchTls(options) });
     }
     case 'put': {
       const value = cmd.value === '-' ? await readAll(io.stdin) : Buffer.from(cmd.value, 'utf8');

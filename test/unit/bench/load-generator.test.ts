@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseResponse } from '../../../daemon/src/cli/bench/http-connection.js';
 import { parseBenchArgs, parseDurationMs } from '../../../daemon/src/cli/bench/index.js';
-import { DEFAULT_BENCH_OPTIONS, runLoad } from '../../../daemon/src/cli/bench/load-generator.js';
+import { DEFAULT_BENCH_OPTIONS, RequestBook, parseEndpoint, runLoad } from '../../../daemon/src/cli/bench/load-generator.js';
+import { CertDir } from '../security/certs.js';
 
 test('parseResponse frames content-length, chunked and body-less responses', () => {
   const cl = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404');
@@ -58,5 +61,44 @@ test('runLoad counts successes and failures against a real HTTP server', async (
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('bench over https:// with a bearer token: TLS verified against --cacert, the token on every request', async () => {
+  assert.deepEqual(parseEndpoint('https://127.0.0.1'), { host: '127.0.0.1', port: 443, secure: true });
+  assert.deepEqual(parseEndpoint('http://h:80/x'), { host: 'h', port: 80, secure: false });
+  assert.throws(() => new RequestBook('raftkv', 'h:1', 'k/', 1, 4, 'bad token\r\nX: y'), /visible ASCII/);
+  const certs = new CertDir();
+  const ca = certs.ca('bench-ca');
+  const leaf = certs.leaf('bench-server', ca);
+  const other = certs.ca('other-ca');
+  let authorized = 0;
+  let refused = 0;
+  const server = https.createServer({ cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) }, (req, res) => {
+    req.resume();
+    if (req.headers.authorization === 'Bearer s3cr3t-token-0123456789') {
+      authorized++;
+      res.writeHead(200, { 'Content-Length': '2' }).end('ok');
+    } else {
+      refused++;
+      res.writeHead(401, { 'Content-Length': '2' }).end('no');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const base = { ...DEFAULT_BENCH_OPTIONS, endpoint: `https://127.0.0.1:${port}`, connections: 2, durationMs: 200, warmupMs: 0, keyCount: 5 };
+  try {
+    const ok = await runLoad({ ...base, token: 's3cr3t-token-0123456789', tls: { ca: readFileSync(ca.cert) } });
+    assert.ok(ok.ok > 0 && ok.errors === 0, `all authorized: ${JSON.stringify(ok.errorStatuses)}`);
+    const noToken = await runLoad({ ...base, tls: { ca: readFileSync(ca.cert) } });
+    assert.equal(noToken.ok, 0);
+    assert.ok((noToken.errorStatuses['401'] ?? 0) > 0);
+    // A server certificate from another CA fails the handshake: no request is sent at all.
+    await assert.rejects(runLoad({ ...base, token: 's3cr3t-token-0123456789', tls: { ca: readFileSync(other.cert) } }), /certificate/);
+    assert.ok(authorized > 0 && refused > 0);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    certs.cleanup();
   }
 });

@@ -3,6 +3,7 @@
 // chunked framing), so the load generator costs far less CPU per request than the servers it
 // measures. One request in flight per connection, as wrk does.
 import net from 'node:net';
+import tls from 'node:tls';
 
 /** Largest response header block accepted before the connection is failed. */
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -34,15 +35,20 @@ export class BenchHttpConnection {
     socket.on('close', () => this.fail(new Error('connection closed')));
   }
 
-  /** Opens a connection to host:port; rejects after `timeoutMs`. */
-  static connect(host: string, port: number, timeoutMs: number): Promise<BenchHttpConnection> {
+  /**
+   * Opens a connection to host:port (TLS when `secure` is given: its CA and client certificate,
+   * the host name checked as https clients do); rejects after `timeoutMs`.
+   */
+  static connect(host: string, port: number, timeoutMs: number, secure: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer } | null = null): Promise<BenchHttpConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = secure
+        ? tls.connect({ host, port, ...secure, ...(net.isIP(host) === 0 ? { servername: host } : {}) })
+        : net.connect({ host, port });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connect ${host}:${port} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
-      socket.once('connect', () => {
+      socket.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         resolve(new BenchHttpConnection(socket));
       });

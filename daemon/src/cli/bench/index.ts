@@ -1,14 +1,15 @@
 // `raftctl bench`: drives one member (raftkv or etcd) with the load generator and prints the
 // measurements as a line of text or JSON.
 import { DEFAULT_BENCH_OPTIONS, preload, runLoad } from './load-generator.js';
-import type { BenchOp, BenchOptions, BenchTarget } from './load-generator.js';
+import type { BenchOp, BenchOptions, BenchTarget, BenchTls } from './load-generator.js';
 
 export { runLoad, preload, DEFAULT_BENCH_OPTIONS } from './load-generator.js';
-export type { BenchOptions, BenchResult, BenchOp, BenchTarget } from './load-generator.js';
+export type { BenchOptions, BenchResult, BenchOp, BenchTarget, BenchTls } from './load-generator.js';
 
 const USAGE =
   'usage: raftctl bench [--target raftkv|etcd] [--endpoint HOST:PORT] [--op put|get|mix] [--connections N] ' +
-  '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--preload] [--json]';
+  '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--preload] [--json]\n' +
+  '  an https:// endpoint uses TLS with raftctl\'s --cacert/--cert/--key; --token (or $RAFTKV_TOKEN) is sent as a bearer token';
 
 /** A usage problem: the caller prints USAGE and exits 2. */
 class BenchUsageError extends Error {}
@@ -74,11 +75,18 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
   return { options: o, json, preload: doPreload };
 }
 
+/** Credentials raftctl's global flags give the bench (--token, --cacert/--cert/--key). */
+export interface BenchCredentials {
+  readonly token: string | null;
+  readonly tls: BenchTls | null;
+}
+
 /** Entry point for `raftctl bench ARGS`; returns the process exit code (0 ok, 1 failure, 2 usage). */
-export async function runBench(argv: readonly string[]): Promise<number> {
+export async function runBench(argv: readonly string[], credentials: BenchCredentials = { token: null, tls: null }): Promise<number> {
   let parsed: ReturnType<typeof parseBenchArgs>;
   try {
     parsed = parseBenchArgs(argv);
+    parsed = { ...parsed, options: { ...parsed.options, token: credentials.token, tls: credentials.tls } };
   } catch (err) {
     if (err instanceof BenchUsageError) {
       process.stderr.write(`raftctl bench: ${err.message}\n${USAGE}\n`);

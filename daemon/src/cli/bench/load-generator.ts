@@ -12,9 +12,16 @@ export const MAX_CONNECTIONS = 1024;
 export type BenchTarget = 'raftkv' | 'etcd';
 export type BenchOp = 'put' | 'get' | 'mix';
 
+/** TLS material for an https:// endpoint (raftctl's --cacert/--cert/--key). */
+export interface BenchTls {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
 export interface BenchOptions {
   readonly target: BenchTarget;
-  /** host:port of the member to load (the leader for writes). */
+  /** host:port (or http(s)://host:port) of the member to load (the leader for writes); https:// means TLS. */
   readonly endpoint: string;
   readonly op: BenchOp;
   readonly connections: number;
@@ -27,6 +34,10 @@ export interface BenchOptions {
   readonly readRatio: number;
   readonly keyPrefix: string;
   readonly connectTimeoutMs: number;
+  /** Bearer token sent with every request (members with --auth-token-file), or null. */
+  readonly token: string | null;
+  /** CA / client certificate for an https:// endpoint; null: the system CAs, no client certificate. */
+  readonly tls: BenchTls | null;
 }
 
 export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
@@ -41,6 +52,8 @@ export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
   readRatio: 0.9,
   keyPrefix: 'bench/',
   connectTimeoutMs: 5_000,
+  token: null,
+  tls: null,
 };
 
 export interface BenchResult {
@@ -67,7 +80,9 @@ export class RequestBook {
   readonly puts: Buffer[] = [];
   readonly gets: Buffer[] = [];
 
-  constructor(target: BenchTarget, host: string, keyPrefix: string, keyCount: number, valueBytes: number) {
+  constructor(target: BenchTarget, host: string, keyPrefix: string, keyCount: number, valueBytes: number, token: string | null = null) {
+    if (token !== null && !/^[\x21-\x7e]+$/.test(token)) throw new Error('the token must be visible ASCII characters');
+    const auth = token === null ? '' : `Authorization: Bearer ${token}\r\n`;
     const value = Buffer.alloc(valueBytes, 'x');
     for (let i = 0; i < valueBytes; i++) value[i] = 97 + (i % 26);
     for (let k = 0; k < keyCount; k++) {
@@ -75,16 +90,16 @@ export class RequestBook {
       if (target === 'raftkv') {
         const path = `/v1/kv/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
         this.puts.push(Buffer.concat([
-          Buffer.from(`PUT ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${value.length}\r\n\r\n`),
+          Buffer.from(`PUT ${path} HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/octet-stream\r\nContent-Length: ${value.length}\r\n\r\n`),
           value,
         ]));
-        this.gets.push(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+        this.gets.push(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`));
       } else {
         const k64 = Buffer.from(key).toString('base64');
         const putBody = JSON.stringify({ key: k64, value: value.toString('base64') });
         const getBody = JSON.stringify({ key: k64 });
-        this.puts.push(Buffer.from(`POST /v3/kv/put HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(putBody)}\r\n\r\n${putBody}`));
-        this.gets.push(Buffer.from(`POST /v3/kv/range HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(getBody)}\r\n\r\n${getBody}`));
+        this.puts.push(Buffer.from(`POST /v3/kv/put HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(putBody)}\r\n\r\n${putBody}`));
+        this.gets.push(Buffer.from(`POST /v3/kv/range HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(getBody)}\r\n\r\n${getBody}`));
       }
     }
   }
@@ -133,23 +148,25 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Parses "host:port" or "http://host:port[/...]" into host and port. */
-export function parseEndpoint(endpoint: string): { host: string; port: number } {
-  const stripped = endpoint.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+export function parseEndpoint(endpoint: string): { host: string; port: number; secure: boolean } {
+  const secure = /^https:\/\//i.test(endpoint);
+  const stripped = endpoint.replace(/^https?:\/\//i, '').replace(/\/.*$/, '');
   const colon = stripped.lastIndexOf(':');
   const host = colon > 0 ? stripped.slice(0, colon) : stripped;
-  const port = colon > 0 ? Number(stripped.slice(colon + 1)) : 80;
+  const port = colon > 0 ? Number(stripped.slice(colon + 1)) : secure ? 443 : 80;
   if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad endpoint: ${endpoint}`);
-  return { host, port };
+  return { host, port, secure };
 }
 
 /** Runs one load round and returns its measurements. Never leaves sockets open. */
 export async function runLoad(options: BenchOptions): Promise<BenchResult> {
   if (options.connections < 1 || options.connections > MAX_CONNECTIONS) throw new Error(`connections must be 1..${MAX_CONNECTIONS}`);
   if (options.keyCount < 1) throw new Error('keyCount must be >= 1');
-  const { host, port } = parseEndpoint(options.endpoint);
-  const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes);
+  const { host, port, secure } = parseEndpoint(options.endpoint);
+  const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes, options.token);
+  const tls = secure ? (options.tls ?? {}) : null;
   const connections = await Promise.all(
-    Array.from({ length: options.connections }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs)),
+    Array.from({ length: options.connections }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs, tls)),
   );
   const recorder = new LatencyRecorder(MAX_LATENCY_SAMPLES);
   const errorStatuses: Record<string, number> = {};
@@ -219,10 +236,11 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
 
 /** Writes every key once so reads find values (and etcd/raftkv hold the same data). */
 export async function preload(options: BenchOptions): Promise<void> {
-  const { host, port } = parseEndpoint(options.endpoint);
-  const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes);
+  const { host, port, secure } = parseEndpoint(options.endpoint);
+  const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes, options.token);
   const parallel = Math.min(16, options.keyCount);
-  const conns = await Promise.all(Array.from({ length: parallel }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs)));
+  const tls = secure ? (options.tls ?? {}) : null;
+  const conns = await Promise.all(Array.from({ length: parallel }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs, tls)));
   try {
     await Promise.all(conns.map(async (c, i) => {
       for (let k = i; k < options.keyCount; k += parallel) {
