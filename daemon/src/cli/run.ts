@@ -237,7 +237,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
       const first = options.endpoints[0];
       // The whole URL: its scheme tells the bench whether to speak TLS.
       if (options.endpointsGiven && first !== undefined && !argv.some((a) => a.startsWith('--endpoint'))) argv.unshift('--endpoint', first);
-      const bench = (await import('./bench/index.js')) as typeof import('./bench/index.js');
+      const bench = await import('./bench/index.js');
       return bench.runBench(argv, { token: options.token, tls: await benchTls(options) });
     }
     case 'put': {
