@@ -3,7 +3,8 @@
 // old one as unreachable within a bounded time. Leaves a screenshot in test-output/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, withCluster } from '../lib/cluster-harness.js';
 import { launchBrowser } from './observability/browser.js';
@@ -73,4 +74,49 @@ test('the status page shows the members and the leader, and follows a leader cha
       await browser.close();
     }
   });
+});
+
+test('with --auth-token-file the status page asks for a token, then shows every member (cross-origin calls carry it)', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-page-auth-'));
+  const readToken = 'page-read-token-0123456789';
+  const tokenFile = join(dir, 'tokens');
+  writeFileSync(tokenFile, `${readToken} read dashboards\nwrite-token-abcdefghijkl write apps\n`);
+  try {
+    await withCluster('observability-status-page-auth', { members: 3, extraArgs: ['--auth-token-file', tokenFile], statusToken: readToken }, async (c) => {
+      const leader = await c.waitForLeader();
+      const follower = c.members.find((m) => m.name !== leader.name);
+      assert.ok(follower);
+      const browser = await launchBrowser();
+      try {
+        const { page } = browser;
+        const pageErrors: string[] = [];
+        page.on('pageerror', (e) => pageErrors.push(e.message));
+        const res = await page.goto(`${follower.clientUrl}/`, { waitUntil: 'load', timeout: 15_000 });
+        assert.equal(res?.status(), 200, 'the page itself is open');
+        await page.waitForFunction('/requires a token/.test(document.getElementById("error").textContent)', undefined, { timeout: 10_000 });
+        assert.equal(await page.locator('#members tr[data-member]').count(), 0, 'nothing is shown without a token');
+        // A token without the read role is not enough either (write implies read here, so use a wrong one).
+        await page.fill('#token', 'not-a-valid-token-at-all');
+        await page.press('#token', 'Enter');
+        await page.waitForFunction('/requires a token/.test(document.getElementById("error").textContent)', undefined, { timeout: 10_000 });
+        await page.fill('#token', readToken);
+        await page.press('#token', 'Enter');
+        // Every member is reached, also the two on other origins (a CORS preflight for Authorization).
+        for (const m of c.members) {
+          await page.waitForSelector(`#members tr[data-member="${m.name}"][data-health="healthy"]`, { timeout: 10_000 });
+        }
+        await page.waitForSelector(`#leader-name[data-leader="${leader.name}"]`, { timeout: 10_000 });
+        // The token stays for the tab's session (a reload keeps working) and is not in the URL.
+        await page.reload({ waitUntil: 'load' });
+        await page.waitForFunction('document.querySelectorAll("#members tr[data-member][data-health=healthy]").length === 3', undefined, { timeout: 10_000 });
+        assert.ok(!page.url().includes(readToken));
+        assert.deepEqual(pageErrors, [], 'no script errors on the page');
+        for (const m of c.members) assert.ok(!readFileSync(m.logFile, 'utf8').includes(readToken), `${m.name} never logs the token`);
+      } finally {
+        await browser.close();
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -43,6 +43,8 @@ export interface ClusterOptions {
   readonly namePrefix?: string;
   /** Keep the temp dir (data and logs) after destroy. Default false. */
   readonly keepData?: boolean;
+  /** Bearer token the harness's own status calls send (members with --auth-token-file); '' = none. */
+  readonly statusToken?: string;
 }
 
 /** One member process slot (survives restarts). */
@@ -216,6 +218,7 @@ export class Cluster {
       logLevel: options.logLevel ?? 'info',
       namePrefix: options.namePrefix ?? 'n',
       keepData: options.keepData ?? false,
+      statusToken: options.statusToken ?? '',
     };
     if (o.members < 1 || o.members > MAX_MEMBERS) throw new Error(`members must be 1..${MAX_MEMBERS}`);
     const c = new Cluster(o);
@@ -303,7 +306,7 @@ export class Cluster {
   /** GET /v1/status of one member, or null when it does not answer. */
   async status(m: ClusterMember): Promise<StatusLite | null> {
     try {
-      const r = await http(`${m.clientUrl}/v1/status`, { timeoutMs: 1000 });
+      const r = await http(`${m.clientUrl}/v1/status`, { timeoutMs: 1000, ...(this.o.statusToken !== '' ? { headers: { authorization: `Bearer ${this.o.statusToken}` } } : {}) });
       return r.status === 200 ? (r.json as StatusLite) : null;
     } catch {
       return null;

@@ -19,7 +19,7 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
   // Preflight for browsers that send one (custom headers); the answers above are simple GETs.
   for (const path of ['/v1/status', '/v1/members']) {
     router.options(path, (_req, res) => {
-      res.writeHead(204, { ...CORS, 'access-control-allow-methods': 'GET', 'access-control-allow-headers': '*', 'access-control-max-age': '600' });
+      res.writeHead(204, { ...CORS, 'access-control-allow-methods': 'GET', 'access-control-allow-headers': 'authorization, *', 'access-control-max-age': '600' });
       res.end();
     });
   }
