@@ -19,7 +19,7 @@ import YAML from 'yaml';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
 import { NodeAgent } from '../lib/node-agent.js';
-import { ContainerConfigError } from '../lib/node-agent-spec.js';
+import { ContainerConfigError, entrypointFor } from '../lib/node-agent-spec.js';
 import { parseHosts } from '../lib/node-agent-resolver.js';
 import { E2ePrometheus, OperatorProcess, StepTimer, kubectl, waitUntil } from '../lib/e2e-env.js';
 import type { RaftChaosDrill, RaftCluster } from '../../operator/src/api/types.js';
@@ -28,6 +28,7 @@ import { panelQueries, substitute } from '../unit/observability/dashboards.js';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const OUT = join(HERE, '..', '..');
 const DAEMON = process.env['RAFTKV_E2E_DAEMON'] ?? join(OUT, 'daemon', 'src', 'main.js');
+const RAFTCTL = join(dirname(DAEMON), 'cli', 'raftctl.js');
 const OPERATOR = process.env['RAFTKV_E2E_OPERATOR'] ?? join(OUT, 'operator', 'src', 'main.js');
 const RESOLVER = join(OUT, 'test', 'lib', 'node-agent-resolver.js');
 const ROOT = repoRoot();
@@ -167,9 +168,10 @@ before(async () => {
   agent = new NodeAgent({
     request: cp.request, root: join(work, 'node'), resolverModule: RESOLVER,
     entrypoint: (image, command) => {
-      // The raftkv image's ENTRYPOINT is `raftkv`: a container without a command runs the daemon.
-      if (command === undefined || command.length === 0 || basename(command[0] ?? '') === 'raftkv') return DAEMON;
-      throw new ContainerConfigError(`image ${image} with command ${command.join(' ')} cannot run on this node`);
+      // The raftkv image's ENTRYPOINT is `raftkv` (a container without a command runs the daemon); `raftctl` is the client.
+      const entry = entrypointFor(command, { raftkv: DAEMON, raftctl: RAFTCTL });
+      if (entry === undefined) throw new ContainerConfigError(`image ${image} with command ${(command ?? []).join(' ')} cannot run on this node`);
+      return entry;
     },
     log: (l) => process.stdout.write(`# ${new Date().toISOString().slice(11, 23)} ${l}\n`),
   });

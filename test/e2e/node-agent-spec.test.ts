@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PodFacts } from '../lib/node-agent-spec.js';
-import { ContainerConfigError, expandVars, hostsText, localProcessSpec, localizeValue, resolveEnv } from '../lib/node-agent-spec.js';
+import { ContainerConfigError, afterExit, entrypointFor, expandVars, hostsText, localProcessSpec, localizeValue, podPhaseOf, resolveEnv, restartPolicyOf } from '../lib/node-agent-spec.js';
 import { isClusterName, parseHosts } from '../lib/node-agent-resolver.js';
 
 const RESOLVER = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'node-agent-resolver.js');
@@ -83,4 +83,36 @@ test('hosts file: headless-service names of pods; the preload resolves them and 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('entry points: no command or raftkv → the daemon, raftctl → the client (rest of the command first), anything else refused', () => {
+  const entries = { raftkv: '/out/daemon/src/main.js', raftctl: '/out/daemon/src/cli/raftctl.js' };
+  assert.deepEqual(entrypointFor(undefined, entries), { script: entries.raftkv, leadingArgs: [] });
+  assert.deepEqual(entrypointFor([], entries), { script: entries.raftkv, leadingArgs: [] });
+  assert.deepEqual(entrypointFor(['raftkv'], entries), { script: entries.raftkv, leadingArgs: [] });
+  assert.deepEqual(entrypointFor(['/usr/local/bin/raftctl'], entries), { script: entries.raftctl, leadingArgs: [] });
+  assert.deepEqual(entrypointFor(['raftctl', '--endpoints', 'http://kv:2379'], entries), { script: entries.raftctl, leadingArgs: ['--endpoints', 'http://kv:2379'] });
+  assert.equal(entrypointFor(['sh', '-c', 'raftctl status'], entries), undefined);
+  assert.equal(entrypointFor(['raftkv-operator'], entries), undefined);
+});
+
+test('after a container exits: init containers run in order and are retried; Job pods (Never/OnFailure) finish', () => {
+  assert.equal(afterExit('Always', 'init', 0), 'next');
+  assert.equal(afterExit('Always', 'init', 1), 'restart');
+  assert.equal(afterExit('OnFailure', 'init', 1), 'restart');
+  assert.equal(afterExit('Never', 'init', 1), 'failed');
+  assert.equal(afterExit('Always', 'main', 0), 'restart');
+  assert.equal(afterExit('Always', 'main', 1), 'restart');
+  assert.equal(afterExit('OnFailure', 'main', 0), 'succeeded');
+  assert.equal(afterExit('OnFailure', 'main', 2), 'restart');
+  assert.equal(afterExit('Never', 'main', 0), 'succeeded');
+  assert.equal(afterExit('Never', 'main', 1), 'failed');
+  assert.equal(restartPolicyOf(undefined), 'Always');
+  assert.equal(restartPolicyOf('Never'), 'Never');
+  assert.equal(restartPolicyOf('bogus'), 'Always');
+  assert.equal(podPhaseOf({ hasIp: true, initsDone: false, finished: undefined }), 'Pending', 'initialising pods are Pending');
+  assert.equal(podPhaseOf({ hasIp: true, initsDone: true, finished: undefined }), 'Running');
+  assert.equal(podPhaseOf({ hasIp: false, initsDone: true, finished: undefined }), 'Pending');
+  assert.equal(podPhaseOf({ hasIp: true, initsDone: true, finished: 'Succeeded' }), 'Succeeded');
+  assert.equal(podPhaseOf({ hasIp: true, initsDone: false, finished: 'Failed' }), 'Failed');
 });

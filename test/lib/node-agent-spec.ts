@@ -158,3 +158,55 @@ export function hostsText(entries: readonly { readonly ip: string; readonly host
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** Compiled entry points the agent can run, by the image's command name. */
+export interface EntryPoints {
+  /** The daemon (`raftkv`, the image's ENTRYPOINT; also `raftkv restore ...`). */
+  readonly raftkv: string;
+  /** The command-line client (`raftctl`, e.g. the backup CronJob's container). */
+  readonly raftctl: string;
+}
+
+/**
+ * What a container runs: an empty command (the image's ENTRYPOINT `raftkv`) or `raftkv` → the
+ * daemon, `raftctl` → the client, by the command's basename as a PATH lookup would find them;
+ * the rest of the command goes before the args (as the runtime joins command and args).
+ * Anything else cannot run on this node (undefined).
+ */
+export function entrypointFor(command: readonly string[] | undefined, entries: EntryPoints): { script: string; leadingArgs: string[] } | undefined {
+  if (command === undefined || command.length === 0) return { script: entries.raftkv, leadingArgs: [] };
+  const name = (command[0] ?? '').split('/').pop();
+  const script = name === 'raftkv' ? entries.raftkv : name === 'raftctl' ? entries.raftctl : undefined;
+  return script === undefined ? undefined : { script, leadingArgs: command.slice(1) };
+}
+
+/** A pod's restartPolicy (Always is the API default). */
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
+/** What the kubelet does after a container exits. */
+export type AfterExit = 'next' | 'restart' | 'succeeded' | 'failed';
+
+/**
+ * The kubelet's rule after a container of a pod exits with `exitCode`:
+ *  - an init container that succeeded → the next init container (or the main one);
+ *  - an init container that failed → retried with back-off, unless restartPolicy is Never (pod Failed);
+ *  - the main container: Always → restart; OnFailure → restart on failure, Succeeded on 0;
+ *    Never → Succeeded on 0, Failed otherwise (what Job pods rely on).
+ */
+export function afterExit(policy: RestartPolicy, kind: 'init' | 'main', exitCode: number): AfterExit {
+  if (kind === 'init') return exitCode === 0 ? 'next' : policy === 'Never' ? 'failed' : 'restart';
+  if (policy === 'Always') return 'restart';
+  if (exitCode === 0) return 'succeeded';
+  return policy === 'OnFailure' ? 'restart' : 'failed';
+}
+
+/** restartPolicy from a pod spec value (anything unknown is Always, the default). */
+export function restartPolicyOf(value: string | undefined): RestartPolicy {
+  return value === 'Never' || value === 'OnFailure' ? value : 'Always';
+}
+
+/** Pod phase: Pending until the main container runs (init containers included), then Running until it finished for good. */
+export function podPhaseOf(o: { readonly hasIp: boolean; readonly initsDone: boolean; readonly finished: 'Succeeded' | 'Failed' | undefined }): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {
+  if (o.finished !== undefined) return o.finished;
+  return o.hasIp && o.initsDone ? 'Running' : 'Pending';
+}

@@ -13,8 +13,13 @@
 //   status   phase Running, podIP, containerStatuses and conditions Ready/ContainersReady from the
 //            readiness probe (HTTP GET on podIP), written through pods/status only when changed;
 //            a failing liveness probe (failureThreshold in a row) kills the process;
+//   init     initContainers run to completion, in order, before the main container (each as its
+//            own process); a failed one is retried with the back-off below (restartPolicy Never:
+//            the pod fails); initContainerStatuses and the Initialized condition show where it is;
 //   restarts restartPolicy Always: a process that exits is restarted with a doubling back-off
-//            (1 s .. 10 s), restartCount counts it;
+//            (1 s .. 10 s), restartCount counts it; OnFailure restarts only a failure; Never and a
+//            success under OnFailure end the pod (phase Succeeded / Failed), as Job pods expect
+//            (node-agent-spec.ts afterExit);
 //   delete   a pod with a deletionTimestamp gets SIGTERM, SIGKILL after its grace period, then the
 //            agent confirms with DELETE gracePeriodSeconds=0 (what the kubelet does), so the
 //            StatefulSet controller may recreate the name;
@@ -30,14 +35,17 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { EnvVarSpec, HostMount, PodFacts } from './node-agent-spec.js';
-import { ContainerConfigError, hostsText, localProcessSpec, resolveEnv } from './node-agent-spec.js';
+import { ContainerConfigError, afterExit, hostsText, localProcessSpec, podPhaseOf, resolveEnv, restartPolicyOf } from './node-agent-spec.js';
 import { HOSTS_FILE_ENV } from './node-agent-resolver.js';
 
 /** One JSON request to the apiserver (as KubeControlPlane.request). */
 export type KubeRequest = (method: string, path: string, body?: unknown, contentType?: string) => Promise<{ status: number; body: unknown }>;
 
-/** What a container image runs on this node: a script run by `node` (the agent adds the resolver preload). */
-export type ImageResolver = (image: string, command: readonly string[] | undefined) => string;
+/**
+ * What a container image runs on this node: a script run by `node` (the agent adds the resolver
+ * preload), optionally with arguments that go before the container's args (the rest of its command).
+ */
+export type ImageResolver = (image: string, command: readonly string[] | undefined) => string | { readonly script: string; readonly leadingArgs: readonly string[] };
 
 /** Options of NodeAgent. */
 export interface NodeAgentOptions {
@@ -90,7 +98,7 @@ interface ContainerSpec {
   ports?: { containerPort: number; name?: string }[];
   readinessProbe?: HttpProbe;
   livenessProbe?: HttpProbe;
-  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+  volumeMounts?: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
 }
 interface PodObject {
   metadata: ObjectMeta;
@@ -102,6 +110,7 @@ interface PodObject {
     restartPolicy?: string;
     terminationGracePeriodSeconds?: number;
     containers: ContainerSpec[];
+    initContainers?: ContainerSpec[];
     volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; emptyDir?: Record<string, unknown>; hostPath?: { path: string } }[];
   };
   status?: { phase?: string };
@@ -140,6 +149,17 @@ interface PodRun {
   terminating: Promise<void> | undefined;
   lastStatus: string;
   logFile: string;
+  /** Init containers finished so far (0..initContainers.length); the main container starts at the end. */
+  initDone: number;
+  /** Restarts of the current init container (its back-off), and its last failure. */
+  initRestartCount: number;
+  initLastTermination: { exitCode: number; reason: string; finishedAt: string; startedAt: string } | undefined;
+  /** When each finished init container started and ended (their terminated states). */
+  initFinished: { startedAt: string; finishedAt: string }[];
+  /** Which container the process is: an init container or the main one. */
+  runningKind: 'init' | 'main' | undefined;
+  /** Set once the pod finished for good (restartPolicy Never/OnFailure): no more starts. */
+  finished: 'Succeeded' | 'Failed' | undefined;
 }
 
 const LABEL_NODE = 'node-agent.raftkv.dev/node';
@@ -336,8 +356,8 @@ export class NodeAgent {
         if (run.terminating === undefined) run.terminating = this.terminate(run);
         continue;
       }
-      if (!alive(run.proc) && Date.now() >= run.nextStartAt) await this.startContainer(run);
-      if (alive(run.proc) && !run.probing && Date.now() >= run.nextProbeAt) {
+      if (!alive(run.proc) && run.finished === undefined && Date.now() >= run.nextStartAt) await this.startContainer(run);
+      if (alive(run.proc) && run.runningKind === 'main' && !run.probing && Date.now() >= run.nextProbeAt) {
         run.probing = true;
         void this.probe(run).finally(() => {
           if (run !== undefined) run.probing = false;
@@ -359,6 +379,7 @@ export class NodeAgent {
       startTime: undefined, containerStartedAt: undefined, lastTermination: undefined, ready: false, readyChangedAt: now(),
       readinessFailures: 0, livenessFailures: 0, nextProbeAt: 0, probing: false, waitingReason: 'ContainerCreating', waitingMessage: undefined,
       terminating: undefined, lastStatus: '', logFile: join(this.options.root, 'logs', `${key.replace('/', '_')}_${pod.metadata.uid.slice(0, 8)}.log`),
+      initDone: 0, initRestartCount: 0, initLastTermination: undefined, initFinished: [], runningKind: undefined, finished: undefined,
     };
   }
 
@@ -417,26 +438,34 @@ export class NodeAgent {
     return out;
   }
 
+  /** The container to start next: the first unfinished init container, else the main one. */
+  private nextContainer(run: PodRun): { c: ContainerSpec | undefined; kind: 'init' | 'main' } {
+    const inits = run.pod.spec.initContainers ?? [];
+    return run.initDone < inits.length ? { c: inits[run.initDone], kind: 'init' } : { c: run.pod.spec.containers[0], kind: 'main' };
+  }
+
   private async startContainer(run: PodRun): Promise<void> {
     const pod = run.pod;
-    const c = pod.spec.containers[0];
+    const { c, kind } = this.nextContainer(run);
     if (c === undefined) return;
     try {
       if (pod.spec.containers.length > 1) throw new ContainerConfigError('only single-container pods are supported');
-      const script = this.options.entrypoint(c.image, c.command);
+      const resolved = this.options.entrypoint(c.image, c.command);
+      const { script, leadingArgs } = typeof resolved === 'string' ? { script: resolved, leadingArgs: [] } : resolved;
       const mounts = await this.mounts(run, c);
       if (mounts === undefined) {
         run.nextStartAt = Date.now() + 500;
         return;
       }
-      if (run.ip === undefined) run.ip = await this.allocateIp((c.ports ?? []).map((p) => p.containerPort));
+      // The pod's address is chosen for the main container's ports, before any container runs.
+      if (run.ip === undefined) run.ip = await this.allocateIp((pod.spec.containers[0]?.ports ?? []).map((p) => p.containerPort));
       const facts: PodFacts = {
         name: pod.metadata.name, namespace: pod.metadata.namespace ?? 'default', uid: pod.metadata.uid, nodeName: this.nodeName,
         podIP: run.ip, hostIP: '127.0.0.1', serviceAccountName: pod.spec.serviceAccountName ?? 'default',
         labels: pod.metadata.labels ?? {}, annotations: pod.metadata.annotations ?? {},
       };
-      const vars = await resolveEnv(c.env ?? [], facts, (kind, name, key) => this.keyLookup(facts.namespace, kind, name, key));
-      const spec = localProcessSpec(c.args ?? [], vars, mounts, run.ip);
+      const vars = await resolveEnv(c.env ?? [], facts, (k, name, key) => this.keyLookup(facts.namespace, k, name, key));
+      const spec = localProcessSpec([...leadingArgs, ...(c.args ?? [])], vars, mounts, run.ip);
       const cwd = join(this.options.root, 'pods', run.uid, 'rootfs');
       mkdirSync(cwd, { recursive: true });
       const fd = openSync(run.logFile, 'a');
@@ -447,6 +476,7 @@ export class NodeAgent {
       closeSync(fd);
       const startedAt = now();
       run.proc = child;
+      run.runningKind = kind;
       run.containerStartedAt = startedAt;
       run.startTime ??= startedAt;
       run.waitingReason = undefined;
@@ -456,26 +486,52 @@ export class NodeAgent {
       run.livenessFailures = 0;
       run.nextProbeAt = Date.now() + 200;
       run.exited = new Promise((res) => child.once('exit', (code, signal) => {
-        run.lastTermination = { exitCode: code ?? 137, reason: signal !== null ? `Signal ${signal}` : code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now() };
-        if (run.ready) run.readyChangedAt = now();
-        run.ready = false;
-        if (run.terminating === undefined && !this.stopped) {
-          // restartPolicy Always: back off, then start again (the sync loop does it).
-          run.restartCount++;
-          run.nextStartAt = Date.now() + run.backoffMs;
-          run.backoffMs = Math.min(run.backoffMs * 2, MAX_BACKOFF_MS);
-          run.waitingReason = 'CrashLoopBackOff';
-          this.record(run, 'exited', `code ${String(code)} signal ${String(signal)}; restart in ${run.nextStartAt - Date.now()} ms`);
-        }
+        this.onExit(run, kind, c.name, { exitCode: code ?? 137, reason: signal !== null ? `Signal ${signal}` : code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now() });
         res();
       }));
-      this.record(run, run.restartCount === 0 ? 'started' : 'restarted', `pid ${String(child.pid)} ip ${run.ip}`);
+      this.record(run, kind === 'init' ? 'started' : run.restartCount === 0 ? 'started' : 'restarted', `${kind === 'init' ? `init container ${c.name} ` : ''}pid ${String(child.pid)} ip ${run.ip}`);
     } catch (err) {
       if (!(err instanceof ContainerConfigError)) throw err;
       run.waitingReason = 'CreateContainerConfigError';
       run.waitingMessage = err.message;
       run.nextStartAt = Date.now() + 2_000;
       this.record(run, 'config-error', err.message);
+    }
+  }
+
+  /** A container process ended: next init container, restart with back-off, or the pod finished (afterExit). */
+  private onExit(run: PodRun, kind: 'init' | 'main', name: string, term: { exitCode: number; reason: string; startedAt: string; finishedAt: string }): void {
+    run.runningKind = undefined;
+    if (run.ready) run.readyChangedAt = now();
+    run.ready = false;
+    if (kind === 'main') run.lastTermination = term;
+    else if (term.exitCode !== 0) run.initLastTermination = term;
+    if (run.terminating !== undefined || this.stopped) return;
+    const next = afterExit(restartPolicyOf(run.pod.spec.restartPolicy), kind, term.exitCode);
+    const detail = `${kind === 'init' ? `init container ${name} ` : ''}code ${term.exitCode} (${term.reason})`;
+    switch (next) {
+      case 'next':
+        run.initFinished.push({ startedAt: term.startedAt, finishedAt: term.finishedAt });
+        run.initDone++;
+        run.initRestartCount = 0;
+        run.initLastTermination = undefined;
+        run.nextStartAt = Date.now();
+        this.record(run, 'exited', `${detail}; next container`);
+        return;
+      case 'restart':
+        if (kind === 'init') run.initRestartCount++;
+        else run.restartCount++;
+        run.nextStartAt = Date.now() + run.backoffMs;
+        run.backoffMs = Math.min(run.backoffMs * 2, MAX_BACKOFF_MS);
+        run.waitingReason = kind === 'init' ? 'Init:CrashLoopBackOff' : 'CrashLoopBackOff';
+        this.record(run, 'exited', `${detail}; restart in ${run.nextStartAt - Date.now()} ms`);
+        return;
+      case 'succeeded':
+      case 'failed':
+        run.finished = next === 'succeeded' ? 'Succeeded' : 'Failed';
+        // A finished pod keeps its status; its loopback address may go to another pod.
+        if (run.ip !== undefined) this.usedIps.delete(run.ip);
+        this.record(run, 'exited', `${detail}; pod ${run.finished}`);
     }
   }
 
@@ -526,29 +582,49 @@ export class NodeAgent {
 
   private podStatus(run: PodRun): Record<string, unknown> {
     const c = run.pod.spec.containers[0];
-    const running = alive(run.proc);
-    const ready = running && run.ready ? 'True' : 'False';
+    const inits = run.pod.spec.initContainers ?? [];
+    const initsDone = run.initDone >= inits.length;
+    const mainRunning = alive(run.proc) && run.runningKind === 'main';
+    const ready = mainRunning && run.ready ? 'True' : 'False';
     const t = run.startTime ?? now();
-    const state = running
-      ? { running: { startedAt: run.containerStartedAt } }
-      : { waiting: { reason: run.waitingReason ?? 'ContainerCreating', ...(run.waitingMessage === undefined ? {} : { message: run.waitingMessage }) } };
+    const terminated = (x: { exitCode: number; reason: string; startedAt: string; finishedAt: string }): Record<string, unknown> => ({ terminated: x });
+    let state: Record<string, unknown>;
+    if (mainRunning) state = { running: { startedAt: run.containerStartedAt } };
+    else if (run.finished !== undefined && run.lastTermination !== undefined) state = terminated(run.lastTermination);
+    else if (!initsDone) state = { waiting: { reason: 'PodInitializing' } };
+    else state = { waiting: { reason: run.waitingReason ?? 'ContainerCreating', ...(run.waitingMessage === undefined ? {} : { message: run.waitingMessage }) } };
+    const initContainerStatuses = inits.map((ic, i) => {
+      let st: Record<string, unknown>;
+      const finished = run.initFinished[i];
+      if (finished !== undefined) st = terminated({ exitCode: 0, reason: 'Completed', ...finished });
+      else if (i === run.initDone && alive(run.proc) && run.runningKind === 'init') st = { running: { startedAt: run.containerStartedAt } };
+      else if (i === run.initDone && run.finished === 'Failed' && run.initLastTermination !== undefined) st = terminated(run.initLastTermination);
+      else if (i === run.initDone) st = { waiting: { reason: run.waitingReason ?? 'PodInitializing', ...(run.waitingMessage === undefined ? {} : { message: run.waitingMessage }) } };
+      else st = { waiting: { reason: 'PodInitializing' } };
+      return {
+        name: ic.name, image: ic.image, imageID: `node-agent://${ic.image}`, ready: finished !== undefined, started: i === run.initDone && run.runningKind === 'init',
+        restartCount: i === run.initDone ? run.initRestartCount : 0, state: st,
+        ...(i === run.initDone && run.initLastTermination !== undefined ? { lastState: terminated(run.initLastTermination) } : {}),
+      };
+    });
     return {
-      phase: run.ip === undefined ? 'Pending' : 'Running',
+      phase: podPhaseOf({ hasIp: run.ip !== undefined, initsDone, finished: run.finished }),
       hostIP: '127.0.0.1', hostIPs: [{ ip: '127.0.0.1' }],
       ...(run.ip === undefined ? {} : { podIP: run.ip, podIPs: [{ ip: run.ip }] }),
       ...(run.startTime === undefined ? {} : { startTime: run.startTime }),
       conditions: [
         { type: 'PodReadyToStartContainers', status: run.ip === undefined ? 'False' : 'True', lastTransitionTime: t },
-        { type: 'Initialized', status: 'True', lastTransitionTime: t },
+        { type: 'Initialized', status: initsDone ? 'True' : 'False', ...(initsDone ? {} : { reason: 'ContainersNotInitialized' }), lastTransitionTime: t },
         { type: 'Ready', status: ready, lastTransitionTime: run.readyChangedAt },
         { type: 'ContainersReady', status: ready, lastTransitionTime: run.readyChangedAt },
         { type: 'PodScheduled', status: 'True', lastTransitionTime: t },
       ],
+      ...(inits.length === 0 ? {} : { initContainerStatuses }),
       containerStatuses: c === undefined ? [] : [{
         name: c.name, image: c.image, imageID: `node-agent://${c.image}`,
-        ...(running ? { containerID: `node-agent://${String(run.proc?.pid)}` } : {}),
-        ready: running && run.ready, started: running, restartCount: run.restartCount, state,
-        ...(run.lastTermination === undefined ? {} : { lastState: { terminated: run.lastTermination } }),
+        ...(mainRunning ? { containerID: `node-agent://${String(run.proc?.pid)}` } : {}),
+        ready: mainRunning && run.ready, started: mainRunning, restartCount: run.restartCount, state,
+        ...(run.lastTermination === undefined || run.finished !== undefined ? {} : { lastState: { terminated: run.lastTermination } }),
       }],
     };
   }

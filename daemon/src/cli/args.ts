@@ -1,5 +1,6 @@
 // raftctl's command line: global flags, then one command with its arguments. Parsing is pure
 // (argv and env in, a Command or a UsageError out) so it is tested without a cluster.
+import { MAX_KEEP } from './snapshot-dir.js';
 
 /** Printed with every usage error (exit 2) and for --help (exit 0). */
 export const USAGE = `usage: raftctl [--endpoints URL,URL] [--timeout-ms N] [--token T] [--cacert F] [--cert F --key F] <command>
@@ -14,6 +15,9 @@ commands:
   leader transfer [NAME]               move leadership (to NAME or the most caught-up voter)
   snapshot                             take a snapshot on the leader now
   snapshot save FILE [--serializable]  download a backup (checksummed) from the first endpoint
+  snapshot save --dir DIR [--keep N] [--serializable]
+                                       save as DIR/snapshot-<UTC time>-rev<R>.snap, then delete
+                                       the oldest such files beyond N (1..1000; nothing else)
   lock acquire NAME OWNER TTL_MS       acquire a lock, print its fencing token
   lock release NAME TOKEN              release a lock
   txn FILE.json|-                      run a transaction (API.md §2 body)
@@ -54,6 +58,8 @@ export type Command =
   | { readonly kind: 'leader-transfer'; readonly to: string | null }
   | { readonly kind: 'snapshot' }
   | { readonly kind: 'snapshot-save'; readonly file: string; readonly serializable: boolean }
+  /** Scheduled backups: a timestamped file in `dir`, then the oldest beyond `keep` (null = all kept) deleted. */
+  | { readonly kind: 'snapshot-save-dir'; readonly dir: string; readonly keep: number | null; readonly serializable: boolean }
   | { readonly kind: 'lock-acquire'; readonly name: string; readonly owner: string; readonly ttlMs: number }
   | { readonly kind: 'lock-release'; readonly name: string; readonly token: number }
   | { readonly kind: 'txn'; readonly file: string }
@@ -204,9 +210,20 @@ function parseCommand(argv: readonly string[]): Command {
     }
     case 'snapshot': {
       if (args[0] === 'save') {
-        const f = takeFlags(args.slice(1), [], ['--serializable']);
-        exactly(f.rest, 1, 'snapshot save FILE [--serializable]');
-        return { kind: 'snapshot-save', file: f.rest[0] as string, serializable: f.flags.has('--serializable') };
+        const f = takeFlags(args.slice(1), ['--dir', '--keep'], ['--serializable']);
+        const serializable = f.flags.has('--serializable');
+        const dir = f.values.get('--dir');
+        const keepText = f.values.get('--keep');
+        if (dir === undefined) {
+          if (keepText !== undefined) throw new UsageError('--keep needs --dir (it prunes a backup directory)');
+          exactly(f.rest, 1, 'snapshot save FILE [--serializable] | snapshot save --dir DIR [--keep N]');
+          return { kind: 'snapshot-save', file: f.rest[0] as string, serializable };
+        }
+        if (dir === '') throw new UsageError('--dir must not be empty');
+        if (f.rest.length !== 0) throw new UsageError('usage: raftctl snapshot save --dir DIR [--keep N] (no FILE with --dir)');
+        const keep = keepText === undefined ? null : positiveInt(keepText, '--keep', MAX_KEEP);
+        if (keep === 0) throw new UsageError(`--keep must be 1..${MAX_KEEP}`);
+        return { kind: 'snapshot-save-dir', dir, keep, serializable };
       }
       exactly(args, 0, 'snapshot | snapshot save FILE');
       return { kind: 'snapshot' };

@@ -1,17 +1,24 @@
-// `raftkv restore --from FILE --data-dir DIR --name N --initial-cluster n1=h:p,... [--cluster-token T]`:
+// `raftkv restore --from FILE --data-dir DIR --name N --initial-cluster n1=h:p,... [--cluster-token T]
+//   [--skip-if-initialized] [--initial-cluster-state new|existing]`:
 // builds a fresh data dir for one member of a NEW cluster from a `raftctl snapshot save` file
 // (server/recovery.ts). Run it once per member, with the same file and --initial-cluster; then
 // start each member with its usual flags (the same --name, --data-dir, --cluster-token).
-// Exit codes as the daemon: 0 done, 1 failure, 2 bad flags. Prints one JSON line on success.
+// --skip-if-initialized makes it safe to run on every pod start (the operator's init container):
+// it then restores only into an empty or absent data dir of a bootstrap member and otherwise exits
+// 0 without touching anything (see restoreSkipReason).
+// Exit codes as the daemon: 0 done (or skipped), 1 failure, 2 bad flags. Prints one JSON line on success.
+import { existsSync, readdirSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { FlagError, parseInitialCluster } from '../config/flags.js';
 import type { InitialPeer } from '../config/flags.js';
 import { restoreDataDir } from '../server/recovery.js';
 
-export const RESTORE_USAGE = 'usage: raftkv restore --from FILE --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN]';
+export const RESTORE_USAGE = 'usage: raftkv restore --from FILE --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN] [--skip-if-initialized] [--initial-cluster-state new|existing]';
 
-const FLAGS = ['from', 'data-dir', 'name', 'initial-cluster', 'cluster-token'] as const;
+const FLAGS = ['from', 'data-dir', 'name', 'initial-cluster', 'cluster-token', 'initial-cluster-state'] as const;
 type RestoreFlag = (typeof FLAGS)[number];
+/** Flags without a value. */
+const BOOL_FLAGS = ['skip-if-initialized'] as const;
 
 /** Parsed restore flags (env RAFTKV_<FLAG> as for the daemon; flags win). */
 export interface RestoreArgs {
@@ -20,16 +27,26 @@ export interface RestoreArgs {
   readonly name: string;
   readonly initialCluster: readonly InitialPeer[];
   readonly clusterToken: string;
+  /** Restore only when there is something to restore into; otherwise exit 0 untouched. */
+  readonly skipIfInitialized: boolean;
+  /** The state the member would start with; `existing` (a joining member) never restores. Only read with skipIfInitialized. */
+  readonly initialClusterState: 'new' | 'existing';
 }
 
 /** Parses `restore`'s arguments (without the word `restore`). Throws FlagError. */
 export function parseRestoreArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): RestoreArgs {
   const given = new Map<RestoreFlag, string>();
+  const bools = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (!a.startsWith('--')) throw new FlagError(`unexpected argument '${a}'`);
     const eq = a.indexOf('=');
     const name = eq === -1 ? a.slice(2) : a.slice(2, eq);
+    if ((BOOL_FLAGS as readonly string[]).includes(name)) {
+      if (eq !== -1) throw new FlagError(`--${name} takes no value`);
+      bools.add(name);
+      continue;
+    }
     if (!(FLAGS as readonly string[]).includes(name)) throw new FlagError(`restore: unknown flag '--${name}'`);
     const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
     if (v === undefined || v === '') throw new FlagError(`--${name} needs a value`);
@@ -41,13 +58,33 @@ export function parseRestoreArgs(argv: readonly string[], env: Readonly<Record<s
     if (v === undefined || v === '') throw new FlagError(`restore: --${f} is required`);
     return v;
   };
+  const state = get('initial-cluster-state') ?? 'new';
+  if (state !== 'new' && state !== 'existing') throw new FlagError(`--initial-cluster-state: expected new or existing, got '${state}'`);
   return {
     from: need('from'),
     dataDir: need('data-dir'),
     name: need('name'),
     initialCluster: parseInitialCluster(need('initial-cluster')),
     clusterToken: get('cluster-token') ?? 'raftkv',
+    skipIfInitialized: bools.has('skip-if-initialized'),
+    initialClusterState: state,
   };
+}
+
+/**
+ * Why a --skip-if-initialized restore does nothing, or null when it should restore. Pure:
+ * `dataDirEntries` is the number of entries in --data-dir, null when it does not exist.
+ *  - `existing`: the member joins a running cluster (added as a learner) and catches up from the
+ *    leader; restoring would make it a bootstrap voter of a cluster of its own;
+ *  - not named in --initial-cluster: the same (a scale-up member);
+ *  - a non-empty data dir: the member already has state (restored before, or its own data);
+ *    a restart must resume it, never replace it.
+ */
+export function restoreSkipReason(args: RestoreArgs, dataDirEntries: number | null): string | null {
+  if (args.initialClusterState === 'existing') return 'joining member (--initial-cluster-state existing): it starts empty and catches up from the leader';
+  if (!args.initialCluster.some((p) => p.name === args.name)) return `not a bootstrap member (--initial-cluster does not name '${args.name}'): it joins empty`;
+  if (dataDirEntries !== null && dataDirEntries > 0) return 'data dir already initialised: left untouched';
+  return null;
 }
 
 /** Runs `raftkv restore`; resolves with the exit code. */
@@ -63,6 +100,13 @@ export async function runRestore(argv: readonly string[], env: Readonly<Record<s
     throw e;
   }
   try {
+    if (args.skipIfInitialized) {
+      const why = restoreSkipReason(args, existsSync(args.dataDir) ? readdirSync(args.dataDir).length : null);
+      if (why !== null) {
+        out.write(`${JSON.stringify({ restored: false, member: args.name, dataDir: args.dataDir, reason: why })}\n`);
+        return 0;
+      }
+    }
     const r = await restoreDataDir(args);
     out.write(`${JSON.stringify({
       restored: true, member: args.name, dataDir: r.dataDir, voters: r.voters, index: r.header.index, term: r.header.term,

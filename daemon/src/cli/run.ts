@@ -1,6 +1,7 @@
 // Runs one raftctl command. Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage
 // (message and usage on stderr). Output goes through `io` so tests can capture it.
-import { readFile, open, rename, rm } from 'node:fs/promises';
+import { readFile, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { USAGE, UsageError, parseArgs } from './args.js';
 import type { Command, GlobalOptions } from './args.js';
@@ -8,6 +9,7 @@ import { CliError, RaftkvClient, errorLine } from './client.js';
 import { HttpRequester } from './http-request.js';
 import type { ClientTls } from './http-request.js';
 import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.js';
+import { SNAPSHOT_PART_RE, planPrune, snapshotNames, sortSnapshots, stalePartFiles } from './snapshot-dir.js';
 import { renderStatusTable } from './status-table.js';
 import type { MemberRow, StatusBody } from './status-table.js';
 
@@ -142,12 +144,39 @@ async function watch(client: RaftkvClient, io: CliIo, prefix: string, fromRevisi
   throw new CliError(`watch: gave up after ${MAX_WATCH_RECONNECTS} reconnects`);
 }
 
+/** Where a backup streams to and where it lands, decided once the member's headers are in. */
+interface SaveTarget {
+  readonly part: string;
+  readonly final: string;
+}
+
+/** A backup written under its final name. */
+interface SavedBackup {
+  readonly endpoint: string;
+  readonly file: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly index: string;
+  readonly revision: string;
+  readonly ms: number;
+}
+
+/** fsync a directory so a rename in it survives a crash (the file's own fsync does not cover it). */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
- * `snapshot save FILE`: streams GET /v1/snapshot from the first endpoint that answers into
- * FILE.part, verifying the SHA-256 trailer as it arrives, then renames it to FILE. A damaged or
- * cut stream leaves no FILE behind.
+ * Streams GET /v1/snapshot from the first endpoint that answers into the target's temp name,
+ * verifying the SHA-256 trailer as it arrives, fsyncs it, renames it to the final name and fsyncs
+ * the directory. A damaged or cut stream leaves no file under the final name (the temp file is removed).
  */
-async function snapshotSave(client: RaftkvClient, io: CliIo, file: string, serializable: boolean): Promise<number> {
+async function downloadBackup(client: RaftkvClient, serializable: boolean, targetOf: (headers: Headers) => SaveTarget): Promise<SavedBackup> {
   const path = `/v1/snapshot${serializable ? '?consistency=serializable' : ''}`;
   const failures: string[] = [];
   for (const endpoint of client.endpoints) {
@@ -168,9 +197,15 @@ async function snapshotSave(client: RaftkvClient, io: CliIo, file: string, seria
       continue;
     }
     const t0 = performance.now();
-    const part = `${file}.part`;
+    let target: SaveTarget;
+    try {
+      target = targetOf(res.headers);
+    } catch (err) {
+      res.stream.destroy();
+      throw err;
+    }
     const verifier = new BackupStreamVerifier();
-    const fh = await open(part, 'w');
+    const fh = await open(target.part, 'w');
     try {
       for await (const c of res.stream) {
         const b = c as Buffer;
@@ -182,16 +217,65 @@ async function snapshotSave(client: RaftkvClient, io: CliIo, file: string, seria
       if (announced !== null && announced !== digest) throw new BackupFormatError('checksum differs from the one the member announced');
       await fh.sync();
       await fh.close();
-      await rename(part, file);
-      line(io.stdout, `saved ${file}: member=${endpoint} index=${res.headers.get('x-raftkv-backup-index') ?? '?'} revision=${res.headers.get('x-raftkv-backup-revision') ?? '?'} bytes=${verifier.bytes} sha256=${digest} ms=${Math.round(performance.now() - t0)}`);
-      return 0;
+      await rename(target.part, target.final);
+      await syncDir(dirname(target.final));
+      return {
+        endpoint, file: target.final, bytes: verifier.bytes, sha256: digest, ms: Math.round(performance.now() - t0),
+        index: res.headers.get('x-raftkv-backup-index') ?? '?', revision: res.headers.get('x-raftkv-backup-revision') ?? '?',
+      };
     } catch (err) {
       await fh.close().catch(() => undefined);
-      await rm(part, { force: true });
+      await rm(target.part, { force: true });
       throw new CliError(`snapshot save: ${reason(err)}`);
     }
   }
   throw new CliError(`snapshot save: no endpoint answered (${failures.join('; ')})`);
+}
+
+function savedLine(s: SavedBackup): string {
+  return `saved ${s.file}: member=${s.endpoint} index=${s.index} revision=${s.revision} bytes=${s.bytes} sha256=${s.sha256} ms=${s.ms}`;
+}
+
+/** `snapshot save FILE`: the backup lands at FILE (via FILE.part). */
+async function snapshotSave(client: RaftkvClient, io: CliIo, file: string, serializable: boolean): Promise<number> {
+  const saved = await downloadBackup(client, serializable, () => ({ part: `${file}.part`, final: file }));
+  line(io.stdout, savedLine(saved));
+  return 0;
+}
+
+/**
+ * `snapshot save --dir DIR [--keep N]`: a timestamped backup in DIR (snapshot-dir.ts names it),
+ * then — only after it is safely in place — the oldest backups beyond N and stale temp files of
+ * dead runs are deleted. Files that do not match raftctl's own patterns are never touched.
+ */
+async function snapshotSaveDir(client: RaftkvClient, io: CliIo, dir: string, keep: number | null, serializable: boolean): Promise<number> {
+  // A missing directory usually means the backup volume is not mounted: writing into the
+  // container's own filesystem instead would lose the backup silently.
+  let isDir = false;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (err) {
+    throw new CliError(`snapshot save: --dir ${dir}: ${reason(err)}`);
+  }
+  if (!isDir) throw new CliError(`snapshot save: --dir ${dir} is not a directory`);
+  const takenAtMs = Date.now();
+  const saved = await downloadBackup(client, serializable, (headers) => {
+    const revText = headers.get('x-raftkv-backup-revision') ?? '';
+    if (!/^[0-9]{1,16}$/.test(revText)) throw new CliError(`snapshot save: the member sent no usable X-Raftkv-Backup-Revision (${JSON.stringify(revText)})`);
+    const names = snapshotNames(takenAtMs, Number(revText));
+    return { part: join(dir, names.part), final: join(dir, names.final) };
+  });
+  line(io.stdout, savedLine(saved));
+  if (keep === null) return 0;
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files = entries.filter((e) => e.isFile()).map((e) => e.name);
+  const doomed = planPrune(files, keep);
+  const parts = await Promise.all(files.filter((n) => SNAPSHOT_PART_RE.test(n)).map(async (name) => ({ name, mtimeMs: (await stat(join(dir, name))).mtimeMs })));
+  const stale = stalePartFiles(parts, Date.now());
+  for (const name of [...doomed, ...stale]) await rm(join(dir, name), { force: true });
+  if (doomed.length + stale.length > 0) await syncDir(dir);
+  line(io.stdout, `kept ${sortSnapshots(files).length - doomed.length} backup(s) in ${dir}; deleted ${doomed.length}${doomed.length > 0 ? ` (${doomed.join(', ')})` : ''}${stale.length > 0 ? `; removed ${stale.length} stale temp file(s)` : ''}`);
+  return 0;
 }
 
 async function readPem(path: string | null, what: string): Promise<Buffer | undefined> {
@@ -302,6 +386,8 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
     }
     case 'snapshot-save':
       return snapshotSave(client, io, cmd.file, cmd.serializable);
+    case 'snapshot-save-dir':
+      return snapshotSaveDir(client, io, cmd.dir, cmd.keep, cmd.serializable);
     case 'lock-acquire': {
       const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers: jsonHeaders }, `lock acquire ${cmd.name}`);
       line(io.stdout, `token=${r.token} owner=${r.owner} fencing-token=${cmd.name}:${r.token}`);

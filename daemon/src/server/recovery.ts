@@ -7,7 +7,8 @@
 // Both write one raft snapshot (KV image + address book, with the new configuration) that
 // replaces the stored log, and a hard state committing it. The raft core then starts as it does
 // after any log compaction; nothing in the core or the driver knows about recovery.
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { ConfState, Entry, HardState } from '../raft/types.js';
 import { EntryType } from '../raft/types.js';
 import type { LoadedRaftState, RaftStorage, StoredSnapshot } from '../storage/types.js';
@@ -100,6 +101,27 @@ export interface RestoreReport {
   readonly durationMs: number;
 }
 
+/** Where restoreDataDir builds a data dir before renaming it to `dataDir` (a sibling: same filesystem). */
+export function stagingDirOf(dataDir: string): string {
+  return `${dataDir.replace(/\/+$/, '')}.restoring`;
+}
+
+/** Renames the built dir onto `dataDir` (absent or empty) and fsyncs the parent so the rename is durable. */
+function moveIntoPlace(staging: string, dataDir: string): void {
+  try {
+    if (existsSync(dataDir)) rmdirSync(dataDir);
+    renameSync(staging, dataDir);
+  } catch (err) {
+    throw new BootstrapError(`cannot move the restored data dir ${staging} to ${dataDir}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const fd = openSync(dirname(dataDir), 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Builds a fresh data dir for member `name` of a new cluster whose voters are `initialCluster`,
  * holding the backup's data at the backup's index and revision. The dir must not hold anything.
@@ -124,11 +146,22 @@ export async function restoreDataDir(o: RestoreOptions): Promise<RestoreReport> 
   }
   if (header.index === 0) throw new BootstrapError('the backup holds no applied entry; start a new cluster instead');
   if (existsSync(o.dataDir) && readdirSync(o.dataDir).length > 0) throw new BootstrapError(`--data-dir ${o.dataDir} is not empty; restore only builds fresh data dirs`);
-  mkdirSync(o.dataDir, { recursive: true });
+  // Build the data dir under a sibling name and rename it into place, so a restore that dies
+  // midway never leaves a half-built dir under --data-dir (where `--skip-if-initialized` would
+  // take it for an initialised member). A --data-dir that is itself a mount point cannot be
+  // replaced by a rename; it is built in place as before.
+  const staging = stagingDirOf(o.dataDir);
+  let buildDir = o.dataDir;
+  const isMountPoint = existsSync(o.dataDir) && statSync(o.dataDir).dev !== statSync(dirname(o.dataDir)).dev;
+  if (!isMountPoint) {
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { recursive: true });
+    buildDir = staging;
+  } else mkdirSync(o.dataDir, { recursive: true });
   const book = new AddressBook();
   for (const p of o.initialCluster) book.set({ name: p.name, peerAddress: p.peerAddress, clientUrl: '' });
   const confState: ConfState = { voters: o.initialCluster.map((p) => p.name), learners: [] };
-  const storage = new RocksRaftStorage(o.dataDir);
+  const storage = new RocksRaftStorage(buildDir);
   try {
     const loaded = await storage.load();
     if (loaded.snapshot !== null || loaded.entries.length > 0 || Object.keys(loaded.meta).length > 0) throw new BootstrapError(`--data-dir ${o.dataDir} already holds raft state`);
@@ -139,5 +172,6 @@ export async function restoreDataDir(o: RestoreOptions): Promise<RestoreReport> 
   } finally {
     await storage.close();
   }
+  if (buildDir === staging) moveIntoPlace(staging, o.dataDir);
   return { header, sha256, dataDir: o.dataDir, voters: confState.voters, durationMs: Math.round(performance.now() - t0) };
 }

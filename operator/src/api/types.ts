@@ -65,6 +65,42 @@ export interface RaftClusterSpec {
   raft: { electionTimeoutMs: number; heartbeatIntervalMs: number; snapshotEntries: number };
   /** Start members with --enable-fault-injection so RaftChaosDrills can partition them. */
   enableFaultInjection?: boolean;
+  /** Scheduled backups (a CronJob running `raftctl snapshot save --dir`); docs/security.md. */
+  backup?: BackupSpec;
+  /** Start a NEW cluster from a backup file; only at creation (the CRD refuses adding or changing it later). */
+  restore?: RestoreSpec;
+}
+
+/** RaftCluster.spec.backup. */
+export interface BackupSpec {
+  /** Cron schedule of the CronJob (`0 * * * *`, `@daily`). */
+  schedule: string;
+  /** Backups kept in the volume; older ones are deleted after each successful backup (1..1000, default 5). */
+  keep: number;
+  /** The `<cluster>-backup` PVC the operator creates when claimName is not given (size default 1Gi). */
+  storage?: { size: string; storageClassName?: string };
+  /** An existing PVC to write backups into instead (the operator never creates or deletes it). */
+  claimName?: string;
+  /** Pause the schedule (the CronJob's suspend). */
+  suspend?: boolean;
+}
+
+/** RaftCluster.spec.restore: every bootstrap member starts from `file` on PVC `claimName`. */
+export interface RestoreSpec {
+  claimName: string;
+  /** Path of the backup inside the PVC (relative, no `..`). */
+  file: string;
+}
+
+/** RaftCluster.status.backup, copied from the CronJob's status. */
+export interface BackupStatus {
+  cronJob: string;
+  claimName: string;
+  suspended?: boolean;
+  lastScheduleTime?: string;
+  lastSuccessfulTime?: string;
+  /** Backup Jobs running now. */
+  active?: number;
 }
 
 /** One member as the operator last saw it (from the members' GET /v1/status). */
@@ -91,6 +127,8 @@ export interface RaftClusterStatus {
   observedGeneration?: number;
   /** Label selector of the member pods (for the scale subresource). */
   selector?: string;
+  /** Present while spec.backup is. */
+  backup?: BackupStatus;
 }
 
 /** The RaftCluster custom resource. */

@@ -1,20 +1,21 @@
 // RaftCluster reconciler: load → deletion/finalizer → observe members → plan one step → apply owned
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
-import type { V1ConfigMap, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
-import type { Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus } from '../api/types.js';
+import type { V1ConfigMap, V1CronJob, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus } from '../api/types.js';
 import { API_VERSION, FINALIZER } from '../api/types.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
   CM_INITIAL_CLUSTER_STATE, initialClusterFor,
 } from '../build/objects.js';
+import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, withRestore } from '../build/backup.js';
 import {
   clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
-  quorumOf, selectorString, statefulSetName,
+  pvcName, quorumOf, selectorString, statefulSetName,
 } from '../build/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeClient, KubeObject } from '../kube/rest.js';
-import { resourcePath } from '../kube/rest.js';
+import { isConflict, resourcePath } from '../kube/rest.js';
 import type { MemberClientOptions, MemberStatusResponse } from '../member-client/client.js';
 import { MemberClient, MemberClientError } from '../member-client/client.js';
 import type { OperatorMetrics } from '../metrics.js';
@@ -87,6 +88,10 @@ interface Ctx {
   step?: PlanStep;
   stepNote?: { type: 'Normal' | 'Warning'; reason: string; message: string };
   requeueMs?: number;
+  /** status.backup from this pass (undefined: no spec.backup). */
+  backup?: BackupStatus;
+  /** The ConfigMap's initial-cluster-state this pass applied. */
+  bootstrapState?: 'new' | 'existing';
 }
 
 function clusterPath(ns: string, name?: string, sub?: string): string {
@@ -172,6 +177,7 @@ export class RaftClusterController {
     // Owner references would let the garbage collector do this too; doing it here makes deletion
     // complete even where no garbage collector runs and lets the finalizer report failures.
     await client.delete(resourcePath('apps/v1', 'StatefulSet', ns, statefulSetName(cluster)), { propagationPolicy: 'Background' });
+    await client.delete(resourcePath('batch/v1', 'CronJob', ns, backupName(cluster)), { propagationPolicy: 'Background' });
     await client.delete(resourcePath('policy/v1', 'PodDisruptionBudget', ns, pdbName(cluster)));
     await client.delete(resourcePath('v1', 'Service', ns, clientServiceName(cluster)));
     await client.delete(resourcePath('v1', 'Service', ns, peerServiceName(cluster)));
@@ -245,11 +251,71 @@ export class RaftClusterController {
     await client.apply(buildClientService(cluster) as KubeObject);
     await client.apply(buildConfigMap(cluster, inputs) as KubeObject);
     await client.apply(buildPodDisruptionBudget(cluster) as KubeObject);
-    await client.apply(buildStatefulSet(cluster, inputs) as KubeObject);
+    const restore = cluster.spec.restore;
+    if (step.kind === 'bootstrap' && restore !== undefined) await this.warnStaleDataVolumes(cluster, c.namespace, step.replicas);
+    await client.apply(withRestore(buildStatefulSet(cluster, inputs), cluster) as KubeObject);
     if (state === 'existing' && c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] !== 'existing') {
       await this.deps.events.record(cluster, 'Normal', 'Bootstrapped', `bootstrap members formed a cluster; later members join with --initial-cluster-state=existing`);
+      if (restore !== undefined) await this.deps.events.record(cluster, 'Normal', 'Restored', `cluster restored from backup ${restore.file} on PVC ${restore.claimName}`);
     }
+    c.bootstrapState = state;
+    await this.syncBackup(c, cluster);
     return CONTINUE;
+  }
+
+  /**
+   * A member whose data PVC survived an earlier cluster of the same name resumes that data: its
+   * init container skips the restore (the data dir is initialised). Say so before it happens.
+   */
+  private async warnStaleDataVolumes(cluster: RaftCluster, ns: string, replicas: number): Promise<void> {
+    const stale: string[] = [];
+    for (let i = 0; i < replicas; i++) {
+      const name = pvcName(cluster, i);
+      if (await this.deps.client.get(resourcePath('v1', 'PersistentVolumeClaim', ns, name)) !== undefined) stale.push(name);
+    }
+    if (stale.length > 0) {
+      await this.deps.events.record(cluster, 'Warning', 'RestoreTargetNotEmpty',
+        `PVCs ${stale.join(', ')} already exist: those members keep their old data instead of restoring; delete the RaftCluster and those PVCs, then create it again`);
+    }
+  }
+
+  /**
+   * spec.backup → the backup PVC (created once when absent, never patched or deleted) and the
+   * CronJob (server-side applied); no spec.backup → the CronJob is deleted, the PVC kept.
+   */
+  private async syncBackup(c: Ctx, cluster: RaftCluster): Promise<void> {
+    const client = this.deps.client;
+    const ns = c.namespace;
+    const cronPath = resourcePath('batch/v1', 'CronJob', ns, backupName(cluster));
+    const backup = cluster.spec.backup;
+    if (backup === undefined) {
+      // status.backup marks a CronJob this operator made; without it there is nothing to delete.
+      const was = cluster.status?.backup;
+      if (was !== undefined && await client.delete(cronPath, { propagationPolicy: 'Background' })) {
+        await this.deps.events.record(cluster, 'Normal', 'BackupScheduleRemoved', `spec.backup removed: CronJob ${was.cronJob} deleted; the backups on PVC ${was.claimName} are kept`);
+      }
+      return;
+    }
+    const claimName = backupClaimName(cluster, backup);
+    if (backup.claimName === undefined && await client.get(resourcePath('v1', 'PersistentVolumeClaim', ns, claimName)) === undefined) {
+      try {
+        await client.create(resourcePath('v1', 'PersistentVolumeClaim', ns), buildBackupPvc(cluster, backup) as KubeObject);
+        await this.deps.events.record(cluster, 'Normal', 'BackupVolumeCreated', `PVC ${claimName} created for backups (it outlives the RaftCluster)`);
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+    const cj = await client.apply<V1CronJob & KubeObject>(buildBackupCronJob(cluster, backup) as KubeObject);
+    const st = cj.status;
+    const iso = (d: Date | string | undefined): string | undefined => (d === undefined ? undefined : typeof d === 'string' ? d : isoSeconds(d.getTime()));
+    const lastSchedule = iso(st?.lastScheduleTime);
+    const lastSuccess = iso(st?.lastSuccessfulTime);
+    c.backup = {
+      cronJob: backupName(cluster), claimName, suspended: backup.suspend === true,
+      ...(lastSchedule === undefined ? {} : { lastScheduleTime: lastSchedule }),
+      ...(lastSuccess === undefined ? {} : { lastSuccessfulTime: lastSuccess }),
+      ...(st?.active === undefined ? {} : { active: st.active.length }),
+    };
   }
 
   private async act(c: Ctx): Promise<StepResult> {
@@ -320,7 +386,11 @@ export class RaftClusterController {
     const step = c.step;
     if (cluster === undefined || obs === undefined || step === undefined) return DONE;
     const old = cluster.status ?? {};
-    const next = computeStatus(cluster, obs, step, c.sts?.spec?.replicas, isoSeconds(this.deps.now()));
+    const nowIso = isoSeconds(this.deps.now());
+    const next = computeStatus(cluster, obs, step, c.sts?.spec?.replicas, nowIso);
+    if (c.backup !== undefined) next.backup = c.backup;
+    const restore = cluster.spec.restore;
+    if (restore !== undefined) next.conditions = setCondition(next.conditions ?? [], restoredCondition(restore, c.bootstrapState === 'existing', cluster.metadata.generation), nowIso);
     const prevProgress = (old.conditions ?? []).find((x) => x.type === 'Progressing');
     const nextProgress = (next.conditions ?? []).find((x) => x.type === 'Progressing');
     // A refusal repeats every pass; its Event is recorded only when the reason or message changes.
@@ -383,6 +453,14 @@ export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step
     ...(obs.term === undefined ? {} : { term: obs.term }),
   };
   return status;
+}
+
+/** The `Restored` condition of a cluster created with spec.restore: True once its bootstrap members formed a cluster. */
+export function restoredCondition(restore: { claimName: string; file: string }, formed: boolean, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+  const gen = generation === undefined ? {} : { observedGeneration: generation };
+  return formed
+    ? { type: 'Restored', status: 'True', reason: 'RestoredFromBackup', message: `cluster restored from backup ${restore.file} on PVC ${restore.claimName}`, ...gen }
+    : { type: 'Restored', status: 'Unknown', reason: 'Restoring', message: `bootstrap members restore ${restore.file} from PVC ${restore.claimName}`, ...gen };
 }
 
 function stepReason(step: PlanStep): string {

@@ -77,7 +77,7 @@ describe('raftctl credentials and snapshot save', () => {
 
   test('restore arguments', () => {
     const r = parseRestoreArgs(['--from', 'f', '--data-dir', 'd', '--name', 'n1', '--initial-cluster', 'n1=h:1,n2=h:2'], {});
-    assert.deepEqual(r, { from: 'f', dataDir: 'd', name: 'n1', initialCluster: [{ name: 'n1', peerAddress: 'h:1' }, { name: 'n2', peerAddress: 'h:2' }], clusterToken: 'raftkv' });
+    assert.deepEqual(r, { from: 'f', dataDir: 'd', name: 'n1', initialCluster: [{ name: 'n1', peerAddress: 'h:1' }, { name: 'n2', peerAddress: 'h:2' }], clusterToken: 'raftkv', skipIfInitialized: false, initialClusterState: 'new' });
     assert.equal(parseRestoreArgs(['--from=f', '--data-dir=d', '--name=n1', '--initial-cluster=n1=h:1', '--cluster-token=t2'], {}).clusterToken, 't2');
     assert.throws(() => parseRestoreArgs(['--from', 'f'], {}), /--data-dir is required/);
     assert.throws(() => parseRestoreArgs(['--bogus', 'x'], {}), /unknown flag/);
