@@ -381,6 +381,15 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
       '/apis/apps/v1/namespaces/team-a/statefulsets/demo', '/api/v1/namespaces/team-a/services/demo', '/api/v1/namespaces/team-a/services/demo-peer',
       '/api/v1/namespaces/team-a/configmaps/demo-config', '/apis/policy/v1/namespaces/team-a/poddisruptionbudgets/demo',
     ].map(exists))).every(Boolean));
+    // spec.tls + spec.auth under the same RBAC: the operator reads the token Secret and creates the
+    // CA and member-certificate Secrets (create/get on secrets, nothing more).
+    const token = 'pkg-admin-token-0123456789abcdef';
+    assert.equal((await kubectl(['-n', 'team-a', 'create', 'secret', 'generic', 'secure-tokens', `--from-literal=tokens=${token} admin operator`])).code, 0);
+    assert.equal((await kubectl(['-n', 'team-a', 'apply', '-f', join(ROOT, 'k8s', 'samples', 'secure-raftcluster.yaml')])).code, 0);
+    await waitFor('the generated CA and member-certificate Secrets and the secured StatefulSet', async () => (await Promise.all([
+      '/api/v1/namespaces/team-a/secrets/secure-ca', '/api/v1/namespaces/team-a/secrets/secure-tls', '/apis/apps/v1/namespaces/team-a/statefulsets/secure',
+    ].map(exists))).every(Boolean));
+    assert.ok(!out.includes(token), 'the token appeared in the operator log');
     // Aimed at a cluster that does not exist, so it fails at once (a real one would wait minutes
     // for members this control plane cannot run) but still goes through the drill's RBAC path.
     const drill = readFileSync(join(ROOT, 'k8s', 'samples', 'drill-kill-leader.yaml'), 'utf8').replace('    name: demo\n', '    name: no-such-cluster\n');
@@ -400,13 +409,22 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
     clearTimeout(timer);
   });
 
-  test('least privilege: the operator\'s ServiceAccount cannot read Secrets, touch RBAC or other Leases; a scoped install reaches only its namespaces', async () => {
+  test('least privilege: Secrets only by name (get, create, update), no RBAC, no other Leases; a scoped install reaches only its namespaces', async () => {
     const as = ['--as', 'system:serviceaccount:raftkv-system:raftkv-operator'];
     const can = async (args: readonly string[]): Promise<boolean> => (await kubectl(['auth', 'can-i', ...args, ...as])).stdout.trim() === 'yes';
     assert.equal(await can(['list', 'raftclusters.raftkv.dev', '-A']), true);
     assert.equal(await can(['patch', 'raftclusters.raftkv.dev/status', '-n', 'team-a']), true);
     assert.equal(await can(['delete', 'pods', '-n', 'team-a']), true);
-    for (const denied of [['get', 'secrets', '-n', 'team-a'], ['create', 'clusterroles'], ['create', 'pods', '-n', 'team-a'], ['update', 'leases/other', '-n', 'raftkv-system'],
+    // spec.tls / spec.auth: the operator reads the Secrets a RaftCluster names (CA to trust, its
+    // admin token), creates the generated CA and member-certificate Secrets and renews the latter
+    // by a compare-and-swap PUT. That is all it may do with Secrets: it never lists or watches them
+    // (no way to enumerate the namespace's credentials), never patches or deletes them (owner
+    // references let the garbage collector remove the generated ones).
+    for (const allowed of [['get', 'secrets', '-n', 'team-a'], ['create', 'secrets', '-n', 'team-a'], ['update', 'secrets', '-n', 'team-a']]) {
+      assert.equal(await can(allowed), true, `the operator may not ${allowed.join(' ')}`);
+    }
+    for (const denied of [['list', 'secrets', '-n', 'team-a'], ['watch', 'secrets', '-A'], ['patch', 'secrets', '-n', 'team-a'], ['delete', 'secrets', '-n', 'team-a'],
+      ['create', 'clusterroles'], ['create', 'pods', '-n', 'team-a'], ['update', 'leases/other', '-n', 'raftkv-system'],
       ['get', 'leases', '-n', 'team-a'], ['delete', 'persistentvolumeclaims', '-n', 'team-a'], ['delete', 'raftclusters.raftkv.dev', '-n', 'team-a'], ['list', 'nodes']]) {
       assert.equal(await can(denied), false, `the operator may ${denied.join(' ')}`);
     }
