@@ -188,12 +188,18 @@ describe('k8s/ manifests', () => {
     assert.ok(drift.some((d) => /raftkv-static\.yaml: differs at line \d+/.test(d)));
   });
 
-  test('samples: a 3-member RaftCluster and one drill for every action the CRD allows', () => {
+  test('samples: a 3-member RaftCluster, a secured one (tls + auth), and one drill for every action the CRD allows', () => {
     const crd = docs(readFileSync(join(ROOT, 'k8s', 'crds', 'raftchaosdrills.raftkv.dev.yaml'), 'utf8'))[0] as unknown as { spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: { action: { enum: string[] } } } } } } }[] } };
     const actions = crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties.action.enum ?? [];
     assert.ok(actions.length >= 5);
     const samples = listFiles(join(ROOT, 'k8s', 'samples')).flatMap((f) => docs(readFileSync(join(ROOT, 'k8s', 'samples', f), 'utf8')));
-    const clusters = samples.filter((o) => o.kind === 'RaftCluster');
+    const all = samples.filter((o) => o.kind === 'RaftCluster');
+    // secure-raftcluster.yaml shows spec.tls and spec.auth; the drills and the e2e tier use the plain one.
+    const secured = all.filter((o) => o.spec?.['tls'] !== undefined || o.spec?.['auth'] !== undefined);
+    assert.equal(secured.length, 1);
+    assert.deepEqual(secured[0]?.spec?.['tls'], { enabled: true });
+    assert.equal((secured[0]?.spec?.['auth'] as { tokenSecretName?: string } | undefined)?.tokenSecretName, 'secure-tokens');
+    const clusters = all.filter((o) => !secured.includes(o));
     assert.equal(clusters.length, 1);
     assert.equal(clusters[0]?.spec?.['replicas'], 3);
     const drillActions = samples.filter((o) => o.kind === 'RaftChaosDrill').map((o) => String(o.spec?.['action'])).sort();
