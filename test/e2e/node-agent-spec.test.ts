@@ -3,12 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PodFacts } from '../lib/node-agent-spec.js';
-import { ContainerConfigError, afterExit, entrypointFor, expandVars, hostsText, localProcessSpec, localizeValue, podPhaseOf, resolveEnv, restartPolicyOf } from '../lib/node-agent-spec.js';
+import { ContainerConfigError, afterExit, entrypointFor, expandVars, hostsText, localProcessSpec, localizeValue, podPhaseOf, probeTarget, resolveEnv, restartPolicyOf, secretVolumeFiles } from '../lib/node-agent-spec.js';
+import { writeAtomicDir } from '../lib/node-agent.js';
 import { isClusterName, parseHosts } from '../lib/node-agent-resolver.js';
 
 const RESOLVER = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'node-agent-resolver.js');
@@ -115,4 +116,51 @@ test('after a container exits: init containers run in order and are retried; Job
   assert.equal(podPhaseOf({ hasIp: false, initsDone: true, finished: undefined }), 'Pending');
   assert.equal(podPhaseOf({ hasIp: true, initsDone: true, finished: 'Succeeded' }), 'Succeeded');
   assert.equal(podPhaseOf({ hasIp: true, initsDone: false, finished: 'Failed' }), 'Failed');
+});
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+test('secret volumes: every key or only items (key → path), modes, missing Secret/key is a mount failure unless optional, paths stay inside', () => {
+  const data = { 'tls.crt': b64('CERT'), 'tls.key': b64('KEY'), 'ca.crt': b64('CA') };
+  const all = secretVolumeFiles({ secretName: 's', defaultMode: 0o440 }, data);
+  assert.deepEqual(all.map((f) => [f.path, f.content.toString(), f.mode]), [['ca.crt', 'CA', 0o440], ['tls.crt', 'CERT', 0o440], ['tls.key', 'KEY', 0o440]]);
+  assert.equal(secretVolumeFiles({ secretName: 's' }, data)[0]?.mode, 0o644, 'the kubelet default');
+  const items = secretVolumeFiles({ secretName: 's', items: [{ key: 'tls.key', path: 'tokens' }, { key: 'ca.crt', path: 'sub/ca', mode: 0o400 }] }, data);
+  assert.deepEqual(items.map((f) => [f.path, f.content.toString(), f.mode]), [['tokens', 'KEY', 0o644], ['sub/ca', 'CA', 0o400]]);
+  assert.throws(() => secretVolumeFiles({ secretName: 's' }, undefined), /secret s not found/);
+  assert.deepEqual(secretVolumeFiles({ secretName: 's', optional: true }, undefined), []);
+  assert.throws(() => secretVolumeFiles({ secretName: 's', items: [{ key: 'nope', path: 'x' }] }, data), /has no key nope/);
+  for (const bad of ['../x', '/etc/passwd', 'a/../../b', '..data', '']) {
+    assert.throws(() => secretVolumeFiles({ secretName: 's', items: [{ key: 'ca.crt', path: bad }] }, data), ContainerConfigError, bad);
+  }
+});
+
+test('secret volumes on disk: ..data swapped atomically, names are symlinks, an update replaces the content, dropped keys vanish; args map into it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-secretvol-'));
+  try {
+    writeAtomicDir(dir, secretVolumeFiles({ secretName: 's', defaultMode: 0o440 }, { 'tls.crt': b64('v1'), 'old.key': b64('gone soon') }));
+    assert.equal(readFileSync(join(dir, 'tls.crt'), 'utf8'), 'v1');
+    assert.ok(lstatSync(join(dir, 'tls.crt')).isSymbolicLink());
+    assert.equal(readlinkSync(join(dir, 'tls.crt')), join('..data', 'tls.crt'));
+    assert.equal(statSync(join(dir, 'tls.crt')).mode & 0o777, 0o440);
+    const first = readlinkSync(join(dir, '..data'));
+    writeAtomicDir(dir, secretVolumeFiles({ secretName: 's' }, { 'tls.crt': b64('v2') }));
+    assert.equal(readFileSync(join(dir, 'tls.crt'), 'utf8'), 'v2');
+    assert.notEqual(readlinkSync(join(dir, '..data')), first);
+    assert.equal(existsSync(join(dir, 'old.key')), false, 'a key no longer in the Secret is no longer a file');
+    assert.deepEqual(readdirSync(dir).filter((e) => e.startsWith('..')).length, 2, '..data and the one current timestamped dir');
+    const spec = localProcessSpec(['--peer-cert=/etc/raftkv/tls/tls.crt'], new Map(), [{ mountPath: '/etc/raftkv/tls', hostPath: dir }], '127.0.0.12');
+    assert.equal(readFileSync(spec.args[0]?.split('=')[1] ?? '', 'utf8'), 'v2');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('probes: HTTP by default, HTTPS without certificate verification, named ports; unknown ports and schemes refused', () => {
+  const ports = [{ name: 'client', containerPort: 2379 }];
+  assert.deepEqual(probeTarget({ path: '/readyz', port: 2379 }, '127.0.0.12', ports), { url: 'http://127.0.0.12:2379/readyz', insecure: false });
+  assert.deepEqual(probeTarget({ path: '/readyz', port: 'client', scheme: 'HTTPS' }, '127.0.0.12', ports), { url: 'https://127.0.0.12:2379/readyz', insecure: true });
+  assert.equal(probeTarget({ port: 2379 }, '127.0.0.9', []).url, 'http://127.0.0.9:2379/');
+  assert.throws(() => probeTarget({ port: 'peer' }, '127.0.0.9', ports), ContainerConfigError);
+  assert.throws(() => probeTarget({ port: 1, scheme: 'TCP' }, '127.0.0.9', ports), ContainerConfigError);
 });

@@ -210,3 +210,71 @@ export function podPhaseOf(o: { readonly hasIp: boolean; readonly initsDone: boo
   if (o.finished !== undefined) return o.finished;
   return o.hasIp && o.initsDone ? 'Running' : 'Pending';
 }
+
+/** A pod's `secret` volume source (core/v1 SecretVolumeSource). */
+export interface SecretVolumeSpec {
+  readonly secretName: string;
+  readonly items?: readonly { readonly key: string; readonly path: string; readonly mode?: number }[];
+  readonly defaultMode?: number;
+  readonly optional?: boolean;
+}
+
+/** One file of a projected Secret volume. */
+export interface ProjectedFile {
+  /** Relative to the volume's root. */
+  readonly path: string;
+  readonly content: Buffer;
+  readonly mode: number;
+}
+
+/** The kubelet's default file mode of Secret volumes (0644). */
+export const SECRET_DEFAULT_MODE = 0o644;
+
+/**
+ * The files a Secret volume holds, as the kubelet projects them: every key as a file, or only
+ * `items` (key → path, each key must exist unless the volume is optional); modes from the item,
+ * else defaultMode, else 0644. `data` is the Secret's base64 data, undefined when the Secret does
+ * not exist (an error unless optional, the kubelet's FailedMount). Paths must stay inside the volume.
+ */
+export function secretVolumeFiles(source: SecretVolumeSpec, data: Readonly<Record<string, string>> | undefined): ProjectedFile[] {
+  if (data === undefined) {
+    if (source.optional === true) return [];
+    throw new ContainerConfigError(`secret ${source.secretName} not found`);
+  }
+  const mode = source.defaultMode ?? SECRET_DEFAULT_MODE;
+  const wanted: readonly { readonly key: string; readonly path: string; readonly mode?: number }[] = source.items ?? Object.keys(data).sort().map((key) => ({ key, path: key }));
+  const out: ProjectedFile[] = [];
+  for (const item of wanted) {
+    const segments = item.path.split('/');
+    if (item.path === '' || item.path.startsWith('/') || segments.some((s) => s === '..' || s === '') || segments[0]?.startsWith('..') === true) {
+      throw new ContainerConfigError(`secret ${source.secretName}: item path ${JSON.stringify(item.path)} must be relative, without '..'`);
+    }
+    const v = data[item.key];
+    if (v === undefined) {
+      if (source.optional === true) continue;
+      throw new ContainerConfigError(`secret ${source.secretName} has no key ${item.key}`);
+    }
+    out.push({ path: item.path, content: Buffer.from(v, 'base64'), mode: item.mode ?? mode });
+  }
+  return out;
+}
+
+/** An HTTP probe's `httpGet` (scheme HTTP by default). */
+export interface HttpGetSpec {
+  readonly path?: string;
+  readonly port: number | string;
+  readonly scheme?: string;
+}
+
+/**
+ * Where a probe goes: the pod IP, the port (a number, or a named container port), the scheme.
+ * HTTPS probes do not verify the certificate (`insecure`), as the kubelet's do not.
+ */
+export function probeTarget(get: HttpGetSpec, podIP: string, ports: readonly { readonly containerPort: number; readonly name?: string }[]): { url: string; insecure: boolean } {
+  const port = typeof get.port === 'number' ? get.port : ports.find((p) => p.name === get.port)?.containerPort;
+  if (port === undefined) throw new ContainerConfigError(`probe port ${String(get.port)} is not a container port`);
+  const scheme = (get.scheme ?? 'HTTP').toUpperCase();
+  if (scheme !== 'HTTP' && scheme !== 'HTTPS') throw new ContainerConfigError(`probe scheme ${scheme}: HTTP or HTTPS`);
+  const path = get.path ?? '/';
+  return { url: `${scheme.toLowerCase()}://${podIP}:${port}${path.startsWith('/') ? path : `/${path}`}`, insecure: scheme === 'HTTPS' };
+}

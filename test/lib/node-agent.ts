@@ -27,15 +27,21 @@
 //            subdomain is a headless Service, read by the resolver preload (node-agent-resolver.ts);
 //   volumes  every Pending PVC gets a pre-bound hostPath PV (Retain) on a directory named after the
 //            PVC's uid, so the PV controller binds it and the data survives pod restarts; when the
-//            PVC is gone the agent deletes the PV and the directory.
+//            PVC is gone the agent deletes the PV and the directory. Secret volumes are files
+//            under the pod's directory, written as the kubelet does (a timestamped dir, a `..data`
+//            symlink swapped atomically, one symlink per top-level name) and refreshed every
+//            second while the pod runs, so a Secret update reaches the container as on a node;
+//   probes   HTTP or HTTPS (`scheme`); HTTPS probes do not verify the certificate, as the kubelet's.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { EnvVarSpec, HostMount, PodFacts } from './node-agent-spec.js';
-import { ContainerConfigError, afterExit, hostsText, localProcessSpec, podPhaseOf, resolveEnv, restartPolicyOf } from './node-agent-spec.js';
+import type { EnvVarSpec, HostMount, HttpGetSpec, PodFacts, ProjectedFile, SecretVolumeSpec } from './node-agent-spec.js';
+import { ContainerConfigError, afterExit, hostsText, localProcessSpec, podPhaseOf, probeTarget, resolveEnv, restartPolicyOf, secretVolumeFiles } from './node-agent-spec.js';
 import { HOSTS_FILE_ENV } from './node-agent-resolver.js';
 
 /** One JSON request to the apiserver (as KubeControlPlane.request). */
@@ -88,7 +94,7 @@ interface ObjectMeta {
   deletionTimestamp?: string;
   deletionGracePeriodSeconds?: number;
 }
-interface HttpProbe { httpGet?: { path?: string; port: number | string }; periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number; timeoutSeconds?: number }
+interface HttpProbe { httpGet?: HttpGetSpec; periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number; timeoutSeconds?: number }
 interface ContainerSpec {
   name: string;
   image: string;
@@ -111,7 +117,7 @@ interface PodObject {
     terminationGracePeriodSeconds?: number;
     containers: ContainerSpec[];
     initContainers?: ContainerSpec[];
-    volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; emptyDir?: Record<string, unknown>; hostPath?: { path: string } }[];
+    volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; emptyDir?: Record<string, unknown>; hostPath?: { path: string }; secret?: SecretVolumeSpec }[];
   };
   status?: { phase?: string };
 }
@@ -160,10 +166,15 @@ interface PodRun {
   runningKind: 'init' | 'main' | undefined;
   /** Set once the pod finished for good (restartPolicy Never/OnFailure): no more starts. */
   finished: 'Succeeded' | 'Failed' | undefined;
+  /** Secret volumes of the container: where they are and what was last written (refreshed while it runs). */
+  secretVolumes: { dir: string; source: SecretVolumeSpec; written: string }[];
+  nextSecretSyncAt: number;
 }
 
 const LABEL_NODE = 'node-agent.raftkv.dev/node';
 const MAX_BACKOFF_MS = 10_000;
+/** How often a running pod's Secret volumes are compared with their Secrets. */
+const SECRET_REFRESH_MS = 1_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const microNow = (): string => new Date().toISOString().replace(/Z$/, '000Z');
@@ -178,6 +189,36 @@ async function portFree(ip: string, port: number): Promise<boolean> {
     srv.once('error', () => res(false));
     srv.listen(port, ip, () => srv.close(() => res(true)));
   });
+}
+
+/**
+ * Writes `files` into `dir` as the kubelet's AtomicWriter does for Secret volumes: into a fresh
+ * `..<timestamp>` directory, then the `..data` symlink is swapped to it by a rename, and each
+ * top-level name is a symlink into `..data`. A reader sees the old set or the new set, never a
+ * mix. Older timestamped directories and links of names no longer projected are removed.
+ */
+export function writeAtomicDir(dir: string, files: readonly ProjectedFile[]): void {
+  mkdirSync(dir, { recursive: true });
+  const stamp = `..${new Date().toISOString().replace(/[:.]/g, '_')}.${Math.random().toString(36).slice(2, 8)}`;
+  mkdirSync(join(dir, stamp), { recursive: true });
+  for (const f of files) {
+    const target = join(dir, stamp, f.path);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, f.content, { mode: f.mode });
+  }
+  const tmpLink = join(dir, '..data_tmp');
+  rmSync(tmpLink, { force: true });
+  symlinkSync(stamp, tmpLink);
+  renameSync(tmpLink, join(dir, '..data'));
+  const top = new Set(files.map((f) => f.path.split('/')[0] ?? ''));
+  for (const name of top) {
+    if (!existsSync(join(dir, name))) symlinkSync(join('..data', name), join(dir, name));
+  }
+  for (const entry of readdirSync(dir)) {
+    const p = join(dir, entry);
+    if (entry.startsWith('..') && entry !== '..data' && entry !== stamp) rmSync(p, { recursive: true, force: true });
+    else if (!entry.startsWith('..') && !top.has(entry) && lstatSync(p).isSymbolicLink()) rmSync(p, { force: true });
+  }
 }
 
 /** The node agent; `start()` registers the node and begins syncing, `stop()` kills every process it started. */
@@ -357,6 +398,10 @@ export class NodeAgent {
         continue;
       }
       if (!alive(run.proc) && run.finished === undefined && Date.now() >= run.nextStartAt) await this.startContainer(run);
+      if (alive(run.proc) && run.secretVolumes.length > 0 && Date.now() >= run.nextSecretSyncAt) {
+        run.nextSecretSyncAt = Date.now() + SECRET_REFRESH_MS;
+        for (const v of run.secretVolumes) await this.writeSecretVolume(run, v).catch((err: unknown) => this.log(`node-agent: ${run?.key ?? ''} secret volume refresh: ${String(err)}`));
+      }
       if (alive(run.proc) && run.runningKind === 'main' && !run.probing && Date.now() >= run.nextProbeAt) {
         run.probing = true;
         void this.probe(run).finally(() => {
@@ -380,6 +425,7 @@ export class NodeAgent {
       readinessFailures: 0, livenessFailures: 0, nextProbeAt: 0, probing: false, waitingReason: 'ContainerCreating', waitingMessage: undefined,
       terminating: undefined, lastStatus: '', logFile: join(this.options.root, 'logs', `${key.replace('/', '_')}_${pod.metadata.uid.slice(0, 8)}.log`),
       initDone: 0, initRestartCount: 0, initLastTermination: undefined, initFinished: [], runningKind: undefined, finished: undefined,
+      secretVolumes: [], nextSecretSyncAt: 0,
     };
   }
 
@@ -410,13 +456,48 @@ export class NodeAgent {
     return v === undefined ? undefined : kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v;
   }
 
-  /** Host directories of the container's mounts; undefined while a PVC is not bound yet (the kubelet waits too). */
+  /**
+   * Writes a Secret volume as the kubelet's AtomicWriter does: the files into a fresh
+   * `..<timestamp>` directory, then `..data` swapped to it by a rename of a symlink, and one
+   * symlink per top-level name into `..data`. A reader sees the old set or the new set, never a mix.
+   * Returns false (and writes nothing) when the Secret or a key is missing: the kubelet's FailedMount.
+   */
+  private async writeSecretVolume(run: PodRun, vol: { dir: string; source: SecretVolumeSpec; written: string }): Promise<boolean> {
+    const ns = run.pod.metadata.namespace ?? 'default';
+    const r = await this.options.request('GET', `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(vol.source.secretName)}`);
+    if (r.status !== 200 && r.status !== 404) throw new Error(`get secret ${ns}/${vol.source.secretName}: ${r.status}`);
+    const data = r.status === 404 ? undefined : ((r.body as { data?: Record<string, string> }).data ?? {});
+    let files;
+    try {
+      files = secretVolumeFiles(vol.source, data);
+    } catch (err) {
+      if (!(err instanceof ContainerConfigError)) throw err;
+      run.waitingMessage = `MountVolume.SetUp failed: ${err.message}`;
+      return false;
+    }
+    const fingerprint = JSON.stringify(files.map((f) => [f.path, f.mode, f.content.toString('base64')]));
+    if (fingerprint === vol.written && existsSync(join(vol.dir, '..data'))) return true;
+    writeAtomicDir(vol.dir, files);
+    vol.written = fingerprint;
+    return true;
+  }
+
+  /** Host directories of the container's mounts; undefined while a PVC is not bound or a Secret is missing (the kubelet waits too). */
   private async mounts(run: PodRun, c: ContainerSpec): Promise<HostMount[] | undefined> {
     const ns = run.pod.metadata.namespace ?? 'default';
     const out: HostMount[] = [];
+    run.secretVolumes = [];
     for (const vm of c.volumeMounts ?? []) {
       const vol = (run.pod.spec.volumes ?? []).find((v) => v.name === vm.name);
       let dir: string;
+      if (vol?.secret !== undefined) {
+        if (vm.subPath !== undefined && vm.subPath !== '') throw new ContainerConfigError(`volume ${vm.name}: subPath on a secret volume is not supported`);
+        const sv = { dir: join(this.options.root, 'pods', run.uid, 'volumes', vol.name), source: vol.secret, written: '' };
+        if (!(await this.writeSecretVolume(run, sv))) return undefined;
+        run.secretVolumes.push(sv);
+        out.push({ mountPath: vm.mountPath, hostPath: sv.dir });
+        continue;
+      }
       if (vol?.persistentVolumeClaim !== undefined) {
         const pvc = await this.options.request('GET', `/api/v1/namespaces/${ns}/persistentvolumeclaims/${vol.persistentVolumeClaim.claimName}`);
         const p = pvc.body as PvcObject;
@@ -430,7 +511,7 @@ export class NodeAgent {
         dir = path;
       } else if (vol?.emptyDir !== undefined) dir = join(this.options.root, 'pods', run.uid, 'volumes', vol.name);
       else if (vol?.hostPath !== undefined) dir = vol.hostPath.path;
-      else throw new ContainerConfigError(`volume ${vm.name}: only persistentVolumeClaim, emptyDir and hostPath are supported`);
+      else throw new ContainerConfigError(`volume ${vm.name}: only persistentVolumeClaim, emptyDir, hostPath and secret are supported`);
       if (vm.subPath !== undefined && vm.subPath !== '') dir = join(dir, vm.subPath);
       mkdirSync(dir, { recursive: true });
       out.push({ mountPath: vm.mountPath, hostPath: dir });
@@ -539,14 +620,29 @@ export class NodeAgent {
     const c = run.pod.spec.containers[0];
     const get = probe.httpGet;
     if (get === undefined || run.ip === undefined) return true;
-    const port = typeof get.port === 'number' ? get.port : (c?.ports ?? []).find((p) => p.name === get.port)?.containerPort;
+    let target: { url: string; insecure: boolean };
     try {
-      const r = await fetch(`http://${run.ip}:${String(port)}${get.path ?? '/'}`, { signal: AbortSignal.timeout((probe.timeoutSeconds ?? 1) * 1000) });
-      await r.arrayBuffer();
-      return r.status >= 200 && r.status < 400;
+      target = probeTarget(get, run.ip, c?.ports ?? []);
     } catch {
       return false;
     }
+    const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
+    // node:http(s) rather than fetch: an HTTPS probe must skip certificate verification.
+    return new Promise<boolean>((resolve) => {
+      const onResponse = (res: http.IncomingMessage): void => {
+        res.resume();
+        res.on('end', () => resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400));
+        res.on('error', () => resolve(false));
+      };
+      const req = target.insecure
+        ? https.request(target.url, { rejectUnauthorized: false, timeout: timeoutMs }, onResponse)
+        : http.request(target.url, { timeout: timeoutMs }, onResponse);
+      const timer = setTimeout(() => req.destroy(new Error('probe timeout')), timeoutMs);
+      req.on('close', () => clearTimeout(timer));
+      req.on('timeout', () => req.destroy(new Error('probe timeout')));
+      req.on('error', () => resolve(false));
+      req.end();
+    });
   }
 
   /**

@@ -188,12 +188,18 @@ describe('k8s/ manifests', () => {
     assert.ok(drift.some((d) => /raftkv-static\.yaml: differs at line \d+/.test(d)));
   });
 
-  test('samples: a 3-member RaftCluster and one drill for every action the CRD allows', () => {
+  test('samples: a 3-member RaftCluster, a secured one (tls + auth), and one drill for every action the CRD allows', () => {
     const crd = docs(readFileSync(join(ROOT, 'k8s', 'crds', 'raftchaosdrills.raftkv.dev.yaml'), 'utf8'))[0] as unknown as { spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: { action: { enum: string[] } } } } } } }[] } };
     const actions = crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties.action.enum ?? [];
     assert.ok(actions.length >= 5);
     const samples = listFiles(join(ROOT, 'k8s', 'samples')).flatMap((f) => docs(readFileSync(join(ROOT, 'k8s', 'samples', f), 'utf8')));
-    const clusters = samples.filter((o) => o.kind === 'RaftCluster');
+    const all = samples.filter((o) => o.kind === 'RaftCluster');
+    // secure-raftcluster.yaml shows spec.tls and spec.auth; the drills and the e2e tier use the plain one.
+    const secured = all.filter((o) => o.spec?.['tls'] !== undefined || o.spec?.['auth'] !== undefined);
+    assert.equal(secured.length, 1);
+    assert.deepEqual(secured[0]?.spec?.['tls'], { enabled: true });
+    assert.equal((secured[0]?.spec?.['auth'] as { tokenSecretName?: string } | undefined)?.tokenSecretName, 'secure-tokens');
+    const clusters = all.filter((o) => !secured.includes(o));
     assert.equal(clusters.length, 1);
     assert.equal(clusters[0]?.spec?.['replicas'], 3);
     const drillActions = samples.filter((o) => o.kind === 'RaftChaosDrill').map((o) => String(o.spec?.['action'])).sort();
@@ -381,6 +387,15 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
       '/apis/apps/v1/namespaces/team-a/statefulsets/demo', '/api/v1/namespaces/team-a/services/demo', '/api/v1/namespaces/team-a/services/demo-peer',
       '/api/v1/namespaces/team-a/configmaps/demo-config', '/apis/policy/v1/namespaces/team-a/poddisruptionbudgets/demo',
     ].map(exists))).every(Boolean));
+    // spec.tls + spec.auth under the same RBAC: the operator reads the token Secret and creates the
+    // CA and member-certificate Secrets (create/get on secrets, nothing more).
+    const token = 'pkg-admin-token-0123456789abcdef';
+    assert.equal((await kubectl(['-n', 'team-a', 'create', 'secret', 'generic', 'secure-tokens', `--from-literal=tokens=${token} admin operator`])).code, 0);
+    assert.equal((await kubectl(['-n', 'team-a', 'apply', '-f', join(ROOT, 'k8s', 'samples', 'secure-raftcluster.yaml')])).code, 0);
+    await waitFor('the generated CA and member-certificate Secrets and the secured StatefulSet', async () => (await Promise.all([
+      '/api/v1/namespaces/team-a/secrets/secure-ca', '/api/v1/namespaces/team-a/secrets/secure-tls', '/apis/apps/v1/namespaces/team-a/statefulsets/secure',
+    ].map(exists))).every(Boolean));
+    assert.ok(!out.includes(token), 'the token appeared in the operator log');
     // Aimed at a cluster that does not exist, so it fails at once (a real one would wait minutes
     // for members this control plane cannot run) but still goes through the drill's RBAC path.
     const drill = readFileSync(join(ROOT, 'k8s', 'samples', 'drill-kill-leader.yaml'), 'utf8').replace('    name: demo\n', '    name: no-such-cluster\n');
@@ -400,13 +415,22 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
     clearTimeout(timer);
   });
 
-  test('least privilege: the operator\'s ServiceAccount cannot read Secrets, touch RBAC or other Leases; a scoped install reaches only its namespaces', async () => {
+  test('least privilege: Secrets only by name (get, create, update), no RBAC, no other Leases; a scoped install reaches only its namespaces', async () => {
     const as = ['--as', 'system:serviceaccount:raftkv-system:raftkv-operator'];
     const can = async (args: readonly string[]): Promise<boolean> => (await kubectl(['auth', 'can-i', ...args, ...as])).stdout.trim() === 'yes';
     assert.equal(await can(['list', 'raftclusters.raftkv.dev', '-A']), true);
     assert.equal(await can(['patch', 'raftclusters.raftkv.dev/status', '-n', 'team-a']), true);
     assert.equal(await can(['delete', 'pods', '-n', 'team-a']), true);
-    for (const denied of [['get', 'secrets', '-n', 'team-a'], ['create', 'clusterroles'], ['create', 'pods', '-n', 'team-a'], ['update', 'leases/other', '-n', 'raftkv-system'],
+    // spec.tls / spec.auth: the operator reads the Secrets a RaftCluster names (CA to trust, its
+    // admin token), creates the generated CA and member-certificate Secrets and renews the latter
+    // by a compare-and-swap PUT. That is all it may do with Secrets: it never lists or watches them
+    // (no way to enumerate the namespace's credentials), never patches or deletes them (owner
+    // references let the garbage collector remove the generated ones).
+    for (const allowed of [['get', 'secrets', '-n', 'team-a'], ['create', 'secrets', '-n', 'team-a'], ['update', 'secrets', '-n', 'team-a']]) {
+      assert.equal(await can(allowed), true, `the operator may not ${allowed.join(' ')}`);
+    }
+    for (const denied of [['list', 'secrets', '-n', 'team-a'], ['watch', 'secrets', '-A'], ['patch', 'secrets', '-n', 'team-a'], ['delete', 'secrets', '-n', 'team-a'],
+      ['create', 'clusterroles'], ['create', 'pods', '-n', 'team-a'], ['update', 'leases/other', '-n', 'raftkv-system'],
       ['get', 'leases', '-n', 'team-a'], ['delete', 'persistentvolumeclaims', '-n', 'team-a'], ['delete', 'raftclusters.raftkv.dev', '-n', 'team-a'], ['list', 'nodes']]) {
       assert.equal(await can(denied), false, `the operator may ${denied.join(' ')}`);
     }

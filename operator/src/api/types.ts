@@ -69,6 +69,10 @@ export interface RaftClusterSpec {
   backup?: BackupSpec;
   /** Start a NEW cluster from a backup file; only at creation (the CRD refuses adding or changing it later). */
   restore?: RestoreSpec;
+  /** TLS between members (mTLS) and on the client port; fixed at creation (the CRD refuses a change). */
+  tls?: TlsSpec;
+  /** Bearer-token authentication on the client port (the daemon's --auth-token-file). */
+  auth?: AuthSpec;
 }
 
 /** RaftCluster.spec.backup. */
@@ -103,6 +107,41 @@ export interface BackupStatus {
   active?: number;
 }
 
+/** RaftCluster.spec.tls. */
+export interface TlsSpec {
+  /** Default false. */
+  enabled: boolean;
+  /**
+   * A Secret with `ca.crt`, `tls.crt`, `tls.key` used as is (the user renews it). Absent with
+   * enabled: the operator generates a cluster CA (`<cluster>-ca`) and the member certificate
+   * (`<cluster>-tls`) and renews the latter.
+   */
+  secretName?: string;
+}
+
+/** RaftCluster.spec.auth. */
+export interface AuthSpec {
+  /** Secret holding the token file (docs/security.md format); it must have an `admin` token entry for the operator. */
+  tokenSecretName: string;
+  /** Key of that Secret; default `tokens`. */
+  tokenSecretKey?: string;
+}
+
+/** Where the member TLS material comes from, as reported in status.security.tls. */
+export type TlsMode = 'Disabled' | 'OperatorCA' | 'UserSecret';
+
+/** RaftCluster.status.security: what is in effect (written once the material was checked). */
+export interface SecurityStatus {
+  tls: TlsMode;
+  /** Secret mounted into members (`ca.crt`, `tls.crt`, `tls.key`). */
+  tlsSecretName?: string;
+  /** notAfter of the member certificate now in the Secret (RFC 3339). */
+  certificateNotAfter?: string;
+  auth: 'Disabled' | 'Token';
+  /** Name of the token-file entry the operator authenticates with (the name, never the token). */
+  authTokenEntry?: string;
+}
+
 /** One member as the operator last saw it (from the members' GET /v1/status). */
 export interface MemberStatus {
   name: string;
@@ -129,6 +168,8 @@ export interface RaftClusterStatus {
   selector?: string;
   /** Present while spec.backup is. */
   backup?: BackupStatus;
+  /** TLS and authentication in effect. */
+  security?: SecurityStatus;
 }
 
 /** The RaftCluster custom resource. */

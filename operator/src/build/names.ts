@@ -9,6 +9,18 @@ export const PEER_PORT = 2380;
 export const DATA_MOUNT_PATH = '/var/lib/raftkv';
 /** Name of the volumeClaimTemplate (PVCs are `<this>-<cluster>-<ordinal>`). */
 export const DATA_VOLUME = 'data';
+/** Volume (a Secret: `ca.crt`, `tls.crt`, `tls.key`) and mount path of the member TLS material. */
+export const TLS_VOLUME = 'tls';
+export const TLS_MOUNT_PATH = '/etc/raftkv/tls';
+/** Volume (the token Secret's key projected as `tokens`) and mount path of the auth token file. */
+export const AUTH_VOLUME = 'auth-tokens';
+export const AUTH_MOUNT_PATH = '/etc/raftkv/auth';
+/** File name of the token file inside AUTH_MOUNT_PATH. */
+export const AUTH_TOKEN_FILE = 'tokens';
+/** Default key of spec.auth.tokenSecretName. */
+export const DEFAULT_TOKEN_SECRET_KEY = 'tokens';
+/** Cluster DNS domain the certificate names cover besides `.svc`. */
+export const CLUSTER_DOMAIN = 'cluster.local';
 
 /** Labels on every object of one cluster; the pod selector is exactly these. */
 export function selectorLabels(cluster: RaftCluster): Record<string, string> {
@@ -78,9 +90,51 @@ export function memberPeerUrl(cluster: RaftCluster, member: string): string {
   return `${memberHost(cluster, member)}:${PEER_PORT}`;
 }
 
+/** `https` when the cluster runs with spec.tls.enabled, else `http`. */
+export function clientScheme(cluster: RaftCluster): 'http' | 'https' {
+  return cluster.spec.tls?.enabled === true ? 'https' : 'http';
+}
+
 /** Client URL of a member as seen inside the cluster. */
 export function memberClientUrl(cluster: RaftCluster, member: string): string {
-  return `http://${memberHost(cluster, member)}:${CLIENT_PORT}`;
+  return `${clientScheme(cluster)}://${memberHost(cluster, member)}:${CLIENT_PORT}`;
+}
+
+/** Secret holding the operator-generated cluster CA (`ca.crt`, `ca.key`). */
+export function caSecretName(cluster: RaftCluster): string {
+  return `${cluster.metadata.name}-ca`;
+}
+
+/** Secret the operator generates for the members' certificate when spec.tls.secretName is unset. */
+export function generatedTlsSecretName(cluster: RaftCluster): string {
+  return `${cluster.metadata.name}-tls`;
+}
+
+/** Secret mounted into members with TLS on: the user's spec.tls.secretName, else the generated one. */
+export function tlsSecretName(cluster: RaftCluster): string {
+  return cluster.spec.tls?.secretName ?? generatedTlsSecretName(cluster);
+}
+
+/** Key of the token Secret holding the token file. */
+export function tokenSecretKey(cluster: RaftCluster): string {
+  return cluster.spec.auth?.tokenSecretKey ?? DEFAULT_TOKEN_SECRET_KEY;
+}
+
+/**
+ * Every name a member certificate must cover: per-pod headless names (wildcards, with and
+ * without the cluster domain, and the shorter forms a pod in the same namespace may use), the
+ * headless and client Service names, localhost and 127.0.0.1 (probes, port-forward).
+ */
+export function memberCertificateNames(cluster: RaftCluster): string[] {
+  const ns = cluster.metadata.namespace ?? 'default';
+  const peer = peerServiceName(cluster);
+  const client = clientServiceName(cluster);
+  return [
+    `*.${peer}.${ns}.svc`, `*.${peer}.${ns}.svc.${CLUSTER_DOMAIN}`, `*.${peer}.${ns}`, `*.${peer}`,
+    `${peer}.${ns}.svc`, `${peer}.${ns}.svc.${CLUSTER_DOMAIN}`,
+    client, `${client}.${ns}`, `${client}.${ns}.svc`, `${client}.${ns}.svc.${CLUSTER_DOMAIN}`,
+    'localhost', '127.0.0.1',
+  ];
 }
 
 /** Quorum size of n voters. */

@@ -1,10 +1,11 @@
 // Pure builders: a RaftCluster spec (plus the few facts the controller decided) → the desired
 // owned objects, ready for server-side apply. No I/O here, so every shape is unit-testable.
-import type { V1ConfigMap, V1PodDisruptionBudget, V1Service, V1StatefulSet, V1EnvVar } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { OwnerReference, RaftCluster } from '../api/types.js';
 import {
-  CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, PEER_PORT, clientServiceName, commonLabels, configMapName, memberName,
-  memberPeerUrl, pdbName, peerServiceName, quorumOf, selectorLabels, statefulSetName,
+  AUTH_MOUNT_PATH, AUTH_TOKEN_FILE, AUTH_VOLUME, CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, PEER_PORT, TLS_MOUNT_PATH, TLS_VOLUME,
+  caSecretName, clientScheme, clientServiceName, commonLabels, configMapName, generatedTlsSecretName, memberName, memberPeerUrl, pdbName,
+  peerServiceName, quorumOf, selectorLabels, statefulSetName, tlsSecretName, tokenSecretKey,
 } from './names.js';
 
 /** ConfigMap key with the bootstrap voters (`n-0=host:2380,...`). */
@@ -74,14 +75,19 @@ export function buildPodDisruptionBudget(cluster: RaftCluster): V1PodDisruptionB
   };
 }
 
-/** The raftkv command line of a member (API.md §1); the pod name arrives through $(POD_NAME). */
+/**
+ * The raftkv command line of a member (API.md §1, docs/security.md); the pod name arrives through
+ * $(POD_NAME). With spec.tls one certificate (serverAuth + clientAuth) serves peer mTLS and the
+ * HTTPS client port; with spec.auth the token file is the Secret key projected as a file.
+ */
 export function memberArgs(cluster: RaftCluster): string[] {
   const host = `$(POD_NAME).${peerServiceName(cluster)}.${cluster.metadata.namespace ?? 'default'}.svc`;
+  const scheme = clientScheme(cluster);
   const args = [
     '--name=$(POD_NAME)',
     `--data-dir=${DATA_MOUNT_PATH}/data`,
-    `--listen-client=http://0.0.0.0:${CLIENT_PORT}`,
-    `--advertise-client=http://${host}:${CLIENT_PORT}`,
+    `--listen-client=${scheme}://0.0.0.0:${CLIENT_PORT}`,
+    `--advertise-client=${scheme}://${host}:${CLIENT_PORT}`,
     `--listen-peer=0.0.0.0:${PEER_PORT}`,
     `--advertise-peer=${host}:${PEER_PORT}`,
     `--election-timeout-ms=${cluster.spec.raft.electionTimeoutMs}`,
@@ -90,7 +96,67 @@ export function memberArgs(cluster: RaftCluster): string[] {
     `--cluster-token=${cluster.metadata.name}.${cluster.metadata.namespace ?? 'default'}`,
   ];
   if (cluster.spec.enableFaultInjection === true) args.push('--enable-fault-injection');
+  if (cluster.spec.tls?.enabled === true) {
+    args.push(
+      `--peer-cert=${TLS_MOUNT_PATH}/tls.crt`, `--peer-key=${TLS_MOUNT_PATH}/tls.key`, `--peer-ca=${TLS_MOUNT_PATH}/ca.crt`,
+      `--cert=${TLS_MOUNT_PATH}/tls.crt`, `--key=${TLS_MOUNT_PATH}/tls.key`,
+    );
+  }
+  if (cluster.spec.auth !== undefined) args.push(`--auth-token-file=${AUTH_MOUNT_PATH}/${AUTH_TOKEN_FILE}`);
   return args;
+}
+
+/** Owner-readable and group-readable (fsGroup): the keys are not world-readable in the pod. */
+const SECRET_FILE_MODE = 0o440;
+
+/** Secret volumes and mounts of a member: TLS material and the token file, each when enabled. */
+export function memberSecretVolumes(cluster: RaftCluster): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  if (cluster.spec.tls?.enabled === true) {
+    volumes.push({ name: TLS_VOLUME, secret: { secretName: tlsSecretName(cluster), defaultMode: SECRET_FILE_MODE } });
+    mounts.push({ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true });
+  }
+  const auth = cluster.spec.auth;
+  if (auth !== undefined) {
+    volumes.push({ name: AUTH_VOLUME, secret: { secretName: auth.tokenSecretName, defaultMode: SECRET_FILE_MODE, items: [{ key: tokenSecretKey(cluster), path: AUTH_TOKEN_FILE }] } });
+    mounts.push({ name: AUTH_VOLUME, mountPath: AUTH_MOUNT_PATH, readOnly: true });
+  }
+  return { volumes, mounts };
+}
+
+/**
+ * The Secret name the TLS volume of an existing StatefulSet mounts: what the running members use.
+ * undefined: no StatefulSet yet; null: the members run without TLS.
+ */
+export function tlsSecretInEffect(sts: V1StatefulSet | undefined): string | null | undefined {
+  if (sts === undefined) return undefined;
+  const v = (sts.spec?.template.spec?.volumes ?? []).find((x) => x.name === TLS_VOLUME);
+  return v?.secret?.secretName ?? null;
+}
+
+/** Labels on the Secrets the operator generates: marks them as its own (it never writes any other Secret). */
+export function generatedSecretLabels(cluster: RaftCluster): Record<string, string> {
+  return { ...selectorLabels(cluster), 'app.kubernetes.io/managed-by': 'raftkv-operator', 'app.kubernetes.io/component': 'raftkv-tls' };
+}
+
+function secretMeta(cluster: RaftCluster, name: string): { name: string; namespace: string; labels: Record<string, string>; ownerReferences: OwnerReference[] } {
+  return { name, namespace: cluster.metadata.namespace ?? 'default', labels: generatedSecretLabels(cluster), ownerReferences: [ownerReference(cluster)] };
+}
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/** The generated cluster CA Secret (`ca.crt`, `ca.key`; Opaque). */
+export function buildCaSecret(cluster: RaftCluster, ca: { certPem: string; keyPem: string }): V1Secret {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: secretMeta(cluster, caSecretName(cluster)), type: 'Opaque', data: { 'ca.crt': b64(ca.certPem), 'ca.key': b64(ca.keyPem) } };
+}
+
+/** The generated member certificate Secret (kubernetes.io/tls: `ca.crt`, `tls.crt`, `tls.key`). */
+export function buildMemberTlsSecret(cluster: RaftCluster, caCertPem: string, member: { certPem: string; keyPem: string }): V1Secret {
+  return {
+    apiVersion: 'v1', kind: 'Secret', metadata: secretMeta(cluster, generatedTlsSecretName(cluster)), type: 'kubernetes.io/tls',
+    data: { 'ca.crt': b64(caCertPem), 'tls.crt': b64(member.certPem), 'tls.key': b64(member.keyPem) },
+  };
 }
 
 function memberEnv(cluster: RaftCluster): V1EnvVar[] {
@@ -112,6 +178,9 @@ function memberEnv(cluster: RaftCluster): V1EnvVar[] {
 export function buildStatefulSet(cluster: RaftCluster, inputs: BuildInputs): V1StatefulSet {
   const labels = selectorLabels(cluster);
   const storage = cluster.spec.storage;
+  const secrets = memberSecretVolumes(cluster);
+  // The kubelet's HTTPS probes do not verify the certificate; /readyz and /healthz stay open with auth on.
+  const scheme = clientScheme(cluster) === 'https' ? { scheme: 'HTTPS' } : {};
   const container = {
     name: 'raftkv',
     image: cluster.spec.image,
@@ -119,9 +188,9 @@ export function buildStatefulSet(cluster: RaftCluster, inputs: BuildInputs): V1S
     args: memberArgs(cluster),
     env: memberEnv(cluster),
     ports: [{ name: 'client', containerPort: CLIENT_PORT }, { name: 'peer', containerPort: PEER_PORT }],
-    readinessProbe: { httpGet: { path: '/readyz', port: CLIENT_PORT }, periodSeconds: 2, failureThreshold: 3 },
-    livenessProbe: { httpGet: { path: '/healthz', port: CLIENT_PORT }, periodSeconds: 10, failureThreshold: 6, initialDelaySeconds: 10 },
-    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_MOUNT_PATH }],
+    readinessProbe: { httpGet: { path: '/readyz', port: CLIENT_PORT, ...scheme }, periodSeconds: 2, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/healthz', port: CLIENT_PORT, ...scheme }, periodSeconds: 10, failureThreshold: 6, initialDelaySeconds: 10 },
+    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_MOUNT_PATH }, ...secrets.mounts],
     ...(cluster.spec.resources === undefined ? {} : { resources: cluster.spec.resources }),
   };
   return {
@@ -140,6 +209,7 @@ export function buildStatefulSet(cluster: RaftCluster, inputs: BuildInputs): V1S
           terminationGracePeriodSeconds: 15,
           securityContext: { fsGroup: 1000 },
           containers: [container],
+          ...(secrets.volumes.length === 0 ? {} : { volumes: secrets.volumes }),
         },
       },
       volumeClaimTemplates: [{

@@ -8,10 +8,12 @@ import { memberName } from '../build/names.js';
 import type { KubeObject } from '../kube/rest.js';
 import { resourcePath } from '../kube/rest.js';
 import type { MemberStatusResponse } from '../member-client/client.js';
+import type { MemberCredentials } from '../member-client/client.js';
 import { MemberClient } from '../member-client/client.js';
 import { isoSeconds, setCondition } from './conditions.js';
 import { judgeDrill, longestUnavailableMs } from './drill-verdict.js';
 import type { ControllerDeps } from './raftcluster.js';
+import { readMemberCredentials } from './security.js';
 import type { ReconcileResult } from './steps.js';
 
 /** Bounds of a drill run. */
@@ -81,11 +83,14 @@ export class RaftChaosDrillController {
     const startMs = this.deps.now();
     let cluster: RaftCluster | undefined;
     let durationMs = 0;
+    let credentials: MemberCredentials;
     try {
       durationMs = parseDurationMs(drill.spec.duration);
       if (durationMs > this.options.maxDurationMs) throw new RangeError(`duration ${drill.spec.duration} exceeds ${this.options.maxDurationMs} ms`);
       cluster = await this.deps.client.get<RaftCluster & KubeObject>(resourcePath(API_VERSION, 'RaftCluster', ns, drill.spec.clusterRef.name));
       if (cluster === undefined) throw new Error(`RaftCluster ${drill.spec.clusterRef.name} not found`);
+      // A secured cluster: its CA and the admin token, read-only (the RaftCluster controller owns the Secrets).
+      credentials = await readMemberCredentials(this.deps.client, cluster);
     } catch (err) {
       await this.patchStatus(drill, { phase: 'Failed', startedAt: isoSeconds(startMs), finishedAt: isoSeconds(this.deps.now()), message: err instanceof Error ? err.message : String(err) }, 'InvalidDrill');
       return;
@@ -93,7 +98,7 @@ export class RaftChaosDrillController {
     const c = cluster;
     const names = (c.status?.members ?? []).map((m) => m.name);
     if (names.length === 0) for (let i = 0; i < c.spec.replicas; i++) names.push(memberName(c, i));
-    const clientOf = (m: string): MemberClient => new MemberClient(this.deps.memberUrl(c, m), this.deps.memberClientOptions);
+    const clientOf = (m: string): MemberClient => new MemberClient(this.deps.memberUrl(c, m), this.deps.memberClientOptions, credentials);
     const before = await this.findLeader(names, clientOf);
     await this.patchStatus(drill, {
       phase: 'Running', startedAt: isoSeconds(startMs),

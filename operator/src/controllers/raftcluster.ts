@@ -2,11 +2,11 @@
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
 import type { V1ConfigMap, V1CronJob, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
-import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus } from '../api/types.js';
+import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, SecurityStatus } from '../api/types.js';
 import { API_VERSION, FINALIZER } from '../api/types.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
-  CM_INITIAL_CLUSTER_STATE, initialClusterFor,
+  CM_INITIAL_CLUSTER_STATE, initialClusterFor, tlsSecretInEffect,
 } from '../build/objects.js';
 import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, withRestore } from '../build/backup.js';
 import {
@@ -16,12 +16,15 @@ import {
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeClient, KubeObject } from '../kube/rest.js';
 import { isConflict, resourcePath } from '../kube/rest.js';
-import type { MemberClientOptions, MemberStatusResponse } from '../member-client/client.js';
-import { MemberClient, MemberClientError } from '../member-client/client.js';
+import type { MemberClientOptions, MemberCredentials, MemberStatusResponse } from '../member-client/client.js';
+import { MemberClient, MemberClientError, NO_CREDENTIALS } from '../member-client/client.js';
+import type { CertificateLifetimes } from '../security/certificates.js';
+import { DEFAULT_CERTIFICATE_LIFETIMES } from '../security/certificates.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { ObservedMember, ObservedPod, PlanStep } from '../planner/planner.js';
 import { plan } from '../planner/planner.js';
 import { isoSeconds, jsonEqual, setCondition } from './conditions.js';
+import { ClusterSecurity, SecurityProblem } from './security.js';
 import type { ReconcileResult, Step, StepResult } from './steps.js';
 import { CONTINUE, DONE, requeueAfter, runSteps } from './steps.js';
 
@@ -52,10 +55,12 @@ export interface RaftClusterControllerOptions {
   readonly stepRequeueMs: number;
   /** A learner within this many entries of the commit index may be promoted. */
   readonly learnerMaxLagEntries: number;
+  /** Lifetimes of the CA and member certificates the operator generates (spec.tls without secretName). */
+  readonly certificates?: CertificateLifetimes;
 }
 
 /** Defaults for the operator. */
-export const DEFAULT_RAFTCLUSTER_OPTIONS: RaftClusterControllerOptions = { pollIntervalMs: 10_000, stepRequeueMs: 1_000, learnerMaxLagEntries: 100 };
+export const DEFAULT_RAFTCLUSTER_OPTIONS: RaftClusterControllerOptions = { pollIntervalMs: 10_000, stepRequeueMs: 1_000, learnerMaxLagEntries: 100, certificates: DEFAULT_CERTIFICATE_LIFETIMES };
 
 /** What the controller needs from the outside world. */
 export interface ControllerDeps {
@@ -84,6 +89,9 @@ interface Ctx {
   sts?: V1StatefulSet | undefined;
   cm?: V1ConfigMap | undefined;
   pods: ObservedPod[];
+  /** How the operator reaches this cluster's members (CA to trust, token); set by the security step. */
+  credentials: MemberCredentials;
+  security?: SecurityStatus;
   observed?: MemberObservation;
   step?: PlanStep;
   stepNote?: { type: 'Normal' | 'Warning'; reason: string; message: string };
@@ -138,12 +146,15 @@ function podReady(p: V1Pod): boolean {
 /** The RaftCluster reconciler; `reconcile(key)` is called by the work queue for `namespace/name`. */
 export class RaftClusterController {
   private readonly steps: Step<Ctx>[];
+  private readonly security: ClusterSecurity;
 
   constructor(private readonly deps: ControllerDeps, private readonly options: RaftClusterControllerOptions = DEFAULT_RAFTCLUSTER_OPTIONS) {
+    this.security = new ClusterSecurity(deps.client, deps.now, options.certificates ?? DEFAULT_CERTIFICATE_LIFETIMES);
     this.steps = [
       { name: 'load', run: (c) => this.load(c) },
       { name: 'deletion', run: (c) => this.handleDeletion(c) },
       { name: 'finalizer', run: (c) => this.ensureFinalizer(c) },
+      { name: 'security', run: (c) => this.ensureSecurity(c) },
       { name: 'observe', run: (c) => this.observe(c) },
       { name: 'apply', run: (c) => this.applyOwned(c) },
       { name: 'act', run: (c) => this.act(c) },
@@ -154,11 +165,43 @@ export class RaftClusterController {
   /** Reconciles `namespace/name` once. Throws on API errors (the queue backs off). */
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = '', name = ''] = key.split('/');
-    return runSteps(this.steps, { namespace, name, pods: [] });
+    return runSteps(this.steps, { namespace, name, pods: [], credentials: NO_CREDENTIALS });
   }
 
-  private memberClient(cluster: RaftCluster, member: string): MemberClient {
-    return new MemberClient(this.deps.memberUrl(cluster, member), this.deps.memberClientOptions);
+  private memberClient(cluster: RaftCluster, member: string, credentials: MemberCredentials): MemberClient {
+    return new MemberClient(this.deps.memberUrl(cluster, member), this.deps.memberClientOptions, credentials);
+  }
+
+  /**
+   * spec.tls / spec.auth: material present and usable, credentials read. A problem the user must
+   * fix stops the pass before anything is applied or any member is called (no half-applied
+   * change, no crash loop): Degraded with the reason, one Event per new message, a slow requeue.
+   */
+  private async ensureSecurity(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    if (cluster === undefined) return DONE;
+    c.sts = await this.deps.client.get<V1StatefulSet & KubeObject>(resourcePath('apps/v1', 'StatefulSet', c.namespace, statefulSetName(cluster)));
+    try {
+      const ready = await this.security.ensure(cluster, tlsSecretInEffect(c.sts));
+      c.credentials = ready.credentials;
+      c.security = ready.status;
+      for (const n of ready.notes) {
+        await this.deps.events.record(cluster, 'Normal', n.reason, n.message);
+        this.deps.log.info({ cluster: `${c.namespace}/${c.name}`, reason: n.reason }, n.message);
+      }
+      return CONTINUE;
+    } catch (err) {
+      if (!(err instanceof SecurityProblem)) throw err;
+      const old = cluster.status ?? {};
+      const prev = (old.conditions ?? []).find((x) => x.type === 'Degraded');
+      const next = securityBlockedStatus(cluster, err, isoSeconds(this.deps.now()));
+      if (prev?.reason !== err.reason || prev.message !== err.message) {
+        await this.deps.events.record(cluster, 'Warning', err.reason, err.message);
+        this.deps.log.warn({ cluster: `${c.namespace}/${c.name}`, reason: err.reason }, err.message);
+      }
+      if (!jsonEqual({ ...old, ...next }, old)) await this.deps.client.mergePatch(clusterPath(c.namespace, c.name, 'status'), { status: next });
+      return requeueAfter(this.options.pollIntervalMs, err.reason);
+    }
   }
 
   private async load(c: Ctx): Promise<StepResult> {
@@ -203,7 +246,6 @@ export class RaftClusterController {
     const cluster = c.cluster;
     if (cluster === undefined) return DONE;
     const ns = c.namespace;
-    c.sts = await this.deps.client.get<V1StatefulSet & KubeObject>(resourcePath('apps/v1', 'StatefulSet', ns, statefulSetName(cluster)));
     c.cm = await this.deps.client.get<V1ConfigMap & KubeObject>(resourcePath('v1', 'ConfigMap', ns, configMapName(cluster)));
     const pods = await this.deps.client.list<V1Pod & KubeObject>(resourcePath('v1', 'Pod', ns), { labelSelector: selectorString(cluster), limit: '100' });
     const updateRevision = c.sts?.status?.updateRevision;
@@ -218,7 +260,7 @@ export class RaftClusterController {
     for (const m of cluster.status?.members ?? []) candidates.add(m.name);
     c.observed = stsReplicas === undefined && candidates.size === 0
       ? { leader: undefined, term: undefined, commitIndex: 0, members: [] }
-      : await observeMembers(cluster, [...candidates], (m) => this.memberClient(cluster, m));
+      : await observeMembers(cluster, [...candidates], (m) => this.memberClient(cluster, m, c.credentials));
     c.step = plan({
       desiredReplicas: cluster.spec.replicas,
       statefulSetReplicas: stsReplicas,
@@ -323,7 +365,7 @@ export class RaftClusterController {
     const step = c.step;
     const obs = c.observed;
     if (cluster === undefined || step === undefined || obs === undefined) return DONE;
-    const leaderClient = (): MemberClient => this.memberClient(cluster, obs.leader ?? memberName(cluster, 0));
+    const leaderClient = (): MemberClient => this.memberClient(cluster, obs.leader ?? memberName(cluster, 0), c.credentials);
     const note = (type: 'Normal' | 'Warning', reason: string, message: string): void => {
       c.stepNote = { type, reason, message };
     };
@@ -387,7 +429,7 @@ export class RaftClusterController {
     if (cluster === undefined || obs === undefined || step === undefined) return DONE;
     const old = cluster.status ?? {};
     const nowIso = isoSeconds(this.deps.now());
-    const next = computeStatus(cluster, obs, step, c.sts?.spec?.replicas, nowIso);
+    const next = computeStatus(cluster, obs, step, c.sts?.spec?.replicas, nowIso, c.security);
     if (c.backup !== undefined) next.backup = c.backup;
     const restore = cluster.spec.restore;
     if (restore !== undefined) next.conditions = setCondition(next.conditions ?? [], restoredCondition(restore, c.bootstrapState === 'existing', cluster.metadata.generation), nowIso);
@@ -408,8 +450,21 @@ export class RaftClusterController {
   }
 }
 
+/**
+ * Status while a security problem blocks the cluster (pure): Degraded and Progressing carry the
+ * reason, phase Degraded; members, leader and term keep their last observed values.
+ */
+export function securityBlockedStatus(cluster: RaftCluster, problem: SecurityProblem, nowIso: string): RaftClusterStatus {
+  const gen = cluster.metadata.generation;
+  const og = gen === undefined ? {} : { observedGeneration: gen };
+  let conditions: Condition[] = cluster.status?.conditions ?? [];
+  conditions = setCondition(conditions, { type: 'Degraded', status: 'True', reason: problem.reason, message: problem.message, ...og }, nowIso);
+  conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason: problem.reason, message: 'blocked until the TLS / auth configuration is fixed (see Degraded)', ...og }, nowIso);
+  return { phase: 'Degraded', conditions, selector: selectorString(cluster), ...og };
+}
+
 /** Pure status computation from one pass's observation and decision (unit-tested). */
-export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step: PlanStep, stsReplicas: number | undefined, nowIso: string): RaftClusterStatus {
+export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step: PlanStep, stsReplicas: number | undefined, nowIso: string, security?: SecurityStatus): RaftClusterStatus {
   const members: MemberStatus[] = obs.members.map((m) => ({ name: m.name, role: m.role, voter: m.voter, healthy: m.healthy, appliedIndex: m.appliedIndex }));
   const voters = obs.members.filter((m) => m.voter);
   const healthyVoters = voters.filter((m) => m.healthy).length;
@@ -451,6 +506,7 @@ export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step
     ...(gen === undefined ? {} : { observedGeneration: gen }),
     ...(obs.leader === undefined ? {} : { leader: obs.leader }),
     ...(obs.term === undefined ? {} : { term: obs.term }),
+    ...(security === undefined ? {} : { security }),
   };
   return status;
 }

@@ -47,7 +47,7 @@ export interface KubeList<T> {
 }
 
 const PLURALS: Record<string, string> = {
-  Service: 'services', ConfigMap: 'configmaps', Pod: 'pods', PersistentVolumeClaim: 'persistentvolumeclaims', Event: 'events',
+  Service: 'services', ConfigMap: 'configmaps', Secret: 'secrets', Pod: 'pods', PersistentVolumeClaim: 'persistentvolumeclaims', Event: 'events',
   StatefulSet: 'statefulsets', PodDisruptionBudget: 'poddisruptionbudgets', Lease: 'leases',
   CronJob: 'cronjobs', Job: 'jobs',
   RaftCluster: 'raftclusters', RaftChaosDrill: 'raftchaosdrills', CustomResourceDefinition: 'customresourcedefinitions', Namespace: 'namespaces',

@@ -1,5 +1,9 @@
-// HTTP client for one raftkv member's API (shared/API.md §2-3), as the operator and drills use it.
+// HTTP(S) client for one raftkv member's API (shared/API.md §2-3), as the operator and drills use it.
 // Follows 307 redirects to the leader itself (bounded), so a call may be sent to any member.
+// node:http(s) rather than fetch: fetch cannot be given a CA bundle without a dependency on undici,
+// and a member of a TLS cluster is trusted through the cluster's own `ca.crt` only.
+import http from 'node:http';
+import https from 'node:https';
 
 /** GET /v1/status body. */
 export interface MemberStatusResponse {
@@ -47,11 +51,34 @@ export interface MemberClientOptions {
 /** Defaults used by the operator. */
 export const DEFAULT_MEMBER_CLIENT_OPTIONS: MemberClientOptions = { requestTimeoutMs: 3000, maxRedirects: 3 };
 
+/** Largest member response body read (a status or a drill probe read; far below this). */
+export const MEMBER_RESPONSE_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * How the operator proves itself to, and checks, the members of one cluster (spec.tls, spec.auth).
+ * Both are secrets in the wider sense: the token never goes into an error message or a log line.
+ */
+export interface MemberCredentials {
+  /** PEM CA bundle an `https://` member must chain to (the cluster's `ca.crt`); the system roots are not used. */
+  readonly caPem?: string;
+  /** Bearer token sent as `Authorization: Bearer ...` on every request, redirects included. */
+  readonly token?: string;
+}
+
+/** No TLS trust beyond http, no token: a cluster without spec.tls / spec.auth. */
+export const NO_CREDENTIALS: MemberCredentials = {};
+
+interface RawResponse {
+  readonly status: number;
+  readonly location: string | undefined;
+  readonly body: Buffer;
+}
+
 /** Talks to the member at `baseUrl` (its client URL, no trailing slash needed). */
 export class MemberClient {
   private readonly baseUrl: string;
 
-  constructor(baseUrl: string, private readonly options: MemberClientOptions = DEFAULT_MEMBER_CLIENT_OPTIONS) {
+  constructor(baseUrl: string, private readonly options: MemberClientOptions = DEFAULT_MEMBER_CLIENT_OPTIONS, private readonly credentials: MemberCredentials = NO_CREDENTIALS) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
@@ -90,14 +117,14 @@ export class MemberClient {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     const res = await this.send('PUT', `/v1/kv/${encodeURIComponent(key)}`, value, headers);
-    return (await res.json()) as PutResponse;
+    return JSON.parse(res.body.toString('utf8')) as PutResponse;
   }
 
   /** GET /v1/kv/{key} (linearizable); undefined when absent. */
   async get(key: string): Promise<string | undefined> {
     try {
       const res = await this.send('GET', `/v1/kv/${encodeURIComponent(key)}`);
-      return await res.text();
+      return res.body.toString('utf8');
     } catch (err) {
       if (err instanceof MemberClientError && err.status === 404) return undefined;
       throw err;
@@ -106,29 +133,61 @@ export class MemberClient {
 
   private async json(method: string, path: string, body?: unknown): Promise<unknown> {
     const res = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'content-type': 'application/json' });
-    const text = await res.text();
+    const text = res.body.toString('utf8');
     return text.length === 0 ? {} : (JSON.parse(text) as unknown);
   }
 
-  private async send(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Response> {
+  /** One request, no redirects followed; rejects with a message that never contains the token. */
+  private request(method: string, url: URL, body: string | undefined, headers: Record<string, string>): Promise<RawResponse> {
+    const h: Record<string, string> = { ...headers };
+    if (this.credentials.token !== undefined) h['authorization'] = `Bearer ${this.credentials.token}`;
+    if (body !== undefined) h['content-length'] = String(Buffer.byteLength(body));
+    const secure = url.protocol === 'https:';
+    if (!secure && url.protocol !== 'http:') return Promise.reject(new Error(`unsupported scheme ${url.protocol}`));
+    const timeoutMs = this.options.requestTimeoutMs;
+    return new Promise<RawResponse>((resolve, reject) => {
+      const onResponse = (res: http.IncomingMessage): void => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MEMBER_RESPONSE_BYTES_MAX) req.destroy(new Error(`response larger than ${MEMBER_RESPONSE_BYTES_MAX} bytes`));
+          else chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      };
+      const opts: https.RequestOptions = { method, headers: h, timeout: timeoutMs };
+      // With TLS the members are trusted through the cluster CA alone (host names checked against the SANs).
+      if (secure && this.credentials.caPem !== undefined) opts.ca = this.credentials.caPem;
+      const req = secure ? https.request(url, opts, onResponse) : http.request(url, opts, onResponse);
+      const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      req.on('close', () => clearTimeout(timer));
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+      req.on('error', reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  private async send(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<RawResponse> {
     let url = `${this.baseUrl}${path}`;
     for (let hop = 0; ; hop++) {
-      let res: Response;
+      let res: RawResponse;
       try {
-        res = await fetch(url, { method, headers, redirect: 'manual', signal: AbortSignal.timeout(this.options.requestTimeoutMs), ...(body === undefined ? {} : { body }) });
+        res = await this.request(method, new URL(url), body, headers);
       } catch (err) {
         throw new MemberClientError(url, 0, undefined, `unreachable: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (res.status === 307 || res.status === 308) {
-        const location = res.headers.get('location');
-        await res.body?.cancel();
-        if (location === null) throw new MemberClientError(url, res.status, undefined, 'redirect without Location');
+        const location = res.location;
+        if (location === undefined) throw new MemberClientError(url, res.status, undefined, 'redirect without Location');
         if (hop >= this.options.maxRedirects) throw new MemberClientError(url, res.status, undefined, `more than ${this.options.maxRedirects} redirects`);
         url = new URL(location, url).toString();
         continue;
       }
-      if (res.ok) return res;
-      const text = await res.text().catch(() => '');
+      if (res.status >= 200 && res.status < 300) return res;
+      const text = res.body.toString('utf8');
       let code: string | undefined;
       let message = `HTTP ${res.status}`;
       try {
