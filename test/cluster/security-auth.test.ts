@@ -4,7 +4,7 @@
 // needs admin; no token reaches the member's log.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -72,6 +72,18 @@ test('a real member with --auth-token-file: 401/403 on every protected route, th
       assert.match(weakSave.stderr, /403 FORBIDDEN/);
       const save = await raftctl(['--endpoints', m.clientUrl, 'snapshot', 'save', file], { RAFTKV_TOKEN: TOKENS.admin });
       assert.equal(save.code, 0, save.stderr);
+      // The backup CronJob's way: --token-file on the member token file itself (first admin entry).
+      const backups = join(dir, 'backups');
+      mkdirSync(backups);
+      const dirSave = await raftctl(['--endpoints', m.clientUrl, '--token-file', tokenFile, 'snapshot', 'save', '--dir', backups, '--keep', '2']);
+      assert.equal(dirSave.code, 0, dirSave.stderr);
+      assert.equal(readdirSync(backups).filter((f) => f.endsWith('.snap')).length, 1);
+      const readOnlyFile = join(dir, 'reader');
+      writeFileSync(readOnlyFile, `${TOKENS.read}\n`);
+      const weakDir = await raftctl(['--endpoints', m.clientUrl, '--token-file', readOnlyFile, 'snapshot', 'save', '--dir', backups]);
+      assert.equal(weakDir.code, 1);
+      assert.match(weakDir.stderr, /403 FORBIDDEN/);
+      for (const t of Object.values(TOKENS)) assert.ok(!dirSave.stdout.includes(t) && !weakDir.stderr.includes(t), 'raftctl printed a token');
       const log = readFileSync(m.logFile, 'utf8');
       for (const t of Object.values(TOKENS)) assert.ok(!log.includes(t), 'a token reached the member log');
       assert.match(log, /authentication on/);

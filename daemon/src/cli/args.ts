@@ -3,7 +3,7 @@
 import { MAX_KEEP } from './snapshot-dir.js';
 
 /** Printed with every usage error (exit 2) and for --help (exit 0). */
-export const USAGE = `usage: raftctl [--endpoints URL,URL] [--timeout-ms N] [--token T] [--cacert F] [--cert F --key F] <command>
+export const USAGE = `usage: raftctl [--endpoints URL,URL] [--timeout-ms N] [--token T | --token-file F] [--cacert F] [--cert F --key F] <command>
 commands:
   put KEY VALUE|-                      write a value (- reads it from stdin)
   get KEY [--serializable]             print a value (linearizable unless --serializable)
@@ -24,6 +24,8 @@ commands:
   bench ...                            load generator (raftctl bench --help)
 endpoints default to $RAFTKV_ENDPOINTS or http://127.0.0.1:2379 (https:// for members with --cert)
 --token (or $RAFTKV_TOKEN): bearer token for members with --auth-token-file
+--token-file (or $RAFTKV_TOKEN_FILE): read it from a file: the token alone, or a member token file
+  (its first admin entry)
 --cacert/--cert/--key (or $RAFTKV_CACERT/_CERT/_KEY): CA bundle of the members' HTTPS certificates,
   client certificate and key (members with --client-ca)`;
 
@@ -73,6 +75,8 @@ export interface GlobalOptions {
   readonly timeoutMs: number;
   /** Bearer token (--token / RAFTKV_TOKEN), or null. */
   readonly token: string | null;
+  /** File to read the bearer token from (--token-file / RAFTKV_TOKEN_FILE), or null; excludes `token`. */
+  readonly tokenFile: string | null;
   /** PEM files for https:// endpoints. */
   readonly tls: { readonly caFile: string | null; readonly certFile: string | null; readonly keyFile: string | null };
 }
@@ -260,7 +264,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i] as string;
-    if (a === '-h' || a === '--help') return { options: { endpoints: [DEFAULT_ENDPOINT], endpointsGiven: false, timeoutMs, token: null, tls: noTls }, command: { kind: 'help' } };
+    if (a === '-h' || a === '--help') return { options: { endpoints: [DEFAULT_ENDPOINT], endpointsGiven: false, timeoutMs, token: null, tokenFile: null, tls: noTls }, command: { kind: 'help' } };
     if (!a.startsWith('--')) break;
     const eq = a.indexOf('=');
     const name = eq === -1 ? a : a.slice(0, eq);
@@ -273,7 +277,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     else if (name === '--timeout-ms') {
       timeoutMs = positiveInt(value(), '--timeout-ms', CLI_LIMITS.maxTimeoutMs);
       if (timeoutMs === 0) throw new UsageError('--timeout-ms must be > 0');
-    } else if (name === '--token' || name === '--cacert' || name === '--cert' || name === '--key') {
+    } else if (name === '--token' || name === '--token-file' || name === '--cacert' || name === '--cert' || name === '--key') {
       const v = value();
       if (v === '') throw new UsageError(`${name} must not be empty`);
       given.set(name, v);
@@ -284,6 +288,8 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     return v === undefined || v === '' ? null : v;
   };
   const token = opt('--token', 'RAFTKV_TOKEN');
+  const tokenFile = opt('--token-file', 'RAFTKV_TOKEN_FILE');
+  if (token !== null && tokenFile !== null) throw new UsageError('--token and --token-file exclude each other');
   const tls = { caFile: opt('--cacert', 'RAFTKV_CACERT'), certFile: opt('--cert', 'RAFTKV_CERT'), keyFile: opt('--key', 'RAFTKV_KEY') };
   if ((tls.certFile === null) !== (tls.keyFile === null)) throw new UsageError('--cert and --key go together');
   let endpointsGiven = endpoints !== null;
@@ -292,5 +298,5 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     endpointsGiven = fromEnv !== undefined && fromEnv.trim() !== '';
     endpoints = endpointsGiven ? parseEndpoints(fromEnv as string) : [DEFAULT_ENDPOINT];
   }
-  return { options: { endpoints, endpointsGiven, timeoutMs, token, tls }, command: parseCommand(argv.slice(i)) };
+  return { options: { endpoints, endpointsGiven, timeoutMs, token, tokenFile, tls }, command: parseCommand(argv.slice(i)) };
 }

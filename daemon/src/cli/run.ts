@@ -11,6 +11,7 @@ import type { ClientTls } from './http-request.js';
 import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.js';
 import { SNAPSHOT_PART_RE, planPrune, snapshotNames, sortSnapshots, stalePartFiles } from './snapshot-dir.js';
 import { renderStatusTable } from './status-table.js';
+import { MAX_TOKEN_FILE_BYTES, TokenFileUnusable, tokenFromFileText } from './token-file.js';
 import type { MemberRow, StatusBody } from './status-table.js';
 
 /** Where raftctl reads and writes. */
@@ -296,7 +297,28 @@ async function benchTls(options: GlobalOptions): Promise<{ ca?: Buffer; cert?: B
   return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
 }
 
-async function execute(cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
+/** Resolves --token-file into the token (read once, bounded); errors never include a token. */
+async function withTokenFromFile(options: GlobalOptions): Promise<GlobalOptions> {
+  if (options.tokenFile === null) return options;
+  let text: string;
+  try {
+    const st = await stat(options.tokenFile);
+    if (st.size > MAX_TOKEN_FILE_BYTES) throw new CliError(`--token-file ${options.tokenFile} is larger than ${MAX_TOKEN_FILE_BYTES} bytes`);
+    text = await readFile(options.tokenFile, 'utf8');
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`cannot read --token-file ${options.tokenFile}: ${reason(err)}`);
+  }
+  try {
+    return { ...options, token: tokenFromFileText(text, `--token-file ${options.tokenFile}`), tokenFile: null };
+  } catch (err) {
+    if (err instanceof TokenFileUnusable) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+async function execute(cmd: Command, given: GlobalOptions, io: CliIo): Promise<number> {
+  const options = await withTokenFromFile(given);
   const ca = await readPem(options.tls.caFile, '--cacert');
   const cert = await readPem(options.tls.certFile, '--cert');
   const key = await readPem(options.tls.keyFile, '--key');

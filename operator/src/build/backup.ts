@@ -6,9 +6,12 @@
 //                    `raftkv restore ... --skip-if-initialized` from the backup PVC (read-only).
 // Backup pods carry their own labels: the member selector must never match them (the client
 // Service, the PDB and the operator's pod list all select members by label).
-import type { V1Container, V1CronJob, V1PersistentVolumeClaim, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1CronJob, V1PersistentVolumeClaim, V1StatefulSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { BackupSpec, RaftCluster, RestoreSpec } from '../api/types.js';
-import { CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, clientServiceName, configMapName } from './names.js';
+import {
+  AUTH_MOUNT_PATH, AUTH_TOKEN_FILE, AUTH_VOLUME, CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, TLS_MOUNT_PATH, TLS_VOLUME, clientScheme,
+  clientServiceName, configMapName, tlsSecretName, tokenSecretKey,
+} from './names.js';
 import { CM_INITIAL_CLUSTER, CM_INITIAL_CLUSTER_STATE, ownerReference } from './objects.js';
 
 /** Where the backup volume is mounted in the backup Job's pod. */
@@ -52,15 +55,38 @@ export function clusterTokenOf(cluster: RaftCluster): string {
 
 /** The client Service URL the backup Job talks to (any ready member serves a backup). */
 export function clientServiceUrl(cluster: RaftCluster): string {
-  return `http://${clientServiceName(cluster)}.${cluster.metadata.namespace ?? 'default'}.svc:${CLIENT_PORT}`;
+  return `${clientScheme(cluster)}://${clientServiceName(cluster)}.${cluster.metadata.namespace ?? 'default'}.svc:${CLIENT_PORT}`;
 }
 
 /**
- * raftctl's global flags for talking to this cluster from inside it. The one place to add
- * `--cacert` / `--token` (or their RAFTKV_* env) once members serve HTTPS or require tokens.
+ * raftctl's global flags for talking to this cluster from inside it: the client Service (https
+ * with spec.tls, trusting the cluster's ca.crt) and, with spec.auth, `--token-file` on the mounted
+ * token Secret (raftctl takes its first admin entry; the token is never in the pod spec).
  */
 export function raftctlGlobalArgs(cluster: RaftCluster): string[] {
-  return ['--endpoints', clientServiceUrl(cluster)];
+  const args = ['--endpoints', clientServiceUrl(cluster)];
+  if (cluster.spec.tls?.enabled === true) args.push('--cacert', `${TLS_MOUNT_PATH}/ca.crt`);
+  if (cluster.spec.auth !== undefined) args.push('--token-file', `${AUTH_MOUNT_PATH}/${AUTH_TOKEN_FILE}`);
+  return args;
+}
+
+/** File mode of the Secret files in the backup pod (owner and group read: the image's uid/gid 1000). */
+const BACKUP_SECRET_FILE_MODE = 0o440;
+
+/** Volumes the backup pod needs for raftctlGlobalArgs: the CA only (not the member key) and the token file. */
+export function backupSecretVolumes(cluster: RaftCluster): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  if (cluster.spec.tls?.enabled === true) {
+    volumes.push({ name: TLS_VOLUME, secret: { secretName: tlsSecretName(cluster), defaultMode: BACKUP_SECRET_FILE_MODE, items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    mounts.push({ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true });
+  }
+  const auth = cluster.spec.auth;
+  if (auth !== undefined) {
+    volumes.push({ name: AUTH_VOLUME, secret: { secretName: auth.tokenSecretName, defaultMode: BACKUP_SECRET_FILE_MODE, items: [{ key: tokenSecretKey(cluster), path: AUTH_TOKEN_FILE }] } });
+    mounts.push({ name: AUTH_VOLUME, mountPath: AUTH_MOUNT_PATH, readOnly: true });
+  }
+  return { volumes, mounts };
 }
 
 /** The backup container's command and args: `raftctl <global> snapshot save --dir <mount> --keep N`. */
@@ -88,6 +114,7 @@ export function buildBackupPvc(cluster: RaftCluster, backup: BackupSpec): V1Pers
 export function buildBackupCronJob(cluster: RaftCluster, backup: BackupSpec): V1CronJob {
   const labels = backupLabels(cluster);
   const cmd = backupCommand(cluster, backup);
+  const secrets = backupSecretVolumes(cluster);
   const L = BACKUP_JOB_LIMITS;
   return {
     apiVersion: 'batch/v1', kind: 'CronJob',
@@ -114,9 +141,9 @@ export function buildBackupCronJob(cluster: RaftCluster, backup: BackupSpec): V1
               containers: [{
                 name: 'backup', image: cluster.spec.image, imagePullPolicy: cluster.spec.imagePullPolicy ?? 'IfNotPresent',
                 command: cmd.command, args: cmd.args,
-                volumeMounts: [{ name: 'backup', mountPath: BACKUP_MOUNT_PATH }],
+                volumeMounts: [{ name: 'backup', mountPath: BACKUP_MOUNT_PATH }, ...secrets.mounts],
               }],
-              volumes: [{ name: 'backup', persistentVolumeClaim: { claimName: backupClaimName(cluster, backup) } }],
+              volumes: [{ name: 'backup', persistentVolumeClaim: { claimName: backupClaimName(cluster, backup) } }, ...secrets.volumes],
             },
           },
         },

@@ -96,3 +96,22 @@ test('Restored condition: Unknown while bootstrapping, True once the bootstrap m
   assert.equal(ok.reason, 'RestoredFromBackup');
   assert.match(ok.message, /f\.snap on PVC b/);
 });
+
+test('backup CronJob on a secured cluster: https Service URL, the CA only (never the member key), the token file via --token-file', () => {
+  const backup = { schedule: '@hourly', keep: 3 };
+  const secured = cluster({ backup, tls: { enabled: true }, auth: { tokenSecretName: 'kv-tokens', tokenSecretKey: 'list' } });
+  const pod = buildBackupCronJob(secured, backup).spec?.jobTemplate.spec?.template.spec;
+  const c = pod?.containers[0];
+  assert.deepEqual(c?.args, [
+    '--endpoints', 'https://kv.prod.svc:2379', '--cacert', '/etc/raftkv/tls/ca.crt', '--token-file', '/etc/raftkv/auth/tokens',
+    'snapshot', 'save', '--dir', BACKUP_MOUNT_PATH, '--keep', '3',
+  ]);
+  const tlsVol = pod?.volumes?.find((v) => v.name === 'tls');
+  assert.equal(tlsVol?.secret?.secretName, 'kv-tls', 'the generated member Secret');
+  assert.deepEqual(tlsVol?.secret?.items, [{ key: 'ca.crt', path: 'ca.crt' }], 'tls.key is not mounted into backup pods');
+  assert.deepEqual(pod?.volumes?.find((v) => v.name === 'auth-tokens')?.secret?.items, [{ key: 'list', path: 'tokens' }]);
+  assert.deepEqual(c?.volumeMounts?.map((m) => [m.mountPath, m.readOnly ?? false]), [[BACKUP_MOUNT_PATH, false], ['/etc/raftkv/tls', true], ['/etc/raftkv/auth', true]]);
+  assert.ok(!JSON.stringify(pod).includes('Bearer'), 'no token in the pod spec');
+  const own = cluster({ backup, tls: { enabled: true, secretName: 'my-tls' } });
+  assert.equal(buildBackupCronJob(own, backup).spec?.jobTemplate.spec?.template.spec?.volumes?.find((v) => v.name === 'tls')?.secret?.secretName, 'my-tls');
+});
