@@ -4,12 +4,17 @@
 // The test applies what users apply (k8s/crds, the RaftCluster sample in k8s/samples) with kubectl
 // and follows a cluster through its life: Available → write/read → scale 3→5 → KillLeader and
 // PartitionLeader drills → scale 5→3 → Prometheus answers the Grafana overview → delete and cleanup.
+// Then day 2: the secured sample (TLS, tokens, scheduled backups) → an on-demand backup Job from its
+// CronJob → a new RaftCluster restored from that backup serves the same data at the same revision.
 //
 // Env: RAFTKV_E2E_SAMPLE names the RaftCluster file to apply instead of searching k8s/samples;
 // RAFTKV_E2E_DAEMON / RAFTKV_E2E_OPERATOR override the compiled daemon / operator entry points
 // (default: the ones compiled next to this file); KUBECTL the kubectl binary; RAFTKV_E2E_KEEP=1
 // keeps the temp dirs (logs, volumes) for debugging.
 import { after, before, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import https from 'node:https';
+import tls from 'node:tls';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -427,4 +432,171 @@ test('kubectl delete of the RaftCluster cleans up StatefulSet, pods, Services, C
   assert.equal(pvcs.length, 3, `PVCs retained: ${pvcs.join(' ')}`);
   await kc(['delete', 'pvc', '--all', '--wait=true', '--timeout=60s'], 70_000);
   await waitUntil('provisioned volumes removed', 60_000, async () => ((await agent?.provisionedVolumes())?.length === 0 ? true : undefined), diagnostics);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Day 2: a secured cluster, a backup from its CronJob, a new cluster restored from it.
+
+const SECURE_SAMPLE = join(ROOT, 'k8s', 'samples', 'secure-raftcluster.yaml');
+const day2 = {
+  name: '', tokens: { admin: '', write: '', read: '' }, ca: new Map<string, Buffer>(), backupFile: '', savedRevision: 0,
+  written: new Map<string, string>(),
+};
+
+/** ca.crt of a cluster's generated member Secret (what clients are told to trust). */
+async function clusterCa(cluster: string): Promise<Buffer> {
+  const b64 = (await kc(['get', 'secret', `${cluster}-tls`, '-o', 'jsonpath={.data.ca\\.crt}'])).trim();
+  assert.ok(b64 !== '', `${cluster}-tls has ca.crt`);
+  return Buffer.from(b64, 'base64');
+}
+
+/**
+ * One HTTPS call to a member at its pod IP as an in-cluster client would make it: the server
+ * certificate verified against `ca` for the member's DNS name, 307s followed to the leader's DNS
+ * name (resolved through the agent's hosts file), the bearer token sent when given.
+ */
+async function secureCall(ca: Buffer | undefined, ip: string, dnsName: string, method: string, path: string, o: { token?: string; body?: string } = {}): Promise<{ status: number; text: string }> {
+  let target = { ip, host: dnsName, path };
+  for (let hop = 0; hop < 4; hop++) {
+    const r = await new Promise<{ status: number; text: string; location: string | undefined }>((resolve, reject) => {
+      const req = https.request({
+        host: target.ip, port: 2379, servername: target.host, ...(ca !== undefined ? { ca } : {}), method, path: target.path, timeout: 10_000,
+        headers: { ...(o.token !== undefined ? { authorization: `Bearer ${o.token}` } : {}), ...(o.body !== undefined ? { 'content-length': Buffer.byteLength(o.body) } : {}) },
+        checkServerIdentity: (_h, cert) => tls.checkServerIdentity(target.host, cert),
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), location: res.headers.location }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(o.body);
+    });
+    if (r.status !== 307 || r.location === undefined) return r;
+    const loc = new URL(r.location);
+    const resolved = parseHosts(readFileSync(agent?.hostsFile ?? '', 'utf8')).get(loc.hostname);
+    assert.ok(resolved !== undefined, `redirect to ${r.location}: ${loc.hostname} is not in the cluster DNS`);
+    assert.equal(loc.protocol, 'https:', 'a secured member redirects to an https:// URL');
+    target = { ip: resolved, host: loc.hostname, path: `${loc.pathname}${loc.search}` };
+  }
+  throw new Error(`too many redirects for ${method} ${path}`);
+}
+
+/** Pod IP and DNS name of member `ordinal` of `cluster`. */
+async function memberAddress(cluster: string, ordinal: number): Promise<{ ip: string; dns: string }> {
+  return { ip: await podIP(`${cluster}-${ordinal}`), dns: `${cluster}-${ordinal}.${cluster}-peer.${NS}.svc` };
+}
+
+async function waitNamedCluster(name: string, what: string, ok: (c: RaftCluster) => boolean): Promise<RaftCluster> {
+  return waitUntil(what, 180_000, async () => {
+    const r = await cp?.request('GET', `/apis/raftkv.dev/v1alpha1/namespaces/${NS}/raftclusters/${name}`);
+    const c = r?.status === 200 ? (r.body as RaftCluster) : undefined;
+    return c !== undefined && ok(c) ? c : undefined;
+  }, diagnostics, 250);
+}
+
+test('day 2: the secured sample (kubectl): TLS between members, HTTPS with tokens, a backup CronJob', { timeout: 300_000 }, async () => {
+  const sample = YAML.parse(readFileSync(SECURE_SAMPLE, 'utf8')) as RaftCluster;
+  day2.name = sample.metadata.name;
+  const tokenSecret = sample.spec.auth?.tokenSecretName ?? '';
+  // Tokens generated here, as the sample's comment tells users to.
+  day2.tokens = { admin: randomBytes(24).toString('hex'), write: randomBytes(24).toString('hex'), read: randomBytes(24).toString('hex') };
+  const tokenFile = join(work, 'tokens');
+  writeFileSync(tokenFile, `${day2.tokens.admin} admin operator\n${day2.tokens.write} write app\n${day2.tokens.read} read dashboards\n`);
+  await kc(['create', 'secret', 'generic', tokenSecret, `--from-file=${sample.spec.auth?.tokenSecretKey ?? 'tokens'}=${tokenFile}`]);
+  await kc(['apply', '-f', SECURE_SAMPLE]);
+  const c = await timer.step('secured sample → Available (generated CA, HTTPS probes)', () => waitNamedCluster(day2.name, 'secured RaftCluster Available with 3 ready members', (x) =>
+    condition(x, 'Available') === 'True' && x.status?.readyReplicas === 3 && (x.status.members ?? []).length === 3 && (x.status.leader ?? '') !== ''));
+  assert.equal(c.status?.security?.tls, 'OperatorCA');
+  assert.equal(c.status?.security?.auth, 'Token');
+  const ca = await clusterCa(day2.name);
+  day2.ca.set(day2.name, ca);
+  const m1 = await memberAddress(day2.name, 1);
+  // Writes through any member (a follower redirects to the leader's https:// DNS name).
+  await timer.step('secured: writes and reads over HTTPS with tokens', async () => {
+    for (let i = 0; i < 10; i++) {
+      const key = `day2/k${i}`;
+      const value = `v${i}-${randomBytes(4).toString('hex')}`;
+      const r = await secureCall(ca, m1.ip, m1.dns, 'PUT', `/v1/kv/${key}`, { token: day2.tokens.write, body: value });
+      assert.equal(r.status, 200, r.text);
+      day2.written.set(key, value);
+    }
+    const got = await secureCall(ca, m1.ip, m1.dns, 'GET', '/v1/kv/day2/k3', { token: day2.tokens.read });
+    assert.equal(got.status, 200);
+    assert.equal(got.text, day2.written.get('day2/k3'));
+  });
+  assert.equal((await secureCall(ca, m1.ip, m1.dns, 'GET', '/v1/kv/day2/k3')).status, 401, 'no token: 401');
+  assert.equal((await secureCall(ca, m1.ip, m1.dns, 'PUT', '/v1/kv/day2/x', { token: day2.tokens.read, body: 'no' })).status, 403, 'a read token cannot write');
+  assert.equal((await secureCall(ca, m1.ip, m1.dns, 'POST', '/v1/snapshot', { token: day2.tokens.write })).status, 403, 'snapshots need admin');
+  await assert.rejects(fetch(`http://${m1.ip}:2379/v1/status`, { signal: AbortSignal.timeout(5_000) }), 'plain HTTP gets no answer from an HTTPS port');
+  // A client that does not trust the cluster CA (only the system's roots) refuses the members' certificate.
+  await assert.rejects(secureCall(undefined, m1.ip, m1.dns, 'GET', '/healthz'), /certificate/);
+  // Peer traffic is TLS too: the member was started with the peer certificate flags.
+  const args = JSON.parse(await kc(['get', 'statefulset', day2.name, '-o', 'jsonpath={.spec.template.spec.containers[0].args}'])) as string[];
+  for (const flag of ['--peer-cert=', '--peer-key=', '--peer-ca=', '--cert=', '--key=', '--auth-token-file=']) assert.ok(args.some((a) => a.startsWith(flag)), `member args carry ${flag}`);
+  const cj = JSON.parse(await kc(['get', 'cronjob', `${day2.name}-backup`, '-o', 'json'])) as { spec: { schedule: string } };
+  assert.equal(cj.spec.schedule, sample.spec.backup?.schedule);
+  for (const t of Object.values(day2.tokens)) assert.ok(!(operator?.logTail(2000) ?? '').includes(t), 'no token in the operator log');
+});
+
+test('day 2: an on-demand backup Job from the CronJob writes a checksummed snapshot into the backup PVC', { timeout: 240_000 }, async () => {
+  assert.ok(day2.name !== '', 'the secured cluster exists');
+  const ca = day2.ca.get(day2.name) as Buffer;
+  const m0 = await memberAddress(day2.name, 0);
+  const last = await secureCall(ca, m0.ip, m0.dns, 'GET', '/v1/kv?prefix=day2/', { token: day2.tokens.read });
+  assert.equal(last.status, 200, last.text);
+  day2.savedRevision = (JSON.parse(last.text) as { revision: number }).revision;
+  const job = `${day2.name}-backup-now`;
+  await timer.step('kubectl create job --from=cronjob → Complete', async () => {
+    await kc(['create', 'job', job, `--from=cronjob/${day2.name}-backup`]);
+    await kc(['wait', '--for=condition=complete', `job/${job}`, '--timeout=120s'], 130_000);
+  });
+  const volumeName = (await kc(['get', 'pvc', `${day2.name}-backup`, '-o', 'jsonpath={.spec.volumeName}'])).trim();
+  const dir = (await kc(['get', 'pv', volumeName, '-o', 'jsonpath={.spec.hostPath.path}'])).trim();
+  const files = readdirSync(dir).filter((f) => /^snapshot-\d{8}T\d{6}Z-rev\d+\.snap$/.test(f));
+  assert.equal(files.length, 1, `one backup in the PVC: ${readdirSync(dir).join(', ')}`);
+  day2.backupFile = files[0] as string;
+  const rev = Number(/-rev(\d+)\.snap$/.exec(day2.backupFile)?.[1]);
+  assert.equal(rev, day2.savedRevision, 'the backup holds the cluster at the revision before it (nothing was written since)');
+  timer.add('backup file', 0, `${day2.backupFile}, ${readFileSync(join(dir, day2.backupFile)).length} bytes`);
+});
+
+test('day 2: a new RaftCluster created from the backup (spec.restore) serves the same data at the same revision', { timeout: 300_000 }, async () => {
+  assert.ok(day2.backupFile !== '', 'a backup was taken');
+  const restoredName = 'restored';
+  const secure = YAML.parse(readFileSync(SECURE_SAMPLE, 'utf8')) as RaftCluster;
+  // The secured sample's spec without its backup schedule, plus where to restore from.
+  const { backup: _schedule, ...specWithoutBackup } = secure.spec;
+  const doc: RaftCluster = {
+    apiVersion: secure.apiVersion, kind: 'RaftCluster', metadata: { name: restoredName },
+    spec: { ...specWithoutBackup, restore: { claimName: `${day2.name}-backup`, file: day2.backupFile } },
+  };
+  const file = join(work, 'restored.yaml');
+  writeFileSync(file, YAML.stringify(doc));
+  await kc(['apply', '-f', file]);
+  const c = await timer.step('restore → a new cluster Available and Restored', () => waitNamedCluster(restoredName, 'restored RaftCluster Available, Restored', (x) =>
+    condition(x, 'Available') === 'True' && condition(x, 'Restored') === 'True' && x.status?.readyReplicas === 3));
+  assert.match(c.status?.conditions?.find((x) => x.type === 'Restored')?.message ?? '', new RegExp(day2.backupFile.replace(/\./g, '\\.')));
+  const ca = await clusterCa(restoredName);
+  assert.ok(!ca.equals(day2.ca.get(day2.name) as Buffer), 'the restored cluster has its own CA');
+  for (let i = 0; i < 3; i++) {
+    const m = await memberAddress(restoredName, i);
+    const list = await secureCall(ca, m.ip, m.dns, 'GET', '/v1/kv?prefix=day2/&consistency=serializable', { token: day2.tokens.read });
+    assert.equal(list.status, 200, list.text);
+    const body = JSON.parse(list.text) as { revision: number; kvs: { key: string; value: string }[] };
+    const got = new Map(body.kvs.map((k) => [k.key, Buffer.from(k.value, 'base64').toString('utf8')]));
+    assert.deepEqual(got, day2.written, `${restoredName}-${i} holds exactly the saved keys`);
+    assert.equal(body.revision, day2.savedRevision, `${restoredName}-${i} is at the saved revision`);
+  }
+  // The restored cluster takes writes and carries on from the saved revision.
+  const m0 = await memberAddress(restoredName, 0);
+  const w = await secureCall(ca, m0.ip, m0.dns, 'PUT', '/v1/kv/day2/after-restore', { token: day2.tokens.write, body: 'new' });
+  assert.equal(w.status, 200, w.text);
+  assert.equal((JSON.parse(w.text) as { revision: number }).revision, day2.savedRevision + 1);
+  await timer.step('day 2 clean-up (both clusters, their PVCs, the backup PVC)', async () => {
+    await kc(['delete', 'raftcluster', restoredName, day2.name, '--wait=true', '--timeout=120s'], 130_000);
+    await kc(['delete', 'pvc', '--all', '--wait=true', '--timeout=60s'], 70_000);
+    await waitUntil('no member or backup pod left', 120_000, async () => ((agent?.pods() ?? []).length === 0 ? true : undefined), diagnostics);
+  });
 });

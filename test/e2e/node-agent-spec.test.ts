@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PodFacts } from '../lib/node-agent-spec.js';
-import { ContainerConfigError, afterExit, entrypointFor, expandVars, hostsText, localProcessSpec, localizeValue, podPhaseOf, probeTarget, resolveEnv, restartPolicyOf, secretVolumeFiles } from '../lib/node-agent-spec.js';
+import { ContainerConfigError, afterExit, entrypointFor, expandVars, hostsText, localProcessSpec, localizeValue, podPhaseOf, probeTarget, resolveEnv, restartPolicyOf, secretVolumeFiles, serviceBackends } from '../lib/node-agent-spec.js';
 import { writeAtomicDir } from '../lib/node-agent.js';
 import { isClusterName, parseHosts } from '../lib/node-agent-resolver.js';
 
@@ -55,6 +55,28 @@ test('args are localised: wildcard listens become the pod IP, mounted paths the 
   ]);
   assert.equal(spec.env['RAFTKV_DATA_DIR'], '/tmp/vol/pvc-1');
   assert.equal(localizeValue('[::]:2380', [], '127.0.0.9'), '127.0.0.9:2380');
+});
+
+test('ClusterIP Service names resolve to one ready selected pod (no kube-proxy here); headless, selector-less or backend-less ones do not', () => {
+  const pods = [
+    { name: 'kv-1', namespace: 'ns1', ip: '127.0.0.12', ready: true, labels: { app: 'kv', role: 'member' } },
+    { name: 'kv-0', namespace: 'ns1', ip: '127.0.0.11', ready: false, labels: { app: 'kv', role: 'member' } },
+    { name: 'kv-2', namespace: 'ns1', ip: '127.0.0.13', ready: true, labels: { app: 'kv', role: 'member' } },
+    { name: 'kv-backup-x', namespace: 'ns1', ip: '127.0.0.14', ready: true, labels: { app: 'kv-backup' } },
+    { name: 'kv-1', namespace: 'ns2', ip: '127.0.0.15', ready: true, labels: { app: 'kv', role: 'member' } },
+  ];
+  const services = [
+    { name: 'kv', namespace: 'ns1', clusterIP: '10.0.0.1', selector: { app: 'kv' } },
+    { name: 'kv-peer', namespace: 'ns1', clusterIP: 'None', selector: { app: 'kv' } },
+    { name: 'external', namespace: 'ns1', clusterIP: '10.0.0.2' },
+    { name: 'nothing', namespace: 'ns1', clusterIP: '10.0.0.3', selector: { app: 'absent' } },
+  ];
+  const entries = serviceBackends(services, pods);
+  assert.deepEqual(entries, [{ ip: '127.0.0.12', service: 'kv', namespace: 'ns1' }], 'the first READY pod by name, same namespace; not the unready kv-0');
+  const table = parseHosts(hostsText([], entries));
+  assert.equal(table.get('kv.ns1.svc'), '127.0.0.12');
+  assert.equal(table.get('kv.ns1.svc.cluster.local'), '127.0.0.12');
+  assert.equal(table.get('kv-peer.ns1.svc'), undefined);
 });
 
 test('hosts file: headless-service names of pods; the preload resolves them and refuses unknown cluster names', () => {

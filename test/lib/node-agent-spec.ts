@@ -149,14 +149,51 @@ export function localProcessSpec(args: readonly string[], vars: ReadonlyMap<stri
   return { args: args.map((a) => localizeValue(expandVars(a, vars), mounts, podIP)), env };
 }
 
-/** /etc/hosts-style text for the cluster DNS names of pods (`<hostname>.<subdomain>.<ns>.svc[.cluster.local]`). */
-export function hostsText(entries: readonly { readonly ip: string; readonly hostname: string; readonly subdomain: string; readonly namespace: string }[]): string {
-  const lines = ['# written by the raftkv e2e node agent: headless-service DNS of the pods it runs'];
+/** A Service name answered with one backend pod's IP (what ClusterIP + kube-proxy give a client). */
+export interface ServiceHostEntry {
+  readonly ip: string;
+  readonly service: string;
+  readonly namespace: string;
+}
+
+/**
+ * /etc/hosts-style text for the cluster DNS names of pods (`<hostname>.<subdomain>.<ns>.svc[.cluster.local]`)
+ * and of ClusterIP Services (`<service>.<ns>.svc[.cluster.local]`, see serviceBackends).
+ */
+export function hostsText(entries: readonly { readonly ip: string; readonly hostname: string; readonly subdomain: string; readonly namespace: string }[], services: readonly ServiceHostEntry[] = []): string {
+  const lines = ['# written by the raftkv e2e node agent: headless-service DNS of the pods it runs, one ready backend per ClusterIP Service'];
   for (const e of [...entries].sort((a, b) => a.ip.localeCompare(b.ip))) {
     const base = `${e.hostname}.${e.subdomain}.${e.namespace}.svc`;
     lines.push(`${e.ip} ${base} ${base}.cluster.local`);
   }
+  for (const e of [...services].sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))) {
+    const base = `${e.service}.${e.namespace}.svc`;
+    lines.push(`${e.ip} ${base} ${base}.cluster.local`);
+  }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * There is no kube-proxy on this node: a ClusterIP Service's name resolves to one READY pod it
+ * selects (the first by name, so the answer is stable), as a connection through the Service's
+ * virtual IP would reach one backend. Headless Services and Services without a selector or a
+ * ready backend get no entry (a client then sees ENOTFOUND, as with no endpoints it would see a
+ * refused connection). Ports are not remapped: raftkv's Services use the container ports.
+ */
+export function serviceBackends(
+  services: readonly { readonly name: string; readonly namespace: string; readonly clusterIP?: string; readonly selector?: Readonly<Record<string, string>> }[],
+  pods: readonly { readonly name: string; readonly namespace: string; readonly ip: string; readonly ready: boolean; readonly labels: Readonly<Record<string, string>> }[],
+): ServiceHostEntry[] {
+  const out: ServiceHostEntry[] = [];
+  for (const svc of services) {
+    const selector = Object.entries(svc.selector ?? {});
+    if (svc.clusterIP === 'None' || selector.length === 0) continue;
+    const backend = pods
+      .filter((p) => p.namespace === svc.namespace && p.ready && p.ip !== '' && selector.every(([k, v]) => p.labels[k] === v))
+      .sort((a, b) => a.name.localeCompare(b.name))[0];
+    if (backend !== undefined) out.push({ ip: backend.ip, service: svc.name, namespace: svc.namespace });
+  }
+  return out;
 }
 
 /** Compiled entry points the agent can run, by the image's command name. */

@@ -41,7 +41,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { EnvVarSpec, HostMount, HttpGetSpec, PodFacts, ProjectedFile, SecretVolumeSpec } from './node-agent-spec.js';
-import { ContainerConfigError, afterExit, hostsText, localProcessSpec, podPhaseOf, probeTarget, resolveEnv, restartPolicyOf, secretVolumeFiles } from './node-agent-spec.js';
+import { ContainerConfigError, afterExit, hostsText, localProcessSpec, podPhaseOf, probeTarget, resolveEnv, restartPolicyOf, secretVolumeFiles, serviceBackends } from './node-agent-spec.js';
 import { HOSTS_FILE_ENV } from './node-agent-resolver.js';
 
 /** One JSON request to the apiserver (as KubeControlPlane.request). */
@@ -127,7 +127,7 @@ interface PvcObject {
   status?: { phase?: string };
 }
 interface PvObject { metadata: ObjectMeta; spec: { claimRef?: { uid?: string; name?: string; namespace?: string }; hostPath?: { path: string } }; status?: { phase?: string } }
-interface ServiceObject { metadata: ObjectMeta; spec: { clusterIP?: string } }
+interface ServiceObject { metadata: ObjectMeta; spec: { clusterIP?: string; selector?: Record<string, string> } }
 interface List<T> { items: T[] }
 
 /** Per-pod state (keyed by pod uid: a recreated pod with the same name is a new pod). */
@@ -775,15 +775,21 @@ export class NodeAgent {
 
   /** Rewrites the hosts file (atomically) when the set of published names changed. */
   private async writeHosts(): Promise<void> {
-    const withSub = [...this.runs.values()].filter((r) => r.ip !== undefined && r.terminating === undefined && r.pod.spec.subdomain !== undefined);
-    let headless = new Set<string>();
-    if (withSub.length > 0) {
+    const live = [...this.runs.values()].filter((r) => r.ip !== undefined && r.terminating === undefined);
+    const withSub = live.filter((r) => r.pod.spec.subdomain !== undefined);
+    let services: ServiceObject[] = [];
+    if (live.length > 0) {
       const s = await this.options.request('GET', '/api/v1/services');
-      if (s.status === 200) headless = new Set((s.body as List<ServiceObject>).items.filter((x) => x.spec.clusterIP === 'None').map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`));
+      if (s.status === 200) services = (s.body as List<ServiceObject>).items;
     }
+    const headless = new Set(services.filter((x) => x.spec.clusterIP === 'None').map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`));
+    const backends = serviceBackends(
+      services.map((x) => ({ name: x.metadata.name, namespace: x.metadata.namespace ?? 'default', ...(x.spec.clusterIP !== undefined ? { clusterIP: x.spec.clusterIP } : {}), ...(x.spec.selector !== undefined ? { selector: x.spec.selector } : {}) })),
+      live.map((r) => ({ name: r.pod.metadata.name, namespace: r.pod.metadata.namespace ?? 'default', ip: r.ip ?? '', ready: r.ready, labels: r.pod.metadata.labels ?? {} })),
+    );
     const text = hostsText(withSub
       .filter((r) => headless.has(`${r.pod.metadata.namespace ?? 'default'}/${r.pod.spec.subdomain ?? ''}`))
-      .map((r) => ({ ip: r.ip ?? '', hostname: r.pod.spec.hostname ?? r.pod.metadata.name, subdomain: r.pod.spec.subdomain ?? '', namespace: r.pod.metadata.namespace ?? 'default' })));
+      .map((r) => ({ ip: r.ip ?? '', hostname: r.pod.spec.hostname ?? r.pod.metadata.name, subdomain: r.pod.spec.subdomain ?? '', namespace: r.pod.metadata.namespace ?? 'default' })), backends);
     if (text === this.hosts) return;
     const tmp = `${this.hostsFile}.tmp`;
     writeFileSync(tmp, text);
