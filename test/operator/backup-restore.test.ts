@@ -8,15 +8,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1ConfigMap, V1CronJob, V1StatefulSet } from '@kubernetes/client-node';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
+import { LocalMembers } from '../lib/local-members.js';
 import { localProcessSpec } from '../lib/node-agent-spec.js';
 import { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
@@ -38,26 +37,11 @@ let cp: KubeControlPlane;
 let op: Operator | undefined;
 const root = mkdtempSync(join(tmpdir(), 'raftkv-op-backup-'));
 const backupDir = join(root, 'pvc-src-backup');
-const procs = new Map<string, ChildProcess>();
-const ports = new Map<string, { client: number; peer: number }>();
-const killAll = (): void => {
-  for (const p of procs.values()) if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) process.kill(p.pid, 'SIGKILL');
-};
-process.on('exit', killAll);
+const local = new LocalMembers('http');
+const procs = local.procs;
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-const clientUrl = (m: string): string => `http://127.0.0.1:${ports.get(m)?.client ?? 1}`;
-const peerAddr = (m: string): string => `127.0.0.1:${ports.get(m)?.peer ?? 1}`;
+const clientUrl = (m: string): string => local.clientUrl(m);
+const peerAddr = (m: string): string => local.peerAddr(m);
 const members = (cluster: string): string[] => [0, 1, 2].map((i) => `${cluster}-${i}`);
 const loopbackInitialCluster = (cluster: string): string => members(cluster).map((m) => `${m}=${peerAddr(m)}`).join(',');
 const dataDirOf = (m: string): string => join(root, `data-${m}`);
@@ -99,16 +83,7 @@ function startMember(name: string, clusterToken: string): void {
   procs.set(name, child);
 }
 
-async function stopMember(name: string): Promise<void> {
-  const p = procs.get(name);
-  procs.delete(name);
-  if (p?.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  process.kill(p.pid, 'SIGTERM');
-  const t = setTimeout(() => p.pid !== undefined && p.exitCode === null && process.kill(p.pid, 'SIGKILL'), 12_000);
-  await exited;
-  clearTimeout(t);
-}
+const stopMember = (name: string): Promise<void> => local.stop(name);
 
 interface KvList { kvs: { key: string; value: string; modRevision: number; createRevision: number }[]; revision: number }
 async function listAll(member: string): Promise<KvList> {
@@ -141,7 +116,7 @@ before(async () => {
   cp = await startKubeControlPlane();
   const r = repoRoot();
   await cp.installCrds([join(r, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(r, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
-  for (const m of [...members('src'), ...members('dst'), 'dst-3']) ports.set(m, { client: await freePort(), peer: await freePort() });
+  await local.allocate([...members('src'), ...members('dst'), 'dst-3']);
   mkdirSync(backupDir);
   op = new Operator({
     kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'backup-op', log: { info: () => undefined, warn: () => undefined, error: () => undefined },
@@ -156,8 +131,7 @@ before(async () => {
 
 after(async () => {
   await op?.stop();
-  await Promise.all([...procs.keys()].map((n) => stopMember(n)));
-  killAll();
+  await local.stopAll();
   await cp?.stop();
   rmSync(root, { recursive: true, force: true });
 });

@@ -5,14 +5,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
+import { LocalMembers } from '../lib/local-members.js';
 import { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
 import { MemberClient } from '../../operator/src/member-client/client.js';
@@ -23,27 +22,12 @@ const MAX_MEMBERS = 5;
 let cp: KubeControlPlane;
 let op: Operator | undefined;
 const dataRoot = mkdtempSync(join(tmpdir(), 'raftkv-op-real-'));
-const procs = new Map<string, ChildProcess>();
-const ports = new Map<string, { client: number; peer: number }>();
+const local = new LocalMembers('http');
+const procs = local.procs;
 let kubelet: NodeJS.Timeout | undefined;
-const killAll = (): void => {
-  for (const p of procs.values()) if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) process.kill(p.pid, 'SIGKILL');
-};
-process.on('exit', killAll);
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-const clientUrl = (m: string): string => `http://127.0.0.1:${ports.get(m)?.client ?? 1}`;
-const peerAddr = (m: string): string => `127.0.0.1:${ports.get(m)?.peer ?? 1}`;
+const clientUrl = (m: string): string => local.clientUrl(m);
+const peerAddr = (m: string): string => local.peerAddr(m);
 
 function startMember(i: number, state: 'new' | 'existing'): void {
   const name = `kv-${i}`;
@@ -53,29 +37,19 @@ function startMember(i: number, state: 'new' | 'existing'): void {
   procs.set(name, child);
 }
 
-async function stopMember(name: string): Promise<void> {
-  const p = procs.get(name);
-  procs.delete(name);
-  if (p?.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  process.kill(p.pid, 'SIGTERM');
-  const t = setTimeout(() => p.pid !== undefined && p.exitCode === null && process.kill(p.pid, 'SIGKILL'), 12_000);
-  await exited;
-  clearTimeout(t);
-}
+const stopMember = (name: string): Promise<void> => local.stop(name);
 
 before(async () => {
   cp = await startKubeControlPlane();
   const root = repoRoot();
   await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
-  for (let i = 0; i < MAX_MEMBERS; i++) ports.set(`kv-${i}`, { client: await freePort(), peer: await freePort() });
+  await local.allocate(Array.from({ length: MAX_MEMBERS }, (_, i) => `kv-${i}`));
 });
 
 after(async () => {
   if (kubelet !== undefined) clearInterval(kubelet);
   await op?.stop();
-  await Promise.all([...procs.keys()].map((n) => stopMember(n)));
-  killAll();
+  await local.stopAll();
   await cp?.stop();
   rmSync(dataRoot, { recursive: true, force: true });
 });

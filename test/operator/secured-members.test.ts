@@ -9,11 +9,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import https from 'node:https';
-import { createServer } from 'node:net';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
+import { LocalMembers } from '../lib/local-members.js';
 import { mapMountedPath } from '../lib/node-agent-spec.js';
 import { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
@@ -41,27 +40,12 @@ let cp: KubeControlPlane;
 let op: Operator | undefined;
 const logLines: string[] = [];
 const dataRoot = mkdtempSync(join(tmpdir(), 'raftkv-op-secured-'));
-const procs = new Map<string, ChildProcess>();
-const ports = new Map<string, { client: number; peer: number }>();
+const local = new LocalMembers('https');
+const procs = local.procs;
 let kubelet: NodeJS.Timeout | undefined;
-const killAll = (): void => {
-  for (const p of procs.values()) if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) process.kill(p.pid, 'SIGKILL');
-};
-process.on('exit', killAll);
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
-
-const clientUrl = (m: string): string => `https://127.0.0.1:${ports.get(m)?.client ?? 1}`;
-const peerAddr = (m: string): string => `127.0.0.1:${ports.get(m)?.peer ?? 1}`;
+const clientUrl = (m: string): string => local.clientUrl(m);
+const peerAddr = (m: string): string => local.peerAddr(m);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function getJson<T>(path: string): Promise<T | undefined> {
@@ -116,16 +100,7 @@ function startMember(i: number, state: 'new' | 'existing', security: readonly st
   procs.set(name, child);
 }
 
-async function stopMember(name: string): Promise<void> {
-  const p = procs.get(name);
-  procs.delete(name);
-  if (p?.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  process.kill(p.pid, 'SIGTERM');
-  const t = setTimeout(() => p.pid !== undefined && p.exitCode === null && process.kill(p.pid, 'SIGKILL'), 12_000);
-  await exited;
-  clearTimeout(t);
-}
+const stopMember = (name: string): Promise<void> => local.stop(name);
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -185,7 +160,7 @@ before(async () => {
   cp = await startKubeControlPlane();
   const root = repoRoot();
   await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
-  for (let i = 0; i < MAX_MEMBERS; i++) ports.set(`sk-${i}`, { client: await freePort(), peer: await freePort() });
+  await local.allocate(Array.from({ length: MAX_MEMBERS }, (_, i) => `sk-${i}`));
   const log = (level: string) => (obj: object, msg?: string): void => { logLines.push(`${level} ${JSON.stringify(obj)} ${msg ?? ''}`); };
   op = new Operator({
     kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'secured-op', log: { info: log('info'), warn: log('warn'), error: log('error') },
@@ -201,8 +176,7 @@ before(async () => {
 after(async () => {
   if (kubelet !== undefined) clearInterval(kubelet);
   await op?.stop();
-  await Promise.all([...procs.keys()].map((n) => stopMember(n)));
-  killAll();
+  await local.stopAll();
   await cp?.stop();
   rmSync(dataRoot, { recursive: true, force: true });
 });

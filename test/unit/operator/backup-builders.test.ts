@@ -1,7 +1,6 @@
 // Backup CronJob, backup PVC and restore init container built from RaftCluster specs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RaftCluster } from '../../../operator/src/api/types.js';
 import {
   BACKUP_MOUNT_PATH, BackupSpecError, MEMBER_DATA_DIR, RESTORE_MOUNT_PATH, backupCommand, buildBackupCronJob, buildBackupPvc, buildRestoreInitContainer,
   clusterTokenOf, withRestore,
@@ -10,14 +9,7 @@ import { buildStatefulSet, memberArgs } from '../../../operator/src/build/object
 import { selectorLabels } from '../../../operator/src/build/names.js';
 import { restoredCondition } from '../../../operator/src/controllers/raftcluster.js';
 
-function cluster(over: Partial<RaftCluster['spec']> = {}): RaftCluster {
-  return {
-    apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster',
-    metadata: { name: 'kv', namespace: 'prod', uid: 'uid-1', generation: 1 },
-    spec: { replicas: 3, image: 'raftkv:1', storage: { size: '2Gi' }, raft: { electionTimeoutMs: 1000, heartbeatIntervalMs: 100, snapshotEntries: 500 }, ...over },
-  };
-}
-const inputs = { statefulSetReplicas: 3, initialCluster: 'x', initialClusterState: 'new' } as const;
+import { cluster, inputs } from './fixtures.js';
 
 test('backup CronJob: raftctl snapshot save into the mounted PVC, Forbid, bounded retries/deadline/history, owned', () => {
   const backup = { schedule: '*/15 * * * *', keep: 7 };

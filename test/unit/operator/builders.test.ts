@@ -1,20 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RaftCluster } from '../../../operator/src/api/types.js';
 import { parseDurationMs } from '../../../operator/src/api/types.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, initialClusterFor, memberArgs,
 } from '../../../operator/src/build/objects.js';
 import { ordinalOf, quorumOf } from '../../../operator/src/build/names.js';
 
-function cluster(over: Partial<RaftCluster['spec']> = {}): RaftCluster {
-  return {
-    apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster',
-    metadata: { name: 'kv', namespace: 'prod', uid: 'uid-1', generation: 1 },
-    spec: { replicas: 3, image: 'raftkv:1', storage: { size: '2Gi' }, raft: { electionTimeoutMs: 1000, heartbeatIntervalMs: 100, snapshotEntries: 500 }, ...over },
-  };
-}
-const inputs = { statefulSetReplicas: 3, initialCluster: 'x', initialClusterState: 'new' } as const;
+import { cluster, inputs } from './fixtures.js';
 
 test('every owned object carries a controller owner reference to the RaftCluster', () => {
   const c = cluster();
