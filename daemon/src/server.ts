@@ -41,6 +41,8 @@ export interface DriverRaftNode {
   /** The driver stored a snapshot at `meta`: the core forgets entries up to meta.index and returns its own view of the meta. */
   compact(meta: SnapshotMeta): SnapshotMeta;
   reportUnreachable(id: string): void;
+  /** `id`'s process is gone (its peer port refuses connections); see RawNode.peerGone. */
+  peerGone(id: string): void;
   reportSnapshot(id: string, ok: boolean): void;
   status(): RaftStatus;
   decodeConfChange(data: Uint8Array): ConfChange;
@@ -216,6 +218,19 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   peerUnreachable(peer: string): void {
     if (this.stopped) return;
     this.guard(() => this.o.node.reportUnreachable(peer));
+  }
+
+  /**
+   * `peer`'s peer port refused a connection right after its connection closed: its process is
+   * gone (crashed, killed, OOM), not partitioned or paused. A follower of it campaigns as soon as
+   * its vote lease ends instead of waiting out the random part of the election timeout.
+   */
+  peerGone(peer: string): void {
+    if (this.stopped) return;
+    if (this.softState.role === 'follower' && this.softState.leader === peer) {
+      this.log.info({ leader: peer }, 'the leader\'s peer port refuses connections; campaigning as soon as its lease ends');
+    }
+    this.guard(() => this.o.node.peerGone(peer));
   }
 
   /** The current term, for log lines. */

@@ -205,6 +205,21 @@ export class RawNode {
   // ---------------------------------------------------------------------------------------
   // Public API
 
+  /**
+   * The driver learned that `peer`'s process is gone (its peer port refuses connections: a crashed
+   * or killed member, not a partition or a pause). If it is our leader, campaign as soon as the
+   * vote lease allows (electionTicks since we last heard it, plus up to a fifth of that as jitter
+   * so the followers do not split the vote) instead of at a random point up to twice the election
+   * timeout. Only the timer moves: votes still wait for every lease, so safety (and lease reads)
+   * are untouched, and a false alarm costs nothing while the leader's heartbeats keep arriving.
+   */
+  peerGone(peer: NodeId): void {
+    if (this.role !== 'follower' || this.lead !== peer) return;
+    const jitterTicks = Math.max(1, Math.floor(this.cfg.electionTicks / 5));
+    const soon = this.cfg.electionTicks + this.cfg.rng.intBelow(jitterTicks);
+    if (soon < this.randomizedElectionTimeout) this.randomizedElectionTimeout = soon;
+  }
+
   /** Advances logical time by one tick (elections, heartbeats, check-quorum, transfer timeout). */
   tick(): void {
     this.tickCount++;

@@ -101,6 +101,7 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
         if (reason === 'disconnected' || reason === 'queueFull') server?.peerUnreachable(peer);
       },
       onRtt: (peer, rttMs) => metrics.peerRoundTripSeconds.observe({ to: peer }, rttMs / 1000),
+      onPeerGone: (peer) => server?.peerGone(peer),
       onHello: (peer, info) => {
         if (info.clientUrl !== undefined) server?.peerClientUrl(peer, info.clientUrl);
       },

@@ -36,6 +36,12 @@ export interface TransportObserver {
   onDropped?(peer: NodeId, reason: 'queueFull' | 'unknownPeer' | 'encode' | 'fault' | 'disconnected'): void;
   onReconnect?(peer: NodeId): void;
   onRtt?(peer: NodeId, rttMs: number): void;
+  /**
+   * An established connection to `peer` closed and the one reconnect tried right after was
+   * refused (ECONNREFUSED): nothing listens on its peer port, so its process is gone (crashed,
+   * killed) rather than partitioned or paused (those time out instead).
+   */
+  onPeerGone?(peer: NodeId): void;
   /** A peer's connection said hello; `clientUrl` is its advertised client URL when it sent one. */
   onHello?(peer: NodeId, info: { readonly clientUrl?: string }): void;
 }
@@ -85,6 +91,11 @@ export interface TcpTransportOptions {
   readonly maxIncomingConnections?: number;
   /** Ping interval on outgoing connections for RTT measurement; 0 disables. */
   readonly pingIntervalMs?: number;
+  /**
+   * Only a connection that was up at least this long is re-dialled at once when it closes (to
+   * tell a dead peer process, onPeerGone); a peer that accepts and drops us is not dialled in a loop.
+   */
+  readonly goneProbeMinConnectionMs?: number;
 }
 
 /** Default bounds (named so config and docs can refer to them). */
@@ -101,6 +112,7 @@ export const DEFAULT_TCP_TRANSPORT_BOUNDS = {
   helloTimeoutMs: 5_000,
   maxIncomingConnections: 256,
   pingIntervalMs: 2_000,
+  goneProbeMinConnectionMs: 1_000,
 } as const;
 
 interface QueueItem {
@@ -131,6 +143,10 @@ interface Peer {
   backoffAttempt: number;
   reconnectTimer: NodeJS.Timeout | null;
   everConnected: boolean;
+  /** An established connection just closed: the next connect attempt tells whether the process is gone. */
+  probeAfterClose: boolean;
+  /** When the current connection was established (performance.now()), 0 while not connected. */
+  connectedAtMs: number;
   pingNonce: number;
   pingSentAt: number;
 }
@@ -254,6 +270,8 @@ export class TcpTransport implements Transport {
       backoffAttempt: 0,
       reconnectTimer: null,
       everConnected: false,
+      probeAfterClose: false,
+      connectedAtMs: 0,
       pingNonce: 0,
       pingSentAt: 0,
     });
@@ -397,6 +415,8 @@ export class TcpTransport implements Transport {
         this.options.observer?.onReconnect?.(p.id);
       }
       p.everConnected = true;
+      p.probeAfterClose = false;
+      p.connectedAtMs = performance.now();
       p.backoffAttempt = 0;
       const clientUrl = this.options.clientUrl;
       socket.write(encodeFrame(clientUrl !== undefined ? { kind: 'hello', clusterId: this.options.clusterId, from: this.options.id, clientUrl } : { kind: 'hello', clusterId: this.options.clusterId, from: this.options.id }));
@@ -424,18 +444,28 @@ export class TcpTransport implements Transport {
         socket.destroy();
       }
     });
-    socket.on('error', () => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
       // 'close' follows; connection errors are routine while a peer restarts.
+      if (p.socket === socket && !p.connected && p.probeAfterClose && err.code === 'ECONNREFUSED') {
+        p.probeAfterClose = false;
+        this.options.observer?.onPeerGone?.(p.id);
+      }
     });
     socket.on('close', () => {
       if (p.socket !== socket) return;
+      const wasStable = p.connected && performance.now() - p.connectedAtMs >= this.b.goneProbeMinConnectionMs;
+      p.connectedAtMs = 0;
       p.socket = null;
       p.connected = false;
       p.decoder = null;
       p.waitingDrain = false;
       if (p.partialTransfer !== 0) this.purgeTransfer(p, p.partialTransfer);
       if (this.closed || this.peers.get(p.id) !== p) return;
-      if (p.queue.length > p.queueHead) this.scheduleReconnect(p);
+      // After a stable connection closes, reconnect once even with nothing queued: a refusal
+      // then says the peer's process is gone (onPeerGone), which lets followers of a crashed leader
+      // campaign early. Otherwise connections are only re-made on demand.
+      if (wasStable) p.probeAfterClose = true;
+      if (p.queue.length > p.queueHead || wasStable) this.scheduleReconnect(p);
     });
   }
 

@@ -83,6 +83,38 @@ test('reconnects after the peer restarts on the same port', async () => {
   }
 });
 
+test('a peer whose process is gone (its port refuses) is reported once; a peer that only dropped the connection is not', async () => {
+  const gone: string[] = [];
+  const a = await member('a', { reconnectBaseMs: 10, reconnectMaxMs: 100, goneProbeMinConnectionMs: 100, observer: { onPeerGone: (p) => gone.push(p) } });
+  const b = await member('b');
+  // c keeps listening but cuts every connection it accepts after the first frame (a flaky
+  // network or a restarted transport, not a dead process).
+  let cut = 0;
+  const cServer = net.createServer((s) => s.once('data', () => {
+    cut++;
+    s.destroy();
+  }));
+  await new Promise<void>((r) => cServer.listen(0, '127.0.0.1', r));
+  const cPort = (cServer.address() as net.AddressInfo).port;
+  try {
+    a.t.setPeer('b', b.addr);
+    a.t.setPeer('c', `127.0.0.1:${cPort}`);
+    a.t.send(msg('a', 'b', 1));
+    a.t.send(msg('a', 'c', 1));
+    await waitFor(() => b.got.length === 1 && cut >= 1, 'both connections made');
+    await new Promise((r) => setTimeout(r, 150)); // b's connection is now stable (> 100 ms)
+    await b.t.close(); // the process "dies": listener and connections gone
+    await waitFor(() => gone.includes('b'), 'b reported gone');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(gone, ['b'], 'reported once, and never for c, which still listens');
+    // A peer that accepts and drops must not be re-dialled in a loop when nothing is queued.
+    assert.ok(cut <= 3, `c was dialled ${cut} times`);
+  } finally {
+    await Promise.all([a.t.close(), b.t.close()]);
+    await new Promise<void>((r) => cServer.close(() => r()));
+  }
+});
+
 test('a full queue drops and counts; send never throws', async () => {
   // The peer address points at a closed port: nothing drains the queue.
   const dead = net.createServer();
