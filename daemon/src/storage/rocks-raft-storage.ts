@@ -50,6 +50,8 @@ interface RocksDb {
   close(): Promise<void>;
   batch(ops: BatchOp[], options: { sync: boolean }): Promise<void>;
   iterator(options?: Record<string, unknown>): AsyncIterable<[Buffer, Buffer]>;
+  /** One RocksDB DeleteRange over [gte, lte] (not synced). */
+  clear(options: { gte: Buffer; lte: Buffer }): Promise<void>;
 }
 type RocksCtor = new (location: string, options: { keyEncoding: string; valueEncoding: string }) => RocksDb;
 
@@ -209,6 +211,10 @@ export class RocksRaftStorage implements RaftStorage {
       throw corrupt('snapshot chunks without a snapshot header');
     }
     const snapshotIndex = snapshot?.meta.index ?? 0;
+    // Entries at or below the snapshot are compacted ones whose (unsynced) range delete a crash
+    // lost: dead, not corruption.
+    const stale = entries.findIndex((e) => e.index > snapshotIndex);
+    entries.splice(0, stale === -1 ? entries.length : stale);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as Entry;
       const expected = i === 0 ? (snapshot ? snapshotIndex + 1 : e.index) : (entries[i - 1] as Entry).index + 1;
@@ -294,11 +300,23 @@ export class RocksRaftStorage implements RaftStorage {
     const plan = planCompact(this.shape, snapshot.meta);
     if (!plan) return;
     const ops: BatchOp[] = [];
-    this.deleteOps(ops, plan);
     const chunks = this.snapshotOps(ops, snapshot);
     await this.write(ops, 'saveSnapshotAndCompact');
     this.shape = plan.next;
     this.snapshotChunks = chunks;
+    // The compacted entries go with one range tombstone after the snapshot is durable, instead
+    // of one delete per entry inside the synced batch: 10,000 deletes made every snapshot stall
+    // the member's log writes for ~60 ms (all members at once, as they snapshot at the same
+    // index), the p99.9 of a PUT benchmark. Entries at or below the snapshot index are dead
+    // either way: if a crash loses this unsynced delete, load() skips them and the next
+    // compaction's range (from index 0) removes them.
+    try {
+      await this.openDb().clear({ gte: entryKey(0), lte: entryKey(snapshot.meta.index) });
+    } catch {
+      // The snapshot is durable; only dead entries stay (see above). A database that refused the
+      // range delete (a full disk) is reopened before the next write, which then reports it.
+      this.writeFailed = true;
+    }
   }
 
   async putMeta(key: string, value: string): Promise<void> {
