@@ -41,7 +41,7 @@ interface Settings {
 }
 
 function parseArgs(argv: readonly string[]): Settings {
-  let s: Settings = { rounds: 2, durationMs: 5000, warmupMs: 1000, failoverTrials: 9, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, only: 'all' };
+  let s: Settings = { rounds: 3, durationMs: 5000, warmupMs: 1000, failoverTrials: 9, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, only: 'all' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const v = argv[i + 1];
