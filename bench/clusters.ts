@@ -36,6 +36,8 @@ export interface BenchCluster {
 export interface ClusterTiming {
   readonly electionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
+  /** Both compact their log with a snapshot this often (raftkv --snapshot-entries, etcd --snapshot-count). */
+  readonly snapshotEntries: number;
 }
 
 async function fetchJson(url: string, init: RequestInit = {}, timeoutMs = CONTROL_REQUEST_TIMEOUT_MS): Promise<unknown> {
@@ -124,6 +126,7 @@ export class RaftkvBenchCluster extends BaseCluster {
       '--initial-cluster', initial,
       '--election-timeout-ms', String(this.timing.electionTimeoutMs),
       '--heartbeat-interval-ms', String(this.timing.heartbeatIntervalMs),
+      '--snapshot-entries', String(this.timing.snapshotEntries),
       '--log-level', 'warn',
     ]);
   }
@@ -179,6 +182,7 @@ export class EtcdBenchCluster extends BaseCluster {
       '--initial-cluster-token', 'raftkv-bench',
       '--election-timeout', String(this.timing.electionTimeoutMs),
       '--heartbeat-interval', String(this.timing.heartbeatIntervalMs),
+      '--snapshot-count', String(this.timing.snapshotEntries),
       '--log-level', 'warn',
       '--logger', 'zap',
     ]);

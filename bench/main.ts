@@ -35,13 +35,15 @@ interface Settings {
   readonly durationMs: number;
   readonly warmupMs: number;
   readonly failoverTrials: number;
+  /** Snapshot interval given to both systems (raftkv's default; etcd 3.4 defaults to 100,000). */
+  readonly snapshotEntries: number;
   readonly electionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly only: 'all' | 'load' | 'failover';
 }
 
 function parseArgs(argv: readonly string[]): Settings {
-  let s: Settings = { rounds: 3, durationMs: 5000, warmupMs: 1000, failoverTrials: 9, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, only: 'all' };
+  let s: Settings = { rounds: 3, durationMs: 5000, warmupMs: 1000, failoverTrials: 9, snapshotEntries: 10_000, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, only: 'all' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const v = argv[i + 1];
@@ -55,6 +57,7 @@ function parseArgs(argv: readonly string[]): Settings {
     else if (flag === '--duration-ms') s = { ...s, durationMs: num() };
     else if (flag === '--warmup-ms') s = { ...s, warmupMs: num() };
     else if (flag === '--failover-trials') s = { ...s, failoverTrials: num() };
+    else if (flag === '--snapshot-entries') s = { ...s, snapshotEntries: num() };
     else if (flag === '--election-timeout-ms') s = { ...s, electionTimeoutMs: num() };
     else if (flag === '--heartbeat-interval-ms') s = { ...s, heartbeatIntervalMs: num() };
     else if (flag === '--only' && (v === 'load' || v === 'failover' || v === 'all')) { s = { ...s, only: v }; i++; }
@@ -64,7 +67,7 @@ function parseArgs(argv: readonly string[]): Settings {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: node dist/bench/main.js [--rounds N] [--duration-ms N] [--warmup-ms N] [--failover-trials N] [--election-timeout-ms N] [--heartbeat-interval-ms N] [--only load|failover|all]\n`);
+  process.stderr.write(`bench: ${message}\nusage: node dist/bench/main.js [--rounds N] [--duration-ms N] [--warmup-ms N] [--failover-trials N] [--snapshot-entries N] [--election-timeout-ms N] [--heartbeat-interval-ms N] [--only load|failover|all]\n`);
   process.exit(2);
 }
 
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
     usage('etcd not found: `make deps` installs Debian\'s etcd-server');
   }
   const work = mkdtempSync(join(tmpdir(), 'raftkv-bench-'));
-  const timing = { electionTimeoutMs: settings.electionTimeoutMs, heartbeatIntervalMs: settings.heartbeatIntervalMs };
+  const timing = { electionTimeoutMs: settings.electionTimeoutMs, heartbeatIntervalMs: settings.heartbeatIntervalMs, snapshotEntries: settings.snapshotEntries };
   const raftkv = new RaftkvBenchCluster(join(work, 'raftkv'), 23000, timing, raftkvBin);
   const etcd = new EtcdBenchCluster(join(work, 'etcd'), 24000, timing);
   const clusters = [raftkv, etcd];
@@ -187,7 +190,7 @@ async function main(): Promise<void> {
       return { case: lc.name, op: lc.op, connections: lc.connections, raftkv: r, etcd: e, throughputRatio: r.opsPerSec / e.opsPerSec, p99Ratio: r.p99Ms / e.p99Ms };
     });
     const lines: string[] = [];
-    lines.push(`raftkv vs etcd ${execFileSync('etcd', ['--version']).toString().split('\n')[0]?.replace('etcd Version: ', '') ?? ''} — ${startedAt.toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${Math.round(totalmem() / 2 ** 30)} GiB, 3 members each on loopback, fsync on, 256-byte values, median of ${settings.rounds} alternating rounds of ${settings.durationMs / 1000}s`);
+    lines.push(`raftkv vs etcd ${execFileSync('etcd', ['--version']).toString().split('\n')[0]?.replace('etcd Version: ', '') ?? ''} — ${startedAt.toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${Math.round(totalmem() / 2 ** 30)} GiB, 3 members each on loopback, fsync on, a snapshot every ${settings.snapshotEntries} entries, 256-byte values, median of ${settings.rounds} alternating rounds of ${settings.durationMs / 1000}s`);
     lines.push('');
     lines.push('| case | raftkv ops/s | etcd ops/s | ratio | raftkv p50 / p99 / p99.9 ms | etcd p50 / p99 / p99.9 ms | p99 ratio |');
     lines.push('|---|---:|---:|---:|---|---|---:|');
