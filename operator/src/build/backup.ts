@@ -9,10 +9,9 @@
 import type { V1Container, V1CronJob, V1PersistentVolumeClaim, V1StatefulSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { BackupSpec, RaftCluster, RestoreSpec } from '../api/types.js';
 import {
-  AUTH_MOUNT_PATH, AUTH_TOKEN_FILE, AUTH_VOLUME, CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, TLS_MOUNT_PATH, TLS_VOLUME, clientScheme,
-  clientServiceName, configMapName, tlsSecretName, tokenSecretKey,
+  AUTH_MOUNT_PATH, AUTH_TOKEN_FILE, CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, TLS_MOUNT_PATH, clientScheme, clientServiceName, configMapName,
 } from './names.js';
-import { CM_INITIAL_CLUSTER, CM_INITIAL_CLUSTER_STATE, ownerReference } from './objects.js';
+import { CM_INITIAL_CLUSTER, CM_INITIAL_CLUSTER_STATE, memberSecretVolumes, ownerReference } from './objects.js';
 
 /** Where the backup volume is mounted in the backup Job's pod. */
 export const BACKUP_MOUNT_PATH = '/var/lib/raftkv-backup';
@@ -70,23 +69,9 @@ export function raftctlGlobalArgs(cluster: RaftCluster): string[] {
   return args;
 }
 
-/** File mode of the Secret files in the backup pod (owner and group read: the image's uid/gid 1000). */
-const BACKUP_SECRET_FILE_MODE = 0o440;
-
 /** Volumes the backup pod needs for raftctlGlobalArgs: the CA only (not the member key) and the token file. */
 export function backupSecretVolumes(cluster: RaftCluster): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
-  const volumes: V1Volume[] = [];
-  const mounts: V1VolumeMount[] = [];
-  if (cluster.spec.tls?.enabled === true) {
-    volumes.push({ name: TLS_VOLUME, secret: { secretName: tlsSecretName(cluster), defaultMode: BACKUP_SECRET_FILE_MODE, items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
-    mounts.push({ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true });
-  }
-  const auth = cluster.spec.auth;
-  if (auth !== undefined) {
-    volumes.push({ name: AUTH_VOLUME, secret: { secretName: auth.tokenSecretName, defaultMode: BACKUP_SECRET_FILE_MODE, items: [{ key: tokenSecretKey(cluster), path: AUTH_TOKEN_FILE }] } });
-    mounts.push({ name: AUTH_VOLUME, mountPath: AUTH_MOUNT_PATH, readOnly: true });
-  }
-  return { volumes, mounts };
+  return memberSecretVolumes(cluster, ['ca.crt']);
 }
 
 /** The backup container's command and args: `raftctl <global> snapshot save --dir <mount> --keep N`. */

@@ -109,12 +109,16 @@ export function memberArgs(cluster: RaftCluster): string[] {
 /** Owner-readable and group-readable (fsGroup): the keys are not world-readable in the pod. */
 const SECRET_FILE_MODE = 0o440;
 
-/** Secret volumes and mounts of a member: TLS material and the token file, each when enabled. */
-export function memberSecretVolumes(cluster: RaftCluster): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+/**
+ * Secret volumes and mounts of a member: TLS material and the token file, each when enabled.
+ * `tlsKeys` limits the TLS volume to those keys (a backup pod needs `ca.crt` only, never the key).
+ */
+export function memberSecretVolumes(cluster: RaftCluster, tlsKeys?: readonly string[]): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const volumes: V1Volume[] = [];
   const mounts: V1VolumeMount[] = [];
   if (cluster.spec.tls?.enabled === true) {
-    volumes.push({ name: TLS_VOLUME, secret: { secretName: tlsSecretName(cluster), defaultMode: SECRET_FILE_MODE } });
+    const items = tlsKeys === undefined ? {} : { items: tlsKeys.map((key) => ({ key, path: key })) };
+    volumes.push({ name: TLS_VOLUME, secret: { secretName: tlsSecretName(cluster), defaultMode: SECRET_FILE_MODE, ...items } });
     mounts.push({ name: TLS_VOLUME, mountPath: TLS_MOUNT_PATH, readOnly: true });
   }
   const auth = cluster.spec.auth;
