@@ -49,6 +49,58 @@ function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
 
+/** One valid line of a token file. */
+export interface TokenFileEntry {
+  readonly kind: 'token' | 'certificate';
+  /** The bearer token (secret: never log it), or the certificate CN (without `cn=`). */
+  readonly secret: string;
+  readonly role: Role;
+  /** The entry's name, `line-<n>` when the line has none: safe to show. */
+  readonly name: string;
+  /** 1-based line number. */
+  readonly line: number;
+}
+
+/**
+ * Parses and validates a token file by the daemon's rules, the one parser of the format (the
+ * member's table, the operator's admin credential and raftctl --token-file all read it). Throws
+ * TokenFileError naming the first bad line and rule, never a token.
+ */
+export function parseTokenFile(text: string, source = 'token file'): TokenFileEntry[] {
+  const entries: TokenFileEntry[] = [];
+  const seenTokens = new Set<string>();
+  const seenCns = new Set<string>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const where = `${source} line ${i + 1}`;
+    const fields = line.split(/\s+/);
+    if (fields.length < 2 || fields.length > 3) throw new TokenFileError(`${where}: expected '<token> <role> [name]'`);
+    const [secret, role, nameField] = fields as [string, string, string | undefined];
+    if (!isRole(role)) throw new TokenFileError(`${where}: role must be one of ${ROLES.join(', ')}`);
+    const name = nameField ?? `line-${i + 1}`;
+    if (!/^[\x21-\x7e]{1,128}$/.test(name)) throw new TokenFileError(`${where}: name must be 1..128 visible ASCII characters`);
+    if (entries.length >= TOKEN_LIMITS.maxEntries) throw new TokenFileError(`${source}: more than ${TOKEN_LIMITS.maxEntries} entries`);
+    if (secret.startsWith('cn=')) {
+      const cn = secret.slice(3);
+      if (cn === '') throw new TokenFileError(`${where}: empty certificate CN`);
+      if (seenCns.has(cn)) throw new TokenFileError(`${where}: certificate CN listed twice`);
+      seenCns.add(cn);
+      entries.push({ kind: 'certificate', secret: cn, role, name, line: i + 1 });
+      continue;
+    }
+    if (secret.length < TOKEN_LIMITS.minTokenChars || secret.length > TOKEN_LIMITS.maxTokenChars || !/^[\x21-\x7e]+$/.test(secret)) {
+      throw new TokenFileError(`${where}: a token must be ${TOKEN_LIMITS.minTokenChars}..${TOKEN_LIMITS.maxTokenChars} visible ASCII characters`);
+    }
+    if (seenTokens.has(secret)) throw new TokenFileError(`${where}: the same token appears twice`);
+    seenTokens.add(secret);
+    entries.push({ kind: 'token', secret, role, name, line: i + 1 });
+  }
+  if (entries.length === 0) throw new TokenFileError(`${source}: no entries (every request would be refused)`);
+  return entries;
+}
+
 interface TokenEntry {
   readonly digest: Buffer;
   readonly principal: Principal;
@@ -70,34 +122,10 @@ export class TokenTable {
   static parse(text: string, source = 'token file'): TokenTable {
     const tokens: TokenEntry[] = [];
     const certs = new Map<string, Principal>();
-    const seen = new Set<string>();
-    const lines = text.split(/\r?\n/);
-    for (let i = 0; i < lines.length; i++) {
-      const line = (lines[i] ?? '').trim();
-      if (line === '' || line.startsWith('#')) continue;
-      const where = `${source} line ${i + 1}`;
-      const fields = line.split(/\s+/);
-      if (fields.length < 2 || fields.length > 3) throw new TokenFileError(`${where}: expected '<token> <role> [name]'`);
-      const [secret, role, nameField] = fields as [string, string, string | undefined];
-      if (!isRole(role)) throw new TokenFileError(`${where}: role must be one of ${ROLES.join(', ')}`);
-      const name = nameField ?? `line-${i + 1}`;
-      if (!/^[\x21-\x7e]{1,128}$/.test(name)) throw new TokenFileError(`${where}: name must be 1..128 visible ASCII characters`);
-      if (tokens.length + certs.size >= TOKEN_LIMITS.maxEntries) throw new TokenFileError(`${source}: more than ${TOKEN_LIMITS.maxEntries} entries`);
-      if (secret.startsWith('cn=')) {
-        const cn = secret.slice(3);
-        if (cn === '') throw new TokenFileError(`${where}: empty certificate CN`);
-        if (certs.has(cn)) throw new TokenFileError(`${where}: certificate CN listed twice`);
-        certs.set(cn, { name, role, via: 'certificate' });
-        continue;
-      }
-      if (secret.length < TOKEN_LIMITS.minTokenChars || secret.length > TOKEN_LIMITS.maxTokenChars || !/^[\x21-\x7e]+$/.test(secret)) {
-        throw new TokenFileError(`${where}: a token must be ${TOKEN_LIMITS.minTokenChars}..${TOKEN_LIMITS.maxTokenChars} visible ASCII characters`);
-      }
-      if (seen.has(secret)) throw new TokenFileError(`${where}: the same token appears twice`);
-      seen.add(secret);
-      tokens.push({ digest: sha256(secret), principal: { name, role, via: 'token' } });
+    for (const e of parseTokenFile(text, source)) {
+      if (e.kind === 'certificate') certs.set(e.secret, { name: e.name, role: e.role, via: 'certificate' });
+      else tokens.push({ digest: sha256(e.secret), principal: { name: e.name, role: e.role, via: 'token' } });
     }
-    if (tokens.length + certs.size === 0) throw new TokenFileError(`${source}: no entries (every request would be refused)`);
     return new TokenTable(tokens, certs);
   }
 

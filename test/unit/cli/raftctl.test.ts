@@ -2,14 +2,14 @@
 // to end against the real API server over a fake member (redirects, failover, errors).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough, Readable } from 'node:stream';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_ENDPOINT, UsageError, parseArgs } from '../../../daemon/src/cli/args.js';
 import { renderStatusTable } from '../../../daemon/src/cli/status-table.js';
 import type { MemberRow } from '../../../daemon/src/cli/status-table.js';
-import { runRaftctl } from '../../../daemon/src/cli/run.js';
+import { runRaftctlCaptured } from './capture.js';
+import type { CapturedRun } from './capture.js';
 import { startApi } from '../api/harness.js';
 import type { TestApi } from '../api/harness.js';
 
@@ -110,16 +110,8 @@ describe('commands against a member', () => {
     await new Promise((r) => dead.close(r));
   });
 
-  async function run(argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    stderr.on('data', (c: Buffer) => { err += c.toString(); });
-    const code = await runRaftctl(['--endpoints', `${deadUrl},${t.url}`, '--timeout-ms', '2000', ...argv], { stdout, stderr, stdin: Readable.from([Buffer.from(stdin)]), env: {} });
-    return { code, out, err };
-  }
+  const run = (argv: string[], stdin = ''): Promise<CapturedRun> =>
+    runRaftctlCaptured(['--endpoints', `${deadUrl},${t.url}`, '--timeout-ms', '2000', ...argv], stdin);
 
   test('put, get, list, del through a dead first endpoint', async () => {
     const p = await run(['put', 'greet', 'hello']);

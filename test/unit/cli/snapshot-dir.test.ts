@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { UsageError, parseArgs } from '../../../daemon/src/cli/args.js';
 import { parseRestoreArgs, restoreSkipReason, runRestore } from '../../../daemon/src/cli/restore.js';
-import { runRaftctl } from '../../../daemon/src/cli/run.js';
+import { runRaftctlCaptured } from './capture.js';
+import type { CapturedRun } from './capture.js';
 import {
   MAX_KEEP, SNAPSHOT_NAME_RE, STALE_PART_AGE_MS, parseSnapshotName, planPrune, snapshotNames, sortSnapshots, stalePartFiles,
 } from '../../../daemon/src/cli/snapshot-dir.js';
@@ -81,10 +82,7 @@ describe('snapshot save --dir flags', () => {
   for (const argv of bad) test(`usage error: raftctl ${argv.join(' ')}`, () => assert.throws(() => parseArgs(argv, {}), UsageError));
 
   test('a bad flag exits 2 with the usage text, which lists --dir/--keep', async () => {
-    const stderr = new PassThrough();
-    let err = '';
-    stderr.on('data', (c: Buffer) => { err += c.toString(); });
-    const code = await runRaftctl(['snapshot', 'save', '--dir', '/b', '--keep', '0'], { stdout: new PassThrough(), stderr, stdin: Readable.from([]), env: {} });
+    const { code, err } = await runRaftctlCaptured(['snapshot', 'save', '--dir', '/b', '--keep', '0']);
     assert.equal(code, 2);
     assert.match(err, /--keep must be 1\.\.1000/);
     assert.match(err, /snapshot save --dir DIR \[--keep N\]/);
@@ -101,16 +99,7 @@ describe('snapshot save --dir against a member', () => {
     await t.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    stderr.on('data', (c: Buffer) => { err += c.toString(); });
-    const code = await runRaftctl(['--endpoints', t.url, ...argv], { stdout, stderr, stdin: Readable.from([]), env: {} });
-    return { code, out, err };
-  }
+  const run = (argv: string[]): Promise<CapturedRun> => runRaftctlCaptured(['--endpoints', t.url, ...argv]);
 
   test('saves timestamped files, prunes the oldest beyond --keep, leaves strangers alone', async () => {
     writeFileSync(join(dir, 'README'), 'not a backup');
@@ -143,8 +132,8 @@ describe('snapshot save --dir against a member', () => {
     assert.equal(r.code, 1);
     assert.match(r.err, /--dir .*nope/);
     const before = readdirSync(dir).sort();
-    const down = await runRaftctl(['--endpoints', 'http://127.0.0.1:1', '--timeout-ms', '500', 'snapshot', 'save', '--dir', dir, '--keep', '1'], { stdout: new PassThrough(), stderr: new PassThrough(), stdin: Readable.from([]), env: {} });
-    assert.equal(down, 1);
+    const down = await runRaftctlCaptured(['--endpoints', 'http://127.0.0.1:1', '--timeout-ms', '500', 'snapshot', 'save', '--dir', dir, '--keep', '1']);
+    assert.equal(down.code, 1);
     assert.deepEqual(readdirSync(dir).sort(), before, 'nothing pruned when no backup was written');
   });
 });
