@@ -25,7 +25,7 @@ import { createApiServer, findStatusPageDir } from '../api/server.js';
 import type { ApiServer } from '../api/server.js';
 import { MemberServer } from '../server.js';
 import { META_KEYS, planStart } from './bootstrap.js';
-import { ThreadedRaftStorage } from './threaded-storage.js';
+import { WorkerRaftStorage } from '../storage/worker-raft-storage.js';
 
 /** What `wireMember` needs besides the configuration. */
 export interface WireOptions {
@@ -64,7 +64,7 @@ function splitHostPort(address: string): { host: string; port: number } {
 export async function wireMember(o: WireOptions): Promise<WiredMember> {
   const { config, logger, metrics } = o;
   // RocksDB on a worker thread: its writes fsync synchronously, which must not stall this loop.
-  const storage = new ThreadedRaftStorage(config.dataDir, (err) => o.onFatal(err));
+  const storage = new WorkerRaftStorage(config.dataDir, { onWorkerDied: (err) => o.onFatal(err) });
   let loaded = await storage.load();
   if (config.forceNewCluster) loaded = (await forceNewCluster(storage, loaded, config, watchLogger(logger))).loaded;
   const plan = planStart(config, loaded);

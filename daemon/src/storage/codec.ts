@@ -157,6 +157,12 @@ export class ByteReader {
     return this.raw(this.uvarint());
   }
 
+  /** A copy of the input between reader positions `from` and `to` (already read or not). */
+  copyRange(from: number, to: number): Uint8Array {
+    if (from < 0 || to < from || to > this.end) throw new CodecError(`bad range ${from}..${to}`);
+    return this.buf.slice(from, to);
+  }
+
   /** Like bytes() but copies, so the result does not pin the input buffer. */
   bytesCopy(): Uint8Array {
     return new Uint8Array(this.bytes());

@@ -37,36 +37,42 @@ export function checkContiguous(entries: readonly Entry[], what: string): void {
  */
 export function planPersist(shape: LogShape, batch: PersistBatch): PersistPlan {
   checkContiguous(batch.entries, 'persist');
+  const first = batch.entries[0];
+  const last = batch.entries[batch.entries.length - 1];
+  return planPersistRange(shape, batch.snapshot?.meta, first && last ? { first: first.index, last: last.index } : null);
+}
+
+/**
+ * planPersist for a batch known by its snapshot (if any) and the index range of its contiguous
+ * entries (null when it has none).
+ */
+export function planPersistRange(shape: LogShape, snapshotMeta: SnapshotMeta | undefined, entries: { readonly first: number; readonly last: number } | null): PersistPlan {
   let { snapshotIndex, firstIndex, lastIndex } = shape;
   let deleteFrom = Infinity;
   let deleteTo = -Infinity;
-  if (batch.snapshot) {
+  if (snapshotMeta) {
     // A received snapshot replaces the whole stored log, also entries after its index.
     if (lastIndex >= firstIndex) {
       deleteFrom = firstIndex;
       deleteTo = lastIndex;
     }
-    snapshotIndex = batch.snapshot.meta.index;
+    snapshotIndex = snapshotMeta.index;
     firstIndex = snapshotIndex + 1;
     lastIndex = snapshotIndex;
   }
-  const first = batch.entries[0];
-  const last = batch.entries[batch.entries.length - 1];
-  if (first && last) {
-    if (first.index <= snapshotIndex || first.index > lastIndex + 1) {
-      throw new StorageError(
-        'IO',
-        `persist: entries start at ${first.index} but the log holds (${snapshotIndex}, ${lastIndex}]`,
-      );
+  if (entries) {
+    const { first, last } = entries;
+    if (first <= snapshotIndex || first > lastIndex + 1) {
+      throw new StorageError('IO', `persist: entries start at ${first} but the log holds (${snapshotIndex}, ${lastIndex}]`);
     }
-    if (batch.snapshot === undefined && last.index < lastIndex) {
+    if (snapshotMeta === undefined && last < lastIndex) {
       // Replacing a suffix with a shorter one: stored entries beyond the new last must go
       // (the ones up to it are overwritten by the puts).
-      deleteFrom = last.index + 1;
+      deleteFrom = last + 1;
       deleteTo = lastIndex;
     }
-    if (lastIndex < firstIndex) firstIndex = first.index;
-    lastIndex = last.index;
+    if (lastIndex < firstIndex) firstIndex = first;
+    lastIndex = last;
   }
   return { deleteFrom, deleteTo, next: { snapshotIndex, firstIndex, lastIndex } };
 }

@@ -11,7 +11,8 @@ import { crc32 } from 'node:zlib';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
 import type { LoadedRaftState, PersistBatch, RaftStorage, StoredSnapshot } from './types.js';
 import { StorageError, toStorageError, type StorageObserver } from './errors.js';
-import { planCompact, planPersist, type LogShape, type PersistPlan } from './plan.js';
+import { planCompact, planPersistRange, type LogShape, type PersistPlan } from './plan.js';
+import { encodePersistBatch, type EncodedPersistBatch } from './encoded-batch.js';
 import type {
   ByteReader} from './codec.js';
 import {
@@ -21,7 +22,6 @@ import {
   readEntry,
   readHardState,
   readSnapshotMeta,
-  writeEntry,
   writeHardState,
   writeSnapshotMeta,
 } from './codec.js';
@@ -272,18 +272,25 @@ export class RocksRaftStorage implements RaftStorage {
   }
 
   async persist(batch: PersistBatch): Promise<void> {
-    const plan = planPersist(this.shape, batch);
+    await this.persistEncoded(encodePersistBatch(batch));
+  }
+
+  /** persist() for a batch already encoded (how the storage thread receives it). */
+  async persistEncoded(batch: EncodedPersistBatch): Promise<void> {
+    const count = batch.ends.length;
+    const plan = planPersistRange(this.shape, batch.snapshot?.meta, count > 0 ? { first: batch.firstIndex, last: batch.firstIndex + count - 1 } : null);
     const ops: BatchOp[] = [];
     // Deletes first: a later put of the same key in the batch wins.
     this.deleteOps(ops, plan);
     let chunks = this.snapshotChunks;
     if (batch.snapshot) chunks = this.snapshotOps(ops, batch.snapshot);
-    const w = new ByteWriter(256);
-    for (const e of batch.entries) {
-      const start = w.pos;
-      writeEntry(w, e);
-      // Copy out of the shared writer: the binding may keep a reference until the write completes.
-      ops.push({ type: 'put', key: entryKey(e.index), value: Buffer.from(w.finish().subarray(start)) });
+    const values = toBuffer(batch.values);
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      const end = batch.ends[i] as number;
+      // Views of the batch's own buffer, which nothing writes to again.
+      ops.push({ type: 'put', key: entryKey(batch.firstIndex + i), value: values.subarray(start, end) });
+      start = end;
     }
     if (batch.hardState) {
       const hw = new ByteWriter(32);

@@ -90,6 +90,27 @@ function writeMessage(w: ByteWriter, m: Message, withData: boolean): void {
   if (hasData && m.snapshotData) w.bytes(m.snapshotData);
 }
 
+/**
+ * Reads `n` entries whose payloads share one copy of their region of the frame: one allocation
+ * per message instead of one per entry (they enter the log together and leave it together), and
+ * the frame buffer is not pinned.
+ */
+function readEntriesDetached(r: ByteReader, n: number): Entry[] {
+  const entries: Entry[] = new Array<Entry>(n);
+  if (n === 0) return entries;
+  const start = r.pos;
+  // The array-buffer offset of reader position 0, to place each payload view in the copy.
+  const origin = r.raw(0).byteOffset - start;
+  for (let i = 0; i < n; i++) entries[i] = readEntry(r, false);
+  const region = r.copyRange(start, r.pos);
+  for (let i = 0; i < n; i++) {
+    const e = entries[i] as Entry;
+    const at = e.data.byteOffset - origin - start;
+    entries[i] = { term: e.term, index: e.index, type: e.type, data: region.subarray(at, at + e.data.length) };
+  }
+  return entries;
+}
+
 function readMessage(r: ByteReader): Message {
   const type = r.u8();
   if (type < 1 || type > MAX_MESSAGE_TYPE) throw new CodecError(`unknown message type ${type}`);
@@ -107,8 +128,7 @@ function readMessage(r: ByteReader): Message {
   const n = r.uvarint();
   // Every entry takes at least 4 bytes, so a count beyond that is a lie (and would allocate).
   if (n > MAX_ENTRIES_PER_FRAME || n * 4 > r.remaining()) throw new CodecError(`bad entry count ${n}`);
-  const entries: Entry[] = new Array<Entry>(n);
-  for (let i = 0; i < n; i++) entries[i] = readEntry(r, true);
+  const entries = readEntriesDetached(r, n);
   const base = {
     type: type as MessageType,
     from,

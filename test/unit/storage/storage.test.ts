@@ -381,3 +381,45 @@ test('WorkerRaftStorage: typed errors cross the thread; the observer hears synce
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('WorkerRaftStorage: the hand-off leaves the caller\'s entries intact (only the encoded copy is transferred)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'io-worker-'));
+  const s = new WorkerRaftStorage(dir);
+  try {
+    await s.load();
+    const entries = range(1, 50, 1);
+    const before = entries.map((e) => Buffer.from(e.data).toString());
+    await s.persist({ hardState: { term: 1, vote: 'a', commit: 0 }, entries });
+    assert.deepEqual(entries.map((e) => Buffer.from(e.data).toString()), before);
+    await assert.rejects(s.persist({ entries: [ent(51, 1), ent(53, 1)] }), (e: unknown) => e instanceof StorageError && /not contiguous/.test(e.message));
+  } finally {
+    await s.close();
+  }
+  const r = new WorkerRaftStorage(dir);
+  try {
+    const st = await r.load();
+    assert.deepEqual(indexes(st.entries), range(1, 50, 1).map((e) => e.index));
+    assert.equal(Buffer.from((st.entries[49] as Entry).data).toString(), 'e50t1');
+  } finally {
+    await r.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('WorkerRaftStorage: a worker that dies is reported once and every later call fails with IO', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'io-worker-'));
+  const died: Error[] = [];
+  const s = new WorkerRaftStorage(dir, { onWorkerDied: (err) => died.push(err) });
+  try {
+    await s.load();
+    // The worker thread is private; reaching it is the only way to kill it from a test.
+    await (s as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(died.length, 1);
+    assert.match(died[0]?.message ?? '', /exited/);
+    await assert.rejects(s.persist({ entries: range(1, 1, 1) }), (e: unknown) => e instanceof StorageError && e.code === 'IO' && /storage worker failed/.test(e.message));
+  } finally {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -66,6 +66,23 @@ test('random messages round-trip through frames split at random points', () => {
   }
 });
 
+test('decoded entries share one copy of their region: later input and the decoder\'s buffer cannot change them', () => {
+  const entries: Entry[] = Array.from({ length: 30 }, (_, i) => ({ term: 2, index: 100 + i, type: EntryType.Normal, data: new TextEncoder().encode(`value-${i}`.repeat(1 + (i % 5))) }));
+  entries.push({ term: 2, index: 130, type: EntryType.Normal, data: new Uint8Array(0) });
+  const message: Message = { type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: 99, entries, commit: 90, reject: false, rejectHint: 0, rejectHintTerm: 0, context: 0 };
+  const wire = Uint8Array.from(encodeFrame({ kind: 'message', message }));
+  const dec = new FrameDecoder();
+  const res = dec.push(wire);
+  assert.ok(res.ok);
+  const got = (res.frames[0] as Extract<Frame, { kind: 'message' }>).message;
+  wire.fill(0);
+  dec.push(encodeFrame({ kind: 'ping', nonce: 7 }));
+  assert.deepEqual(got.entries, entries);
+  const buffers = new Set(got.entries.map((e) => e.data.buffer));
+  assert.equal(buffers.size, 1);
+  assert.notEqual([...buffers][0], wire.buffer);
+});
+
 test('decoder never throws on random garbage or mutated valid frames, and reports errors', () => {
   const r = rng(2);
   let errors = 0;
