@@ -2,7 +2,7 @@
 // proposals and read requests, and carries out each Ready in the order the core demands:
 // persist (one synced batch) → send → install snapshot / apply committed entries → answer
 // reads → advance. Everything the HTTP API needs goes through the MemberService it implements.
-import type { ConfChange, ConfState, Entry, HardState, Message, RaftStatus, Ready, SnapshotMeta, SoftState } from './raft/types.js';
+import type { ConfChange, ConfState, Entry, HardState, LeaderProgress, Message, RaftStatus, Ready, SnapshotMeta, SoftState } from './raft/types.js';
 import { EntryType, MessageType } from './raft/types.js';
 import { RaftError, RaftInvariantError } from './raft/errors.js';
 import type { RaftStorage, StoredSnapshot, PersistBatch } from './storage/types.js';
@@ -38,6 +38,8 @@ export interface DriverRaftNode {
   hasReady(): boolean;
   ready(): Ready;
   advance(ready: Ready): void;
+  /** Leader, while its outstanding Ready is written: what may be sent and applied meanwhile (RawNode.leaderProgress). */
+  leaderProgress(): LeaderProgress | null;
   /** The driver stored a snapshot at `meta`: the core forgets entries up to meta.index and returns its own view of the meta. */
   compact(meta: SnapshotMeta): SnapshotMeta;
   reportUnreachable(id: string): void;
@@ -160,6 +162,13 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   private durable: { term: number; vote: string; lastIndex: number };
   /** Duration of the latest persist (trace logging). */
   private lastPersistMs = 0;
+  /**
+   * True while this leader's Ready is being written after its messages went out: commits that
+   * acknowledgements bring meanwhile are applied at once (progressWhileWriting) instead of
+   * waiting for the fsync to end.
+   */
+  private writingAsLeader = false;
+  private progressScheduled = false;
   /** Leader: tick at which a snapshot was last sent to each follower. */
   private readonly snapshotSentAtTick = new Map<string, number>();
   /** Ticks a follower may take to acknowledge a snapshot before it is sent again. */
@@ -311,6 +320,34 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       this.wake = null;
       w();
     }
+    if (this.writingAsLeader && !this.progressScheduled) {
+      // Once per event-loop turn: everything read from sockets in this turn goes in one pass.
+      this.progressScheduled = true;
+      setImmediate(() => this.progressWhileWriting());
+    }
+  }
+
+  /**
+   * While the leader's own write is in flight: apply committed entries that are durable here and
+   * answer their clients as acknowledgements arrive, instead of after the fsync (RawNode.
+   * leaderProgress says why that is safe); new proposals go out with the next Ready.
+   */
+  private progressWhileWriting(): void {
+    this.progressScheduled = false;
+    if (!this.writingAsLeader || this.stopped || this.writeBlocked !== null) return;
+    this.submitReads();
+    let progress: LeaderProgress | null;
+    try {
+      progress = this.o.node.leaderProgress();
+    } catch (err) {
+      this.o.onFatal(err); // it refuses nothing: any throw is a broken invariant
+      return;
+    }
+    if (progress === null) return;
+    for (const m of progress.messages) this.send(m);
+    if (progress.committedEntries.length > 0) this.apply(progress.committedEntries);
+    for (const rs of progress.readStates) this.reads.readState(rs.requestId, rs.index);
+    this.reads.applied(this.appliedIndex);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -398,7 +435,14 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         batch.snapshot = { meta: rd.snapshot, data };
       }
       const tp = performance.now();
-      const ok = tracingEnabled() ? await this.tracedPersist(batch) : await this.persistWithRetry(batch);
+      this.writingAsLeader = sendEarly;
+      if (sendEarly && this.o.node.hasReady()) this.notify();
+      let ok: boolean;
+      try {
+        ok = tracingEnabled() ? await this.tracedPersist(batch) : await this.persistWithRetry(batch);
+      } finally {
+        this.writingAsLeader = false;
+      }
       this.lastPersistMs = performance.now() - tp;
       if (!ok) return; // stopping: nothing after a failed persist may be sent or applied
       this.noteDurable(rd);

@@ -50,6 +50,9 @@ export interface SimStats {
   transfers: number;
   snapshotsTaken: number;
   snapshotsInstalled: number;
+  /** Leader Readys written while the leader kept replicating, and the work it did meanwhile. */
+  asyncLeaderWrites: number;
+  leaderProgress: number;
   messages: number;
   dropped: number;
   clientOps: number;
@@ -83,6 +86,8 @@ interface FaultProfile {
   crashNewLeaderP: number;
   /** Chance that a leader crashes in the Ready where its commit advances but lags its log (Figure 8). */
   crashPartialP: number;
+  /** Chance a leader's Ready is written asynchronously (sent first, durable 1-4 ticks later). */
+  asyncLeaderWriteP: number;
   /** Chance that a newly elected leader is cut off from everyone a few ticks later (its new entries stay stray). */
   isolateNewLeaderP: number;
   clockP: number;
@@ -204,6 +209,11 @@ class SimNode {
   readsWaiting: { index: number; op: ClientOp }[] = [];
   /** Snapshot images received with Snapshot messages, by index, until a Ready installs one. */
   readonly snapshotInbox = new Map<number, Uint8Array>();
+  /**
+   * A leader's Ready whose write is still in progress (as the daemon's leader writes while it
+   * keeps replicating): completes at `doneAt`, or is lost if the member crashes first.
+   */
+  writing: { readonly rd: Ready; readonly rest: readonly Entry[]; readonly doneAt: number } | null = null;
 
   constructor(
     readonly id: NodeId,
@@ -295,6 +305,7 @@ class Simulation {
       crashLeaderP: r.next(),
       crashNewLeaderP: churn || on(0.4) ? 0.1 + r.next() * 0.5 : 0,
       crashPartialP: churn || on(0.4) ? 0.05 + r.next() * 0.5 : 0,
+      asyncLeaderWriteP: on(0.7) ? r.next() : 0,
       isolateNewLeaderP: churn || on(0.4) ? 0.1 + r.next() * 0.5 : 0,
       clockP: clockFaults ? 0.005 + r.next() * 0.02 : 0,
       memberP: on(0.5) ? 0.005 + r.next() * 0.02 : 0,
@@ -302,7 +313,7 @@ class Simulation {
       campaignP: on(0.3) ? r.next() * 0.01 : 0,
     };
     this.stats = {
-      nodes: n, elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshotsTaken: 0, snapshotsInstalled: 0,
+      nodes: n, elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshotsTaken: 0, snapshotsInstalled: 0, asyncLeaderWrites: 0, leaderProgress: 0,
       messages: 0, dropped: 0, clientOps: 0, clientOk: 0, clientInfo: 0, maxCommit: 0, linearizability: '',
     };
     const voters = this.allIds.slice(0, n);
@@ -386,7 +397,9 @@ class Simulation {
     if (this.clientsOn) this.runClients();
     this.expireClientOps();
     for (const n of this.nodes.values()) {
-      if (n.raw !== null) this.checker.appliedWithinCommit(n.id, n.appliedIndex, n.durableCommit);
+      // The commit index is volatile in Raft: a member may apply what it knows is committed before
+      // recording it (a leader writing asynchronously does), so the bound is the larger of both.
+      if (n.raw !== null) this.checker.appliedWithinCommit(n.id, n.appliedIndex, Math.max(n.durableCommit, n.raw.status().commit));
     }
   }
 
@@ -493,12 +506,21 @@ class Simulation {
     n.snapshotInbox.clear();
     n.crashPhase = null;
     n.crashAt = -1;
+    n.writing = null;
     this.log(() => `crash ${n.id}#${n.incarnation} (${why})`);
   }
 
   private processReady(n: SimNode): void {
     const raw = n.raw;
-    if (raw === null || n.clock === 'paused' || !raw.hasReady()) return;
+    if (raw === null || n.clock === 'paused') return;
+    if (n.writing !== null) {
+      if (this.now < n.writing.doneAt) return this.leaderProgress(n, raw);
+      const { rd, rest } = n.writing;
+      n.writing = null;
+      this.finishReady(n, raw, rd, rest);
+      if (n.raw === null) return;
+    }
+    if (!raw.hasReady()) return;
     const rd = raw.ready();
     this.steps++;
     if (this.faultsOn && n.role === 'leader' && rd.hardState !== undefined && rd.hardState.commit > n.store.hardState.commit && n.crashPhase === null) {
@@ -509,6 +531,21 @@ class Simulation {
       }
     }
     if (n.crashPhase === 'beforePersist') return this.crash(n, 'before persisting a Ready');
+    // A leader whose term and vote are durable may send first and write meanwhile (the daemon
+    // does: Raft thesis §10.2.1); committed entries already durable are applied at once.
+    const hs = n.store.hardState;
+    const leading = rd.softState === undefined ? n.role === 'leader' : rd.softState.role === 'leader';
+    const termVoteDurable = rd.hardState === undefined || (rd.hardState.term === hs.term && rd.hardState.vote === hs.vote);
+    if (leading && termVoteDurable && rd.snapshot === undefined && rd.entries.length > 0 && this.rng.chance(this.profile.asyncLeaderWriteP)) {
+      for (const m of rd.messages) this.send(n, m);
+      const durableUpTo = Math.min(n.store.lastIndex(), (rd.entries[0]?.index ?? Infinity) - 1);
+      let k = 0;
+      while (k < rd.committedEntries.length && (rd.committedEntries[k]?.index ?? Infinity) <= durableUpTo) k++;
+      if (k > 0) this.applyReady(n, { entries: [], messages: [], committedEntries: rd.committedEntries.slice(0, k), readStates: [] });
+      n.writing = { rd, rest: rd.committedEntries.slice(k), doneAt: this.now + this.rng.between(1, 4) };
+      this.stats.asyncLeaderWrites++;
+      return;
+    }
     this.persist(n, rd);
     if (n.crashPhase === 'afterPersist') return this.crash(n, 'after persisting, before sending');
     for (const m of rd.messages) this.send(n, m);
@@ -517,6 +554,26 @@ class Simulation {
     raw.advance(rd);
     if (n.crashPhase === 'afterApply') return this.crash(n, 'after applying');
     if (n.appliedIndex - n.store.snapshot.index >= this.snapshotEvery) this.takeSnapshot(n, raw);
+  }
+
+  /** The leader's write of `rd` completed: record it, apply what waited for it, advance. */
+  private finishReady(n: SimNode, raw: RawNode, rd: Ready, rest: readonly Entry[]): void {
+    this.persist(n, rd);
+    if (n.crashPhase === 'afterPersist' || n.crashPhase === 'afterSend') return this.crash(n, 'after persisting, before applying');
+    this.applyReady(n, { ...rd, committedEntries: rest });
+    raw.advance(rd);
+    if (n.crashPhase === 'afterApply') return this.crash(n, 'after applying');
+    if (n.appliedIndex - n.store.snapshot.index >= this.snapshotEvery) this.takeSnapshot(n, raw);
+  }
+
+  /** While its write is in progress, a leader sends and applies what does not depend on it. */
+  private leaderProgress(n: SimNode, raw: RawNode): void {
+    const lp = raw.leaderProgress();
+    if (lp === null) return;
+    this.steps++;
+    this.stats.leaderProgress++;
+    for (const m of lp.messages) this.send(n, m);
+    this.applyReady(n, { entries: [], messages: [], committedEntries: lp.committedEntries, readStates: lp.readStates });
   }
 
   private takeSnapshot(n: SimNode, raw: RawNode): void {
@@ -788,9 +845,10 @@ class Simulation {
     if (type === 'addLearner') node = r.pick(outsiders);
     else if (type === 'promote') node = r.pick(conf.learners);
     else node = r.pick(conf.voters.length > 3 && r.chance(0.6) ? conf.voters : conf.learners.length > 0 ? conf.learners : conf.voters);
-    if (type === 'addLearner' && leader.appliedIndex > leader.store.snapshot.index && r.chance(0.5)) {
+    if (type === 'addLearner' && leader.writing === null && leader.appliedIndex > leader.store.snapshot.index && r.chance(0.5)) {
       // As the daemon does: snapshot first, so the joiner learns the configuration from a
       // snapshot. Otherwise it may learn it from the log from index 1 (both paths are exercised).
+      // Like the daemon's, only between Readys, not while one is being written.
       this.takeSnapshot(leader, leader.raw);
     }
     try {

@@ -134,6 +134,17 @@ export interface Ready {
   readonly readStates: readonly ReadState[];
 }
 
+/**
+ * What a leader may act on while the driver is still writing its outstanding Ready (see
+ * RawNode.leaderProgress): send `messages`, apply `committedEntries` (all durable here), answer
+ * `readStates` once applied. None of it is repeated in a later Ready.
+ */
+export interface LeaderProgress {
+  readonly messages: readonly Message[];
+  readonly committedEntries: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+}
+
 /** Deterministic randomness, injected so a seed replays a run exactly. */
 export interface Rng {
   /** An integer in [0, maxExclusive). */
