@@ -23,6 +23,12 @@ export interface SimOptions {
   /** Bound on ticks of the liveness phase (faults off). */
   readonly livenessTicks?: number;
   readonly brokenVariants?: BrokenVariants;
+  /**
+   * Leaders sometimes write a Ready while they keep replicating, as the daemon's do (default
+   * true). Its randomness is a separate stream, so a run that never writes asynchronously replays
+   * exactly as before the feature existed (seeds pinned by regression tests keep their meaning).
+   */
+  readonly asyncLeaderWrites?: boolean;
   /** Receives one readable line per event when set (replay with --trace). */
   readonly trace?: (line: string) => void;
 }
@@ -70,6 +76,8 @@ const MAX_LATENCY_TICKS = 40;
 const RING = 64;
 const KEYS = ['x', 'y', 'z'];
 const SPARE_NODES = 2;
+/** Prng stream of the asynchronous leader writes. */
+const ASYNC_WRITE_STREAM = 7;
 
 /** Per-seed fault intensities ("swarm testing": each run stresses a different mix). */
 interface FaultProfile {
@@ -239,6 +247,8 @@ export function runSimulation(opts: SimOptions): SimResult {
 
 class Simulation {
   private readonly rng: Prng;
+  /** Only the asynchronous leader writes draw from this (see SimOptions.asyncLeaderWrites). */
+  private readonly asyncRng: Prng;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly checker = new SafetyChecker();
   private readonly nodes = new Map<NodeId, SimNode>();
@@ -265,6 +275,7 @@ class Simulation {
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed);
+    this.asyncRng = new Prng(opts.seed, ASYNC_WRITE_STREAM);
     this.trace = opts.trace;
     const r = this.rng;
     const n = opts.nodes ?? r.pick([3, 3, 5, 5, 7]);
@@ -305,7 +316,7 @@ class Simulation {
       crashLeaderP: r.next(),
       crashNewLeaderP: churn || on(0.4) ? 0.1 + r.next() * 0.5 : 0,
       crashPartialP: churn || on(0.4) ? 0.05 + r.next() * 0.5 : 0,
-      asyncLeaderWriteP: on(0.7) ? r.next() : 0,
+      asyncLeaderWriteP: opts.asyncLeaderWrites !== false && this.asyncRng.chance(0.7) ? this.asyncRng.next() : 0,
       isolateNewLeaderP: churn || on(0.4) ? 0.1 + r.next() * 0.5 : 0,
       clockP: clockFaults ? 0.005 + r.next() * 0.02 : 0,
       memberP: on(0.5) ? 0.005 + r.next() * 0.02 : 0,
@@ -536,13 +547,13 @@ class Simulation {
     const hs = n.store.hardState;
     const leading = rd.softState === undefined ? n.role === 'leader' : rd.softState.role === 'leader';
     const termVoteDurable = rd.hardState === undefined || (rd.hardState.term === hs.term && rd.hardState.vote === hs.vote);
-    if (leading && termVoteDurable && rd.snapshot === undefined && rd.entries.length > 0 && this.rng.chance(this.profile.asyncLeaderWriteP)) {
+    if (leading && termVoteDurable && rd.snapshot === undefined && rd.entries.length > 0 && this.asyncRng.chance(this.profile.asyncLeaderWriteP)) {
       for (const m of rd.messages) this.send(n, m);
       const durableUpTo = Math.min(n.store.lastIndex(), (rd.entries[0]?.index ?? Infinity) - 1);
       let k = 0;
       while (k < rd.committedEntries.length && (rd.committedEntries[k]?.index ?? Infinity) <= durableUpTo) k++;
       if (k > 0) this.applyReady(n, { entries: [], messages: [], committedEntries: rd.committedEntries.slice(0, k), readStates: [] });
-      n.writing = { rd, rest: rd.committedEntries.slice(k), doneAt: this.now + this.rng.between(1, 4) };
+      n.writing = { rd, rest: rd.committedEntries.slice(k), doneAt: this.now + this.asyncRng.between(1, 4) };
       this.stats.asyncLeaderWrites++;
       return;
     }
