@@ -159,7 +159,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   /** A commit-only hard state not written yet (goes with the next write). */
   private deferredHardState: HardState | null = null;
   /** What is on disk: term and vote of the stored hard state, index of the last stored entry. */
-  private durable: { term: number; vote: string; lastIndex: number };
+  private durable: { term: number; vote: string; voteFloor: number; lastIndex: number };
   /** Duration of the latest persist (trace logging). */
   private lastPersistMs = 0;
   /**
@@ -193,7 +193,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.appliedTerm = options.snapshot?.meta.term ?? 0;
     this.snapshotAckTicks = Math.ceil(LIMITS.snapshotAckTimeoutMs / options.config.heartbeatIntervalMs);
     // At construction the core's log is exactly what storage loaded.
-    this.durable = { term: options.hardState.term, vote: options.hardState.vote, lastIndex: options.node.status().lastIndex };
+    this.durable = { term: options.hardState.term, vote: options.hardState.vote, voteFloor: options.hardState.voteFloor ?? 0, lastIndex: options.node.status().lastIndex };
   }
 
   /**
@@ -400,7 +400,8 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     if (rd.softState) this.onSoftState(rd.softState);
     const t0 = performance.now();
-    const termVoteDurable = rd.hardState === undefined || (rd.hardState.term === this.durable.term && rd.hardState.vote === this.durable.vote);
+    // Term, vote and a joiner's vote floor must be durable before anything that depends on them.
+    const termVoteDurable = rd.hardState === undefined || (rd.hardState.term === this.durable.term && rd.hardState.vote === this.durable.vote && (rd.hardState.voteFloor ?? 0) === this.durable.voteFloor);
     // A hard state that only moves the commit index needs no synced write of its own (as etcd's
     // MustSync): the commit index is volatile in Raft and is re-learned from the leader. It
     // rides along with the next write that has to happen anyway (or the one at shutdown).
@@ -466,7 +467,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   /** Records what the last successful persist made durable. */
   private noteDurable(rd: Ready): void {
     this.deferredHardState = null;
-    if (rd.hardState) this.durable = { ...this.durable, term: rd.hardState.term, vote: rd.hardState.vote };
+    if (rd.hardState) this.durable = { ...this.durable, term: rd.hardState.term, vote: rd.hardState.vote, voteFloor: rd.hardState.voteFloor ?? 0 };
     if (rd.snapshot) this.durable = { ...this.durable, lastIndex: rd.snapshot.index };
     const last = rd.entries[rd.entries.length - 1];
     // Entries replace the stored log from their first index on: the last one is the new end.

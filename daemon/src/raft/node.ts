@@ -90,7 +90,7 @@ function isWellFormed(m: Message): boolean {
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit && (a.voteFloor ?? 0) === (b.voteFloor ?? 0);
 }
 
 function checkConfig(c: RaftConfig): void {
@@ -134,7 +134,7 @@ export class RawNode {
    * A joiner learned the configuration from a leader whose commit index was this: it refuses
    * votes until its log reaches it. Every entry up to it was committed, including the change
    * that (re-)added us, so a re-added member's log then holds what its earlier incarnation may
-   * have acknowledged. In memory only (see README: residual gap after a restart).
+   * have acknowledged. Part of the hard state, so it survives a restart.
    */
   private voteFloor = 0;
 
@@ -185,7 +185,8 @@ export class RawNode {
     assertInvariant(this.log.lastTerm() <= hs.term, `last log term ${this.log.lastTerm()} above hard state term ${hs.term}`);
     this.term = hs.term;
     this.vote = hs.vote;
-    this.prevHard = { term: hs.term, vote: hs.vote, commit: hs.commit };
+    this.prevHard = { term: hs.term, vote: hs.vote, commit: hs.commit, ...(hs.voteFloor ? { voteFloor: hs.voteFloor } : {}) };
+    this.voteFloor = hs.voteFloor ?? 0;
     this.conf = initial.snapshot.confState;
     const bootstrapConf = initial.snapshot.confState;
     this.confKnown = initial.snapshot.index > 0 || bootstrapConf.voters.length > 0 || bootstrapConf.learners.length > 0;
@@ -360,7 +361,7 @@ export class RawNode {
     if (this.role === 'leader' && (this.pendingBroadcast || this.readOnly.batch.length > 0)) return true;
     if (this.prevSoft.leader !== this.lead || this.prevSoft.role !== this.role) return true;
     const h = this.prevHard;
-    if (h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.committed) return true;
+    if (h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.committed || (h.voteFloor ?? 0) !== this.voteFloor) return true;
     return Math.min(this.log.committed, this.log.lastIndex()) > this.appliedHandedTo;
   }
 
@@ -523,7 +524,8 @@ export class RawNode {
   // Roles
 
   private hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.committed };
+    const hs = { term: this.term, vote: this.vote, commit: this.log.committed };
+    return this.voteFloor > 0 ? { ...hs, voteFloor: this.voteFloor } : hs;
   }
 
   private reset(term: number): void {

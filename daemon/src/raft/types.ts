@@ -29,6 +29,11 @@ export interface HardState {
   /** Who this member voted for in `term`, or '' for nobody. */
   readonly vote: NodeId;
   readonly commit: number;
+  /**
+   * A joiner's vote floor: it refuses votes until its log reaches this index (RawNode, see the
+   * raft README). Durable, so a restart before reaching it cannot forget it. Absent means 0.
+   */
+  readonly voteFloor?: number;
 }
 
 /** The configuration: who votes and who only receives the log. */

@@ -200,7 +200,7 @@ export function readEntry(r: ByteReader, copy: boolean): Entry {
   return { term, index, type: type as EntryType, data };
 }
 
-/** Appends a hard state: term, vote, commit. */
+/** Appends a hard state's term, vote and commit (the vote floor: see encodeHardStateRecord). */
 export function writeHardState(w: ByteWriter, hs: HardState): void {
   w.uvarint(hs.term);
   w.string(hs.vote);
@@ -212,6 +212,25 @@ export function readHardState(r: ByteReader): HardState {
   const vote = r.string();
   const commit = r.uvarint();
   return { term, vote, commit };
+}
+
+/**
+ * The stored hard state: term, vote, commit, then the vote floor only when it is set. A record
+ * without it is what members wrote before the floor was durable and reads as floor 0.
+ */
+export function encodeHardStateRecord(hs: HardState): Uint8Array {
+  const w = new ByteWriter(32);
+  writeHardState(w, hs);
+  if (hs.voteFloor !== undefined && hs.voteFloor > 0) w.uvarint(hs.voteFloor);
+  return w.finish();
+}
+
+/** Reads a whole stored hard state record (CodecError on trailing bytes after the floor). */
+export function decodeHardStateRecord(buf: Uint8Array): HardState {
+  return decodeWith(buf, (r) => {
+    const hs = readHardState(r);
+    return r.remaining() === 0 ? hs : { ...hs, voteFloor: r.uvarint() };
+  });
 }
 
 /** Bound on voters+learners in a decoded ConfState, so garbage cannot allocate huge arrays. */

@@ -20,9 +20,9 @@ import {
   CodecError,
   decodeWith,
   readEntry,
-  readHardState,
+  decodeHardStateRecord,
+  encodeHardStateRecord,
   readSnapshotMeta,
-  writeHardState,
   writeSnapshotMeta,
 } from './codec.js';
 
@@ -181,7 +181,7 @@ export class RocksRaftStorage implements RaftStorage {
           break;
         }
         case PREFIX_HARD_STATE:
-          hardState = decodeWith(value, readHardState);
+          hardState = decodeHardStateRecord(value);
           break;
         case PREFIX_SNAP_HEADER:
           header = decodeWith(value, (r: ByteReader) => {
@@ -301,9 +301,7 @@ export class RocksRaftStorage implements RaftStorage {
       start = end;
     }
     if (batch.hardState) {
-      const hw = new ByteWriter(32);
-      writeHardState(hw, batch.hardState);
-      ops.push({ type: 'put', key: HARD_STATE_KEY, value: toBuffer(hw.finish()) });
+      ops.push({ type: 'put', key: HARD_STATE_KEY, value: toBuffer(encodeHardStateRecord(batch.hardState)) });
     }
     if (ops.length === 0) return;
     await this.write(ops, 'persist');

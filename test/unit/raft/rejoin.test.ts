@@ -167,3 +167,29 @@ test('a joiner that learned the configuration from the leader log votes only onc
   assert.equal(second.length, 2);
   assert.equal(second[1]?.reject, false, 'd votes once its log reaches that commit');
 });
+
+test('the vote floor is part of the hard state: a joiner restarted before reaching it still refuses votes', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const a = net.node('a');
+  for (let i = 0; i < 5; i++) a.propose(cmd(`v${i}`));
+  net.stabilize();
+  a.proposeConfChange(cc('addLearner', 'd'));
+  net.stabilize();
+  const d = net.add('d', { voters: [], learners: [] });
+  const term = a.status().term;
+  const commit = a.status().commit;
+  const entries = net.get('a').disk.entries;
+  const boot = { index: 0, term: 0, confState: { voters: ['a', 'b', 'c'], learners: [] } };
+  d.node.step(msg({ type: MessageType.Append, from: 'a', to: 'd', term, entries: entries.slice(0, 1), commit, snapshot: boot }));
+  net.processAll();
+  assert.equal(net.get('d').disk.hardState.voteFloor, commit, 'the floor was written with the Ready');
+  // d crashes and restarts from its disk: entry 1 (the bootstrap Noop) tells it the configuration
+  // again, but it still holds 1 of the entries committed when it learned it.
+  const restarted = net.restart('d');
+  restarted.node.step(msg({ type: MessageType.Vote, from: 'c', to: 'd', term: term + 1, index: commit, logTerm: term }));
+  net.processAll();
+  const answers = net.sent.filter(is.and(is.from('d'), is.type(MessageType.VoteResp)));
+  assert.equal(answers.length, 1);
+  assert.ok(answers[0]?.reject, 'the restarted joiner refuses: its log is below the durable floor');
+});

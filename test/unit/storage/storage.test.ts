@@ -16,7 +16,7 @@ import { RocksRaftStorage, SNAPSHOT_CHUNK_BYTES } from '../../../daemon/src/stor
 import { StorageError } from '../../../daemon/src/storage/errors.js';
 import { WorkerRaftStorage } from '../../../daemon/src/storage/worker-raft-storage.js';
 import {
-  ByteReader, ByteWriter, readEntry, readHardState, readSnapshotMeta, writeEntry, writeHardState, writeSnapshotMeta,
+  ByteReader, ByteWriter, decodeHardStateRecord, encodeHardStateRecord, readEntry, readHardState, readSnapshotMeta, writeEntry, writeHardState, writeSnapshotMeta,
 } from '../../../daemon/src/storage/codec.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -306,6 +306,26 @@ test('codec round trips entries, hard state and snapshot meta', () => {
   assert.deepEqual(readHardState(r), { term: 7, vote: 'node-ü-1'.repeat(30), commit: 0 });
   assert.deepEqual(readSnapshotMeta(r), { index: 5, term: 2, confState: { voters: ['a'], learners: [] } });
   assert.equal(r.remaining(), 0);
+});
+
+test('the stored hard state keeps a vote floor; a record written without one reads as before', async () => {
+  const old = new ByteWriter(16);
+  writeHardState(old, { term: 3, vote: 'b', commit: 9 });
+  assert.deepEqual(decodeHardStateRecord(old.finish()), { term: 3, vote: 'b', commit: 9 });
+  assert.deepEqual(decodeHardStateRecord(encodeHardStateRecord({ term: 3, vote: 'b', commit: 9, voteFloor: 0 })), { term: 3, vote: 'b', commit: 9 });
+  assert.deepEqual(decodeHardStateRecord(encodeHardStateRecord({ term: 3, vote: 'b', commit: 9, voteFloor: 41 })), { term: 3, vote: 'b', commit: 9, voteFloor: 41 });
+  const dir = mkdtempSync(join(tmpdir(), 'io-floor-'));
+  try {
+    const s = new RocksRaftStorage(dir);
+    await s.load();
+    await s.persist({ hardState: { term: 2, vote: '', commit: 1, voteFloor: 7 }, entries: range(1, 1, 1) });
+    await s.close();
+    const r = new RocksRaftStorage(dir);
+    assert.deepEqual((await r.load()).hardState, { term: 2, vote: '', commit: 1, voteFloor: 7 });
+    await r.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('RocksRaftStorage: SIGKILL mid-write never leaves a torn batch; every reported-durable batch survives', { timeout: 60_000 }, async () => {
