@@ -12,7 +12,7 @@ import { LoopbackNetwork, NamespaceNetwork, MAX_CHAOS_MEMBERS } from './network.
 import type { ChaosNetwork } from './network.js';
 import { MemberSet } from './members.js';
 import { ChaosClients } from './clients.js';
-import { ALL_NEMESES, checkDiskFull, checkNoCrash, fetchStatus, findLeader, rejoin, runSchedule } from './nemesis.js';
+import { ALL_NEMESES, absentFromConfiguration, checkDiskFull, checkNoCrash, fetchStatus, findLeader, rejoin, runSchedule, wipeAndRejoin } from './nemesis.js';
 import type { NemesisContext, NemesisName } from './nemesis.js';
 import { checkConvergence, checkDurability, checkIdempotency } from './checks.js';
 import type { CheckResult } from './checks.js';
@@ -197,6 +197,10 @@ async function main(): Promise<number> {
     for (const name of [...ctx.removed]) {
       const m = members.members.find((x) => x.name === name);
       if (m) await rejoin(ctx, m, 30_000);
+    }
+    for (const m of await absentFromConfiguration(ctx)) {
+      log(`membership: ${m.name} is not in the leader's configuration (a remove that timed out took effect later): wiping and re-adding it`);
+      await wipeAndRejoin(ctx, m, 30_000);
     }
     await sleep(s.electionTimeoutMs * 2);
     await clients.stop();

@@ -39,12 +39,14 @@ const SNAP_HEADER_VERSION = 1;
 const EMPTY_HARD_STATE: HardState = { term: 0, vote: '', commit: 0 };
 
 /**
- * The binding's defaults compress every WAL write with ZSTD on the writing thread and every SST
- * with trained ZSTD dictionaries. Our writes are raft entries that are compacted away within
- * --snapshot-entries, plus snapshot chunks: compressing them cost the storage thread ~5% of its
- * CPU on every synced write for little disk, on machines where the members share a few cores.
+ * The binding compresses every WAL write with ZSTD by default, on the writing thread, inside the
+ * synced write each Ready waits for: ~5% of the storage thread's CPU on members that share a few
+ * cores, for log entries compacted away within --snapshot-entries. SST compression stays on: it
+ * runs in RocksDB's background flushes, and opening a data dir after a crash flushes the whole
+ * WAL into SSTs; uncompressed, that needed as much free space again, and a member whose volume
+ * had filled up could not restart even once space returned (the chaos disk nemesis found it).
  */
-const ROCKS_TUNING = { walCompression: false, compression: false } as const;
+const ROCKS_TUNING = { walCompression: false } as const;
 
 interface BatchOp {
   type: 'put' | 'del';
