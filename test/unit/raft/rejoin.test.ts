@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Network, MessageType, is, cmd } from './harness.js';
-import type { ConfChange, Message, RaftConfig } from '../../../daemon/src/raft/index.js';
+import type { ConfChange, Entry, Message, RaftConfig } from '../../../daemon/src/raft/index.js';
 
 const NO_CTX = new Uint8Array(0);
 const cc = (type: ConfChange['type'], node: string): ConfChange => ({ type, node, context: NO_CTX });
@@ -137,7 +137,11 @@ function msg(f: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'
   return { logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, rejectHintTerm: 0, context: 0, ...f };
 }
 
-test('a joiner that learned the configuration from the leader log votes only once its log reaches the leader commit it learned it at', () => {
+/**
+ * a leads a, b, c with a few committed entries and adds learner d; d (a fresh joiner) gets the
+ * first Append from index 0, which teaches it the configuration but carries only entry 1.
+ */
+function joinerTaughtByFirstAppend(): { net: Network; term: number; commit: number; entries: readonly Entry[] } {
   const net = new Network(['a', 'b', 'c']);
   net.elect('a');
   const a = net.node('a');
@@ -150,8 +154,13 @@ test('a joiner that learned the configuration from the leader log votes only onc
   const commit = a.status().commit;
   const entries = net.get('a').disk.entries;
   const boot = { index: 0, term: 0, confState: { voters: ['a', 'b', 'c'], learners: [] } };
-  // The first Append from index 0 teaches d the configuration but carries only entry 1.
   d.node.step(msg({ type: MessageType.Append, from: 'a', to: 'd', term, entries: entries.slice(0, 1), commit, snapshot: boot }));
+  return { net, term, commit, entries };
+}
+
+test('a joiner that learned the configuration from the leader log votes only once its log reaches the leader commit it learned it at', () => {
+  const { net, term, commit, entries } = joinerTaughtByFirstAppend();
+  const d = net.get('d');
   assert.deepEqual(d.node.status().confState.voters, ['a', 'b', 'c']);
   const ask = (t: number) => d.node.step(msg({ type: MessageType.Vote, from: 'c', to: 'd', term: t, index: commit, logTerm: term }));
   ask(term + 1);
@@ -169,19 +178,7 @@ test('a joiner that learned the configuration from the leader log votes only onc
 });
 
 test('the vote floor is part of the hard state: a joiner restarted before reaching it still refuses votes', () => {
-  const net = new Network(['a', 'b', 'c']);
-  net.elect('a');
-  const a = net.node('a');
-  for (let i = 0; i < 5; i++) a.propose(cmd(`v${i}`));
-  net.stabilize();
-  a.proposeConfChange(cc('addLearner', 'd'));
-  net.stabilize();
-  const d = net.add('d', { voters: [], learners: [] });
-  const term = a.status().term;
-  const commit = a.status().commit;
-  const entries = net.get('a').disk.entries;
-  const boot = { index: 0, term: 0, confState: { voters: ['a', 'b', 'c'], learners: [] } };
-  d.node.step(msg({ type: MessageType.Append, from: 'a', to: 'd', term, entries: entries.slice(0, 1), commit, snapshot: boot }));
+  const { net, term, commit } = joinerTaughtByFirstAppend();
   net.processAll();
   assert.equal(net.get('d').disk.hardState.voteFloor, commit, 'the floor was written with the Ready');
   // d crashes and restarts from its disk: entry 1 (the bootstrap Noop) tells it the configuration
