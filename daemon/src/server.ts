@@ -158,7 +158,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   private readonly publishing = new Map<string, string>();
   /** A commit-only hard state not written yet (goes with the next write). */
   private deferredHardState: HardState | null = null;
-  /** What is on disk: term and vote of the stored hard state, index of the last stored entry. */
+  /** What is on disk: term, vote and vote floor of the stored hard state, index of the last stored entry. */
   private durable: { term: number; vote: string; voteFloor: number; lastIndex: number };
   /** Duration of the latest persist (trace logging). */
   private lastPersistMs = 0;
@@ -335,7 +335,6 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   private progressWhileWriting(): void {
     this.progressScheduled = false;
     if (!this.writingAsLeader || this.stopped || this.writeBlocked !== null) return;
-    this.submitReads();
     let progress: LeaderProgress | null;
     try {
       progress = this.o.node.leaderProgress();
