@@ -38,15 +38,6 @@ const SNAP_HEADER_VERSION = 1;
 
 const EMPTY_HARD_STATE: HardState = { term: 0, vote: '', commit: 0 };
 
-/**
- * The binding compresses every WAL write with ZSTD by default, on the writing thread, inside the
- * synced write each Ready waits for: ~5% of the storage thread's CPU on members that share a few
- * cores, for log entries compacted away within --snapshot-entries. SST compression stays on: it
- * runs in RocksDB's background flushes, and opening a data dir after a crash flushes the whole
- * WAL into SSTs; uncompressed, that needed as much free space again, and a member whose volume
- * had filled up could not restart even once space returned (the chaos disk nemesis found it).
- */
-const ROCKS_TUNING = { walCompression: false } as const;
 
 interface BatchOp {
   type: 'put' | 'del';
@@ -56,14 +47,14 @@ interface BatchOp {
 
 /** The slice of RocksLevel this driver uses (the package ships no TypeScript types). */
 interface RocksDb {
-  open(options?: Readonly<Record<string, unknown>>): Promise<void>;
+  open(): Promise<void>;
   close(): Promise<void>;
   batch(ops: BatchOp[], options: { sync: boolean }): Promise<void>;
   iterator(options?: Record<string, unknown>): AsyncIterable<[Buffer, Buffer]>;
   /** One RocksDB DeleteRange over [gte, lte] (not synced). */
   clear(options: { gte: Buffer; lte: Buffer }): Promise<void>;
 }
-type RocksCtor = new (location: string, options: { keyEncoding: string; valueEncoding: string } & Readonly<Record<string, unknown>>) => RocksDb;
+type RocksCtor = new (location: string, options: { keyEncoding: string; valueEncoding: string }) => RocksDb;
 
 const require = createRequire(import.meta.url);
 let rocksCtor: RocksCtor | null = null;
@@ -129,9 +120,9 @@ export class RocksRaftStorage implements RaftStorage {
 
   private async openFresh(): Promise<RocksDb> {
     const Rocks = loadRocks();
-    const db = new Rocks(this.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...ROCKS_TUNING });
+    const db = new Rocks(this.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     try {
-      await db.open(ROCKS_TUNING);
+      await db.open();
     } catch (err) {
       throw toStorageError(err, `open ${this.dir}`);
     }
