@@ -561,17 +561,19 @@ class Simulation {
     if (n.crashPhase === 'afterPersist') return this.crash(n, 'after persisting, before sending');
     for (const m of rd.messages) this.send(n, m);
     if (n.crashPhase === 'afterSend') return this.crash(n, 'after sending, before applying');
-    this.applyReady(n, rd);
-    raw.advance(rd);
-    if (n.crashPhase === 'afterApply') return this.crash(n, 'after applying');
-    if (n.appliedIndex - n.store.snapshot.index >= this.snapshotEvery) this.takeSnapshot(n, raw);
+    this.applyAndAdvance(n, raw, rd, rd.committedEntries);
   }
 
   /** The leader's write of `rd` completed: record it, apply what waited for it, advance. */
   private finishReady(n: SimNode, raw: RawNode, rd: Ready, rest: readonly Entry[]): void {
     this.persist(n, rd);
     if (n.crashPhase === 'afterPersist' || n.crashPhase === 'afterSend') return this.crash(n, 'after persisting, before applying');
-    this.applyReady(n, { ...rd, committedEntries: rest });
+    this.applyAndAdvance(n, raw, rd, rest);
+  }
+
+  /** The end of every Ready cycle: apply `committed` (what is left of rd's), advance, maybe snapshot. */
+  private applyAndAdvance(n: SimNode, raw: RawNode, rd: Ready, committed: readonly Entry[]): void {
+    this.applyReady(n, committed === rd.committedEntries ? rd : { ...rd, committedEntries: committed });
     raw.advance(rd);
     if (n.crashPhase === 'afterApply') return this.crash(n, 'after applying');
     if (n.appliedIndex - n.store.snapshot.index >= this.snapshotEvery) this.takeSnapshot(n, raw);

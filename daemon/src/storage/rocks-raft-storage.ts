@@ -38,7 +38,6 @@ const SNAP_HEADER_VERSION = 1;
 
 const EMPTY_HARD_STATE: HardState = { term: 0, vote: '', commit: 0 };
 
-
 interface BatchOp {
   type: 'put' | 'del';
   key: Buffer;
