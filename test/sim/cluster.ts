@@ -29,6 +29,8 @@ export interface SimOptions {
    * exactly as before the feature existed (seeds pinned by regression tests keep their meaning).
    */
   readonly asyncLeaderWrites?: boolean;
+  /** RaftConfig.notifyRemovedMembers (default true); false replays seeds recorded before it existed. */
+  readonly notifyRemovedMembers?: boolean;
   /** Receives one readable line per event when set (replay with --trace). */
   readonly trace?: (line: string) => void;
 }
@@ -300,6 +302,7 @@ class Simulation {
       maxUncommittedBytes: r.pick([512, 4096, 1 << 20]),
       maxLearnerLagEntries: r.between(2, 20),
       ...(opts.brokenVariants !== undefined ? { brokenVariants: opts.brokenVariants } : {}),
+      ...(opts.notifyRemovedMembers === false ? { notifyRemovedMembers: false } : {}),
     };
     this.snapshotEvery = r.between(4, 40);
     this.clientTimeoutTicks = r.between(20, 60);

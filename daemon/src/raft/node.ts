@@ -922,7 +922,9 @@ export class RawNode {
         if (pr !== undefined) pr.isLearner = false;
         break;
       }
-      case 'remove':
+      case 'remove': {
+        const pr = this.progress.get(cc.node);
+        if (pr !== undefined && cc.node !== this.id && this.cfg.notifyRemovedMembers !== false) this.sendFarewell(cc.node, pr, e.index);
         this.progress.delete(cc.node);
         if (this.leadTransferee === cc.node) this.leadTransferee = null;
         if (cc.node === this.id) {
@@ -931,6 +933,7 @@ export class RawNode {
           return;
         }
         break;
+      }
     }
     this.pendingBroadcast = true;
   }
@@ -970,6 +973,22 @@ export class RawNode {
       if (!pr.isLearner && isVoter(this.conf, id) && pr.match === log.lastIndex() && best === null) best = id;
     }
     if (best !== null) this.sendTimeoutNow(best);
+  }
+
+  /**
+   * The removal of `to` (entry `removalIndex`) committed and nothing goes to it after this, so
+   * it would never learn that: one last Append carries the entries up to the removal (it may not
+   * have acknowledged them yet) and the commit, so it applies its own removal and stops serving.
+   * Best effort: nothing when its log is not known to match ours (it then stays unaware, harmless
+   * with pre-vote: its campaigns reach nobody who would follow).
+   */
+  private sendFarewell(to: NodeId, pr: Progress, removalIndex: number): void {
+    const log = this.log;
+    if (pr.match < log.firstIndex() - 1) return;
+    const prevTerm = log.term(pr.match);
+    if (prevTerm === undefined) return;
+    const entries = pr.match < removalIndex ? log.slice(pr.match + 1, removalIndex + 1, this.cfg.maxSizePerMsgBytes) : EMPTY_ENTRIES;
+    this.send({ type: MessageType.Append, to, index: pr.match, logTerm: prevTerm, entries, commit: log.committed });
   }
 
   private confAt(index: number): ConfState {

@@ -197,6 +197,11 @@ export interface RaftConfig {
   readonly maxLearnerLagEntries: number;
   readonly rng: Rng;
   readonly brokenVariants?: BrokenVariants;
+  /**
+   * A leader sends a member whose removal just committed one last Append up to the removal, so
+   * it learns it was removed (default true). Off only to replay simulator seeds recorded before.
+   */
+  readonly notifyRemovedMembers?: boolean;
 }
 
 /** What a restarting member hands the core: everything found on stable storage. */

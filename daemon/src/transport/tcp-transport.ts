@@ -96,6 +96,8 @@ export interface TcpTransportOptions {
    * tell a dead peer process, onPeerGone); a peer that accepts and drops us is not dialled in a loop.
    */
   readonly goneProbeMinConnectionMs?: number;
+  /** removePeer: how long a removed peer's connection may take to send what was queued before it is cut. */
+  readonly removedPeerLingerMs?: number;
 }
 
 /** Default bounds (named so config and docs can refer to them). */
@@ -113,6 +115,7 @@ export const DEFAULT_TCP_TRANSPORT_BOUNDS = {
   maxIncomingConnections: 256,
   pingIntervalMs: 2_000,
   goneProbeMinConnectionMs: 1_000,
+  removedPeerLingerMs: 1_000,
 } as const;
 
 interface QueueItem {
@@ -283,8 +286,19 @@ export class TcpTransport implements Transport {
     if (!p) return;
     this.peers.delete(id);
     if (p.reconnectTimer) clearTimeout(p.reconnectTimer);
+    const socket = p.socket;
+    if (socket !== null && p.connected && !socket.destroyed) {
+      // What is already queued still goes out (the leader's last heartbeat tells a removed member
+      // that its removal committed); then the connection closes, cut after a bound if the peer
+      // does not read.
+      this.flush(p);
+      p.queue = [];
+      socket.end();
+      setTimeout(() => socket.destroy(), this.b.removedPeerLingerMs).unref();
+      return;
+    }
     p.queue = [];
-    p.socket?.destroy();
+    socket?.destroy();
   }
 
   /** Replaces the chaos faults (empty arrays / {} clear them). */

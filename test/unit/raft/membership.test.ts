@@ -143,6 +143,25 @@ test('a removed leader steps down once the removal commits; the rest elect a new
   assert.equal(net.node('b').status().commit, l.status().lastIndex);
 });
 
+test('a removed follower learns that its removal committed from the leader\'s last Append', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const pos = net.node('a').proposeConfChange(cc('remove', 'c'));
+  net.stabilize();
+  assert.deepEqual(net.node('a').status().confState.voters, ['a', 'b']);
+  const last = [...net.sent].reverse().find((m) => m.from === 'a' && m.to === 'c');
+  assert.equal(last?.type, MessageType.Append, 'the leader\'s last message to c is the farewell Append carrying the commit');
+  assert.ok((net.node('c').status().commit) >= pos.index, `c committed its removal (commit ${net.node('c').status().commit}, removal at ${pos.index})`);
+  assert.deepEqual(net.node('c').status().confState.voters, ['a', 'b'], 'c applied the configuration without itself');
+  // Nothing more goes to c, and c (no voter of its own configuration) never campaigns.
+  const mark = net.sent.length;
+  for (let i = 0; i < 40; i++) {
+    net.tick(1);
+    net.stabilize();
+  }
+  assert.ok(!net.sent.slice(mark).some((m) => m.to === 'c' || (m.from === 'c' && (m.type === MessageType.Vote || m.type === MessageType.PreVote))));
+});
+
 test('a joining member replicated from index 1 learns the bootstrap voters from the leader and can lead later', () => {
   const net = new Network(['a', 'b', 'c']);
   net.elect('a');
