@@ -27,6 +27,11 @@ export interface MemberStatus {
   readonly members: readonly MemberInfo[];
   /** Extension: the KV revision applied locally. */
   readonly revision: number;
+  /**
+   * Extension: this member applied its own removal from the configuration (it then refuses
+   * client requests with 410 and /readyz says 503 until it is stopped or added again).
+   */
+  readonly removed: boolean;
   /** Extension: leader only, per member match index (for lag bars). */
   readonly progress?: Readonly<Record<string, { readonly match: number; readonly state: string }>>;
   /** Extension: recent leader changes seen by this member, newest last (bounded). */
@@ -69,8 +74,10 @@ export interface MemberService<SM = unknown, R = unknown> {
   /** The leader's name and client URL, or null when no leader is known. */
   leader(): { readonly name: string; readonly clientUrl: string } | null;
   isLeader(): boolean;
-  /** True when the member knows a leader and has applied up to the commit index it knows. */
+  /** True when the member knows a leader, has applied up to the commit index it knows, and is not removed. */
   isReady(): boolean;
+  /** True once this member applied a configuration without it (see MemberStatus.removed); cheap. */
+  isRemoved(): boolean;
   addLearner(member: { readonly name: string; readonly peerUrl: string; readonly clientUrl: string }): Promise<void>;
   promote(name: string): Promise<void>;
   removeMember(name: string): Promise<void>;

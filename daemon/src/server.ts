@@ -146,6 +146,12 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   private loopDone: Promise<void> = Promise.resolve();
   private loopStopping = false;
   private stopping = false;
+  /**
+   * This member applied a configuration that removed it (or restarted with one): it serves no
+   * client traffic and is never ready. Cleared when an applied configuration holds it again (a
+   * re-add). Not derived from the configuration alone: a joiner's first snapshot may predate its add.
+   */
+  private removed = false;
   private stopped = false;
   /** Set while storage refuses writes; cleared by the next successful persist. */
   private writeBlocked: MemberError | null = null;
@@ -186,6 +192,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.reads = new ReadTracker(LIMITS.maxPendingReads);
     this.book = options.addressBook;
     this.confState = options.confState;
+    this.removed = options.confState.voters.length > 0 && !this.inConfiguration(options.confState);
     this.term = options.hardState.term;
     this.commitIndex = options.hardState.commit;
     this.lastSnapshot = options.snapshot;
@@ -404,10 +411,13 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     // A hard state that only moves the commit index needs no synced write of its own (as etcd's
     // MustSync): the commit index is volatile in Raft and is re-learned from the leader. It
     // rides along with the next write that has to happen anyway (or the one at shutdown).
-    if (rd.hardState && termVoteDurable && rd.entries.length === 0 && rd.snapshot === undefined) {
+    // Except when this Ready commits our own removal: nobody tells a removed member that again,
+    // so the commit index that proves it must survive a kill -9 (one write per removal).
+    const ownRemoval = this.commitsOwnRemoval(rd.committedEntries);
+    if (rd.hardState && termVoteDurable && rd.entries.length === 0 && rd.snapshot === undefined && !ownRemoval) {
       this.deferredHardState = rd.hardState;
     }
-    const hardStateToWrite = rd.hardState !== undefined && this.deferredHardState !== rd.hardState ? rd.hardState : undefined;
+    const hardStateToWrite = rd.hardState !== undefined && this.deferredHardState !== rd.hardState ? rd.hardState : ownRemoval ? (this.deferredHardState ?? undefined) : undefined;
     const needsPersist = hardStateToWrite !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
     // A leader whose term and vote are already durable may send its Appends while it writes its
     // own copy (Raft thesis §10.2.1, as etcd does): it counts itself only after advance(), and
@@ -564,6 +574,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.book.loadJson(parts.membersJson);
     this.book.set({ name: this.name, peerAddress: this.o.config.advertisePeer, clientUrl: this.o.config.advertiseClientUrl });
     this.confState = meta.confState;
+    if (this.inConfiguration(meta.confState)) this.removed = false;
     const failed = this.proposals.failRange(0, meta.index, new MemberError('ProposalDropped', 'the outcome of the write is unknown (state replaced by a snapshot); retry with the same Idempotency-Key'));
     if (failed > 0) this.o.metrics.proposalsFailed.inc({ reason: 'snapshot' }, failed);
     this.appliedIndex = meta.index;
@@ -619,6 +630,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     if (confMayHaveChanged) {
       // The core's view is authoritative (it knows the bootstrap voters a joiner never saw).
       this.confState = this.o.node.confStateAt(this.appliedIndex);
+      if (this.inConfiguration(this.confState)) this.removed = false;
       this.syncPeers();
     }
   }
@@ -673,7 +685,27 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     this.syncPeers();
     this.log.info({ index: e.index, change: cc.type, node: cc.node, voters: this.confState.voters, learners: this.confState.learners }, 'membership change applied');
-    if (cc.type === 'remove' && cc.node === this.name) this.log.warn('this member was removed from the cluster');
+    if (cc.type === 'remove' && cc.node === this.name) {
+      this.removed = true;
+      this.log.warn({ index: e.index }, 'this member was removed from the cluster; it serves no client requests and is not ready (stop it, or add it again)');
+    }
+  }
+
+  private commitsOwnRemoval(entries: readonly Entry[]): boolean {
+    for (const e of entries) {
+      if (e.type !== EntryType.ConfChange) continue;
+      const cc = this.o.node.decodeConfChange(e.data);
+      if (cc.type === 'remove' && cc.node === this.name) return true;
+    }
+    return false;
+  }
+
+  private inConfiguration(cs: ConfState): boolean {
+    return cs.voters.includes(this.name) || cs.learners.includes(this.name);
+  }
+
+  isRemoved(): boolean {
+    return this.removed;
   }
 
   /** Points the transport at every member in the configuration except ourselves. */
@@ -902,6 +934,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       snapshotIndex: this.lastSnapshot?.meta.index ?? 0,
       members: this.members(),
       revision: this.stateMachine.revision,
+      removed: this.removed,
       leaderHistory: [...this.leaderHistory],
     };
     return st.role === 'leader' ? { ...base, progress } : base;
@@ -930,7 +963,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   isReady(): boolean {
-    return this.softState.leader !== null && this.appliedIndex >= this.commitIndex && !this.stopping;
+    return this.softState.leader !== null && this.appliedIndex >= this.commitIndex && !this.stopping && !this.removed;
   }
 
   private async proposeChange(change: ConfChange): Promise<void> {

@@ -32,8 +32,8 @@ export interface ClientOptions {
   readonly endpoints: () => readonly string[];
 }
 
-/** Statuses that prove a write did not happen. */
-const DEFINITE_FAILURE = new Set([400, 404, 409, 412, 413, 429, 503]);
+/** Statuses that prove a write did not happen (410: a removed member refuses before doing anything). */
+const DEFINITE_FAILURE = new Set([400, 404, 409, 410, 412, 413, 429, 503]);
 /** Upper bound on recorded operations (the run stops issuing when reached). */
 export const MAX_HISTORY_OPS = 200_000;
 

@@ -124,4 +124,35 @@ describe('snapshots and membership', () => {
     const w = await put(cl, 'after-remove', 'ok');
     assert.equal(w.status, 200, w.text);
   }));
+
+  test('a removed follower learns its removal: 410 to clients, /readyz 503, status says removed, also after a restart', tracked(flag, async () => {
+    assert.ok(c);
+    const cl = c;
+    const leader = await cl.waitForLeader();
+    const target = cl.running().find((m) => m !== leader);
+    assert.ok(target);
+    const r = await call(cl, 'DELETE', `/v1/members/${target.name}`, { deadlineMs: 15_000 });
+    assert.equal(r.status, 200, r.text);
+    const expectRemoved = async (what: string): Promise<void> => {
+      await waitFor(`${target.name} reports removed (${what})`, 10_000, async () => ((await cl.status(target))?.removed === true ? true : null));
+      const ready = await cl.request(target, 'GET', '/readyz');
+      assert.equal(ready.status, 503, ready.text);
+      assert.equal((ready.json as { reason?: string }).reason, 'removed from the cluster');
+      const write = await cl.request(target, 'PUT', kvPath('to-a-removed-member'), { body: 'v' });
+      assert.equal(write.status, 410, write.text);
+      assert.equal((write.json as { code?: string }).code, 'MEMBER_REMOVED');
+      const read = await cl.request(target, 'GET', `${kvPath('after-remove')}?consistency=serializable`);
+      assert.equal(read.status, 410, read.text);
+    };
+    await expectRemoved('told by the leader\'s last Append');
+    await cl.kill9(target);
+    cl.restart(target);
+    await expectRemoved('after kill -9 and restart');
+    await cl.kill9(target);
+    const w = await put(cl, 'after-second-remove', 'ok');
+    assert.equal(w.status, 200, w.text);
+    const l = await cl.waitForLeader();
+    const members = (await cl.status(l))?.members.map((m) => m.name) ?? [];
+    assert.ok(!members.includes(target.name), `${target.name} is gone from ${members.join(',')}`);
+  }));
 });

@@ -90,6 +90,8 @@ export interface StatusLite {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly members: readonly { readonly name: string; readonly voter: boolean; readonly clientUrl: string; readonly peerUrl: string }[];
+  /** The member applied its own removal. */
+  readonly removed?: boolean;
 }
 
 /** Every process any harness started and has not seen exit; killed on process exit. */

@@ -34,6 +34,11 @@ export const API_ERRORS = {
   CONFLICT: { status: 409 },
   /** A watch asked to resume from a revision the store has compacted away; re-read and watch from now. */
   GONE: { status: 410 },
+  /**
+   * This member was removed from the cluster (it applied its own removal): it serves no client
+   * requests; use a current member (GET /v1/members on any of them). Like etcd's removed member.
+   */
+  MEMBER_REMOVED: { status: 410 },
   /** `If-Match` did not match the key's mod revision (`0`: the key exists). */
   PRECONDITION_FAILED: { status: 412 },
   /** The request body is larger than --max-request-bytes. */
@@ -122,6 +127,7 @@ const MEMBER_CODES: Readonly<Record<string, ApiErrorCode>> = {
   InvalidRequest: 'BAD_REQUEST',
   TooLarge: 'PAYLOAD_TOO_LARGE',
   FaultInjectionDisabled: 'NOT_FOUND',
+  Removed: 'MEMBER_REMOVED',
 };
 
 /** Core refusals (raft/errors.ts) → registry codes, for a RaftError that reaches the API untranslated. */

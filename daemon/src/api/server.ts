@@ -28,6 +28,7 @@ import { KV_ROUTES, handleKvRequest } from './routes/kv.js';
 import { registerBackupRoute } from './routes/backup.js';
 import { WatchHub } from './routes/watch.js';
 import { registerWriteRoutes } from './routes/writes.js';
+import { refusalWhenRemoved } from './removed.js';
 
 /** HTTP timing of the client port. */
 export const HTTP_TIMING = {
@@ -191,6 +192,10 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     try {
       // Before any handler: a refused request never reaches the KV path, a redirect or a body read.
       if (access !== undefined) authorize(access, req);
+      if (service.isRemoved()) {
+        const refusal = refusalWhenRemoved(req.method ?? 'GET', req.url ?? '/');
+        if (refusal !== null) throw refusal;
+      }
       if (handleKvRequest(ctx, req, res)) return;
     } catch (err) {
       sendError(res, err, req.url ?? '/', ctx.logger);

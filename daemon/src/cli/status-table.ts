@@ -9,6 +9,8 @@ export interface StatusBody {
   readonly leader: { readonly name: string; readonly clientUrl: string } | null;
   readonly commitIndex: number;
   readonly appliedIndex: number;
+  /** Extension: the member applied its own removal. */
+  readonly removed?: boolean;
   readonly members?: readonly { readonly name: string; readonly peerUrl: string; readonly clientUrl: string; readonly voter: boolean }[];
 }
 
@@ -43,7 +45,7 @@ export function renderStatusTable(rows: readonly MemberRow[]): string {
       cells.push([r.name, 'unreachable', '-', '-', '-', '-', `${r.clientUrl || '-'} (${r.error ?? 'no answer'})`]);
       continue;
     }
-    const role = s.role === 'follower' && r.voter === false ? 'learner' : s.role;
+    const role = s.removed === true ? 'removed' : s.role === 'follower' && r.voter === false ? 'learner' : s.role;
     const lag = leader === null ? '-' : String(Math.max(0, leader.commitIndex - s.appliedIndex));
     cells.push([s.name, role, String(s.term), String(s.commitIndex), String(s.appliedIndex), lag, r.clientUrl || '-']);
   }

@@ -29,6 +29,8 @@ export const MEMBER_ERROR_STATUS = {
   TooLarge: 413,
   /** POST /v1/debug/faults without --enable-fault-injection. */
   FaultInjectionDisabled: 403,
+  /** This member applied its own removal from the configuration. */
+  Removed: 410,
 } as const;
 
 export type MemberErrorCode = keyof typeof MEMBER_ERROR_STATUS;

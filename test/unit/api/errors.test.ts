@@ -26,6 +26,7 @@ test('every registry entry maps to its status, the error shape, and Retry-After 
     METHOD_NOT_ALLOWED: [405, undefined],
     CONFLICT: [409, undefined],
     GONE: [410, undefined],
+    MEMBER_REMOVED: [410, undefined],
     PRECONDITION_FAILED: [412, undefined],
     PAYLOAD_TOO_LARGE: [413, undefined],
     TOO_MANY_REQUESTS: [429, '1'],
@@ -67,6 +68,7 @@ test('every driver error code maps to the status the driver documents', () => {
     TooLarge: 'PAYLOAD_TOO_LARGE',
     // The API answers 404 (not the driver's 403) so the route looks absent when disabled.
     FaultInjectionDisabled: 'NOT_FOUND',
+    Removed: 'MEMBER_REMOVED',
   };
   for (const code of Object.keys(MEMBER_ERROR_STATUS) as MemberErrorCode[]) {
     const r = errorResponse(new MemberError(code, `m ${code}`, code === 'NotLeader' ? leader : null), '/p', null);

@@ -15,6 +15,8 @@ export class FakeMember implements KvMemberService {
   /** Thrown (rejected) by the next proposal or linearizable read, then cleared. */
   failNext: Error | null = null;
   ready = true;
+  /** This member applied its own removal. */
+  removed = false;
   faults: PeerFaults | null = null;
   linearizableReads = 0;
   readonly members: MemberInfo[] = [
@@ -68,6 +70,7 @@ export class FakeMember implements KvMemberService {
       snapshotIndex: 0,
       members: this.members,
       revision: this.stateMachine.revision,
+      removed: this.removed,
     };
   }
 
@@ -81,7 +84,11 @@ export class FakeMember implements KvMemberService {
   }
 
   isReady(): boolean {
-    return this.ready && this.leaderIs !== null;
+    return this.ready && this.leaderIs !== null && !this.removed;
+  }
+
+  isRemoved(): boolean {
+    return this.removed;
   }
 
   addLearner(member: { readonly name: string; readonly peerUrl: string; readonly clientUrl: string }): Promise<void> {

@@ -21,6 +21,7 @@ beforeEach(() => {
   t.member.leaderIs = 'self';
   t.member.failNext = null;
   t.member.ready = true;
+  t.member.removed = false;
 });
 
 function put(key: string, value: string, headers: Record<string, string> = {}): Promise<Response> {
@@ -397,6 +398,43 @@ describe('cluster routes', () => {
     const text = await m.text();
     assert.match(text, /raftkv_http_request_duration_seconds_count\{[^}]*route="\/v1\/kv\/:key"/);
     assert.doesNotMatch(text, /route="\/v1\/kv\/a/, 'keys never become labels');
+  });
+
+  test('a removed member answers 410 MEMBER_REMOVED to client requests and keeps status, health and readiness (503)', async () => {
+    await put('before-removal', 'v');
+    const revision = t.member.sm.revision;
+    t.member.removed = true;
+    const refused: [string, string, string?][] = [
+      ['PUT', '/v1/kv/k', 'v'],
+      ['GET', '/v1/kv/before-removal?consistency=serializable'],
+      ['GET', '/v1/kv/before-removal'],
+      ['DELETE', '/v1/kv/k'],
+      ['GET', '/v1/kv?prefix=b'],
+      ['POST', '/v1/txn', JSON.stringify({ compare: [], success: [], failure: [] })],
+      ['POST', '/v1/locks/l', JSON.stringify({ owner: 'o', ttlMs: 1000 })],
+      ['GET', '/v1/watch?prefix='],
+      ['POST', '/v1/members', JSON.stringify({ name: 'n9', peerUrl: '127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' })],
+      ['POST', '/v1/leader/transfer', '{}'],
+      ['POST', '/v1/snapshot'],
+    ];
+    for (const [method, path, body] of refused) {
+      const r = await raw(t.url, method, path, body);
+      assert.equal(r.status, 410, `${method} ${path}: ${r.text}`);
+      assert.equal(errorCode(r.text), 'MEMBER_REMOVED', `${method} ${path}`);
+    }
+    assert.equal(t.member.sm.revision, revision, 'nothing was applied while removed');
+    const st = await fetch(`${t.url}/v1/status`);
+    assert.equal(st.status, 200);
+    assert.equal((await json(st)).removed, true);
+    assert.equal((await fetch(`${t.url}/v1/members`)).status, 200);
+    assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
+    const rz = await fetch(`${t.url}/readyz`);
+    assert.equal(rz.status, 503);
+    assert.equal((await json(rz)).reason, 'removed from the cluster');
+    assert.equal((await fetch(`${t.url}/metrics`)).status, 200);
+    // Added again: it serves as before.
+    t.member.removed = false;
+    assert.equal((await raw(t.url, 'GET', '/v1/kv/before-removal?consistency=serializable')).status, 200);
   });
 
   test('the faults endpoint is 404 when fault injection is off', async () => {

@@ -92,6 +92,12 @@ describe('status table', () => {
     assert.match(none, /^a\s+follower\s+3\s+50\s+50\s+-\s/m);
     assert.match(none, /no leader answered/);
   });
+
+  test('a member that applied its own removal shows as removed', () => {
+    const gone: MemberRow = { name: 'n3', clientUrl: 'http://n3:2379', voter: true, status: { name: 'n3', role: 'follower', term: 4, leader: null, commitIndex: 90, appliedIndex: 90, removed: true }, error: null };
+    const out = renderStatusTable([m('n1', 'leader', 4, 100, 100), gone]);
+    assert.match(out, /^n3\s+removed\s+4\s+90\s+90\s+10\s/m);
+  });
 });
 
 describe('commands against a member', () => {

@@ -66,7 +66,7 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
 
   router.get('/readyz', route(ctx, '/readyz', () => {
     if (service.isReady()) return Promise.resolve({ status: 200, body: { ready: true } });
-    const reason = service.leader() === null ? 'no leader known' : 'not yet applied up to the commit index';
+    const reason = service.isRemoved() ? 'removed from the cluster' : service.leader() === null ? 'no leader known' : 'not yet applied up to the commit index';
     return Promise.resolve({ status: 503, body: { ready: false, reason }, headers: { 'retry-after': '1' } });
   }));
 

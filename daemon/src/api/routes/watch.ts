@@ -128,6 +128,16 @@ export class WatchHub {
   private ensureTimer(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
+      // A member that learned it was removed delivers no more events: tell its watchers to
+      // re-watch elsewhere (checked at the heartbeat, so within one heartbeat interval).
+      if (this.ctx.service.isRemoved()) {
+        for (const w of [...this.watchers]) {
+          w.res.write(`event: close\ndata: ${JSON.stringify({ reason: 'removed', message: 'this member was removed from the cluster; watch from your last revision on another member' })}\n\n`);
+          this.close(w);
+          w.res.end();
+        }
+        return;
+      }
       for (const w of this.watchers) w.res.write(': heartbeat\n\n');
     }, this.limits.heartbeatMs);
     this.timer.unref();
