@@ -413,8 +413,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     // rides along with the next write that has to happen anyway (or the one at shutdown).
     // Except when this Ready commits our own removal: nobody tells a removed member that again,
     // so the commit index that proves it must survive a kill -9 (one write per removal).
-    const ownRemoval = this.commitsOwnRemoval(rd.committedEntries);
-    if (rd.hardState && termVoteDurable && rd.entries.length === 0 && rd.snapshot === undefined && !ownRemoval) {
+    const deferrable = rd.hardState !== undefined && termVoteDurable && rd.entries.length === 0 && rd.snapshot === undefined;
+    // Only scanned when it can matter (a Ready with entries writes its hard state anyway).
+    const ownRemoval = (deferrable || (rd.hardState === undefined && this.deferredHardState !== null)) && this.commitsOwnRemoval(rd.committedEntries);
+    if (deferrable && !ownRemoval) {
       this.deferredHardState = rd.hardState;
     }
     const hardStateToWrite = rd.hardState !== undefined && this.deferredHardState !== rd.hardState ? rd.hardState : ownRemoval ? (this.deferredHardState ?? undefined) : undefined;
