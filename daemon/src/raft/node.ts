@@ -924,7 +924,11 @@ export class RawNode {
       }
       case 'remove': {
         const pr = this.progress.get(cc.node);
-        if (pr !== undefined && cc.node !== this.id && this.cfg.notifyRemovedMembers !== false) this.sendFarewell(cc.node, pr, e.index);
+        // Nothing goes to the removed member after this, so it would never learn that its removal
+        // committed: one last Append carries the entries up to the removal (it may not have
+        // acknowledged them yet) and the commit, so it applies its removal and stops serving.
+        // Best effort: a member cut off now stays unaware (harmless with pre-vote).
+        if (pr !== undefined && cc.node !== this.id && this.cfg.notifyRemovedMembers !== false) this.sendCommitFromMatch(cc.node, pr, e.index);
         this.progress.delete(cc.node);
         if (this.leadTransferee === cc.node) this.leadTransferee = null;
         if (cc.node === this.id) {
@@ -966,29 +970,25 @@ export class RawNode {
     const log = this.log;
     let best: NodeId | null = null;
     for (const [id, pr] of this.progress) {
-      if (id === this.id || pr.match < log.firstIndex() - 1) continue;
-      const prevTerm = log.term(pr.match);
-      if (prevTerm === undefined) continue;
-      this.send({ type: MessageType.Append, to: id, index: pr.match, logTerm: prevTerm, commit: log.committed });
+      if (id === this.id || !this.sendCommitFromMatch(id, pr, pr.match)) continue;
       if (!pr.isLearner && isVoter(this.conf, id) && pr.match === log.lastIndex() && best === null) best = id;
     }
     if (best !== null) this.sendTimeoutNow(best);
   }
 
   /**
-   * The removal of `to` (entry `removalIndex`) committed and nothing goes to it after this, so
-   * it would never learn that: one last Append carries the entries up to the removal (it may not
-   * have acknowledged them yet) and the commit, so it applies its own removal and stops serving.
-   * Best effort: nothing when its log is not known to match ours (it then stays unaware, harmless
-   * with pre-vote: its campaigns reach nobody who would follow).
+   * An Append outside the replication flow (its progress is not advanced): from `pr.match`,
+   * where `to`'s log is known to match ours, with the entries up to `upTo` and our commit.
+   * False (nothing sent) when that point is compacted away.
    */
-  private sendFarewell(to: NodeId, pr: Progress, removalIndex: number): void {
+  private sendCommitFromMatch(to: NodeId, pr: Progress, upTo: number): boolean {
     const log = this.log;
-    if (pr.match < log.firstIndex() - 1) return;
+    if (pr.match < log.firstIndex() - 1) return false;
     const prevTerm = log.term(pr.match);
-    if (prevTerm === undefined) return;
-    const entries = pr.match < removalIndex ? log.slice(pr.match + 1, removalIndex + 1, this.cfg.maxSizePerMsgBytes) : EMPTY_ENTRIES;
+    if (prevTerm === undefined) return false;
+    const entries = pr.match < upTo ? log.slice(pr.match + 1, upTo + 1, this.cfg.maxSizePerMsgBytes) : EMPTY_ENTRIES;
     this.send({ type: MessageType.Append, to, index: pr.match, logTerm: prevTerm, entries, commit: log.committed });
+    return true;
   }
 
   private confAt(index: number): ConfState {

@@ -288,7 +288,7 @@ export class TcpTransport implements Transport {
     if (p.reconnectTimer) clearTimeout(p.reconnectTimer);
     const socket = p.socket;
     if (socket !== null && p.connected && !socket.destroyed) {
-      // What is already queued still goes out (the leader's last heartbeat tells a removed member
+      // What is already queued still goes out (the leader's last Append tells a removed member
       // that its removal committed); then the connection closes, cut after a bound if the peer
       // does not read.
       this.flush(p);
