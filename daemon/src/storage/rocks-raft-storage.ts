@@ -53,7 +53,18 @@ interface RocksDb {
   /** One RocksDB DeleteRange over [gte, lte] (not synced). */
   clear(options: { gte: Buffer; lte: Buffer }): Promise<void>;
 }
-type RocksCtor = new (location: string, options: { keyEncoding: string; valueEncoding: string }) => RocksDb;
+/**
+ * RocksDB shape. Level compaction on a 32 MiB memtable budget (8 MiB write buffers, L0 compacted
+ * at 2 files, L1 of 32 MiB) instead of the library defaults (64 MiB write buffers, L0 compacted
+ * at 4 files). Why: opening a database flushes its whole WAL into a new table first, so the
+ * free space a member needs to restart is about one write buffer; with 64 MiB buffers a member
+ * whose 192 MiB volume had filled could never reopen even after space returned (chaos seed
+ * 20261205: a 50 MiB WAL, 42 MiB free). Prompt L0 compaction also drops the log entries that
+ * compaction range-deleted and overwritten values, which otherwise sat in up to four L0 tables.
+ */
+export const ROCKS_SHAPE = { compaction: 'level', memtableMemoryBudget: 32 * 1024 * 1024 } as const;
+
+type RocksCtor = new (location: string, options: { keyEncoding: string; valueEncoding: string; compaction: string; memtableMemoryBudget: number }) => RocksDb;
 
 const require = createRequire(import.meta.url);
 let rocksCtor: RocksCtor | null = null;
@@ -119,7 +130,7 @@ export class RocksRaftStorage implements RaftStorage {
 
   private async openFresh(): Promise<RocksDb> {
     const Rocks = loadRocks();
-    const db = new Rocks(this.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const db = new Rocks(this.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...ROCKS_SHAPE });
     try {
       await db.open();
     } catch (err) {
