@@ -12,7 +12,7 @@ import type { TcpTransportOptions } from '../transport/tcp-transport.js';
 import type { Transport } from '../transport/types.js';
 import type { FaultableTransport } from '../server.js';
 import { ReloadableTls } from '../security/tls-material.js';
-import { ReloadingPeerTransport } from '../security/peer-transport.js';
+import { followPeerTlsRotation, transportTlsOf } from '../security/peer-transport.js';
 import { TokenFile } from '../security/tokens.js';
 import type { AccessControl } from '../api/access.js';
 import type { ApiTls } from '../api/server.js';
@@ -113,7 +113,9 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
     const peerTls = new ReloadableTls('peer TLS', config.peerTls, watchLogger(logger));
     peerTls.start(config.credentialReloadIntervalMs);
     stoppers.push(() => peerTls.stop());
-    transport = new ReloadingPeerTransport(transportOptions, peerTls, watchLogger(logger));
+    const tlsTransport = new TcpTransport({ ...transportOptions, tls: transportTlsOf(peerTls.current) });
+    followPeerTlsRotation(tlsTransport, peerTls, watchLogger(logger));
+    transport = tlsTransport;
   } else {
     transport = new TcpTransport(transportOptions);
   }

@@ -186,7 +186,11 @@ export class TcpTransport implements Transport {
   private readonly peers = new Map<NodeId, Peer>();
   private readonly statsByPeer = new Map<NodeId, PeerStats>();
   private readonly incoming = new Set<Incoming>();
+  /** Every accepted TCP socket, handshaking or not (server.close() waits for all of them). */
+  private readonly acceptedSockets = new Set<net.Socket>();
   private server: net.Server | null = null;
+  /** Current TLS material; replaced by setTls() on a rotation. */
+  private tlsOptions: TransportTlsOptions | undefined;
   private onMessage: ((m: Message) => void) | null = null;
   private closed = false;
   private nextTransferId = 1;
@@ -202,6 +206,7 @@ export class TcpTransport implements Transport {
     }
     this.b = b as typeof DEFAULT_TCP_TRANSPORT_BOUNDS & Record<string, number>;
     this.logger = options.logger ?? noopLogger;
+    this.tlsOptions = options.tls;
   }
 
   /** The bound listen port (valid after start()). */
@@ -213,7 +218,7 @@ export class TcpTransport implements Transport {
   async start(onMessage: (message: Message) => void): Promise<void> {
     if (this.server) throw new Error('TcpTransport already started');
     this.onMessage = onMessage;
-    const tlsOpts = this.options.tls;
+    const tlsOpts = this.tlsOptions;
     const server = tlsOpts
       ? tls.createServer(
           {
@@ -229,6 +234,10 @@ export class TcpTransport implements Transport {
     server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
       this.logger.warn({ event: 'transport.tls_error', remote: s.remoteAddress, err: err.message }, 'peer TLS handshake failed');
     });
+    server.on('connection', (s: net.Socket) => {
+      this.acceptedSockets.add(s);
+      s.once('close', () => this.acceptedSockets.delete(s));
+    });
     server.maxConnections = this.b.maxIncomingConnections;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -243,6 +252,24 @@ export class TcpTransport implements Transport {
       this.pingTimer = setInterval(() => this.pingAll(), this.b.pingIntervalMs);
       this.pingTimer.unref();
     }
+  }
+
+  /**
+   * Rotates the TLS material in place: the listener keeps its port and serves the new
+   * certificate to new connections, dials use it, and every open connection in either direction
+   * (handshaking ones too) is closed so that none verified under the old material outlives it.
+   * Peers reconnect at once; because the port never stops listening they see no refusal, so a
+   * rotation does not look like a crashed member (no early campaigns).
+   */
+  setTls(next: TransportTlsOptions): void {
+    if (this.tlsOptions === undefined) throw new Error('setTls on a transport started without TLS');
+    this.tlsOptions = next;
+    const server = this.server;
+    if (server instanceof tls.Server) {
+      server.setSecureContext(next.ca !== undefined ? { key: next.key, cert: next.cert, ca: next.ca } : { key: next.key, cert: next.cert });
+    }
+    for (const s of this.acceptedSockets) s.destroy();
+    for (const p of this.peers.values()) p.socket?.destroy();
   }
 
   setPeer(id: NodeId, address: string): void {
@@ -398,7 +425,7 @@ export class TcpTransport implements Transport {
       this.purgeQueue(p);
       return;
     }
-    const t = this.options.tls;
+    const t = this.tlsOptions;
     const socket = t
       ? tls.connect({
           host: addr.host,
@@ -707,6 +734,9 @@ export class TcpTransport implements Transport {
     }
     for (const c of this.incoming) c.socket.destroy();
     this.incoming.clear();
+    // Handshaking sockets are not in `incoming` yet; server.close() would wait for them.
+    for (const s of this.acceptedSockets) s.destroy();
+    this.acceptedSockets.clear();
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }

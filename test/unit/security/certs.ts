@@ -2,7 +2,7 @@
 // certificates for 127.0.0.1/localhost, EC P-256 to keep generation fast. Shared by the unit
 // and cluster security tests.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,9 +52,15 @@ export class CertDir {
     return p;
   }
 
-  /** Copies `from` over `to` (a rotation: the daemon's path stays, the content changes). */
+  /**
+   * Copies `from` over `to` (a rotation: the daemon's path stays, the content changes). Written
+   * beside and renamed over, so a reader sees the old file or the new one, never a half-written
+   * one — as with a Kubernetes Secret volume, which swaps a symlink.
+   */
   static copy(from: string, to: string): void {
-    writeFileSync(to, readFileSync(from));
+    const tmp = `${to}.rotating`;
+    writeFileSync(tmp, readFileSync(from));
+    renameSync(tmp, to);
   }
 
   cleanup(): void {

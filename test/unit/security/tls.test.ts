@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
+import { connect as tcpConnect } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
@@ -13,7 +14,9 @@ import type { ApiServer } from '../../../daemon/src/api/server.js';
 import { createMetrics } from '../../../daemon/src/observability/metrics.js';
 import { ReloadableTls, loadMaterial } from '../../../daemon/src/security/tls-material.js';
 import type { TlsFiles } from '../../../daemon/src/security/tls-material.js';
-import { ReloadingPeerTransport } from '../../../daemon/src/security/peer-transport.js';
+import { followPeerTlsRotation, transportTlsOf } from '../../../daemon/src/security/peer-transport.js';
+import type { PeerTlsRotation } from '../../../daemon/src/security/peer-transport.js';
+import { TcpTransport } from '../../../daemon/src/transport/tcp-transport.js';
 import { TokenTable } from '../../../daemon/src/security/tokens.js';
 import { MessageType, type Message } from '../../../daemon/src/raft/types.js';
 import { FakeMember } from '../api/fake-member.js';
@@ -149,7 +152,7 @@ describe('TLS (needs the openssl CLI)', () => {
     }
   });
 
-  test('peer transport: mutual TLS; rotation to certificates of a new CA restarts it without losing the peer set; an unrotated member is refused', async () => {
+  test('peer transport: mutual TLS; rotation to certificates of a new CA in place (same listener, peers kept, old connections cut); an unrotated member is refused', async () => {
     const heartbeat = (from: string, to: string): Message => ({
       type: MessageType.Heartbeat, from, to, term: 2, logTerm: 0, index: 0, entries: [], commit: 1, reject: false, rejectHint: 0, rejectHintTerm: 0, context: 0,
     });
@@ -159,11 +162,9 @@ describe('TLS (needs the openssl CLI)', () => {
     const tls = { a: tlsOf('a'), b: tlsOf('b'), c: tlsOf('c') };
     const base = { clusterId: 'c1', listenHost: '127.0.0.1', listenPort: 0, pingIntervalMs: 0, reconnectBaseMs: 20, reconnectMaxMs: 200 };
     const got: Record<string, Message[]> = { a: [], b: [], c: [] };
-    const t = {
-      a: new ReloadingPeerTransport({ ...base, id: 'a' }, tls.a, quiet),
-      b: new ReloadingPeerTransport({ ...base, id: 'b' }, tls.b, quiet),
-      c: new ReloadingPeerTransport({ ...base, id: 'c' }, tls.c, quiet),
-    };
+    const transportOf = (n: 'a' | 'b' | 'c'): TcpTransport => new TcpTransport({ ...base, id: n, tls: transportTlsOf(tls[n].current) });
+    const t = { a: transportOf('a'), b: transportOf('b'), c: transportOf('c') };
+    const rotation: Record<'a' | 'b', PeerTlsRotation> = { a: followPeerTlsRotation(t.a, tls.a, quiet), b: followPeerTlsRotation(t.b, tls.b, quiet) };
     const waitGot = async (n: string, count: number): Promise<boolean> => {
       const until = Date.now() + 5000;
       while (Date.now() < until && (got[n]?.length ?? 0) < count) await new Promise((r) => setTimeout(r, 20));
@@ -185,15 +186,15 @@ describe('TLS (needs the openssl CLI)', () => {
         CertDir.copy(fresh.cert, live[n].cert);
         CertDir.copy(fresh.key, live[n].key);
         assert.equal(tls[n].poll(), true);
-        await t[n].settled();
-        assert.equal(t[n].swaps, 1);
+        assert.equal(rotation[n].rotations, 1);
       }
-      assert.equal(t.b.port, portB, 'the listener came back on the same port');
+      assert.equal(t.b.port, portB, 'the listener kept its port');
       const before = got['b']?.length ?? 0;
       t.a.send(heartbeat('a', 'b'));
       assert.ok(await waitGot('b', before + 1), 'a reaches b with the rotated certificates (peers kept across the restart)');
       for (let i = 0; i < 5; i++) t.c.send(heartbeat('c', 'b'));
       await new Promise((r) => setTimeout(r, 500));
+      // c's connection to b was made under CA1 before the rotation: it was cut, and c cannot make a new one.
       assert.equal(got['b']?.filter((m) => m.from === 'c').length, 1, 'c (still CA1) delivers nothing after b moved to CA2');
     } finally {
       for (const n of ['a', 'b', 'c'] as const) {
@@ -201,5 +202,35 @@ describe('TLS (needs the openssl CLI)', () => {
         await t[n].close();
       }
     }
+  });
+
+  test('peer transport: close() and a rotation do not wait for a connection stuck in its TLS handshake', { timeout: 10_000 }, async () => {
+    const leaf = certs.leaf('peer-stuck', ca1);
+    const files = { certFile: leaf.cert, keyFile: leaf.key, caFile: ca1.cert };
+    const t = new TcpTransport({ id: 'a', clusterId: 'c1', listenHost: '127.0.0.1', listenPort: 0, pingIntervalMs: 0, tls: transportTlsOf(loadMaterial(files)) });
+    await t.start(() => {});
+    // A TCP connection that never sends a ClientHello: node's TLS server would hold it for its
+    // 120 s handshake timeout, and server.close() waits for every open connection.
+    const stuck = tcpConnect(t.port, '127.0.0.1');
+    const stuckClosed = new Promise<void>((resolve) => stuck.once('close', () => resolve()));
+    stuck.on('error', () => {});
+    await new Promise<void>((resolve) => stuck.once('connect', () => resolve()));
+    await new Promise((r) => setTimeout(r, 50));
+    t.setTls(transportTlsOf(loadMaterial(files)));
+    await stuckClosed;
+    const again = tcpConnect(t.port, '127.0.0.1');
+    again.on('error', () => {});
+    await new Promise<void>((resolve) => again.once('connect', () => resolve()));
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await t.close();
+    assert.ok(Date.now() - started < 2000, `close() took ${Date.now() - started} ms`);
+    again.destroy();
+  });
+
+  test('peer transport: setTls on a transport without TLS is refused', () => {
+    const t = new TcpTransport({ id: 'a', clusterId: 'c1', listenHost: '127.0.0.1', listenPort: 0 });
+    const leaf = certs.leaf('peer-plain', ca1);
+    assert.throws(() => t.setTls(transportTlsOf(loadMaterial({ certFile: leaf.cert, keyFile: leaf.key }))), /without TLS/);
   });
 });
