@@ -362,7 +362,10 @@ export class TcpTransport implements Transport {
     const to = message.to;
     if (this.dropOut.has(to)) return this.drop(to, 'fault');
     const p = this.peers.get(to);
-    if (!p) return this.drop(to, 'unknownPeer');
+    if (!p) {
+      if (this.replyOnIncoming(message)) return;
+      return this.drop(to, 'unknownPeer');
+    }
     if (p.queuedMessages >= this.b.maxQueueMessages) return this.drop(to, 'queueFull');
     try {
       const data = message.snapshotData;
@@ -382,6 +385,34 @@ export class TcpTransport implements Transport {
       return this.drop(to, 'encode');
     }
     this.kick(p);
+  }
+
+  /**
+   * A message for a member we do not dial (no longer, or not yet, in our configuration) goes
+   * back on a connection it made to us, if one is open: that is how a member removed while cut
+   * off hears the leader's answer to its campaign (it still dials us; we forgot its address), and
+   * how a member that has not yet learned of a new one answers it. Plain messages only (no
+   * snapshot transfers), and not while that socket already holds maxSocketBufferBytes unsent.
+   */
+  private replyOnIncoming(message: Message): boolean {
+    if (message.type === MessageType.Snapshot) return false;
+    let conn: Incoming | undefined;
+    for (const c of this.incoming) {
+      if (c.from === message.to && !c.socket.destroyed) conn = c;
+    }
+    if (conn === undefined || conn.socket.writableLength >= this.b.maxSocketBufferBytes) return false;
+    try {
+      const bytes = encodeFrame({ kind: 'message', message });
+      if (bytes.length - 4 > this.b.maxFrameBytes) return false;
+      conn.socket.write(bytes);
+      const st = this.stats(message.to);
+      st.sentMessages++;
+      st.sentBytes += bytes.length;
+      this.options.observer?.onSent?.(message.to, 1, bytes.length);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private enqueueSnapshot(p: Peer, message: Message, data: Uint8Array): void {
@@ -469,7 +500,8 @@ export class TcpTransport implements Transport {
       this.flush(p);
     });
     socket.on('data', (chunk: Buffer) => {
-      // Only pongs travel back on our outgoing connection.
+      // Pongs travel back on our outgoing connection, and messages from a peer that does not
+      // dial us (see replyOnIncoming) — only ones that peer sent, addressed to us.
       const res = p.decoder?.push(chunk);
       if (!res) return;
       for (const f of res.frames) {
@@ -478,6 +510,8 @@ export class TcpTransport implements Transport {
           p.pingSentAt = 0;
           this.stats(p.id).rttMs = rtt;
           this.options.observer?.onRtt?.(p.id, rtt);
+        } else if (f.kind === 'message' && f.message.from === p.id && f.message.to === this.options.id && p.socket === socket) {
+          this.deliver(p.id, f.message);
         }
       }
       if (!res.ok) {

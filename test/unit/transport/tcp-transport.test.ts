@@ -227,3 +227,35 @@ test('faults drop traffic silently; clearing them restores it', async () => {
     await Promise.all([a.t.close(), b.t.close()]);
   }
 });
+
+test('a message for a member we do not dial goes back on the connection it made to us; without one it is dropped', async () => {
+  const dropped: string[] = [];
+  const a = await member('a', { observer: { onDropped: (peer, reason) => dropped.push(`${peer}:${reason}`) } });
+  const b = await member('b');
+  try {
+    // b dials a (b still counts a as a member); a has no address for b (it removed b).
+    a.t.send(msg('a', 'b', 1));
+    assert.deepEqual(dropped, ['b:unknownPeer'], 'no connection from b yet: dropped and counted');
+    b.t.setPeer('a', a.addr);
+    b.t.send(msg('b', 'a', 1));
+    await waitFor(() => a.got.length === 1, 'b reaches a');
+    a.t.send(msg('a', 'b', 2, { type: MessageType.AppendResp, entries: [] }));
+    a.t.send(msg('a', 'b', 3));
+    await waitFor(() => b.got.length === 2, 'a answers on b\'s connection');
+    assert.deepEqual(b.got.map((m) => [m.from, m.index]), [['a', 2], ['a', 3]]);
+    assert.equal(a.t.peerStats().get('b')?.sentMessages, 2);
+    // A message claiming another sender is not delivered to b: a does not lie, and b only
+    // accepts on its connection to a what a sent.
+    a.t.send(msg('c', 'b', 4));
+    a.t.send(msg('a', 'b', 5));
+    await waitFor(() => b.got.length === 3, 'the next one');
+    assert.deepEqual(b.got.map((m) => m.index), [2, 3, 5]);
+    // b's incoming faults apply to replies as to any message.
+    b.t.setFaults({ dropIncomingFrom: ['a'] });
+    a.t.send(msg('a', 'b', 6));
+    await waitFor(() => (b.t.peerStats().get('a')?.droppedByFault ?? 0) === 1, 'dropped by fault');
+    assert.equal(b.got.length, 3);
+  } finally {
+    await Promise.all([a.t.close(), b.t.close()]);
+  }
+});
