@@ -233,6 +233,7 @@ export class RawNode {
   /** Feeds one message from a peer. Malformed, misaddressed or stale messages are ignored. */
   step(m: Message): void {
     if (!isWellFormed(m) || m.to !== this.id || m.from === this.id) return;
+    if (m.type === MessageType.PreVote && this.role === 'leader' && !isMember(this.conf, m.from)) this.lateFarewell(m);
     if (m.term > this.term) {
       if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && m.context !== VOTE_CONTEXT_TRANSFER && this.inVoteLease()) {
         return; // we hear from a live leader: a disruptive candidate is ignored (check-quorum)
@@ -927,8 +928,8 @@ export class RawNode {
         // Nothing goes to the removed member after this, so it would never learn that its removal
         // committed: one last Append carries the entries up to the removal (it may not have
         // acknowledged them yet) and the commit, so it applies its removal and stops serving.
-        // Best effort: a member cut off now stays unaware (harmless with pre-vote).
-        if (pr !== undefined && cc.node !== this.id && this.cfg.notifyRemovedMembers !== false) this.sendCommitFromMatch(cc.node, pr, e.index);
+        // A member cut off now learns it when it next campaigns (lateFarewell).
+        if (pr !== undefined && cc.node !== this.id && this.cfg.notifyRemovedMembers !== false) this.sendCommitFrom(cc.node, pr.match, e.index);
         this.progress.delete(cc.node);
         if (this.leadTransferee === cc.node) this.leadTransferee = null;
         if (cc.node === this.id) {
@@ -970,25 +971,41 @@ export class RawNode {
     const log = this.log;
     let best: NodeId | null = null;
     for (const [id, pr] of this.progress) {
-      if (id === this.id || !this.sendCommitFromMatch(id, pr, pr.match)) continue;
+      if (id === this.id || !this.sendCommitFrom(id, pr.match, pr.match)) continue;
       if (!pr.isLearner && isVoter(this.conf, id) && pr.match === log.lastIndex() && best === null) best = id;
     }
     if (best !== null) this.sendTimeoutNow(best);
   }
 
   /**
-   * An Append outside the replication flow (its progress is not advanced): from `pr.match`,
-   * where `to`'s log is known to match ours, with the entries up to `upTo` and our commit.
-   * False (nothing sent) when that point is compacted away.
+   * An Append outside the replication flow (no progress is advanced): from `prevIndex`, where
+   * `to`'s log is known to match ours, with the entries up to `upTo` and our commit. False
+   * (nothing sent) when that point is compacted away or beyond our log.
    */
-  private sendCommitFromMatch(to: NodeId, pr: Progress, upTo: number): boolean {
+  private sendCommitFrom(to: NodeId, prevIndex: number, upTo: number): boolean {
     const log = this.log;
-    if (pr.match < log.firstIndex() - 1) return false;
-    const prevTerm = log.term(pr.match);
+    if (prevIndex < log.firstIndex() - 1) return false;
+    const prevTerm = log.term(prevIndex);
     if (prevTerm === undefined) return false;
-    const entries = pr.match < upTo ? log.slice(pr.match + 1, upTo + 1, this.cfg.maxSizePerMsgBytes) : EMPTY_ENTRIES;
-    this.send({ type: MessageType.Append, to, index: pr.match, logTerm: prevTerm, entries, commit: log.committed });
+    const entries = prevIndex < upTo ? log.slice(prevIndex + 1, upTo + 1, this.cfg.maxSizePerMsgBytes) : EMPTY_ENTRIES;
+    this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit: log.committed });
     return true;
+  }
+
+  /**
+   * A pre-vote from a member our committed configuration does not hold: typically one removed
+   * while it was cut off, so it missed the farewell Append and campaigns on its old
+   * configuration. Its pre-vote names its last entry; if ours matches there (the log matching
+   * property then says everything before matches too), send it our committed entries after it
+   * — its removal among them — so it applies the removal and stops serving. Not when its term
+   * is above ours: it would refuse our Append as stale and its answer would depose us. A joiner
+   * not yet added only receives committed entries, which any follower may hold. Repeated at
+   * each of its pre-votes, so a long gap is closed one message-size slice at a time.
+   */
+  private lateFarewell(m: Message): void {
+    if (this.cfg.notifyRemovedMembers === false || m.term > this.term + 1) return;
+    if (m.index > this.log.lastIndex() || this.log.term(m.index) !== m.logTerm) return;
+    this.sendCommitFrom(m.from, m.index, Math.max(m.index, this.log.committed));
   }
 
   private confAt(index: number): ConfState {

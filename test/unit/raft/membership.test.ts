@@ -162,6 +162,60 @@ test('a removed follower learns that its removal committed from the leader\'s la
   assert.ok(!net.sent.slice(mark).some((m) => m.to === 'c' || (m.from === 'c' && (m.type === MessageType.Vote || m.type === MessageType.PreVote))));
 });
 
+test('a follower removed while cut off learns its removal from the leader when it next pre-votes; the leader keeps its term', () => {
+  const net = new Network(['a', 'b', 'c'], () => ({ preVote: true, checkQuorum: true }));
+  net.elect('a');
+  net.node('a').propose(cmd('before'));
+  net.stabilize();
+  net.partition('c');
+  const pos = net.node('a').proposeConfChange(cc('remove', 'c'));
+  net.node('a').propose(cmd('after'));
+  net.stabilize();
+  assert.deepEqual(net.node('a').status().confState.voters, ['a', 'b']);
+  assert.ok(net.node('c').status().commit < pos.index, 'c missed the farewell');
+  assert.deepEqual(net.node('c').status().confState.voters, ['a', 'b', 'c']);
+  net.heal();
+  const term = net.node('a').status().term;
+  for (let i = 0; i < 60 && net.node('c').status().commit < pos.index; i++) {
+    net.tick(1, ['c']);
+    net.stabilize();
+  }
+  assert.ok(net.node('c').status().commit >= pos.index, `c committed its removal (commit ${net.node('c').status().commit}, removal at ${pos.index})`);
+  assert.deepEqual(net.node('c').status().confState.voters, ['a', 'b'], 'c applied the configuration without itself');
+  assert.equal(net.node('a').status().role, 'leader');
+  assert.equal(net.node('a').status().term, term, 'the removed member disturbed nobody');
+  // c no longer campaigns.
+  const mark = net.sent.length;
+  for (let i = 0; i < 40; i++) {
+    net.tick(1, ['c']);
+    net.stabilize();
+  }
+  assert.ok(!net.sent.slice(mark).some((m) => m.from === 'c' && (m.type === MessageType.Vote || m.type === MessageType.PreVote)));
+});
+
+test('a late farewell is not sent to a non-member whose term is above the leader\'s, nor from a log that does not match its last entry', () => {
+  const net = new Network(['a', 'b', 'c'], () => ({ preVote: true, checkQuorum: true }));
+  net.elect('a');
+  net.node('a').proposeConfChange(cc('remove', 'c'));
+  net.stabilize();
+  const a = net.node('a');
+  const { term, lastIndex } = a.status();
+  const preVote = (over: { term: number; index: number; logTerm: number }) => ({
+    type: MessageType.PreVote, from: 'c', to: 'a', entries: [], commit: 0, reject: false, rejectHint: 0, rejectHintTerm: 0, context: 0, ...over,
+  });
+  const mark = net.sent.length;
+  a.step(preVote({ term: term + 2, index: lastIndex, logTerm: term }));
+  a.step(preVote({ term: term + 1, index: lastIndex, logTerm: term + 5 }));
+  a.step(preVote({ term: term + 1, index: lastIndex + 10, logTerm: term }));
+  net.processAll();
+  assert.ok(!net.sent.slice(mark).some((m) => m.to === 'c' && m.type === MessageType.Append));
+  a.step(preVote({ term: term + 1, index: lastIndex, logTerm: term }));
+  net.processAll();
+  const farewell = net.sent.slice(mark).filter((m) => m.to === 'c' && m.type === MessageType.Append);
+  assert.equal(farewell.length, 1, 'a matching pre-vote from a non-member gets the commit');
+  assert.equal(farewell[0]?.commit, a.status().commit);
+});
+
 test('a joining member replicated from index 1 learns the bootstrap voters from the leader and can lead later', () => {
   const net = new Network(['a', 'b', 'c']);
   net.elect('a');
