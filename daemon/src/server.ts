@@ -156,6 +156,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   /** Set while storage refuses writes; cleared by the next successful persist. */
   private writeBlocked: MemberError | null = null;
   private ticks = 0;
+  /** Monotonic time (performance.now()) up to which ticks were given to the core. */
+  private tickedUntilMs = 0;
+  /** Tick at which progress and key counts were last sampled. */
+  private sampledAtTick = 0;
   /** Which trace proposed (leader) or shipped (follower) which entry; used only with tracing on. */
   private readonly entryTraces = new EntryTraces();
   /** Client URLs peers announced in their transport hello (bounded by 2 × maxMembers). */
@@ -261,6 +265,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     this.syncPeers();
     await this.o.transport.start((m) => this.onMessage(m));
+    this.tickedUntilMs = performance.now();
     this.ticker = setInterval(() => this.onTick(), this.o.config.heartbeatIntervalMs);
     this.loopDone = this.runLoop().catch((err: unknown) => this.o.onFatal(err));
     this.log.info({ applied: this.appliedIndex, voters: this.confState.voters, learners: this.confState.learners }, 'member started');
@@ -269,15 +274,39 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   // ---------------------------------------------------------------------------------------
   // Inputs: ticks, peer messages
 
+  /**
+   * Gives the core one tick per heartbeat interval of monotonic time passed since the last one.
+   * The core's leases — a leader answering reads from its lease, a follower refusing votes while
+   * it hears a leader — assume every member's ticks follow real time; timer callbacks alone do
+   * not: a member whose thread was held (a synchronous fsync, a long GC pause, SIGSTOP) resumes
+   * with fewer ticks than time passed and, as leader, would answer lease reads after another
+   * member was elected (a chaos run caught exactly that). Runs before every input the core acts
+   * on (timer, peer message, Ready), so a follower counts missed time before it hears a message
+   * and a leader before it judges its lease. Beyond twice the election timeout every timer has
+   * expired anyway, so a long stall gives at most that many ticks.
+   */
+  private advanceClock(): void {
+    const interval = this.o.config.heartbeatIntervalMs;
+    const nowMs = performance.now();
+    if (nowMs - this.tickedUntilMs < interval) return;
+    const due = Math.floor((nowMs - this.tickedUntilMs) / interval);
+    this.tickedUntilMs += due * interval;
+    const give = Math.min(due, Math.ceil((2 * this.o.config.electionTimeoutMs) / interval) + 2);
+    for (let i = 0; i < give; i++) {
+      this.ticks++;
+      this.guard(() => this.o.node.tick());
+    }
+  }
+
   private onTick(): void {
     if (this.stopped) return;
-    this.ticks++;
-    this.guard(() => this.o.node.tick());
+    this.advanceClock();
     const nowMs = this.now();
     const expired = this.proposals.expire(nowMs);
     if (expired > 0) this.o.metrics.proposalsFailed.inc({ reason: 'timeout' }, expired);
     this.reads.expire(nowMs);
-    if (this.ticks % 10 === 0) {
+    if (this.ticks - this.sampledAtTick >= 10) {
+      this.sampledAtTick = this.ticks;
       this.sampleProgress();
       this.o.metrics.keysTotal.set(this.stateMachine.size);
     }
@@ -286,6 +315,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
 
   private onMessage(m: Message): void {
     if (this.stopped) return;
+    this.advanceClock();
     if (this.log.isLevelEnabled('trace')) this.log.trace({ type: m.type, from: m.from, n: m.entries.length, index: m.index, waiting: this.wake !== null }, 'message in');
     if (m.type === MessageType.Snapshot) {
       if (!m.snapshot || !m.snapshotData) {
@@ -361,6 +391,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
 
   private async runLoop(): Promise<void> {
     while (!this.loopStopping) {
+      this.advanceClock();
       this.submitReads();
       if (!this.o.node.hasReady()) {
         if (this.snapshotRequests.length > 0 || this.snapshotDue()) {
@@ -380,6 +411,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       // in the core and goes into this Ready: one synced write for the whole group.
       await yieldToEventLoop();
       if (this.loopStopping) break;
+      this.advanceClock();
       this.submitReads();
       const rd = this.o.node.ready();
       await this.handleReady(rd);

@@ -259,3 +259,17 @@ test('leadership transfer resolves once the new leader is in place', async () =>
   assert.notEqual(r.leader, leader.name);
   assert.equal(leader.isLeader(), false);
 });
+
+test('ticks follow real time: after the thread was held for three election timeouts, every member counts that time (the leader\'s lease and check-quorum lapse, a new term begins)', async () => {
+  const leader = await agreedLeader();
+  const term = leader.currentTerm();
+  // One event loop holds all three drivers: hold it as a synchronous fsync or a GC pause would.
+  const until = Date.now() + 1500;
+  while (Date.now() < until) {
+    // held
+  }
+  // The first timer after the hold gives each driver the ticks it missed.
+  await sleep(300);
+  const next = await agreedLeader();
+  assert.ok(next.currentTerm() > term, `term ${next.currentTerm()} after the stall, ${term} before: the stall was not counted`);
+});

@@ -208,6 +208,8 @@ class SimNode {
   leader: NodeId | null = null;
   clock: Clock = 'normal';
   clockUntil = 0;
+  /** When the current clock fault began (a pause is made up with the ticks missed since). */
+  pausedAt = 0;
   restartAt = -1;
   stopAt = -1;
   crashAt = -1;
@@ -263,6 +265,8 @@ class Simulation {
   private readonly history: ClientOp[] = [];
   private readonly profile: FaultProfile;
   private readonly baseConfig: Omit<RaftConfig, 'id' | 'rng'>;
+  /** Lease-read seeds: the only clock fault is a pause (made up with the missed ticks). */
+  private readonly pausesOnly: boolean;
   private readonly snapshotEvery: number;
   private readonly clientTimeoutTicks: number;
   private readonly handledConfIndexes = new Set<number>();
@@ -288,9 +292,11 @@ class Simulation {
     const churn = r.chance(0.25);
     const preVote = !churn && r.chance(0.6);
     const checkQuorum = !churn && r.chance(0.6);
-    // The lease assumes member clocks tick at one rate: only on seeds without clock faults.
+    // The lease assumes member clocks tick at one rate: lease-read seeds get no fast or slow
+    // clocks, only pauses (a held thread, which the driver makes up with the missed ticks).
     const clockFaults = r.chance(0.6);
-    const leaseRead = checkQuorum && !clockFaults && r.chance(0.4);
+    const leaseRead = checkQuorum && r.chance(clockFaults ? 0.25 : 0.4);
+    this.pausesOnly = leaseRead;
     this.baseConfig = {
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: r.between(1, 3),
@@ -738,8 +744,18 @@ class Simulation {
       }
       if (n.raw === null && !n.decommissioned && n.restartAt >= 0 && n.restartAt <= this.now) this.start(n);
       if (n.clock !== 'normal' && n.clockUntil <= this.now) {
+        const wasPaused = n.clock === 'paused';
         n.clock = 'normal';
         this.log(() => `${n.id} clock back to normal`);
+        // The driver gives a held member the ticks it missed before it reads anything
+        // (MemberServer.advanceClock), capped as there.
+        if (wasPaused && n.raw !== null) {
+          const missed = Math.min(this.now - n.pausedAt, 2 * ELECTION_TICKS + 2);
+          for (let i = 0; i < missed && n.raw !== null; i++) {
+            n.raw.tick();
+            this.steps++;
+          }
+        }
       }
     }
     if (this.isolateAt.length > 0 && this.faultsOn) {
@@ -779,7 +795,8 @@ class Simulation {
       const up = this.upNodes();
       if (up.length > 0) {
         const n = r.pick(up);
-        n.clock = r.pick<Clock>(['fast', 'slow', 'paused']);
+        n.clock = this.pausesOnly ? 'paused' : r.pick<Clock>(['fast', 'slow', 'paused']);
+        n.pausedAt = this.now;
         n.clockUntil = this.now + r.between(5, 60);
         this.log(() => `${n.id} clock ${n.clock} until ${n.clockUntil}`);
       }

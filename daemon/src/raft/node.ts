@@ -1170,9 +1170,16 @@ export class RawNode {
     return done.length > 0;
   }
 
-  /** Lease: a quorum of voters acknowledged heartbeats sent within the last electionTicks. */
+  /**
+   * Lease: a quorum of voters acknowledged heartbeats sent within the last electionTicks - 2
+   * ticks. A follower refuses votes until electionTicks of its own ticks passed since it heard
+   * us; its first tick may come at once (members' ticks are not in phase), so that is only
+   * electionTicks - 1 tick lengths of real time after the heartbeat was sent. One more tick is
+   * kept as margin. The driver must tick by real time (see MemberServer.advanceClock).
+   */
   private leaseValid(): boolean {
     if (this.leaseDisabled || !this.committedInTerm()) return false;
+    const leaseTicks = Math.max(1, this.cfg.electionTicks - 2);
     let n = 0;
     for (const v of this.conf.voters) {
       if (v === this.id) {
@@ -1180,7 +1187,7 @@ export class RawNode {
         continue;
       }
       const pr = this.progress.get(v);
-      if (pr !== undefined && pr.leaseAckTick >= 0 && this.tickCount - pr.leaseAckTick < this.cfg.electionTicks) n++;
+      if (pr !== undefined && pr.leaseAckTick >= 0 && this.tickCount - pr.leaseAckTick < leaseTicks) n++;
     }
     return n >= quorumSize(this.conf.voters.length);
   }
