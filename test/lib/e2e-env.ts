@@ -4,26 +4,17 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HOSTS_FILE_ENV } from './node-agent-resolver.js';
+import { freePort } from './free-port.js';
 
 const STOP_TIMEOUT_MS = 8_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A free TCP port on 127.0.0.1. */
-export async function freeLoopbackPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (never one handed out before in this process). */
+export const freeLoopbackPort = freePort;
 
 /** SIGTERM a child by pid, SIGKILL after `graceMs`; resolves when it has exited. */
 export async function stopChild(child: ChildProcess | undefined, graceMs = STOP_TIMEOUT_MS): Promise<void> {

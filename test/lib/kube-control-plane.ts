@@ -20,12 +20,12 @@ import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
+import { freePort } from './free-port.js';
 
 /** Bound on start-up (etcd + apiserver ready), generous for 2 shared cores. */
 const START_TIMEOUT_MS = 120_000;
@@ -101,18 +101,6 @@ export function findK8sBinary(name: string): string {
   const found = candidates.find((c) => existsSync(c));
   if (found === undefined) throw new Error(`${name} not found (looked in ${candidates.slice(0, 3).join(', ')}, PATH); run: bash scripts/ensure-k8s-binaries.sh`);
   return found;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 const live = new Set<ChildProcess>();
