@@ -149,3 +149,32 @@ test('lease read: with leaseRead the leader answers from its lease without a hea
   assert.equal(net.get('a').readStates.length, 1, 'no answer without a lease or quorum');
   assert.throws(() => new Network(['x'], () => ({ leaseRead: true, checkQuorum: false })), /leaseRead requires/);
 });
+
+test('lease read: a leader whose ticks stood still while the others elected a new leader answers stale from its lease; given the missed ticks first (as the driver does), it does not answer', () => {
+  const run = (catchUp: boolean): { states: { requestId: number; index: number }[]; newCommit: number } => {
+    const net = new Network(['a', 'b', 'c'], (id) => ({ preVote: true, checkQuorum: true, leaseRead: true, rng: { intBelow: () => (id === 'b' ? 0 : 9) } }));
+    net.elect('a');
+    net.tick(1);
+    net.stabilize(); // heartbeats acked: a holds its lease
+    net.partition('a');
+    // a's thread is held (no ticks); b and c tick on, hear nobody, and b wins the next term.
+    let ticks = 0;
+    for (; ticks < 60 && net.node('b').status().role !== 'leader'; ticks++) {
+      net.tick(1, ['b', 'c']);
+      net.stabilize();
+    }
+    assert.equal(net.node('b').status().role, 'leader');
+    net.node('b').propose(cmd('new'));
+    net.stabilize();
+    if (catchUp) net.tick(ticks, ['a']);
+    net.processAll();
+    net.node('a').readIndex(7);
+    net.processAll();
+    return { states: net.get('a').readStates, newCommit: net.node('b').status().commit };
+  };
+  const held = run(false);
+  assert.equal(held.states.length, 1, 'with its ticks held, a still trusts its lease');
+  assert.ok((held.states[0]?.index ?? 0) < held.newCommit, 'and its answer misses what the new leader committed: a stale read');
+  const caughtUp = run(true);
+  assert.deepEqual(caughtUp.states, [], 'given the missed ticks, its lease has lapsed and no quorum confirms the read');
+});
