@@ -275,24 +275,35 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   // Inputs: ticks, peer messages
 
   /**
-   * Gives the core one tick per heartbeat interval of monotonic time passed since the last one.
-   * The core's leases — a leader answering reads from its lease, a follower refusing votes while
-   * it hears a leader — assume every member's ticks follow real time; timer callbacks alone do
-   * not: a member whose thread was held (a synchronous fsync, a long GC pause, SIGSTOP) resumes
-   * with fewer ticks than time passed and, as leader, would answer lease reads after another
-   * member was elected (a chaos run caught exactly that). Runs before every input the core acts
-   * on (timer, peer message, Ready), so a follower counts missed time before it hears a message
-   * and a leader before it judges its lease. Beyond twice the election timeout every timer has
-   * expired anyway, so a long stall gives at most that many ticks.
+   * Ticks the core. A leader gets one tick per heartbeat interval of monotonic time passed since
+   * its last tick, missed ones included: its lease (answering reads without a quorum round)
+   * assumes its ticks follow real time, and timer callbacks alone do not — a leader whose thread
+   * was held (a synchronous fsync, a long GC pause, SIGSTOP) resumed with fewer ticks than time
+   * passed and answered lease reads after another member was elected (a chaos run caught exactly
+   * that). It runs before every input the core acts on (timer, peer message, Ready), so the
+   * lease is judged on current time; after a long hold check-quorum then steps the leader down.
+   * Other members keep one tick per timer callback: a held follower then refuses votes for
+   * longer than its election timeout, which is the safe direction for the leader's lease, and
+   * followers on a loaded machine do not time out together in bursts. Beyond twice the election
+   * timeout every timer has expired anyway, so a long hold gives at most that many ticks.
    */
-  private advanceClock(): void {
+  private advanceClock(fromTimer: boolean): void {
     const interval = this.o.config.heartbeatIntervalMs;
     const nowMs = performance.now();
+    if (this.softState.role !== 'leader') {
+      if (!fromTimer) return;
+      this.tickedUntilMs = nowMs;
+      this.tickCore(1);
+      return;
+    }
     if (nowMs - this.tickedUntilMs < interval) return;
     const due = Math.floor((nowMs - this.tickedUntilMs) / interval);
     this.tickedUntilMs += due * interval;
-    const give = Math.min(due, Math.ceil((2 * this.o.config.electionTimeoutMs) / interval) + 2);
-    for (let i = 0; i < give; i++) {
+    this.tickCore(Math.min(due, Math.ceil((2 * this.o.config.electionTimeoutMs) / interval) + 2));
+  }
+
+  private tickCore(n: number): void {
+    for (let i = 0; i < n; i++) {
       this.ticks++;
       this.guard(() => this.o.node.tick());
     }
@@ -300,7 +311,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
 
   private onTick(): void {
     if (this.stopped) return;
-    this.advanceClock();
+    this.advanceClock(true);
     const nowMs = this.now();
     const expired = this.proposals.expire(nowMs);
     if (expired > 0) this.o.metrics.proposalsFailed.inc({ reason: 'timeout' }, expired);
@@ -315,7 +326,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
 
   private onMessage(m: Message): void {
     if (this.stopped) return;
-    this.advanceClock();
+    this.advanceClock(false);
     if (this.log.isLevelEnabled('trace')) this.log.trace({ type: m.type, from: m.from, n: m.entries.length, index: m.index, waiting: this.wake !== null }, 'message in');
     if (m.type === MessageType.Snapshot) {
       if (!m.snapshot || !m.snapshotData) {
@@ -391,7 +402,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
 
   private async runLoop(): Promise<void> {
     while (!this.loopStopping) {
-      this.advanceClock();
+      this.advanceClock(false);
       this.submitReads();
       if (!this.o.node.hasReady()) {
         if (this.snapshotRequests.length > 0 || this.snapshotDue()) {
@@ -411,7 +422,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       // in the core and goes into this Ready: one synced write for the whole group.
       await yieldToEventLoop();
       if (this.loopStopping) break;
-      this.advanceClock();
+      this.advanceClock(false);
       this.submitReads();
       const rd = this.o.node.ready();
       await this.handleReady(rd);

@@ -747,9 +747,9 @@ class Simulation {
         const wasPaused = n.clock === 'paused';
         n.clock = 'normal';
         this.log(() => `${n.id} clock back to normal`);
-        // The driver gives a held member the ticks it missed before it reads anything
-        // (MemberServer.advanceClock), capped as there.
-        if (wasPaused && n.raw !== null) {
+        // The driver gives a held leader the ticks it missed before it reads anything
+        // (MemberServer.advanceClock), capped as there; other members just resume ticking.
+        if (wasPaused && n.raw !== null && n.role === 'leader') {
           const missed = Math.min(this.now - n.pausedAt, 2 * ELECTION_TICKS + 2);
           for (let i = 0; i < missed && n.raw !== null; i++) {
             n.raw.tick();

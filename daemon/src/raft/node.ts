@@ -1175,7 +1175,7 @@ export class RawNode {
    * ticks. A follower refuses votes until electionTicks of its own ticks passed since it heard
    * us; its first tick may come at once (members' ticks are not in phase), so that is only
    * electionTicks - 1 tick lengths of real time after the heartbeat was sent. One more tick is
-   * kept as margin. The driver must tick by real time (see MemberServer.advanceClock).
+   * kept as margin. A leader's driver must tick by real time (see MemberServer.advanceClock).
    */
   private leaseValid(): boolean {
     if (this.leaseDisabled || !this.committedInTerm()) return false;
