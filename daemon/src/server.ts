@@ -288,14 +288,14 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
    * timeout every timer has expired anyway, so a long hold gives at most that many ticks.
    */
   private advanceClock(fromTimer: boolean): void {
-    const interval = this.o.config.heartbeatIntervalMs;
-    const nowMs = performance.now();
     if (this.softState.role !== 'leader') {
       if (!fromTimer) return;
-      this.tickedUntilMs = nowMs;
+      this.tickedUntilMs = performance.now();
       this.tickCore(1);
       return;
     }
+    const interval = this.o.config.heartbeatIntervalMs;
+    const nowMs = performance.now();
     if (nowMs - this.tickedUntilMs < interval) return;
     const due = Math.floor((nowMs - this.tickedUntilMs) / interval);
     this.tickedUntilMs += due * interval;

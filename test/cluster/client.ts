@@ -1,6 +1,7 @@
 // A small retrying client for cluster tests: follows 307 redirects to the leader and retries
 // 503s and connection errors until a deadline, like a careful real client would.
-import type { Cluster, HttpResult } from '../lib/cluster-harness.js';
+import assert from 'node:assert/strict';
+import type { Cluster, ClusterMember, HttpResult } from '../lib/cluster-harness.js';
 import { join } from 'node:path';
 import { http, repoRoot, sleep } from '../lib/cluster-harness.js';
 
@@ -75,6 +76,12 @@ export function get(c: Cluster, key: string, deadlineMs = 10_000): Promise<HttpR
 }
 
 /** Tracks whether any test in a file failed, so its `after` hook keeps the member logs. */
+/** POST /v1/debug/faults on one member (it runs with --enable-fault-injection); asserts 200. */
+export async function injectFaults(c: Cluster, m: ClusterMember, body: { dropPeerTraffic: boolean; dropPeers?: string[]; durationMs?: number }): Promise<void> {
+  const r = await c.request(m, 'POST', '/v1/debug/faults', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  assert.equal(r.status, 200, `faults on ${m.name}: ${r.status} ${r.text}`);
+}
+
 export interface FailureFlag {
   failed: boolean;
 }

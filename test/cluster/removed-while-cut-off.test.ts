@@ -5,13 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { sleep, waitFor, withCluster } from '../lib/cluster-harness.js';
-import type { Cluster, ClusterMember } from '../lib/cluster-harness.js';
-import { kvPath } from './client.js';
-
-async function faults(c: Cluster, m: ClusterMember, body: Record<string, unknown>): Promise<void> {
-  const r = await c.request(m, 'POST', '/v1/debug/faults', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  assert.equal(r.status, 200, `faults on ${m.name}: ${r.status} ${r.text}`);
-}
+import type { ClusterMember } from '../lib/cluster-harness.js';
+import { injectFaults, kvPath } from './client.js';
 
 test('a follower removed while cut off learns its removal when it can reach the leader again', { timeout: 90_000 }, async () => {
   await withCluster('removed-while-cut-off', { members: 3, electionTimeoutMs: 600, heartbeatIntervalMs: 100, extraArgs: ['--enable-fault-injection'] }, async (c) => {
@@ -19,7 +14,7 @@ test('a follower removed while cut off learns its removal when it can reach the 
     const target = c.running().find((m) => m !== leader);
     assert.ok(target);
     assert.equal((await c.request(leader, 'PUT', kvPath('before'), { body: '1' })).status, 200);
-    await faults(c, target, { dropPeerTraffic: true, durationMs: 60_000 });
+    await injectFaults(c, target, { dropPeerTraffic: true, durationMs: 60_000 });
     const del = await c.request(leader, 'DELETE', `/v1/members/${target.name}`, { timeoutMs: 10_000 });
     assert.equal(del.status, 200, del.text);
     assert.equal((await c.request(leader, 'PUT', kvPath('after'), { body: '2' })).status, 200);
@@ -28,7 +23,7 @@ test('a follower removed while cut off learns its removal when it can reach the 
     const cutOff = await c.status(target);
     assert.equal(cutOff?.removed, false, 'cut off, it cannot know yet');
     assert.notEqual((await c.request(target, 'GET', '/readyz')).status, 410);
-    await faults(c, target, { dropPeerTraffic: false });
+    await injectFaults(c, target, { dropPeerTraffic: false });
     await waitFor(`${target.name} reports removed`, 20_000, async () => ((await c.status(target))?.removed === true ? true : null));
     const write = await c.request(target, 'PUT', kvPath('to-a-removed-member'), { body: 'v' });
     assert.equal(write.status, 410, write.text);
