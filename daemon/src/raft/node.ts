@@ -235,6 +235,11 @@ export class RawNode {
     if (!isWellFormed(m) || m.to !== this.id || m.from === this.id) return;
     if (m.type === MessageType.PreVote && this.role === 'leader' && !isMember(this.conf, m.from)) this.lateFarewell(m);
     if (m.term > this.term) {
+      if ((m.type === MessageType.AppendResp || m.type === MessageType.HeartbeatResp) && !isMember(this.conf, m.from)) {
+        // Only a member of our configuration may raise our term by answering us: a removed
+        // member holding a high term (it campaigned while cut off) cannot depose anyone.
+        return;
+      }
       if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && m.context !== VOTE_CONTEXT_TRANSFER && this.inVoteLease()) {
         return; // we hear from a live leader: a disruptive candidate is ignored (check-quorum)
       }
@@ -248,8 +253,13 @@ export class RawNode {
         this.becomeFollower(m.term, null);
       }
     } else if (m.term < this.term) {
-      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === MessageType.Append || m.type === MessageType.Heartbeat)) {
-        // A stale leader (e.g. after a partition) learns our term and steps down.
+      if (m.type === MessageType.Append || m.type === MessageType.Heartbeat) {
+        // A stale leader (e.g. after a partition) learns our term and steps down. Always, not
+        // only with check-quorum or pre-vote (etcd-io/raft answers only then and otherwise
+        // relies on the higher-term member campaigning): a member that cannot campaign - a
+        // learner, or a re-added member that has not learned its configuration - would else
+        // hold its higher term forever and never accept the leader's log (simulator seeds
+        // 2002227, 2007520). The leader re-elects above our term; see the member check above.
         this.send({ type: MessageType.AppendResp, to: m.from });
       } else if (m.type === MessageType.PreVote) {
         this.send({ type: MessageType.PreVoteResp, to: m.from, reject: true });

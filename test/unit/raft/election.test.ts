@@ -82,9 +82,10 @@ test('§5.1 a stale leader steps down when it sees a higher term', () => {
   assert.equal(net.node('a').status().role, 'leader', 'isolated a still thinks it leads');
   net.heal();
   net.node('a').propose(cmd('lost'));
-  net.tick(1, ['a']); // a's heartbeat at term 1 is ignored by b and c
+  net.tick(1, ['a']); // a's heartbeat at term 1 is answered with term 2 (Figure 2: reply currentTerm)
   net.stabilize();
-  assert.equal(net.node('a').status().role, 'leader');
+  assert.equal(net.node('a').status().role, 'follower');
+  assert.equal(net.node('a').status().term, 2);
   net.tick(1, ['b']); // b's heartbeat at term 2 reaches a
   net.stabilize();
   assert.equal(net.node('a').status().role, 'follower');
