@@ -29,6 +29,7 @@ import { parseHosts } from '../lib/node-agent-resolver.js';
 import { E2ePrometheus, OperatorProcess, StepTimer, kubectl, waitUntil } from '../lib/e2e-env.js';
 import type { RaftChaosDrill, RaftCluster } from '../../operator/src/api/types.js';
 import { panelQueries, substitute } from '../unit/observability/dashboards.js';
+import { SNAPSHOT_NAME_RE, parseSnapshotName } from '../../daemon/src/cli/snapshot-dir.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const OUT = join(HERE, '..', '..');
@@ -554,10 +555,10 @@ test('day 2: an on-demand backup Job from the CronJob writes a checksummed snaps
   });
   const volumeName = (await kc(['get', 'pvc', `${day2.name}-backup`, '-o', 'jsonpath={.spec.volumeName}'])).trim();
   const dir = (await kc(['get', 'pv', volumeName, '-o', 'jsonpath={.spec.hostPath.path}'])).trim();
-  const files = readdirSync(dir).filter((f) => /^snapshot-\d{8}T\d{6}Z-rev\d+\.snap$/.test(f));
+  const files = readdirSync(dir).filter((f) => SNAPSHOT_NAME_RE.test(f));
   assert.equal(files.length, 1, `one backup in the PVC: ${readdirSync(dir).join(', ')}`);
   day2.backupFile = files[0] as string;
-  const rev = Number(/-rev(\d+)\.snap$/.exec(day2.backupFile)?.[1]);
+  const rev = parseSnapshotName(day2.backupFile)?.revision;
   assert.equal(rev, day2.savedRevision, 'the backup holds the cluster at the revision before it (nothing was written since)');
   timer.add('backup file', 0, `${day2.backupFile}, ${readFileSync(join(dir, day2.backupFile)).length} bytes`);
 });

@@ -1,6 +1,9 @@
 // raftctl's command line: global flags, then one command with its arguments. Parsing is pure
 // (argv and env in, a Command or a UsageError out) so it is tested without a cluster.
 import { MAX_KEEP } from './snapshot-dir.js';
+import { SNAPSHOT_URL_USAGE, SnapshotUrlArgsError, isSnapshotUrlCommand, parseSnapshotUrlCommand } from './snapshot-url-args.js';
+import type { SnapshotUrlAction } from './snapshot-url-args.js';
+import { S3_FLAGS_HELP } from '../backup/object-store.js';
 
 /** Printed with every usage error (exit 2) and for --help (exit 0). */
 export const USAGE = `usage: raftctl [--endpoints URL,URL] [--timeout-ms N] [--token T | --token-file F] [--cacert F] [--cert F --key F] <command>
@@ -18,6 +21,7 @@ commands:
   snapshot save --dir DIR [--keep N] [--serializable]
                                        save as DIR/snapshot-<UTC time>-rev<R>.snap, then delete
                                        the oldest such files beyond N (1..1000; nothing else)
+${SNAPSHOT_URL_USAGE}
   lock acquire NAME OWNER TTL_MS       acquire a lock, print its fencing token
   lock release NAME TOKEN              release a lock
   txn FILE.json|-                      run a transaction (API.md §2 body)
@@ -27,7 +31,8 @@ endpoints default to $RAFTKV_ENDPOINTS or http://127.0.0.1:2379 (https:// for me
 --token-file (or $RAFTKV_TOKEN_FILE): read it from a file: the token alone, or a member token file
   (its first admin entry)
 --cacert/--cert/--key (or $RAFTKV_CACERT/_CERT/_KEY): CA bundle of the members' HTTPS certificates,
-  client certificate and key (members with --client-ca)`;
+  client certificate and key (members with --client-ca)
+${S3_FLAGS_HELP}`;
 
 /** Default endpoint when neither --endpoints nor RAFTKV_ENDPOINTS is given. */
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
@@ -62,6 +67,8 @@ export type Command =
   | { readonly kind: 'snapshot-save'; readonly file: string; readonly serializable: boolean }
   /** Scheduled backups: a timestamped file in `dir`, then the oldest beyond `keep` (null = all kept) deleted. */
   | { readonly kind: 'snapshot-save-dir'; readonly dir: string; readonly keep: number | null; readonly serializable: boolean }
+  /** `snapshot save s3://...|file://...` and `snapshot list ...` (cli/snapshot-url-args.ts). */
+  | { readonly kind: 'snapshot-url'; readonly action: SnapshotUrlAction }
   | { readonly kind: 'lock-acquire'; readonly name: string; readonly owner: string; readonly ttlMs: number }
   | { readonly kind: 'lock-release'; readonly name: string; readonly token: number }
   | { readonly kind: 'txn'; readonly file: string }
@@ -213,6 +220,13 @@ function parseCommand(argv: readonly string[]): Command {
       return { kind: 'leader-transfer', to: rest[0] ?? null };
     }
     case 'snapshot': {
+      if (isSnapshotUrlCommand(args)) {
+        try {
+          return { kind: 'snapshot-url', action: parseSnapshotUrlCommand(args) };
+        } catch (err) {
+          throw err instanceof SnapshotUrlArgsError ? new UsageError(err.message) : err;
+        }
+      }
       if (args[0] === 'save') {
         const f = takeFlags(args.slice(1), ['--dir', '--keep'], ['--serializable']);
         const serializable = f.flags.has('--serializable');

@@ -12,10 +12,13 @@ import type { Writable } from 'node:stream';
 import { FlagError, parseInitialCluster } from '../config/flags.js';
 import type { InitialPeer } from '../config/flags.js';
 import { restoreDataDir } from '../server/recovery.js';
+import { LocationError } from '../backup/location.js';
+import { S3OptionsError, S3_FLAGS, s3OptionsFrom } from '../backup/object-store.js';
+import { withLocalBackup } from '../backup/restore-source.js';
 
-export const RESTORE_USAGE = 'usage: raftkv restore --from FILE --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN] [--skip-if-initialized] [--initial-cluster-state new|existing]';
+export const RESTORE_USAGE = 'usage: raftkv restore --from FILE|s3://BUCKET/PREFIX/[OBJECT]|file://DIR/[OBJECT] [--s3-endpoint URL] [--s3-region R] [--s3-path-style B] [--s3-ca-file F] --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN] [--skip-if-initialized] [--initial-cluster-state new|existing]';
 
-const FLAGS = ['from', 'data-dir', 'name', 'initial-cluster', 'cluster-token', 'initial-cluster-state'] as const;
+const FLAGS = ['from', 'data-dir', 'name', 'initial-cluster', 'cluster-token', 'initial-cluster-state', ...S3_FLAGS.map((f) => f.slice(2) as `s3-${string}`)] as const;
 type RestoreFlag = (typeof FLAGS)[number];
 /** Flags without a value. */
 const BOOL_FLAGS = ['skip-if-initialized'] as const;
@@ -31,6 +34,8 @@ export interface RestoreArgs {
   readonly skipIfInitialized: boolean;
   /** The state the member would start with; `existing` (a joining member) never restores. Only read with skipIfInitialized. */
   readonly initialClusterState: 'new' | 'existing';
+  /** --s3-* flags (or RAFTKV_S3_*) for an s3:// --from, keyed as in S3_FLAGS. */
+  readonly s3Flags: ReadonlyMap<string, string>;
 }
 
 /** Parses `restore`'s arguments (without the word `restore`). Throws FlagError. */
@@ -68,6 +73,10 @@ export function parseRestoreArgs(argv: readonly string[], env: Readonly<Record<s
     clusterToken: get('cluster-token') ?? 'raftkv',
     skipIfInitialized: bools.has('skip-if-initialized'),
     initialClusterState: state,
+    s3Flags: new Map(S3_FLAGS.flatMap((f) => {
+      const v = get(f.slice(2) as RestoreFlag);
+      return v === undefined ? [] : [[f, v] as const];
+    })),
   };
 }
 
@@ -107,13 +116,20 @@ export async function runRestore(argv: readonly string[], env: Readonly<Record<s
         return 0;
       }
     }
-    const r = await restoreDataDir(args);
+    const s3 = s3OptionsFrom(args.s3Flags, env);
+    const t0 = performance.now();
+    const { r, fetched } = await withLocalBackup(args.from, args.dataDir, s3, async (file, f) => ({ r: await restoreDataDir({ ...args, from: file }), fetched: f }));
     out.write(`${JSON.stringify({
       restored: true, member: args.name, dataDir: r.dataDir, voters: r.voters, index: r.header.index, term: r.header.term,
       revision: r.header.revision, keys: r.header.keys, sha256: r.sha256, durationMs: r.durationMs,
+      ...(fetched !== null ? { source: fetched.url, bytes: fetched.bytes, downloadMs: fetched.ms, metadataChecksumVerified: fetched.metadataChecked, totalMs: Math.round(performance.now() - t0) } : {}),
     })}\n`);
     return 0;
   } catch (e) {
+    if (e instanceof S3OptionsError || e instanceof LocationError) {
+      err.write(`raftkv: ${e.message}\n${RESTORE_USAGE}\n`);
+      return 2;
+    }
     err.write(`raftkv: restore failed: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }

@@ -11,6 +11,7 @@ import type { ClientTls } from './http-request.js';
 import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.js';
 import { SNAPSHOT_PART_RE, planPrune, snapshotNames, sortSnapshots, stalePartFiles } from './snapshot-dir.js';
 import { renderStatusTable } from './status-table.js';
+import { runSnapshotUrlCommand } from './snapshot-url.js';
 import { MAX_TOKEN_FILE_BYTES, TokenFileUnusable, tokenFromFileText } from './token-file.js';
 import type { MemberRow, StatusBody } from './status-table.js';
 
@@ -410,6 +411,8 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
       return snapshotSave(client, io, cmd.file, cmd.serializable);
     case 'snapshot-save-dir':
       return snapshotSaveDir(client, io, cmd.dir, cmd.keep, cmd.serializable);
+    case 'snapshot-url':
+      return runSnapshotUrlCommand(client, cmd.action, io);
     case 'lock-acquire': {
       const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers: jsonHeaders }, `lock acquire ${cmd.name}`);
       line(io.stdout, `token=${r.token} owner=${r.owner} fencing-token=${cmd.name}:${r.token}`);

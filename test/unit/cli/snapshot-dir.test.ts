@@ -21,14 +21,29 @@ import type { TestApi } from '../api/harness.js';
 const T0 = Date.UTC(2026, 11, 2, 8, 15, 0, 456);
 
 describe('backup directory naming and pruning', () => {
-  test('names: UTC timestamp to the second, revision; temp name is a dot file that never matches', () => {
-    const n = snapshotNames(T0, 1234);
-    assert.equal(n.final, 'snapshot-20261202T081500Z-rev1234.snap');
-    assert.equal(n.part, '.snapshot-20261202T081500Z-rev1234.snap.part');
+  test('names: UTC timestamp to the millisecond, revision, random tag; temp name is a dot file that never matches', () => {
+    const n = snapshotNames(T0, 1234, '0a1b2c3d');
+    assert.equal(n.final, 'snapshot-20261202T081500.456Z-rev1234-0a1b2c3d.snap');
+    assert.equal(n.part, '.snapshot-20261202T081500.456Z-rev1234-0a1b2c3d.snap.part');
     assert.match(n.final, SNAPSHOT_NAME_RE);
     assert.doesNotMatch(n.part, SNAPSHOT_NAME_RE);
-    assert.deepEqual(parseSnapshotName(n.final), { name: n.final, stamp: '20261202T081500Z', revision: 1234 });
+    assert.deepEqual(parseSnapshotName(n.final), { name: n.final, stamp: '20261202T081500.456Z', takenAtMs: T0, revision: 1234 });
     assert.throws(() => snapshotNames(T0, -1), RangeError);
+    assert.throws(() => snapshotNames(T0, 1, 'XYZ'), RangeError);
+  });
+
+  test('two saves at the same millisecond and revision get different names (they once overwrote each other)', () => {
+    const names = new Set(Array.from({ length: 200 }, () => snapshotNames(T0, 7).final));
+    assert.equal(names.size, 200);
+    for (const n of names) assert.equal(parseSnapshotName(n)?.revision, 7);
+  });
+
+  test('names of older raftctl versions (to the second, no tag) are still ours: parsed, sorted among new ones, pruned', () => {
+    const old = 'snapshot-20261202T081500Z-rev1234.snap';
+    assert.deepEqual(parseSnapshotName(old), { name: old, stamp: '20261202T081500Z', takenAtMs: Date.UTC(2026, 11, 2, 8, 15, 0), revision: 1234 });
+    const newer = snapshotNames(T0, 1234, '00000000').final;
+    assert.deepEqual(sortSnapshots([newer, old]).map((s) => s.name), [old, newer], 'the old name (.000) sorts before the new one (.456) of the same second');
+    assert.deepEqual(planPrune([newer, old], 1), [old]);
   });
 
   test('oldest first by time, then by revision (numerically, not as text)', () => {

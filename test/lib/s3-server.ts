@@ -1,0 +1,135 @@
+// A real S3 server for tests: Versity S3 Gateway (versitygw) with its POSIX backend in a temp
+// dir, on 127.0.0.1 and a free port, with a root access key of its own. The binary comes from
+// <repo>/.cache/bin (scripts/ensure-versitygw.sh, run here when it is missing; the first build
+// takes minutes and is cached machine-wide). stop() kills the process by pid and removes the dir;
+// kill()/restart() let a test take the store away and bring it back on the same port and data.
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort } from './free-port.js';
+import { repoRoot } from './cluster-harness.js';
+
+/** The versitygw binary, built (once per machine) if missing. */
+export function versitygwBinary(): string {
+  const bin = join(repoRoot(), '.cache', 'bin', 'versitygw');
+  if (!existsSync(bin)) {
+    const r = spawnSync('bash', [join(repoRoot(), 'scripts', 'ensure-versitygw.sh')], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 30 * 60_000 });
+    if (r.status !== 0 || !existsSync(bin)) throw new Error(`versitygw is not available (scripts/ensure-versitygw.sh exited ${r.status ?? r.signal})`);
+  }
+  return bin;
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** A running versitygw. */
+export class S3TestServer {
+  private proc: ChildProcess | null = null;
+  readonly accessKey = 'raftkvtestaccess';
+  readonly secretKey = 'raftkv-test-secret-key-0123456789';
+
+  private constructor(readonly port: number, readonly root: string, readonly logFile: string) {}
+
+  /** Starts a server on a fresh temp dir and waits until it accepts connections. */
+  static async start(label = 's3'): Promise<S3TestServer> {
+    const bin = versitygwBinary();
+    const root = mkdtempSync(join(tmpdir(), `raftkv-${label}-`));
+    const s = new S3TestServer(await freePort(), root, join(root, 'versitygw.log'));
+    mkdirSync(join(root, 'data'));
+    try {
+      await s.launch(bin);
+    } catch (err) {
+      s.stop();
+      throw err;
+    }
+    return s;
+  }
+
+  private async launch(bin = versitygwBinary()): Promise<void> {
+    if (this.proc !== null) throw new Error('versitygw runs already');
+    const fd = openSync(this.logFile, 'a');
+    const p = spawn(bin, ['--access', this.accessKey, '--secret', this.secretKey, '--port', `127.0.0.1:${this.port}`, '--quiet', 'posix', join(this.root, 'data')], {
+      stdio: ['ignore', fd, fd],
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: this.root },
+    });
+    closeSync(fd);
+    this.proc = p;
+    p.once('exit', () => {
+      if (this.proc === p) this.proc = null;
+    });
+    const deadline = Date.now() + 20_000;
+    while (!(await portOpen(this.port))) {
+      if (this.proc === null) throw new Error(`versitygw exited at start: ${this.log().slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`versitygw did not listen on ${this.port} within 20 s: ${this.log().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** http://127.0.0.1:PORT */
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The standard AWS environment a client needs to reach this server (and nothing else). */
+  env(): Record<string, string> {
+    return {
+      AWS_ACCESS_KEY_ID: this.accessKey, AWS_SECRET_ACCESS_KEY: this.secretKey, AWS_ENDPOINT_URL_S3: this.endpoint,
+      AWS_REGION: '', AWS_DEFAULT_REGION: '', AWS_PROFILE: '', AWS_ENDPOINT_URL: '', AWS_CA_BUNDLE: '', RAFTKV_S3_PATH_STYLE: '',
+      // No shared config files of the machine, and no instance-metadata probing.
+      AWS_CONFIG_FILE: join(this.root, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(this.root, 'no-aws-credentials'), AWS_EC2_METADATA_DISABLED: 'true',
+    };
+  }
+
+  /** Creates a bucket with the root credentials. */
+  async createBucket(name: string): Promise<void> {
+    const c = new S3Client({ endpoint: this.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: this.accessKey, secretAccessKey: this.secretKey } });
+    try {
+      await c.send(new CreateBucketCommand({ Bucket: name }));
+    } finally {
+      c.destroy();
+    }
+  }
+
+  /** The server's log so far. */
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Kills the server (SIGKILL), keeping its data; restart() brings it back on the same port. */
+  async kill(): Promise<void> {
+    const p = this.proc;
+    if (p === null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.launch();
+  }
+
+  /** Kills the server and removes its data. Safe to call twice. */
+  stop(): void {
+    if (this.proc !== null) {
+      this.proc.kill('SIGKILL');
+      this.proc = null;
+    }
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
