@@ -44,7 +44,9 @@ SIM_LONG_MINUTES ?= 120
 sim-long: build
 	node dist/test/sim/main.js --seeds $(SIM_LONG_SEEDS) $(if $(SIM_FIRST),--first $(SIM_FIRST),--first-from-commit) --nodes 3,5,7 --workers 2 --keep-going --max-minutes $(SIM_LONG_MINUTES)
 
+## test-cluster: real members on loopback; the S3 backup test runs against versitygw (built once, cached)
 test-cluster: build
+	bash scripts/ensure-versitygw.sh
 	$(NODE_TEST) --test-concurrency=1 dist/test/cluster
 
 test-chaos: build

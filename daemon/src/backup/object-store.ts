@@ -12,7 +12,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
@@ -143,12 +143,14 @@ export function describeS3Error(err: unknown, where: { readonly bucket: string; 
   const net = networkCode(e);
   if (net !== null && TLS_CODES.test(net)) return new ObjectStoreError('unreachable', `TLS to ${where.endpoint} failed (${net}): give the store's CA with --s3-ca-file or $AWS_CA_BUNDLE`);
   if (net !== null || name === 'TimeoutError' || name === 'RequestTimeout') return new ObjectStoreError('unreachable', `cannot reach the S3 endpoint ${where.endpoint}: ${net ?? message}`);
+  // XAdminUserNotFound: versitygw's answer (HTTP 404) to an access key it does not know.
+  if (name === 'InvalidAccessKeyId' || name === 'XAdminUserNotFound') return new ObjectStoreError('access-denied', `access denied ${at}: the access key is unknown (${name}); check AWS_ACCESS_KEY_ID`);
   if (name === 'NoSuchBucket' || (status === 404 && where.key === undefined)) return new ObjectStoreError('no-bucket', `bucket '${where.bucket}' does not exist at ${where.endpoint}`);
   if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return new ObjectStoreError('no-object', `no object s3://${where.bucket}/${where.key ?? ''} ${at}`);
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) {
     return new ObjectStoreError('no-credentials', 'no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials');
   }
-  if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'AccessDenied' || name === 'Forbidden' || status === 403 || status === 401) {
+  if (name === 'SignatureDoesNotMatch' || name === 'AccessDenied' || name === 'Forbidden' || status === 403 || status === 401) {
     return new ObjectStoreError('access-denied', `access denied ${at}: ${name || `HTTP ${status}`}; check the access key, the secret key and the bucket's permissions`);
   }
   if (/Region is missing/i.test(message)) return new ObjectStoreError('bad-config', 'no S3 region: set AWS_REGION or --s3-region');
@@ -175,6 +177,10 @@ export class ObjectStore {
   readonly endpointLabel: string;
 
   private constructor(readonly bucket: string, options: S3Options) {
+    // The SDK prints a multi-line notice on Node < 22 (its releases after January 2027 need 22) to
+    // stderr on every run, which breaks "one line per failure" for scripts; the package lock pins
+    // a release that supports Node 20. The SDK's own switch, only when the user has not set it.
+    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
     const ca = options.caFile === null ? undefined : readCa(options.caFile);
     this.agents = {
       http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
@@ -201,11 +207,17 @@ export class ObjectStore {
     return describeS3Error(err, { bucket: this.bucket, endpoint: this.endpointLabel, ...(key !== undefined ? { key } : {}) });
   }
 
-  /** Checks that the bucket exists and the credentials may use it. */
+  /**
+   * Checks that the bucket exists and the credentials are valid, before a save asks a member for
+   * its data. A one-key listing, not HEAD: a HEAD error has no body, so a store that answers an
+   * unknown access key with 404 (versitygw) would look like a missing bucket. Credentials that may
+   * write but not list (a write-only backup user) pass: the upload itself is the test then.
+   */
   async checkBucket(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }));
     } catch (err) {
+      if (err instanceof Error && err.name === 'AccessDenied') return;
       throw this.fail(err);
     }
   }

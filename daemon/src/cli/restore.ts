@@ -75,7 +75,7 @@ export function parseRestoreArgs(argv: readonly string[], env: Readonly<Record<s
     initialClusterState: state,
     s3Flags: new Map(S3_FLAGS.flatMap((f) => {
       const v = get(f.slice(2) as RestoreFlag);
-      return v === undefined ? [] : [[f, v] as const];
+      return v === undefined || v === '' ? [] : [[f, v] as const];
     })),
   };
 }

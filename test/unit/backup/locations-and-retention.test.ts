@@ -131,7 +131,8 @@ describe('S3 options and errors', () => {
     const cases: [unknown, string, RegExp][] = [
       [Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }), 'no-bucket', /bucket 'bkt' does not exist/],
       [Object.assign(new Error('UnknownError'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }), 'no-bucket', /does not exist/],
-      [Object.assign(new Error('x'), { name: 'InvalidAccessKeyId', $metadata: { httpStatusCode: 403 } }), 'access-denied', /access denied .*InvalidAccessKeyId/],
+      [Object.assign(new Error('x'), { name: 'InvalidAccessKeyId', $metadata: { httpStatusCode: 403 } }), 'access-denied', /access denied .*access key is unknown \(InvalidAccessKeyId\)/],
+      [Object.assign(new Error('No user exists'), { name: 'XAdminUserNotFound', $metadata: { httpStatusCode: 404 } }), 'access-denied', /AWS_ACCESS_KEY_ID/],
       [Object.assign(new Error('x'), { name: 'SignatureDoesNotMatch', $metadata: { httpStatusCode: 403 } }), 'access-denied', /secret key/],
       [Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }), 'no-credentials', /AWS_ACCESS_KEY_ID/],
       [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }), 'unreachable', /cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:9: ECONNREFUSED/],
