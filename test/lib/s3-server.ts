@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,19 +35,26 @@ async function portOpen(port: number): Promise<boolean> {
   });
 }
 
+/** PEM files for an HTTPS server: its certificate and key, and the CA that signed it (for clients). */
+export interface S3ServerTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+}
+
 /** A running versitygw. */
 export class S3TestServer {
   private proc: ChildProcess | null = null;
   readonly accessKey = 'raftkvtestaccess';
   readonly secretKey = 'raftkv-test-secret-key-0123456789';
 
-  private constructor(readonly port: number, readonly root: string, readonly logFile: string) {}
+  private constructor(readonly port: number, readonly root: string, readonly logFile: string, readonly tls: S3ServerTls | null) {}
 
-  /** Starts a server on a fresh temp dir and waits until it accepts connections. */
-  static async start(label = 's3'): Promise<S3TestServer> {
+  /** Starts a server on a fresh temp dir and waits until it accepts connections (HTTPS with `tls`). */
+  static async start(label = 's3', tls: S3ServerTls | null = null): Promise<S3TestServer> {
     const bin = versitygwBinary();
     const root = mkdtempSync(join(tmpdir(), `raftkv-${label}-`));
-    const s = new S3TestServer(await freePort(), root, join(root, 'versitygw.log'));
+    const s = new S3TestServer(await freePort(), root, join(root, 'versitygw.log'), tls);
     mkdirSync(join(root, 'data'));
     try {
       await s.launch(bin);
@@ -60,7 +68,8 @@ export class S3TestServer {
   private async launch(bin = versitygwBinary()): Promise<void> {
     if (this.proc !== null) throw new Error('versitygw runs already');
     const fd = openSync(this.logFile, 'a');
-    const p = spawn(bin, ['--access', this.accessKey, '--secret', this.secretKey, '--port', `127.0.0.1:${this.port}`, '--quiet', 'posix', join(this.root, 'data')], {
+    const tlsArgs = this.tls === null ? [] : ['--cert', this.tls.certFile, '--key', this.tls.keyFile];
+    const p = spawn(bin, ['--access', this.accessKey, '--secret', this.secretKey, '--port', `127.0.0.1:${this.port}`, ...tlsArgs, '--quiet', 'posix', join(this.root, 'data')], {
       stdio: ['ignore', fd, fd],
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: this.root },
     });
@@ -77,9 +86,9 @@ export class S3TestServer {
     }
   }
 
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (https:// with TLS) */
   get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls === null ? 'http' : 'https'}://127.0.0.1:${this.port}`;
   }
 
   /** The standard AWS environment a client needs to reach this server (and nothing else). */
@@ -94,7 +103,12 @@ export class S3TestServer {
 
   /** Creates a bucket with the root credentials. */
   async createBucket(name: string): Promise<void> {
-    const c = new S3Client({ endpoint: this.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: this.accessKey, secretAccessKey: this.secretKey } });
+    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+    const httpsAgent = this.tls === null ? undefined : new HttpsAgent({ ca: readFileSync(this.tls.caFile) });
+    const c = new S3Client({
+      endpoint: this.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: this.accessKey, secretAccessKey: this.secretKey },
+      ...(httpsAgent !== undefined ? { requestHandler: { httpsAgent } } : {}),
+    });
     try {
       await c.send(new CreateBucketCommand({ Bucket: name }));
     } finally {

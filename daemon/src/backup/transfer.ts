@@ -2,7 +2,7 @@
 // trailer (server/backup-file.ts) on the way, streamed: memory stays bounded by the store's
 // buffers whatever the backup's size.
 import { open, rm } from 'node:fs/promises';
-import { Transform } from 'node:stream';
+import { Transform, pipeline } from 'node:stream';
 import type { Readable, TransformCallback } from 'node:stream';
 import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.js';
 import { planRetention, snapshotNames } from '../cli/snapshot-dir.js';
@@ -93,10 +93,17 @@ export async function saveToStore(src: MemberBackupStream, store: BackupStore, t
   }
   const name = snapshotNames(takenAtMs, meta.revision).final;
   const verify = new VerifyingStream(meta.sha256);
-  // The member stream's own errors (a cut connection) must reach the store's reader.
-  src.stream.once('error', (e) => verify.destroy(e));
-  src.stream.pipe(verify);
-  await store.write(name, verify, meta);
+  // pipeline, not pipe: a cut member connection or a failed checksum reaches the store's reader
+  // as the verifier's error, and no error is left without a listener.
+  pipeline(src.stream, verify, () => undefined);
+  try {
+    await store.write(name, verify, meta);
+  } catch (err) {
+    // The store gave up (unreachable, denied, damaged stream): stop the member sending.
+    src.stream.destroy();
+    verify.destroy();
+    throw err;
+  }
   return { url: store.url + name, name, endpoint: src.endpoint, index: meta.index, revision: meta.revision, bytes: verify.bytes, sha256: verify.digest(), ms: Math.round(performance.now() - t0) };
 }
 
@@ -151,8 +158,8 @@ export async function fetchFromStore(store: BackupStore, name: string | null, fi
   const verify = new VerifyingStream(opened.meta?.sha256 ?? null);
   const fh = await open(file, 'wx');
   try {
-    opened.stream.once('error', (e) => verify.destroy(e));
-    for await (const c of opened.stream.pipe(verify)) await fh.write(c as Buffer);
+    pipeline(opened.stream, verify, () => undefined);
+    for await (const c of verify) await fh.write(c as Buffer);
     await fh.sync();
     await fh.close();
   } catch (err) {

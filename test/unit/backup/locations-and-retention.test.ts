@@ -13,8 +13,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LocationError, formatLocation, parseBackupLocation } from '../../../daemon/src/backup/location.js';
 import { ObjectStoreError, S3OptionsError, describeS3Error, s3OptionsFrom } from '../../../daemon/src/backup/object-store.js';
-import { metaFromS3, metaToS3 } from '../../../daemon/src/backup/stores.js';
-import { VerifyingStream } from '../../../daemon/src/backup/transfer.js';
+import { DirBackupStore, metaFromS3, metaToS3 } from '../../../daemon/src/backup/stores.js';
+import { VerifyingStream, saveToStore } from '../../../daemon/src/backup/transfer.js';
 import { UsageError, parseArgs } from '../../../daemon/src/cli/args.js';
 import { runRestore } from '../../../daemon/src/cli/restore.js';
 import { MAX_KEEP_WITHIN_MS, SNAPSHOT_NAME_RE, parseDurationMs, planRetention, snapshotNames } from '../../../daemon/src/cli/snapshot-dir.js';
@@ -189,6 +189,35 @@ describe('VerifyingStream', () => {
     await assert.rejects(drain(flipped, null), BackupFormatError);
     await assert.rejects(drain(b.subarray(0, b.length - 10), null), BackupFormatError);
     await assert.rejects(drain(b, 'b'.repeat(64)), /differs from the recorded/);
+  });
+});
+
+describe('saving into a directory store', () => {
+  test('a damaged, cut or unannounced stream leaves no file (final or temp); a good one lands under a unique name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raftkv-dirstore-'));
+    try {
+      const store = new DirBackupStore(dir);
+      const good = backupBytes();
+      const sha = good.subarray(good.length - 32).toString('hex');
+      const headers = new Headers({ 'x-raftkv-backup-sha256': sha, 'x-raftkv-backup-revision': '4', 'x-raftkv-backup-index': '5' });
+      const damaged = Buffer.from(good);
+      damaged[100] = (damaged[100] ?? 0) ^ 1;
+      await assert.rejects(saveToStore({ endpoint: 't', headers, stream: Readable.from([damaged]) }, store, Date.now()), BackupFormatError);
+      const cut = Readable.from((async function* () {
+        yield good.subarray(0, 1000);
+        throw new Error('reset');
+      })());
+      await assert.rejects(saveToStore({ endpoint: 't', headers, stream: cut }, store, Date.now()), /reset/);
+      await assert.rejects(saveToStore({ endpoint: 't', headers: new Headers(), stream: Readable.from([good]) }, store, Date.now()), /X-Raftkv-Backup-Sha256/);
+      assert.deepEqual(readdirSync(dir), []);
+      const a = await saveToStore({ endpoint: 't', headers, stream: Readable.from([good]) }, store, 1_000);
+      const b = await saveToStore({ endpoint: 't', headers, stream: Readable.from([good]) }, store, 1_000);
+      assert.notEqual(a.name, b.name, 'same time, same revision, two names');
+      assert.deepEqual(readdirSync(dir).sort(), [a.name, b.name].sort());
+      assert.deepEqual(readFileSync(join(dir, a.name)), good);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
