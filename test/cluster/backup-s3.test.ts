@@ -16,6 +16,13 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from 
 import { freePort, http, raftkvCommand, sleep, waitFor, withCluster } from '../lib/cluster-harness.js';
 import type { Cluster } from '../lib/cluster-harness.js';
 import { S3TestServer } from '../lib/s3-server.js';
+import { CertDir } from '../unit/security/certs.js';
+import { Readable } from 'node:stream';
+import { ObjectStore, s3OptionsFrom } from '../../daemon/src/backup/object-store.js';
+import { S3BackupStore } from '../../daemon/src/backup/stores.js';
+import { saveToStore } from '../../daemon/src/backup/transfer.js';
+import { BackupFormatError, encodeBackup } from '../../daemon/src/server/backup-file.js';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { put } from './client.js';
 import { HandMember, raftctl, run } from './security-support.js';
 import type { RunResult } from './security-support.js';
@@ -233,5 +240,79 @@ test('snapshot save/list/retention on a real S3 server; restore the newest and a
     sdk.destroy();
     s3.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an https:// S3 endpoint with a private CA: refused without the CA, saved, listed and restored with --s3-ca-file or AWS_CA_BUNDLE', { timeout: 180_000 }, async () => {
+  const certs = new CertDir();
+  const ca = certs.ca('s3-ca');
+  const leaf = certs.leaf('s3-server', ca);
+  const s3 = await S3TestServer.start('s3-tls', { certFile: leaf.cert, keyFile: leaf.key, caFile: ca.cert });
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-s3-tls-'));
+  try {
+    await s3.createBucket(BUCKET);
+    const env = s3.env();
+    assert.match(env['AWS_ENDPOINT_URL_S3'] ?? '', /^https:\/\//);
+    await withCluster('backup-s3-tls', { members: 1 }, async (c) => {
+      await c.waitForLeader();
+      assert.equal((await put(c, 'k', 'v')).status, 200);
+      const endpoint = c.running()[0]?.clientUrl ?? '';
+      assertOneLineFailure(await raftctl(['--endpoints', endpoint, 'snapshot', 'save', PREFIX], env), /TLS to https:\/\/127\.0\.0\.1:\d+ failed \(\w+\): give the store's CA with --s3-ca-file/, 'unknown CA');
+      const saved = parseSaved(await raftctl(['--endpoints', endpoint, 'snapshot', 'save', PREFIX, '--s3-ca-file', ca.cert], env));
+      const listed = await raftctl(['snapshot', 'list', PREFIX], { ...env, AWS_CA_BUNDLE: ca.cert });
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.ok(listed.stdout.includes(saved.name), listed.stdout);
+      const r = await run([...raftkvCommand(), 'restore', '--from', PREFIX, '--data-dir', join(dir, 'm1'), '--name', 'm1', '--initial-cluster', 'm1=127.0.0.1:1'], { ...env, AWS_CA_BUNDLE: ca.cert }, 60_000);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { revision: number }).revision, saved.revision);
+    });
+  } finally {
+    s3.stop();
+    certs.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged or cut backup stream never becomes an object: the multipart upload is aborted', { timeout: 120_000 }, async () => {
+  const s3 = await S3TestServer.start('s3-abort');
+  const sdk = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } });
+  try {
+    await s3.createBucket(BUCKET);
+    const image = Buffer.alloc(20 * 1024 * 1024, 3);
+    const good = encodeBackup({ v: 1, member: 'n1', index: 9, term: 2, revision: 8, keys: 1, createdAtMs: 0, imageBytes: image.length, consistency: 'linearizable' }, image);
+    const sha = good.subarray(good.length - 32).toString('hex');
+    const headers = new Headers({ 'x-raftkv-backup-sha256': sha, 'x-raftkv-backup-revision': '8', 'x-raftkv-backup-index': '9' });
+    const chunks = (b: Buffer): Buffer[] => Array.from({ length: Math.ceil(b.length / 65536) }, (_, i) => b.subarray(i * 65536, (i + 1) * 65536));
+    const env = s3.env();
+    // In process: the SDK's credential chain reads this process's environment.
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    const store = new S3BackupStore(ObjectStore.open(BUCKET, s3OptionsFrom(new Map(), env)), 'prod/');
+    try {
+      const damaged = Buffer.from(good);
+      damaged[damaged.length - 100] = (damaged[damaged.length - 100] ?? 0) ^ 1;
+      await assert.rejects(saveToStore({ endpoint: 'test', headers, stream: Readable.from(chunks(damaged)) }, store, Date.now()), BackupFormatError);
+      const cut = Readable.from((async function* () {
+        for (const c of chunks(good.subarray(0, 12 * 1024 * 1024))) yield c;
+        throw new Error('member connection reset');
+      })());
+      await assert.rejects(saveToStore({ endpoint: 'test', headers, stream: cut }, store, Date.now()), /member connection reset/);
+      assert.deepEqual(await store.list(), [], 'no object from a damaged or cut stream');
+      const uploads = await sdk.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+      assert.deepEqual(uploads.Uploads ?? [], [], 'no multipart upload left open');
+      const ok = await saveToStore({ endpoint: 'test', headers, stream: Readable.from(chunks(good)) }, store, Date.now());
+      assert.equal(ok.bytes, good.length);
+      assert.equal(ok.sha256, sha);
+      assert.equal((await store.list()).length, 1);
+    } finally {
+      store.close();
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  } finally {
+    sdk.destroy();
+    s3.stop();
   }
 });

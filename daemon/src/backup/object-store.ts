@@ -252,20 +252,19 @@ export class ObjectStore {
       leavePartsOnError: false,
       params: { Bucket: this.bucket, Key: key, Body: body, Metadata: { ...metadata }, ContentType: 'application/octet-stream', ChecksumAlgorithm: 'SHA256' },
     });
-    // A source stream that fails (a cut member stream, a checksum mismatch) must fail the upload.
-    const sourceFailed = new Promise<never>((_, reject) => {
-      body.once('error', (e) => {
-        void upload.abort().catch(() => undefined);
-        reject(e);
-      });
+    // A source stream that fails (a cut member stream, a checksum mismatch) fails the upload from
+    // inside: the SDK's part reader throws, and done() rejects only after it has aborted the
+    // multipart upload (no abort() from here: done() would return before the abort request went
+    // out, and close() would then cut it off, leaving the parts stored).
+    let sourceError: unknown = null;
+    body.once('error', (e) => {
+      sourceError = e;
     });
     try {
-      await Promise.race([upload.done(), sourceFailed]);
+      await upload.done();
     } catch (err) {
-      if (err instanceof Error && (err.name === 'BackupFormatError' || err.name === 'SourceStreamError')) throw err;
+      if (sourceError !== null) throw sourceError;
       throw this.fail(err, key);
-    } finally {
-      sourceFailed.catch(() => undefined);
     }
   }
 
