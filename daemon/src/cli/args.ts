@@ -19,7 +19,7 @@ commands:
   snapshot                             take a snapshot on the leader now
   snapshot save FILE [--serializable]  download a backup (checksummed) from the first endpoint
   snapshot save --dir DIR [--keep N] [--serializable]
-                                       save as DIR/snapshot-<UTC time>-rev<R>.snap, then delete
+                                       save as DIR/snapshot-<UTC time>-rev<R>-<tag>.snap, then delete
                                        the oldest such files beyond N (1..1000; nothing else)
 ${SNAPSHOT_URL_USAGE}
   lock acquire NAME OWNER TTL_MS       acquire a lock, print its fencing token
