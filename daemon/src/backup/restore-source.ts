@@ -5,7 +5,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isBackupUrl, parseBackupLocation } from './location.js';
-import type { S3Options } from './object-store.js';
+import type { S3Options } from './s3-options.js';
 import { openBackupStore } from './stores.js';
 import { fetchFromStore } from './transfer.js';
 import type { FetchedBackup } from './transfer.js';
@@ -22,7 +22,7 @@ export function downloadPathOf(dataDir: string): string {
 export async function withLocalBackup<T>(from: string, dataDir: string, s3: S3Options, fn: (file: string, fetched: FetchedBackup | null) => Promise<T>): Promise<T> {
   if (!isBackupUrl(from)) return fn(from, null);
   const loc = parseBackupLocation(from, 'prefix-or-object');
-  const store = openBackupStore(loc, s3);
+  const store = await openBackupStore(loc, s3);
   const file = downloadPathOf(dataDir);
   try {
     // Left over by a restore that died: it is ours (the name says so) and never a data dir.

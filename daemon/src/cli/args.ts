@@ -3,7 +3,7 @@
 import { MAX_KEEP } from './snapshot-dir.js';
 import { SNAPSHOT_URL_USAGE, SnapshotUrlArgsError, isSnapshotUrlCommand, parseSnapshotUrlCommand } from './snapshot-url-args.js';
 import type { SnapshotUrlAction } from './snapshot-url-args.js';
-import { S3_FLAGS_HELP } from '../backup/object-store.js';
+import { S3_FLAGS_HELP } from '../backup/s3-options.js';
 
 /** Printed with every usage error (exit 2) and for --help (exit 0). */
 export const USAGE = `usage: raftctl [--endpoints URL,URL] [--timeout-ms N] [--token T | --token-file F] [--cacert F] [--cert F --key F] <command>

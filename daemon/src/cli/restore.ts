@@ -13,7 +13,7 @@ import { FlagError, parseInitialCluster } from '../config/flags.js';
 import type { InitialPeer } from '../config/flags.js';
 import { restoreDataDir } from '../server/recovery.js';
 import { LocationError } from '../backup/location.js';
-import { S3OptionsError, S3_FLAGS, s3OptionsFrom } from '../backup/object-store.js';
+import { S3OptionsError, S3_FLAGS, s3OptionsFrom } from '../backup/s3-options.js';
 import { withLocalBackup } from '../backup/restore-source.js';
 
 export const RESTORE_USAGE = 'usage: raftkv restore --from FILE|s3://BUCKET/PREFIX/[OBJECT]|file://DIR/[OBJECT] [--s3-endpoint URL] [--s3-region R] [--s3-path-style B] [--s3-ca-file F] --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN] [--skip-if-initialized] [--initial-cluster-state new|existing]';

@@ -3,7 +3,7 @@
 //   snapshot list s3://BUCKET/PREFIX/|file://DIR/ [--s3-* ...]
 import { isBackupUrl, LocationError, parseBackupLocation } from '../backup/location.js';
 import type { BackupLocation } from '../backup/location.js';
-import { S3_FLAGS } from '../backup/object-store.js';
+import { S3_FLAGS } from '../backup/s3-options.js';
 import { MAX_KEEP, parseDurationMs } from './snapshot-dir.js';
 import type { RetentionPolicy } from './snapshot-dir.js';
 

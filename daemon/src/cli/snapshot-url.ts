@@ -2,7 +2,7 @@
 // streamed into a directory or an S3 prefix under a name that never collides, retention, and a
 // listing. Failures are one line and exit 1 (a bad S3 flag or environment value: usage, exit 2).
 import type { Writable } from 'node:stream';
-import { ObjectStoreError, S3OptionsError, s3OptionsFrom } from '../backup/object-store.js';
+import { ObjectStoreError, S3OptionsError, s3OptionsFrom } from '../backup/s3-options.js';
 import { BackupStoreError, openBackupStore } from '../backup/stores.js';
 import type { BackupStore } from '../backup/stores.js';
 import { applyRetention, saveToStore } from '../backup/transfer.js';
@@ -85,7 +85,7 @@ export async function runSnapshotUrlCommand(client: RaftkvClient, action: Snapsh
   const what = action.op === 'save' ? 'snapshot save' : 'snapshot list';
   let store: BackupStore;
   try {
-    store = openBackupStore(action.location, s3OptionsFrom(new Map(Object.entries(action.s3Flags)), io.env));
+    store = await openBackupStore(action.location, s3OptionsFrom(new Map(Object.entries(action.s3Flags)), io.env));
   } catch (err) {
     throw asCliError(err, what);
   }

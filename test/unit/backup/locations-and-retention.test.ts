@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LocationError, formatLocation, parseBackupLocation } from '../../../daemon/src/backup/location.js';
-import { ObjectStoreError, S3OptionsError, describeS3Error, s3OptionsFrom } from '../../../daemon/src/backup/object-store.js';
+import { ObjectStoreError, S3OptionsError, describeS3Error, s3OptionsFrom } from '../../../daemon/src/backup/s3-options.js';
 import { DirBackupStore, metaFromS3, metaToS3 } from '../../../daemon/src/backup/stores.js';
 import { VerifyingStream, saveToStore } from '../../../daemon/src/backup/transfer.js';
 import { UsageError, parseArgs } from '../../../daemon/src/cli/args.js';
