@@ -1,3 +1,6 @@
+// Parsed by hand, not with WHATWG URL: that would normalise the key ('..', '%20', '//') and so
+// change which objects a prefix names.
+//
 // Where backups live, written as a URL: `s3://bucket/prefix/` (S3 or any S3-compatible store)
 // or `file://DIR/` (a directory). Parsing is pure: text in, a location or a LocationError out.
 //

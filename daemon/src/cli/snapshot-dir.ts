@@ -115,6 +115,7 @@ export function stalePartFiles(files: readonly { readonly name: string; readonly
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
 /**
+ * Our own parser (a dozen lines; the forms and the bound are ours, a dependency would add neither).
  * Parses a retention window such as `7d`, `36h`, `90m`, `2w` or `1d12h` into ms.
  * @throws RangeError for anything else, zero, or more than MAX_KEEP_WITHIN_MS.
  */
