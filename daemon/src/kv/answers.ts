@@ -46,7 +46,7 @@ export interface Answer {
   readonly term: number;
   readonly revision: number;
   readonly detail: number;
-  readonly deletedBits?: Uint8Array;
+  readonly deletedBits?: Uint8Array | undefined;
 }
 
 /** Summarises a result to remember. */

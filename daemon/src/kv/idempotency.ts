@@ -7,11 +7,10 @@
 import { IDEMPOTENCY_ENTRY_BASE_BYTES } from './limits.js';
 import type { Answer } from './answers.js';
 
-/** One remembered answer. */
-export interface IdempotencyEntry {
+/** One remembered answer (the answer's fields inline: one object per entry). */
+export interface IdempotencyEntry extends Answer {
   readonly key: string;
   readonly recordedAtMs: number;
-  readonly answer: Answer;
 }
 
 /** Accounted bytes of an entry for `key`: a pure function of the key, so every replica agrees. */
@@ -46,7 +45,7 @@ export class IdempotencyTable {
     for (const e of this.entries.values()) {
       if (nowMs - e.recordedAtMs < this.ttlMs) break;
       this.entries.delete(e.key);
-      this.accountedBytes -= idempotencyEntryBytes(e.key, e.answer);
+      this.accountedBytes -= idempotencyEntryBytes(e.key, e);
       this.expiredTotal++;
     }
   }
@@ -70,7 +69,10 @@ export class IdempotencyTable {
     if (this.entries.has(key)) throw new Error(`assertion: idempotency key ${JSON.stringify(key)} recorded twice`);
     // Insertion order must stay expiry order, or expire() could stop before an expired entry.
     if (nowMs < this.tailAtMs) throw new Error(`assertion: idempotency entries out of clock order (${nowMs} < ${this.tailAtMs})`);
-    this.entries.set(key, { key, recordedAtMs: nowMs, answer });
+    const e: IdempotencyEntry = answer.deletedBits !== undefined
+      ? { key, recordedAtMs: nowMs, kind: answer.kind, index: answer.index, term: answer.term, revision: answer.revision, detail: answer.detail, deletedBits: answer.deletedBits }
+      : { key, recordedAtMs: nowMs, kind: answer.kind, index: answer.index, term: answer.term, revision: answer.revision, detail: answer.detail };
+    this.entries.set(key, e);
     this.tailAtMs = nowMs;
     this.accountedBytes += idempotencyEntryBytes(key, answer);
   }

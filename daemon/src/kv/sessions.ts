@@ -6,16 +6,46 @@
 
 import type { Answer } from './answers.js';
 
-/** One open session. Mutated only by the state machine's apply. */
+/**
+ * One open session. Mutated only by the state machine's apply. The last answer's fields are
+ * inline (one object per session); `kind` 0 means no write applied yet.
+ */
 export interface SessionState {
   /** The raft index of the entry that opened it: unique and the same on every replica. */
   readonly id: number;
   /** Highest sequence number applied (0: none yet). */
   lastSeq: number;
-  /** Its answer (null until the first write). */
-  answer: Answer | null;
   /** Command clock of the last command that used the session. */
   lastActiveMs: number;
+  kind: number;
+  index: number;
+  term: number;
+  revision: number;
+  detail: number;
+  deletedBits: Uint8Array | undefined;
+}
+
+/** A new session's state. */
+export function newSession(id: number, nowMs: number): SessionState {
+  return { id, lastSeq: 0, lastActiveMs: nowMs, kind: 0, index: 0, term: 0, revision: 0, detail: 0, deletedBits: undefined };
+}
+
+/** The session's last answer, or null before its first write. */
+export function lastAnswerOf(s: SessionState): Answer | null {
+  if (s.kind === 0) return null;
+  const a = { kind: s.kind, index: s.index, term: s.term, revision: s.revision, detail: s.detail };
+  return s.deletedBits !== undefined ? { ...a, deletedBits: s.deletedBits } : a;
+}
+
+/** Remembers `a` as the answer to `seq`. */
+export function rememberAnswer(s: SessionState, seq: number, a: Answer): void {
+  s.lastSeq = seq;
+  s.kind = a.kind;
+  s.index = a.index;
+  s.term = a.term;
+  s.revision = a.revision;
+  s.detail = a.detail;
+  s.deletedBits = a.deletedBits;
 }
 
 /** Open sessions, expiring after ttlMs without use. */

@@ -10,7 +10,7 @@ import { answerOf, readAnswer, replayOf, writeAnswer, type Answer } from './answ
 import { decodeCommand, type DeleteCommand, type Fencing, type KvWriteCommand, type LockAcquireCommand, type LockReleaseCommand, type PutCommand, type SessionOpenCommand, type TxnCommand, type TxnCompare } from './command-codec.js';
 import { IdempotencyTable, idempotencyEntryBytes } from './idempotency.js';
 import { DEFAULT_KV_LIMITS, SESSION_BYTES, type KvErrorCode, type KvLimits } from './limits.js';
-import { SessionTable, type SessionState } from './sessions.js';
+import { lastAnswerOf, newSession, rememberAnswer, SessionTable, type SessionState } from './sessions.js';
 import { LockTable, type LockState } from './locks.js';
 import { decodeApplyResult, type ApplyFailure, type ApplyResult, type KvEntry, type TxnOpResult } from './results.js';
 import { SortedKeys } from './sorted-keys.js';
@@ -196,7 +196,7 @@ export class KvStateMachine {
     const ik = cmd.idempotencyKey;
     if (ik === undefined) return this.execute(index, term, cmd);
     const prev = this.idem.get(ik);
-    if (prev !== undefined) return replayOf(prev.answer, cmd);
+    if (prev !== undefined) return replayOf(prev, cmd);
     // The promise: room is made only by expiry, never by dropping an unexpired entry.
     const budget = cmd.idempotencyBudgetBytes ?? this.limits.idempotencyBudgetBytes;
     if (this.idem.bytes + idempotencyEntryBytes(ik) > budget) {
@@ -214,7 +214,7 @@ export class KvStateMachine {
       this.sessionsRefused++;
       return this.fail(index, term, 'TooManySessions', `at most ${c.maxSessions} client sessions may be open; idle ones expire after ${this.limits.sessionTtlMs} ms`);
     }
-    this.sessions.put({ id: index, lastSeq: 0, answer: null, lastActiveMs: this.clock });
+    this.sessions.put(newSession(index, this.clock));
     this.sessionsOpened++;
     return { ok: true, kind: 'session', id: index, ttlMs: this.limits.sessionTtlMs, index, term, replayed: false };
   }
@@ -227,10 +227,9 @@ export class KvStateMachine {
     }
     this.sessions.touch(s, this.clock);
     if (seq < s.lastSeq) return this.fail(index, term, 'StaleSessionSeq', `Session-Seq ${seq} is older than ${s.lastSeq}, the last one session ${id} applied; nothing was applied`);
-    if (seq === s.lastSeq && s.answer !== null) return replayOf(s.answer, cmd);
+    if (seq === s.lastSeq && s.kind !== 0) return replayOf(s, cmd);
     const res = this.execute(index, term, cmd);
-    s.lastSeq = seq;
-    s.answer = answerOf(res);
+    rememberAnswer(s, seq, answerOf(res));
     return res;
   }
 
@@ -440,13 +439,14 @@ export class KvStateMachine {
     w.u32(idem.length);
     for (const e of idem) {
       w.str(e.key).f64(e.recordedAtMs);
-      writeAnswer(w, e.answer);
+      writeAnswer(w, e);
     }
     const sessions = this.sessions.list();
     w.u32(sessions.length);
     for (const s of sessions) {
-      w.f64(s.id).f64(s.lastSeq).f64(s.lastActiveMs).u8(s.answer !== null ? 1 : 0);
-      if (s.answer !== null) writeAnswer(w, s.answer);
+      const a = lastAnswerOf(s);
+      w.f64(s.id).f64(s.lastSeq).f64(s.lastActiveMs).u8(a !== null ? 1 : 0);
+      if (a !== null) writeAnswer(w, a);
     }
     return w.finish();
   }
@@ -527,8 +527,10 @@ export class KvStateMachine {
         if (!Number.isFinite(lastActiveMs) || lastActiveMs < lastActive || ids.has(id)) throw new DecodeError('sessions out of order or repeated');
         lastActive = lastActiveMs;
         ids.add(id);
-        const answer = r.bool() ? readAnswer(r) : null;
-        sessions.push({ id, lastSeq, lastActiveMs, answer });
+        const s = newSession(id, lastActiveMs);
+        if (r.bool()) rememberAnswer(s, lastSeq, readAnswer(r));
+        else s.lastSeq = lastSeq;
+        sessions.push(s);
       }
     }
     r.end();
