@@ -4,7 +4,7 @@
 // log again) carries the keys and the owner, and the numbers carry everything else. That is
 // what makes the window's memory a fixed figure per entry (see IDEMPOTENCY_ENTRY_BASE_BYTES).
 
-import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
+import { DecodeError, type ByteReader, type ByteWriter } from './bytes.js';
 import type { KvCommand, TxnOp } from './command-codec.js';
 import type { KvErrorCode } from './limits.js';
 import type { ApplyResult, TxnOpResult } from './results.js';
