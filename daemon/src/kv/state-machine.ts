@@ -199,7 +199,9 @@ export class KvStateMachine {
     if (prev !== undefined) return replayOf(prev, cmd);
     // The promise: room is made only by expiry, never by dropping an unexpired entry.
     const budget = cmd.idempotencyBudgetBytes ?? this.limits.idempotencyBudgetBytes;
-    if (this.idem.bytes + idempotencyEntryBytes(ik) > budget) {
+    // A txn's answer may carry its deleted bits (at most maxTxnOps/8 bytes): charge the most it can cost.
+    const charge = idempotencyEntryBytes(ik) + (cmd.op === 'txn' ? 64 + Math.ceil(this.limits.maxTxnOps / 8) : 0);
+    if (this.idem.bytes + charge > budget) {
       this.idemRefused++;
       const retryAfterMs = this.idem.msUntilRoom(this.clock);
       return { ...this.fail(index, term, 'IdempotencyWindowFull', `the idempotency window is full (${this.idem.size} keyed writes within the last ${this.limits.idempotencyTtlMs} ms use ${this.idem.bytes} of ${budget} bytes); nothing was applied, retry later or use a session`), retryAfterMs };

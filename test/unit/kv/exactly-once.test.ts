@@ -82,7 +82,15 @@ test('budget refusal never evicts: fill the window past its budget, every earlie
     }
   }
   assert.equal(refused, 200);
+  assert.ok(f.sm.idempotencyBytes <= budget, 'the window never holds more than its budget');
   assert.equal(f.sm.size, 300, 'refused writes applied nothing');
+  // A txn is charged the most its answer can cost, so the budget holds with deletes too.
+  const txBudget = idempotencyEntryBytes('t1') + idempotencyEntryBytes('t2') + 64 + 16;
+  const g = new Feeder();
+  const del = { op: 'txn', compare: [], success: [{ delete: { key: 'x' } }], failure: [] } as const;
+  okKind(g.cmd({ ...del, idempotencyKey: 't1', idempotencyBudgetBytes: txBudget }), 'txn');
+  failCode(g.cmd({ ...del, idempotencyKey: 't2', idempotencyBudgetBytes: txBudget }), 'IdempotencyWindowFull');
+  assert.ok(g.sm.idempotencyBytes <= txBudget);
   for (const k of keys.slice(0, 300)) assert.equal(okKind(f.put(`data/${k}`, 'again', { idempotencyKey: k, idempotencyBudgetBytes: budget }), 'put').replayed, true, k);
   for (const k of keys.slice(0, 300)) assert.equal(f.sm.get(`data/${k}`)?.version, 1);
 });
