@@ -6,6 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { USAGE, UsageError, parseArgs } from './args.js';
 import type { Command, GlobalOptions } from './args.js';
 import { CliError, RaftkvClient, errorLine } from './client.js';
+import { WriteSession } from './session.js';
 import { HttpRequester } from './http-request.js';
 import type { ClientTls } from './http-request.js';
 import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.js';
@@ -325,14 +326,17 @@ async function execute(cmd: Command, given: GlobalOptions, io: CliIo): Promise<n
   const tls: ClientTls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
   const requester = new HttpRequester(tls);
   const client = new RaftkvClient(options.endpoints, options.timeoutMs, { requester, ...(options.token !== null ? { token: options.token } : {}) });
+  // One session per process: its writes are applied at most once however often they are resent.
+  const session = new WriteSession(client);
   try {
-    return await executeWith(client, cmd, options, io);
+    return await executeWith(client, session, cmd, options, io);
   } finally {
+    await session.close();
     requester.close();
   }
 }
 
-async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
+async function executeWith(client: RaftkvClient, session: WriteSession, cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
   const jsonHeaders = { 'content-type': 'application/json' };
   switch (cmd.kind) {
     case 'help':
@@ -348,7 +352,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
     }
     case 'put': {
       const value = cmd.value === '-' ? await readAll(io.stdin) : Buffer.from(cmd.value, 'utf8');
-      const r = await client.json<{ revision: number; term: number; index: number }>({ method: 'PUT', path: kvPath(cmd.key), body: value, headers: { 'content-type': 'application/octet-stream' } }, `put ${cmd.key}`);
+      const r = await client.json<{ revision: number; term: number; index: number }>({ method: 'PUT', path: kvPath(cmd.key), body: value, headers: { ...(await session.nextWrite(`put ${cmd.key}`)), 'content-type': 'application/octet-stream' } }, `put ${cmd.key}`);
       line(io.stdout, `OK revision=${r.revision} term=${r.term} index=${r.index}`);
       return 0;
     }
@@ -361,7 +365,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
       return 0;
     }
     case 'del': {
-      const r = await client.json<{ deleted: boolean; revision: number }>({ method: 'DELETE', path: kvPath(cmd.key) }, `del ${cmd.key}`);
+      const r = await client.json<{ deleted: boolean; revision: number }>({ method: 'DELETE', path: kvPath(cmd.key), headers: await session.nextWrite(`del ${cmd.key}`) }, `del ${cmd.key}`);
       line(io.stdout, r.deleted ? `deleted revision=${r.revision}` : 'not found (nothing deleted)');
       return 0;
     }
@@ -411,12 +415,12 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
     case 'snapshot-save-dir':
       return snapshotSaveDir(client, io, cmd.dir, cmd.keep, cmd.serializable);
     case 'lock-acquire': {
-      const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers: jsonHeaders }, `lock acquire ${cmd.name}`);
+      const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers: { ...(await session.nextWrite(`lock acquire ${cmd.name}`)), ...jsonHeaders } }, `lock acquire ${cmd.name}`);
       line(io.stdout, `token=${r.token} owner=${r.owner} fencing-token=${cmd.name}:${r.token}`);
       return 0;
     }
     case 'lock-release':
-      await client.ok({ method: 'DELETE', path: `/v1/locks/${encodeURIComponent(cmd.name)}?token=${cmd.token}` }, `lock release ${cmd.name}`);
+      await client.ok({ method: 'DELETE', path: `/v1/locks/${encodeURIComponent(cmd.name)}?token=${cmd.token}`, headers: await session.nextWrite(`lock release ${cmd.name}`) }, `lock release ${cmd.name}`);
       line(io.stdout, `released ${cmd.name}`);
       return 0;
     case 'txn': {
@@ -428,7 +432,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
         throw new CliError(`txn: cannot read ${cmd.file}: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (body.length > MAX_INPUT_BYTES) throw new CliError(`txn: ${cmd.file} is larger than ${MAX_INPUT_BYTES} bytes`);
-      const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers: jsonHeaders }, 'txn');
+      const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers: { ...(await session.nextWrite('txn')), ...jsonHeaders } }, 'txn');
       line(io.stdout, res.body.toString('utf8'));
       return 0;
     }
