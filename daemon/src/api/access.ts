@@ -48,6 +48,8 @@ export const ROUTE_ACCESS: readonly RouteAccess[] = [
   { method: 'POST', path: '/v1/snapshot', access: 'admin' },
   { method: 'GET', path: '/v1/snapshot', access: 'admin' },
   { method: 'POST', path: '/v1/debug/faults', access: 'admin' },
+  // The API's description reveals no data; tools and people fetch it before they have a token.
+  { method: 'GET', path: '/v1/openapi.json', access: 'open' },
   { method: 'GET', path: '/healthz', access: 'open' },
   { method: 'GET', path: '/readyz', access: 'open' },
   { method: 'GET', path: '/metrics', access: 'open' },

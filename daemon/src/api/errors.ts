@@ -77,6 +77,8 @@ export interface LeaderRef {
 /** An operating error raised by the API layer (or translated into one); safe to show to clients. */
 export class ApiError extends Error {
   readonly status: number;
+  /** METHOD_NOT_ALLOWED only: the methods the path does serve (the `Allow` header). */
+  allow: readonly string[] = [];
   constructor(
     readonly code: ApiErrorCode,
     message: string,
@@ -89,6 +91,13 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = API_ERRORS[code].status;
   }
+}
+
+/** 405 for a path the API serves with other methods; `Allow` lists them (RFC 9110 §15.5.6). */
+export function methodNotAllowed(method: string, path: string, allow: readonly string[]): ApiError {
+  const e = new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; allowed: ${allow.join(', ')} (see GET /v1/openapi.json or docs/api.md)`);
+  e.allow = allow;
+  return e;
 }
 
 /** A response ready to send: status, headers, and the JSON body (serialized). */
@@ -250,6 +259,7 @@ export function errorResponse(err: unknown, pathAndQuery: string, logger: Logger
     headers['x-raft-leader'] = api.leader.name;
   }
   if (api.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer realm="raftkv"';
+  if (api.code === 'METHOD_NOT_ALLOWED' && api.allow.length > 0) headers['allow'] = api.allow.join(', ');
   const spec: ApiErrorSpec = API_ERRORS[api.code];
   const retryAfter = api.retryAfterSeconds ?? spec.retryAfterSeconds;
   if (retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfter)));

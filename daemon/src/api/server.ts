@@ -19,7 +19,7 @@ import type { ApiContext } from './context.js';
 import { authorize } from './access.js';
 import type { AccessControl } from './access.js';
 import type { TlsMaterial } from '../security/tls-material.js';
-import { ApiError, toApiError } from './errors.js';
+import { ApiError, methodNotAllowed, toApiError } from './errors.js';
 import type { KvPort } from './kv-port.js';
 import { kvBinding } from './kv-binding.js';
 import { HttpTimer, sendError } from './respond.js';
@@ -133,8 +133,12 @@ function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): { 
   if (options.staticDir !== undefined && existsSync(options.staticDir)) {
     app.use(express.static(options.staticDir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
   }
+  // A path the API serves with other methods is a 405 with Allow; anything else a 404.
+  const allowed = allowedMethodsOf(() => [...KV_ROUTES, ...routerRoutes(router)]);
   app.use((req: Request, res: Response) => {
-    sendError(res, new ApiError('NOT_FOUND', `no route for ${req.method} ${req.path}`), req.originalUrl, ctx.logger);
+    const allow = allowed(req.path);
+    const err = allow.length > 0 ? methodNotAllowed(req.method, req.path, allow) : new ApiError('NOT_FOUND', `no route for ${req.method} ${req.path} (the API: GET /v1/openapi.json, docs/api.md)`);
+    sendError(res, err, req.originalUrl, ctx.logger);
   });
   // Errors express itself raised (e.g. a malformed percent-encoding in a route parameter).
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -146,6 +150,28 @@ function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): { 
     sendError(res, e, req.originalUrl, ctx.logger);
   });
   return { app, router };
+}
+
+/**
+ * The methods served on a path (HEAD wherever GET is, as express serves it), from the route
+ * templates (`:param` is one segment, `:key` the rest of the path). Compiled on first use, when
+ * every route is registered.
+ */
+function allowedMethodsOf(routes: () => readonly ServedRoute[]): (path: string) => string[] {
+  let compiled: { re: RegExp; method: string }[] | null = null;
+  return (path) => {
+    compiled ??= routes().map((r) => ({
+      method: r.method,
+      re: new RegExp(`^${r.path.split('/').map((seg) => (seg === ':key' ? '.+' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`),
+    }));
+    const methods = new Set<string>();
+    for (const r of compiled) {
+      if (!r.re.test(path)) continue;
+      methods.add(r.method);
+      if (r.method === 'GET') methods.add('HEAD');
+    }
+    return [...methods];
+  };
 }
 
 /** Routes on an express router (method and template of each). */

@@ -6,8 +6,9 @@ import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import { requireLeader } from '../redirect.js';
 import { readJson } from '../respond.js';
-import { parseFaults, parseMemberAdd, parseTransfer } from '../validate.js';
+import { parseFaults, parseMemberAdd, parseMemberName, parseTransfer } from '../validate.js';
 import { param, route } from './handler.js';
+import { openApiDocument } from '../openapi.js';
 
 /** Status and members are fetched cross-origin by the status page of another member. */
 const CORS = { 'access-control-allow-origin': '*' } as const;
@@ -35,14 +36,14 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
   }));
 
   router.post('/v1/members/:name/promote', route(ctx, '/v1/members/:name/promote', async (req) => {
-    const name = param(req, 'name');
+    const name = parseMemberName(param(req, 'name'));
     requireLeader(service);
     await service.promote(name);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.delete('/v1/members/:name', route(ctx, '/v1/members/:name', async (req) => {
-    const name = param(req, 'name');
+    const name = parseMemberName(param(req, 'name'));
     requireLeader(service);
     await service.removeMember(name);
     return { status: 200, body: { members: service.status().members } };
@@ -60,6 +61,14 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
     requireLeader(service);
     const r = await service.snapshotNow();
     return { status: 200, body: { index: r.index } };
+  }));
+
+  // The document is built once; it changes only with the code.
+  const openApi = JSON.stringify(openApiDocument());
+  router.get('/v1/openapi.json', route(ctx, '/v1/openapi.json', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(openApi), ...CORS });
+    res.end(openApi);
+    return Promise.resolve(null);
   }));
 
   router.get('/healthz', route(ctx, '/healthz', () => Promise.resolve({ status: 200, body: { ok: true } })));

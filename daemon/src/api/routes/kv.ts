@@ -4,7 +4,7 @@
 // allocate closures.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiContext } from '../context.js';
-import { ApiError } from '../errors.js';
+import { ApiError, methodNotAllowed } from '../errors.js';
 import type { KeyWrite, KvEntryView } from '../kv-port.js';
 import { requireLeader } from '../redirect.js';
 import { readBody, sendError, sendJson } from '../respond.js';
@@ -23,6 +23,9 @@ export const KV_ROUTES: readonly { readonly method: string; readonly path: strin
   { method: 'GET', path: ROUTE_LIST },
   { method: 'HEAD', path: ROUTE_LIST },
 ];
+
+const KEY_METHODS = KV_ROUTES.filter((r) => r.path === ROUTE_KEY).map((r) => r.method);
+const LIST_METHODS = KV_ROUTES.filter((r) => r.path === ROUTE_LIST).map((r) => r.method);
 
 /** Calls `fn`, turning a synchronous throw into a rejection so it reaches the error mapping. */
 function settle<T>(fn: () => Promise<T>): Promise<T> {
@@ -68,7 +71,7 @@ export function handleKvRequest(ctx: ApiContext, req: IncomingMessage, res: Serv
   const startMs = performance.now();
   const method = req.method ?? 'GET';
   if (path === ROUTE_LIST) {
-    if (method !== 'GET' && method !== 'HEAD') return finishError(ctx, res, new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/kv`), url, ROUTE_LIST, method, startMs);
+    if (method !== 'GET' && method !== 'HEAD') return finishError(ctx, res, methodNotAllowed(method, '/v1/kv', LIST_METHODS), url, ROUTE_LIST, method, startMs);
     serveList(ctx, res, url, q, method, startMs);
     return true;
   }
@@ -91,7 +94,7 @@ export function handleKvRequest(ctx: ApiContext, req: IncomingMessage, res: Serv
       serveDelete(ctx, req, res, url, key, startMs);
       return true;
     default:
-      return finishError(ctx, res, new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/kv/{key}`), url, ROUTE_KEY, method, startMs);
+      return finishError(ctx, res, methodNotAllowed(method, '/v1/kv/{key}', KEY_METHODS), url, ROUTE_KEY, method, startMs);
   }
 }
 

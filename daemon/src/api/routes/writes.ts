@@ -7,7 +7,7 @@ import { ApiError } from '../errors.js';
 import type { TxnOpResultView, WriteMeta, WriteOutcome } from '../kv-port.js';
 import { requireLeader } from '../redirect.js';
 import { readJson } from '../respond.js';
-import { parseIdempotencyKey, parseIntParam, parseLockAcquire, parseLockName, parseTxn } from '../validate.js';
+import { MAX_WIRE_INTEGER, parseIdempotencyKey, parseIntParam, parseLockAcquire, parseLockName, parseTxn } from '../validate.js';
 import { kvJson } from './kv.js';
 import { param, query, route } from './handler.js';
 
@@ -50,8 +50,8 @@ export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
   router.delete('/v1/locks/:name', route(ctx, '/v1/locks/:name', async (req) => {
     const name = parseLockName(param(req, 'name'));
     const tokenText = query(req, 'token');
-    if (tokenText === undefined || tokenText === '') throw new ApiError('BAD_REQUEST', 'token query parameter is required: DELETE /v1/locks/{name}?token=F');
-    const token = parseIntParam(tokenText, 'token', 0, Number.MAX_SAFE_INTEGER);
+    if (tokenText === undefined) throw new ApiError('BAD_REQUEST', 'token query parameter is required: DELETE /v1/locks/{name}?token=F');
+    const token = parseIntParam(tokenText, 'token', 0, MAX_WIRE_INTEGER);
     requireLeader(ctx.service);
     const meta = writeMeta(req);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockRelease({ ...meta, name, token, proposedAtMs: Date.now() })));
