@@ -41,6 +41,11 @@ export const API_ERRORS = {
   MEMBER_REMOVED: { status: 410 },
   /** `If-Match` did not match the key's mod revision (`0`: the key exists). */
   PRECONDITION_FAILED: { status: 412 },
+  /**
+   * The Idempotency-Key was first used for a different kind of request (a txn, then a PUT): the
+   * stored answer belongs to that one. Use a fresh key per distinct request.
+   */
+  IDEMPOTENCY_KEY_REUSED: { status: 422 },
   /** The request body is larger than --max-request-bytes. */
   PAYLOAD_TOO_LARGE: { status: 413 },
   /** Backpressure: too many pending proposals, reads, bytes or watchers. Retry after the delay. */
@@ -91,6 +96,18 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = API_ERRORS[code].status;
   }
+}
+
+/**
+ * The error for an apply outcome of another kind than the request's. With an Idempotency-Key,
+ * that is the key's first use answering (a client reused it for a different request): 422. Without
+ * one it cannot happen unless something below the API is broken: a plain Error (500, logged).
+ */
+export function outcomeMismatch(got: string, wanted: string, idempotencyKey: string | undefined): Error {
+  if (idempotencyKey !== undefined) {
+    return new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key '${idempotencyKey}' was already used for a different request (a ${got}, not a ${wanted}); use a new key for each distinct request`);
+  }
+  return new Error(`unexpected apply outcome '${got}' for ${wanted}`);
 }
 
 /** 405 for a path the API serves with other methods; `Allow` lists them (RFC 9110 §15.5.6). */

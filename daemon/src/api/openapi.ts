@@ -23,7 +23,7 @@ const header = (name: string): Obj => ({ $ref: `#/components/headers/${name}` })
 
 const wireInt = (description: string): Obj => ({ type: 'integer', minimum: 0, maximum: MAX_WIRE_INTEGER, description });
 
-const KEY_DESCRIPTION = `1..${INPUT_LIMITS.maxKeyBytes} bytes of UTF-8 (maxLength counts characters; the server counts bytes).`;
+const KEY_DESCRIPTION = `1..${INPUT_LIMITS.maxKeyChars} characters of UTF-8 text.`;
 
 /** Error responses by HTTP status, each naming the codes it can carry. */
 const ERROR_RESPONSES: Readonly<Record<string, { readonly name: string; readonly codes: readonly ApiErrorCode[]; readonly text: string; readonly retryAfter?: boolean }>> = {
@@ -36,6 +36,7 @@ const ERROR_RESPONSES: Readonly<Record<string, { readonly name: string; readonly
   410: { name: 'Gone', codes: ['GONE', 'MEMBER_REMOVED'], text: 'GONE: a watch asked for a compacted revision. MEMBER_REMOVED: this member was removed from the cluster; use another one.' },
   412: { name: 'PreconditionFailed', codes: ['PRECONDITION_FAILED'], text: "If-Match did not match the key's mod revision (0: the key exists)." },
   413: { name: 'PayloadTooLarge', codes: ['PAYLOAD_TOO_LARGE'], text: 'The body is larger than --max-request-bytes (or the entry larger than the log accepts).' },
+  422: { name: 'IdempotencyKeyReused', codes: ['IDEMPOTENCY_KEY_REUSED'], text: 'The Idempotency-Key was first used for a different kind of request; use a new key per distinct request.' },
   429: { name: 'TooManyRequests', codes: ['TOO_MANY_REQUESTS'], text: 'Backpressure (pending proposals, bytes, watchers, locks): retry after Retry-After seconds.', retryAfter: true },
   500: { name: 'Internal', codes: ['INTERNAL'], text: 'A bug; the detail is in the member log, never in the response.' },
   503: { name: 'Unavailable', codes: ['NO_LEADER', 'TIMEOUT', 'PROPOSAL_DROPPED', 'SHUTTING_DOWN'], text: 'No leader, a timeout, a proposal lost to a leader change, or the member is stopping: retry after Retry-After seconds (a write with the same Idempotency-Key).', retryAfter: true },
@@ -70,6 +71,7 @@ const EXAMPLE_MESSAGES: Readonly<Record<ApiErrorCode, string>> = {
   METHOD_NOT_ALLOWED: 'GET is not allowed on /v1/txn; allowed: POST',
   CONFLICT: 'lock held by another owner',
   GONE: 'revision 3 has been compacted',
+  IDEMPOTENCY_KEY_REUSED: "Idempotency-Key 'k1' was already used for a different request (a txn, not a put); use a new key for each distinct request",
   MEMBER_REMOVED: 'this member was removed from the cluster and serves no client requests; use another member',
   PRECONDITION_FAILED: 'If-Match 4 does not match mod revision 7',
   PAYLOAD_TOO_LARGE: 'request body is larger than 1572864 bytes (--max-request-bytes)',
@@ -88,7 +90,7 @@ const COMMON_ERRORS: Obj = { 401: resp('Unauthorized'), 403: resp('Forbidden'), 
 /** ...plus what any write can give on the way to the log. */
 const WRITE_ERRORS: Obj = {
   ...COMMON_ERRORS, 307: resp('NotLeader'), 400: resp('BadRequest'), 410: resp('Gone'), 413: resp('PayloadTooLarge'),
-  429: resp('TooManyRequests'), 503: resp('Unavailable'), 507: resp('NoSpace'),
+  422: resp('IdempotencyKeyReused'), 429: resp('TooManyRequests'), 503: resp('Unavailable'), 507: resp('NoSpace'),
 };
 /** ...and a linearizable read (ReadIndex through the leader). */
 const READ_ERRORS: Obj = { ...COMMON_ERRORS, 400: resp('BadRequest'), 410: resp('Gone'), 429: resp('TooManyRequests'), 503: resp('Unavailable') };
@@ -97,7 +99,7 @@ const json = (schema: Obj, example: Json): Obj => ({ 'application/json': { schem
 const ok = (description: string, schema: Obj, example: Json, headers?: Obj): Obj => ({ description, ...(headers ? { headers } : {}), content: json(schema, example) });
 const jsonBody = (schema: Obj, example: Json, required = true): Obj => ({ required, content: json(schema, example) });
 
-const keyString: Obj = { type: 'string', minLength: 1, maxLength: INPUT_LIMITS.maxKeyBytes, description: KEY_DESCRIPTION, example: 'config/db/url' };
+const keyString: Obj = { type: 'string', minLength: 1, maxLength: INPUT_LIMITS.maxKeyChars, description: KEY_DESCRIPTION, example: 'config/db/url' };
 const memberName: Obj = { type: 'string', pattern: MEMBER_NAME_PATTERN, example: 'n2' };
 
 const schemas: Obj = {
@@ -367,8 +369,8 @@ const paths: Obj = {
       operationId: 'listKeys', tags: ['kv'], summary: 'List keys by prefix',
       description: `Keys in order, at most limit (default ${INPUT_LIMITS.defaultListLimit}, at most ${INPUT_LIMITS.maxListLimit}); page on with after=<last key>.`,
       parameters: [
-        { name: 'prefix', in: 'query', required: false, description: 'Only keys starting with this (default: all).', schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyBytes }, example: 'config/' },
-        { name: 'after', in: 'query', required: false, description: 'Only keys after this one (paging).', schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyBytes } },
+        { name: 'prefix', in: 'query', required: false, description: 'Only keys starting with this (default: all).', schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyChars }, example: 'config/' },
+        { name: 'after', in: 'query', required: false, description: 'Only keys after this one (paging).', schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyChars } },
         { name: 'limit', in: 'query', required: false, description: `Page size; 0: the default (${INPUT_LIMITS.defaultListLimit}).`, schema: { type: 'integer', minimum: 0, maximum: INPUT_LIMITS.maxListLimit } },
         param('Consistency'),
       ],
@@ -380,8 +382,8 @@ const paths: Obj = {
     head: {
       operationId: 'headList', tags: ['kv'], summary: 'List headers', description: 'The headers of the listing without the body.',
       parameters: [
-        { name: 'prefix', in: 'query', required: false, schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyBytes } },
-        { name: 'after', in: 'query', required: false, schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyBytes } },
+        { name: 'prefix', in: 'query', required: false, schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyChars } },
+        { name: 'after', in: 'query', required: false, schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyChars } },
         { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: INPUT_LIMITS.maxListLimit } },
         param('Consistency'),
       ],
@@ -432,7 +434,7 @@ const paths: Obj = {
         '`data: {"reason","message"}` (too slow, reset by a snapshot, removed): re-watch from the last revision (after a reset: re-read first).',
       ].join(' '),
       parameters: [
-        { name: 'prefix', in: 'query', required: false, description: 'Keys starting with this (default: all).', schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyBytes } },
+        { name: 'prefix', in: 'query', required: false, description: 'Keys starting with this (default: all).', schema: { type: 'string', maxLength: INPUT_LIMITS.maxKeyChars } },
         { name: 'fromRevision', in: 'query', required: false, description: 'Replay history from this revision (410 if compacted).', schema: { type: 'integer', minimum: 0, maximum: MAX_WIRE_INTEGER } },
         { name: 'Last-Event-ID', in: 'header', required: false, description: 'EventSource resume: the last revision seen.', schema: { type: 'string', pattern: '^(0|[1-9][0-9]{0,14})$' } },
       ],

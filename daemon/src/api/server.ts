@@ -38,6 +38,12 @@ export const HTTP_TIMING = {
   headersTimeoutMs: 35_000,
   /** The whole request (headers and body) must arrive within this; watch responses are not bounded by it. */
   requestTimeoutMs: 60_000,
+  /**
+   * Request line and headers together (node's default is 16 KiB). The longest legitimate request
+   * line is a listing with prefix and after of 4096 characters each, percent-encoded: up to
+   * 2 × 4096 × 12 bytes; beyond this bound the answer is 431.
+   */
+  maxHeaderBytes: 128 * 1024,
   /** On close(): how long in-flight requests may finish before connections are cut. */
   closeGraceMs: 2_000,
   /** Watch: heartbeat comment interval. */
@@ -237,7 +243,7 @@ export function createApiServer(service: MemberService, options: ApiServerOption
   const tlsOpts = options.tls;
   let server: Server | HttpsServer;
   if (tlsOpts !== undefined) {
-    const https = createHttpsServer(httpsOptionsOf(tlsOpts.current, tlsOpts.requireClientCert), onRequest);
+    const https = createHttpsServer({ ...httpsOptionsOf(tlsOpts.current, tlsOpts.requireClientCert), maxHeaderSize: HTTP_TIMING.maxHeaderBytes }, onRequest);
     // Rotation: new connections get the new certificate (and CA); open ones keep theirs.
     tlsOpts.onChange((m) => https.setSecureContext(httpsOptionsOf(m, tlsOpts.requireClientCert)));
     https.on('tlsClientError', (err: Error, socket) => {
@@ -245,7 +251,7 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     });
     server = https;
   } else {
-    server = createServer(onRequest);
+    server = createServer({ maxHeaderSize: HTTP_TIMING.maxHeaderBytes }, onRequest);
   }
   server.keepAliveTimeout = HTTP_TIMING.keepAliveTimeoutMs;
   server.headersTimeout = HTTP_TIMING.headersTimeoutMs;

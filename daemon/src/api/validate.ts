@@ -6,8 +6,11 @@ import type { FencingToken, TxnCompare, TxnOp, TxnRequest } from './kv-port.js';
 
 /** Byte bounds of client-supplied strings. */
 export const INPUT_LIMITS = {
-  /** Keys are 1..4096 bytes of UTF-8 (API.md §2). */
-  maxKeyBytes: 4096,
+  /**
+   * Keys (and listing/watch prefixes) are 1..4096 characters (Unicode code points, what JSON
+   * Schema's maxLength counts, so the OpenAPI document states the bound exactly).
+   */
+  maxKeyChars: 4096,
   /** Idempotency-Key header. */
   maxIdempotencyKeyBytes: 256,
   /**
@@ -93,16 +96,20 @@ function decodeQueryPart(raw: string, what: string): string {
   return decodePathSegment(spaced, what);
 }
 
-/** Checks a decoded key: 1..4096 UTF-8 bytes, well-formed (no lone surrogates). */
+/** Checks a decoded key: 1..4096 characters, well-formed (no lone surrogates). */
 export function checkKey(key: string, what = 'key', checkSurrogates = true): string {
   if (key.length === 0) bad(`${what} must not be empty`);
-  // Fast reject before counting bytes: each UTF-16 unit is at least one byte.
-  if (key.length > INPUT_LIMITS.maxKeyBytes || Buffer.byteLength(key, 'utf8') > INPUT_LIMITS.maxKeyBytes) {
-    bad(`${what} is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
-  }
+  checkKeyLength(key, what);
   // Keys decoded from a URL are well-formed already (decodeURIComponent refuses bad UTF-8).
   if (checkSurrogates && !isWellFormedUtf16(key)) bad(`${what} is not valid UTF-8`);
   return key;
+}
+
+/** Throws unless `s` is at most maxKeyChars characters (keys, prefixes, `after`). */
+export function checkKeyLength(s: string, what: string): void {
+  // Fast accept: a code point is at most two UTF-16 units.
+  if (s.length <= INPUT_LIMITS.maxKeyChars) return;
+  if (codePoints(s) > INPUT_LIMITS.maxKeyChars) bad(`${what} is longer than ${INPUT_LIMITS.maxKeyChars} characters`);
 }
 
 /** Decodes and checks the key part of /v1/kv/{key} (everything after the prefix, before `?`). */

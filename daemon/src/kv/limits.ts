@@ -34,7 +34,8 @@ export interface KvLimits {
 
 /** Defaults; the value bound matches the daemon's 1.5 MiB request limit. */
 export const DEFAULT_KV_LIMITS: KvLimits = Object.freeze({
-  maxKeyBytes: 4096,
+  // The API bounds keys at 4096 characters (JSON Schema's maxLength); 4 UTF-8 bytes each at most.
+  maxKeyBytes: 4 * 4096,
   maxValueBytes: 1536 * 1024,
   maxIdempotencyEntries: 100_000,
   idempotencyTtlMs: 10 * 60_000,

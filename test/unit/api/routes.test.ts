@@ -155,7 +155,9 @@ describe('input validation (400)', () => {
     ['bad percent-encoding', () => raw(t.url, 'PUT', '/v1/kv/%zz', 'v')],
     ['bad UTF-8 in a key', () => raw(t.url, 'GET', '/v1/kv/%ff%fe')],
     ['empty key', () => raw(t.url, 'PUT', '/v1/kv/', 'v')],
-    ['key longer than 4096 bytes', () => raw(t.url, 'PUT', `/v1/kv/${'é'.repeat(2049).split('').map(encodeURIComponent).join('')}`, 'v')],
+    ['key longer than 4096 characters', () => raw(t.url, 'PUT', `/v1/kv/${encodeURIComponent('é'.repeat(4097))}`, 'v')],
+    ['key longer than 4096 characters (4-byte characters)', () => raw(t.url, 'GET', `/v1/kv/${encodeURIComponent('😀'.repeat(4097))}`)],
+    ['prefix longer than 4096 characters', () => raw(t.url, 'GET', `/v1/kv?prefix=${encodeURIComponent('😀'.repeat(4097))}`)],
     ['If-Match not an integer', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'if-match': 'banana' })],
     ['If-Match negative', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'if-match': '-1' })],
     ['Fencing-Token without lock', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'fencing-token': '12' })],
@@ -213,10 +215,15 @@ describe('input validation (400)', () => {
     assert.equal((await raw(t.url, 'GET', '/v1/kv/t')).status, 404);
   });
 
-  test('a key of exactly 4096 bytes is accepted', async () => {
-    const key = 'k'.repeat(4096);
-    const r = await raw(t.url, 'PUT', `/v1/kv/${key}`, 'v');
+  test('a key of exactly 4096 characters is accepted, 4-byte characters too (the bound JSON Schema states)', async () => {
+    const r = await raw(t.url, 'PUT', `/v1/kv/${'k'.repeat(4096)}`, 'v');
     assert.equal(r.status, 200, r.text);
+    const wide = '😀'.repeat(4096);
+    const w = await raw(t.url, 'PUT', `/v1/kv/${encodeURIComponent(wide)}`, 'v');
+    assert.equal(w.status, 200, w.text);
+    const list = await raw(t.url, 'GET', `/v1/kv?prefix=${encodeURIComponent(wide)}&after=${encodeURIComponent(wide.slice(0, -2))}`);
+    assert.equal(list.status, 200, list.text);
+    assert.equal((JSON.parse(list.text) as { kvs: unknown[] }).kvs.length, 1);
   });
 });
 
@@ -274,7 +281,7 @@ describe('leadership', () => {
     ['PUT', '/v1/kv/r?x=1', 'v'],
     ['DELETE', '/v1/kv/r'],
     ['POST', '/v1/txn', '{}'],
-    ['POST', '/v1/locks/l', '{"owner":"a","ttlMs":10}'],
+    ['POST', '/v1/locks/l', '{"owner":"a","ttlMs":1000}'],
     ['DELETE', '/v1/locks/l?token=3'],
     ['POST', '/v1/members', '{"name":"n9","peerUrl":"127.0.0.1:9","clientUrl":"http://127.0.0.1:8"}'],
     ['POST', '/v1/members/n2/promote'],
@@ -291,6 +298,18 @@ describe('leadership', () => {
       assert.equal(r.headers['x-raft-leader'], 'n2');
     });
   }
+
+  test('a malformed write on a follower is 400 there, not a redirect to the same 400', async () => {
+    t.member.leaderIs = { name: 'n2', clientUrl: 'http://127.0.0.1:2381' };
+    for (const [method, path, body] of [
+      ['POST', '/v1/txn', ''], ['POST', '/v1/txn', '{"compare":"x"}'], ['POST', '/v1/locks/l', '{"owner":"a"}'], ['DELETE', '/v1/locks/l?token=x'],
+      ['POST', '/v1/members', '{"name":"n9"}'], ['POST', '/v1/leader/transfer', '{"to":""}'], ['POST', '/v1/members/-x/promote', undefined],
+      ['PUT', '/v1/kv/a%zz', 'v'], ['PUT', '/v1/kv/a', 'v'],
+    ] as const) {
+      const r = await raw(t.url, method, path, body, path === '/v1/kv/a' ? { 'if-match': 'x' } : {});
+      assert.equal(r.status, 400, `${method} ${path} ${body ?? ''}: ${r.text}`);
+    }
+  });
 
   test('without a leader, writes are 503 NO_LEADER with Retry-After', async () => {
     t.member.leaderIs = null;
@@ -364,6 +383,17 @@ describe('preconditions, fencing, idempotency', () => {
     const other = await put('idem', 'two', { 'Idempotency-Key': 'idem-2' });
     assert.equal(other.status, 200);
     assert.notDeepEqual(await json(other), first, 'a different key is a different write');
+  });
+
+  test('an Idempotency-Key reused for a different kind of request is 422, not a 500 (schemathesis finding)', async () => {
+    const h = { 'idempotency-key': 'reused-1', 'content-type': 'application/json' };
+    assert.equal((await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ get: { key: 'x' } }] }), h)).status, 200);
+    for (const [method, path, body] of [['PUT', '/v1/kv/reused', 'v'], ['DELETE', '/v1/kv/reused', undefined], ['POST', '/v1/locks/reused', '{"owner":"o","ttlMs":1000}'], ['DELETE', '/v1/locks/reused?token=1', undefined]] as const) {
+      const r = await raw(t.url, method, path, body, h);
+      assert.equal(r.status, 422, `${method} ${path}: ${r.text}`);
+      assert.equal(errorCode(r.text), 'IDEMPOTENCY_KEY_REUSED');
+      assert.match(r.text, /already used for a different request \(a txn/);
+    }
   });
 });
 

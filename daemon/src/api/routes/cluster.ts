@@ -29,8 +29,8 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
   router.get('/v1/members', route(ctx, '/v1/members', () => Promise.resolve({ status: 200, body: { members: service.status().members }, headers: CORS })));
 
   router.post('/v1/members', route(ctx, '/v1/members', async (req) => {
-    requireLeader(service);
     const m = parseMemberAdd(await readJson(req, ctx.maxRequestBytes));
+    requireLeader(service);
     await service.addLearner(m);
     return { status: 200, body: { members: service.status().members } };
   }));
@@ -50,8 +50,8 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
   }));
 
   router.post('/v1/leader/transfer', route(ctx, '/v1/leader/transfer', async (req) => {
-    requireLeader(service);
     const t = parseTransfer(await readJson(req, ctx.maxRequestBytes));
+    requireLeader(service);
     const r = await service.transferLeadership(t.to);
     const leader = service.leader();
     return { status: 200, body: { leader: r.leader, clientUrl: leader?.name === r.leader ? leader.clientUrl : null } };

@@ -4,11 +4,11 @@
 // allocate closures.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiContext } from '../context.js';
-import { ApiError, methodNotAllowed } from '../errors.js';
+import { ApiError, methodNotAllowed, outcomeMismatch } from '../errors.js';
 import type { KeyWrite, KvEntryView } from '../kv-port.js';
 import { requireLeader } from '../redirect.js';
 import { readBody, sendError, sendJson } from '../respond.js';
-import { INPUT_LIMITS, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath, parseQuery } from '../validate.js';
+import { INPUT_LIMITS, checkKeyLength, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath, parseQuery } from '../validate.js';
 
 const KEY_PREFIX = '/v1/kv/';
 const ROUTE_KEY = '/v1/kv/:key';
@@ -156,10 +156,10 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
     if (q !== -1) {
       const params = parseQuery(url.slice(q + 1));
       prefix = params.get('prefix') ?? '';
-      if (Buffer.byteLength(prefix) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `prefix is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+      checkKeyLength(prefix, 'prefix');
       const afterParam = params.get('after');
       if (afterParam !== undefined) {
-        if (Buffer.byteLength(afterParam) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `after is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+        checkKeyLength(afterParam, 'after');
         after = afterParam;
       }
       limit = parseIntParam(params.get('limit'), 'limit', INPUT_LIMITS.defaultListLimit, INPUT_LIMITS.maxListLimit);
@@ -194,7 +194,7 @@ function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ur
     return;
   }
   readBody(req, ctx.maxRequestBytes, res).then(
-    (value) => propose(ctx, res, url, 'PUT', startMs, () => ctx.kv.encode.put({ ...w, value, proposedAtMs: Date.now() })),
+    (value) => propose(ctx, res, url, 'PUT', startMs, () => ctx.kv.encode.put({ ...w, value, proposedAtMs: Date.now() }), w.idempotencyKey),
     (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs),
   );
 }
@@ -210,10 +210,10 @@ function serveDelete(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
   }
   // A DELETE body carries nothing; let node discard it.
   req.resume();
-  propose(ctx, res, url, 'DELETE', startMs, () => ctx.kv.encode.delete({ ...w, proposedAtMs: Date.now() }));
+  propose(ctx, res, url, 'DELETE', startMs, () => ctx.kv.encode.delete({ ...w, proposedAtMs: Date.now() }), w.idempotencyKey);
 }
 
-function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT' | 'DELETE', startMs: number, encode: () => Uint8Array): void {
+function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT' | 'DELETE', startMs: number, encode: () => Uint8Array, idempotencyKey: string | undefined): void {
   let command: Uint8Array;
   try {
     command = encode();
@@ -228,7 +228,7 @@ function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT
         let body: string;
         if (o.kind === 'put') body = `{"revision":${o.revision},"term":${o.term},"index":${o.index}}`;
         else if (o.kind === 'delete') body = `{"deleted":${o.deleted},"revision":${o.revision},"term":${o.term},"index":${o.index}}`;
-        else throw new Error(`unexpected outcome ${o.kind} for ${method}`);
+        else throw outcomeMismatch(o.kind, method === 'PUT' ? 'put' : 'delete', idempotencyKey);
         sendJson(res, 200, body);
         ctx.timer.observe(ROUTE_KEY, method, 200, startMs);
       } catch (err) {

@@ -7,7 +7,7 @@ import type { Request, Response, Router } from 'express';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import type { KvWatchEvent, KvWatchHandle } from '../kv-port.js';
-import { INPUT_LIMITS, MAX_WIRE_INTEGER, parseIntParam } from '../validate.js';
+import { MAX_WIRE_INTEGER, checkKeyLength, parseIntParam } from '../validate.js';
 import { query, route } from './handler.js';
 
 /** Bounds of the watch streams. */
@@ -48,7 +48,7 @@ export class WatchHub {
 
   private open(req: Request, res: Response): void {
     const prefix = query(req, 'prefix') ?? '';
-    if (Buffer.byteLength(prefix) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `prefix is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+    checkKeyLength(prefix, 'prefix');
     const fromText = query(req, 'fromRevision');
     const lastEventId = req.headers['last-event-id'];
     let fromRevision: number;

@@ -3,7 +3,7 @@
 import type { Request } from 'express';
 import type { Router } from 'express';
 import type { ApiContext } from '../context.js';
-import { ApiError } from '../errors.js';
+import { ApiError, outcomeMismatch } from '../errors.js';
 import type { TxnOpResultView, WriteMeta, WriteOutcome } from '../kv-port.js';
 import { requireLeader } from '../redirect.js';
 import { readJson } from '../respond.js';
@@ -17,8 +17,8 @@ function writeMeta(req: Request): WriteMeta {
   return idem === undefined ? { proposedAtMs: Date.now() } : { idempotencyKey: idem, proposedAtMs: Date.now() };
 }
 
-function unexpected(o: WriteOutcome, what: string): never {
-  throw new Error(`unexpected apply outcome '${o.kind}' for ${what}`);
+function unexpected(o: WriteOutcome, what: string, meta: WriteMeta): never {
+  throw outcomeMismatch(o.kind, what, meta.idempotencyKey);
 }
 
 function txnResultJson(r: TxnOpResultView): unknown {
@@ -29,21 +29,23 @@ function txnResultJson(r: TxnOpResultView): unknown {
 /** Registers POST /v1/txn, POST /v1/locks/:name and DELETE /v1/locks/:name. */
 export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
   router.post('/v1/txn', route(ctx, '/v1/txn', async (req) => {
-    requireLeader(ctx.service);
-    const txn = parseTxn(await readJson(req, ctx.maxRequestBytes));
+    // Validated before the leader check: a malformed request is a 400 on any member, never a
+    // redirect the client would follow only to get the 400 from the leader.
     const meta = writeMeta(req);
+    const txn = parseTxn(await readJson(req, ctx.maxRequestBytes));
+    requireLeader(ctx.service);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.txn({ ...txn, ...meta, proposedAtMs: Date.now() })));
-    if (o.kind !== 'txn') unexpected(o, 'txn');
+    if (o.kind !== 'txn') unexpected(o, 'txn', meta);
     return { status: 200, body: { succeeded: o.succeeded, revision: o.revision, results: o.results.map(txnResultJson) } };
   }));
 
   router.post('/v1/locks/:name', route(ctx, '/v1/locks/:name', async (req) => {
     const name = parseLockName(param(req, 'name'));
-    requireLeader(ctx.service);
-    const body = parseLockAcquire(await readJson(req, ctx.maxRequestBytes));
     const meta = writeMeta(req);
+    const body = parseLockAcquire(await readJson(req, ctx.maxRequestBytes));
+    requireLeader(ctx.service);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockAcquire({ ...meta, name, owner: body.owner, ttlMs: body.ttlMs, proposedAtMs: Date.now() })));
-    if (o.kind !== 'lock') unexpected(o, 'lock acquire');
+    if (o.kind !== 'lock') unexpected(o, 'lock acquire', meta);
     return { status: 200, body: { token: o.token, owner: o.owner } };
   }));
 
@@ -52,10 +54,10 @@ export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
     const tokenText = query(req, 'token');
     if (tokenText === undefined) throw new ApiError('BAD_REQUEST', 'token query parameter is required: DELETE /v1/locks/{name}?token=F');
     const token = parseIntParam(tokenText, 'token', 0, MAX_WIRE_INTEGER);
-    requireLeader(ctx.service);
     const meta = writeMeta(req);
+    requireLeader(ctx.service);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockRelease({ ...meta, name, token, proposedAtMs: Date.now() })));
-    if (o.kind !== 'unlock') unexpected(o, 'lock release');
+    if (o.kind !== 'unlock') unexpected(o, 'lock release', meta);
     return { status: 200, body: { released: o.released } };
   }));
 }

@@ -1,0 +1,136 @@
+// The API tier: schemathesis (from PyPI; scripts/ensure-schemathesis.sh) fuzzes a live 3-member
+// cluster with the OpenAPI document the members serve, every check on, all four phases
+// (examples, coverage, fuzzing, stateful), bounded by --max-time. Passes only with no failure
+// (no 5xx, no response that breaks the document, nothing the document forbids accepted) and every
+// member still running and healthy at the end. Prints the figures (operations, cases, checks).
+//   node dist/test/api/main.js [--max-time 150] [--seed N] [--keep-data]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster, http, repoRoot } from '../lib/cluster-harness.js';
+
+interface Args {
+  readonly maxTimeS: number;
+  readonly seed: number;
+  readonly keepData: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  let maxTimeS = 150;
+  let seed = Math.floor(Math.random() * 1_000_000);
+  let keepData = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    if (a === '--max-time' && v !== undefined && /^[0-9]+$/.test(v)) { maxTimeS = Number(v); i++; }
+    else if (a === '--seed' && v !== undefined && /^[0-9]+$/.test(v)) { seed = Number(v); i++; }
+    else if (a === '--keep-data') keepData = true;
+    else {
+      process.stderr.write(`usage: node dist/test/api/main.js [--max-time SECONDS] [--seed N] [--keep-data]\n`);
+      process.exit(2);
+    }
+  }
+  return { maxTimeS, seed, keepData };
+}
+
+function log(msg: string): void {
+  process.stdout.write(`[api-fuzz] ${msg}\n`);
+}
+
+/** Runs a command, streaming its output; resolves with the exit code. */
+function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env });
+    p.on('error', reject);
+    p.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+function ensureSchemathesis(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', [join(repoRoot(), 'scripts/ensure-schemathesis.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n').pop() ?? '') : reject(new Error(`ensure-schemathesis.sh exited ${code}`))));
+  });
+}
+
+interface NdjsonFigures {
+  operations: number;
+  cases: number;
+  checks: number;
+  failures: number;
+}
+
+/** Counts from schemathesis's ndjson event stream (one JSON event per line). */
+function figuresOf(ndjsonPath: string): NdjsonFigures {
+  const f: NdjsonFigures = { operations: 0, cases: 0, checks: 0, failures: 0 };
+  const ops = new Set<string>();
+  for (const line of readFileSync(ndjsonPath, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const ev = JSON.parse(line) as Record<string, unknown>;
+    const scenario = (ev['ScenarioFinished'] ?? null) as { label?: string; recorder?: { label?: string; cases?: Record<string, unknown>; checks?: Record<string, { status?: string }[]> } } | null;
+    if (scenario?.recorder) {
+      const r = scenario.recorder;
+      if (typeof r.label === 'string' && !r.label.startsWith('Stateful')) ops.add(r.label);
+      f.cases += Object.keys(r.cases ?? {}).length;
+      for (const list of Object.values(r.checks ?? {})) {
+        f.checks += list.length;
+        f.failures += list.filter((c) => c.status === 'FAILURE' || c.status === 'failure').length;
+      }
+    }
+  }
+  f.operations = ops.size;
+  return f;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const st = await ensureSchemathesis();
+  const outDir = mkdtempSync(join(tmpdir(), 'raftkv-api-fuzz-'));
+  log(`schemathesis: ${st}; seed ${args.seed}; max time ${args.maxTimeS} s; reports in ${outDir}`);
+  // Data kept through destroy(): the logs of a failed run are the evidence.
+  const cluster = await Cluster.start({ members: 3, keepData: true, logLevel: 'warn' });
+  let failed = false;
+  try {
+    const leader = await cluster.waitForLeader(30_000);
+    log(`cluster up: ${cluster.members.map((m) => `${m.name}=${m.clientUrl}`).join(' ')}; leader ${leader.name}`);
+    const ndjson = join(outDir, 'events.ndjson');
+    const code = await run(st, [
+      'run', `${leader.clientUrl}/v1/openapi.json`, '--url', leader.clientUrl,
+      '--checks', 'all', '--phases', 'examples,coverage,fuzzing,stateful',
+      '--max-time', String(args.maxTimeS), '--seed', String(args.seed), '--workers', '2',
+      '--request-timeout', '15', '--max-redirects', '5',
+      '--exclude-path', '/v1/watch',
+      '--report', 'ndjson,junit', '--report-dir', outDir, '--report-ndjson-path', ndjson,
+      '--no-color',
+    ], { ...process.env, SCHEMATHESIS_TELEMETRY: 'false' });
+    const crashed = cluster.members.filter((m) => m.process === null || m.process.exitCode !== null || m.process.signalCode !== null);
+    const unhealthy: string[] = [];
+    for (const m of cluster.members) {
+      const h = await http(`${m.clientUrl}/healthz`).catch(() => null);
+      if (h?.status !== 200) unhealthy.push(m.name);
+    }
+    let figures: NdjsonFigures | null = null;
+    try { figures = figuresOf(ndjson); } catch (err) { log(`could not read ${ndjson}: ${String(err)}`); }
+    if (figures) log(`figures: ${figures.operations} operations, ${figures.cases} cases generated, ${figures.checks} checks run, ${figures.failures} failed`);
+    writeFileSync(join(outDir, 'figures.json'), JSON.stringify({ seed: args.seed, maxTimeS: args.maxTimeS, exitCode: code, crashed: crashed.map((m) => m.name), unhealthy, ...figures }, null, 2));
+    if (code !== 0) { failed = true; log(`schemathesis exited ${code}: see the report above and ${outDir}`); }
+    if (crashed.length > 0) { failed = true; log(`members crashed: ${crashed.map((m) => `${m.name} (log ${m.logFile})`).join(', ')}`); }
+    if (unhealthy.length > 0) { failed = true; log(`members not healthy after the run: ${unhealthy.join(', ')}`); }
+  } finally {
+    if (failed) log(`member logs kept in ${cluster.baseDir}`);
+    await cluster.destroy();
+    if (!failed) rmSync(outDir, { recursive: true, force: true });
+    if (!failed && !args.keepData) rmSync(cluster.baseDir, { recursive: true, force: true });
+  }
+  if (failed) process.exit(1);
+  log('passed: no 5xx, no spec violation, no crashed member');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[api-fuzz] ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
