@@ -89,13 +89,21 @@ export interface MemberServerOptions<S extends DriverStateMachine<R>, R> {
   readonly onFatal: (err: unknown) => void;
   readonly nowMs?: () => number;
   /**
-   * A deliberate bug, ONLY for proving the chaos checkers catch it (RAFTKV_UNSAFE_PLANTED_BUG):
+   * A deliberate bug, ONLY for proving the chaos checkers catch it (set only by the test entry
+   * point test/chaos/planted-raftkv.ts, never by the production one):
    * 'stale-read' answers linearizable reads from local state without ReadIndex.
    */
   readonly plantedBug?: string;
 }
 
 const ROLES: readonly MemberRole[] = ['leader', 'follower', 'candidate', 'learner'];
+
+/** The core refused a proposal because leadership is being handed off (proposeCommand waits). */
+class TransferUnderWay extends Error {
+  constructor() {
+    super('a leadership transfer is under way');
+  }
+}
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -922,6 +930,35 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   proposeCommand(command: Uint8Array): Promise<R | undefined> {
+    return this.proposeOnce(command).catch((err: unknown) => {
+      if (!(err instanceof TransferUnderWay)) throw err;
+      return this.afterTransfer(command);
+    });
+  }
+
+  /**
+   * A write that arrives while leadership is being handed off waits for the hand-off (bounded by
+   * the request timeout) instead of failing: then it is proposed here if this member still leads
+   * (the transfer was abandoned), or redirected (307) to the new leader. Clients see a slower
+   * answer, not a 503 (the core refuses proposals during a transfer, as etcd-raft drops them).
+   */
+  private async afterTransfer(command: Uint8Array): Promise<R | undefined> {
+    const deadline = this.now() + this.o.config.requestTimeoutMs;
+    while (this.now() < deadline && !this.stopping) {
+      await sleep(this.o.config.heartbeatIntervalMs);
+      if (this.softState.role !== 'leader') throw this.notLeaderError();
+      if (this.o.node.status().leadTransferee === null) {
+        try {
+          return await this.proposeOnce(command);
+        } catch (err) {
+          if (!(err instanceof TransferUnderWay)) throw err;
+        }
+      }
+    }
+    throw new MemberError('Timeout', 'a leadership transfer did not finish within the request timeout');
+  }
+
+  private proposeOnce(command: Uint8Array): Promise<R | undefined> {
     try {
       this.checkWritable();
       if (command.length > this.o.config.maxRequestBytes + 64 * 1024) throw new MemberError('TooLarge', 'command larger than the request bound');
@@ -939,6 +976,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         pos = this.o.node.propose(command);
       }
     } catch (err) {
+      if (err instanceof RaftError && err.code === 'TransferInProgress') return Promise.reject(new TransferUnderWay());
       if (err instanceof RaftError) {
         this.o.metrics.proposalsFailed.inc({ reason: err.code });
         return Promise.reject(fromRaftError(err, (n) => this.leaderAddress(n)));
@@ -1057,7 +1095,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     if (name === this.name && this.isLeader()) {
       // A leader removing itself hands off first; the client is redirected to the new leader.
       const others = this.confState.voters.filter((v) => v !== this.name);
-      if (others.length === 0) throw new MemberError('InvalidRequest', 'cannot remove the last voter');
+      if (others.length === 0) throw new MemberError('Conflict', 'cannot remove the last voter');
       await this.handOff();
       throw this.notLeaderError();
     }
@@ -1093,6 +1131,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     try {
       this.o.node.transferLeadership(wanted);
     } catch (err) {
+      if (err instanceof RaftError && err.code === 'TransferInProgress') throw new MemberError('Conflict', `a leadership transfer is already under way (${err.message})`);
       if (err instanceof RaftError) throw fromRaftError(err, (n) => this.leaderAddress(n));
       throw err;
     }

@@ -165,7 +165,9 @@ const RAFT_CODES: Readonly<Record<RaftError['code'], ApiErrorCode>> = {
   LearnerNotCaughtUp: 'CONFLICT',
   UnknownMember: 'NOT_FOUND',
   AlreadyMember: 'CONFLICT',
-  InvalidConfChange: 'BAD_REQUEST',
+  // Names are validated before the core sees them: what is left (promote a voter, remove the
+  // last voter) conflicts with the current configuration.
+  InvalidConfChange: 'CONFLICT',
   ProposalTooLarge: 'PAYLOAD_TOO_LARGE',
 };
 

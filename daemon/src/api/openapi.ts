@@ -6,7 +6,7 @@
 import { API_ERRORS } from './errors.js';
 import type { ApiErrorCode } from './errors.js';
 import {
-  BASE64_PATTERN, CLIENT_URL_PATTERN, INPUT_LIMITS, MAX_WIRE_INTEGER, MEMBER_NAME_PATTERN, PEER_URL_PATTERN,
+  BASE64_PATTERN, CLIENT_URL_PATTERN, FENCING_TOKEN_MAX_CHARS, FENCING_TOKEN_PATTERN, INPUT_LIMITS, MAX_WIRE_INTEGER, MEMBER_NAME_PATTERN, PEER_URL_PATTERN,
 } from './validate.js';
 
 /** A JSON value (the document is plain data). */
@@ -38,6 +38,8 @@ const ERROR_RESPONSES: Readonly<Record<string, { readonly name: string; readonly
   413: { name: 'PayloadTooLarge', codes: ['PAYLOAD_TOO_LARGE'], text: 'The body is larger than --max-request-bytes (or the entry larger than the log accepts).' },
   422: { name: 'IdempotencyKeyReused', codes: ['IDEMPOTENCY_KEY_REUSED'], text: 'The Idempotency-Key was first used for a different kind of request; use a new key per distinct request.' },
   429: { name: 'TooManyRequests', codes: ['TOO_MANY_REQUESTS'], text: 'Backpressure (pending proposals, bytes, watchers, locks): retry after Retry-After seconds.', retryAfter: true },
+  408: { name: 'RequestTimeout', codes: ['BAD_REQUEST'], text: 'The request (headers and body) did not arrive within 60 s; the connection is closed.' },
+  431: { name: 'HeadersTooLarge', codes: ['BAD_REQUEST'], text: 'The request line and headers are larger than 128 KiB; the connection is closed.' },
   500: { name: 'Internal', codes: ['INTERNAL'], text: 'A bug; the detail is in the member log, never in the response.' },
   503: { name: 'Unavailable', codes: ['NO_LEADER', 'TIMEOUT', 'PROPOSAL_DROPPED', 'SHUTTING_DOWN'], text: 'No leader, a timeout, a proposal lost to a leader change, or the member is stopping: retry after Retry-After seconds (a write with the same Idempotency-Key).', retryAfter: true },
   507: { name: 'NoSpace', codes: ['NO_SPACE'], text: 'The member cannot persist (disk full or failing).' },
@@ -86,7 +88,7 @@ const EXAMPLE_MESSAGES: Readonly<Record<ApiErrorCode, string>> = {
 };
 
 /** Responses every route can give (auth, a removed member, a bug). */
-const COMMON_ERRORS: Obj = { 401: resp('Unauthorized'), 403: resp('Forbidden'), 500: resp('Internal') };
+const COMMON_ERRORS: Obj = { 401: resp('Unauthorized'), 403: resp('Forbidden'), 408: resp('RequestTimeout'), 431: resp('HeadersTooLarge'), 500: resp('Internal') };
 /** ...plus what any write can give on the way to the log. */
 const WRITE_ERRORS: Obj = {
   ...COMMON_ERRORS, 307: resp('NotLeader'), 400: resp('BadRequest'), 410: resp('Gone'), 413: resp('PayloadTooLarge'),
@@ -272,7 +274,7 @@ const parameters: Obj = {
   FencingToken: {
     name: 'Fencing-Token', in: 'header', required: false,
     description: 'Fenced write: `<lock>:<token>` from POST /v1/locks/{name}; refused with 409 if the lock has since been acquired with a higher token.',
-    schema: { type: 'string', pattern: `^.{1,${INPUT_LIMITS.maxLockNameChars}}:(0|[1-9][0-9]{0,14})$`, example: 'backup-job:12' },
+    schema: { type: 'string', pattern: FENCING_TOKEN_PATTERN, maxLength: FENCING_TOKEN_MAX_CHARS, example: 'backup-job:12' },
   },
   IdempotencyKey: {
     name: 'Idempotency-Key', in: 'header', required: false,

@@ -136,17 +136,24 @@ export function parseIfMatch(header: string | undefined): number | undefined {
   return Number(v);
 }
 
-/** `Fencing-Token: <lock>:<token>`; the lock name may itself contain ':' (the last one splits). */
+/**
+ * `Fencing-Token: <lock>:<token>`: printable ASCII (a header value carries no other text reliably),
+ * the lock name may itself contain ':' (the last one splits).
+ */
+export const FENCING_TOKEN_PATTERN = '^[!-~]([ -~]*[!-~])?:(0|[1-9][0-9]{0,14})$';
+/** Bound of the whole header: a lock name of maxLockNameChars, ':' and 15 digits. */
+export const FENCING_TOKEN_MAX_CHARS = INPUT_LIMITS.maxLockNameChars + 16;
+const FENCING_TOKEN = new RegExp(FENCING_TOKEN_PATTERN);
+
+/** Parses a Fencing-Token header. */
 export function parseFencingToken(header: string | undefined): FencingToken | undefined {
   if (header === undefined) return undefined;
   const v = header.trim();
+  if (v.length > FENCING_TOKEN_MAX_CHARS) bad(`Fencing-Token is longer than ${FENCING_TOKEN_MAX_CHARS} characters`);
+  if (!FENCING_TOKEN.test(v)) bad(`Fencing-Token must be <lock>:<token> in printable ASCII, the token an integer 0..${MAX_WIRE_INTEGER}`);
+  // A lock name longer than any lock can have names no lock: the write is fenced off (409).
   const at = v.lastIndexOf(':');
-  if (at <= 0) bad('Fencing-Token must be <lock>:<token>');
-  const lock = v.slice(0, at);
-  const tokenText = v.slice(at + 1);
-  if (!NON_NEG_INT.test(tokenText)) bad(`Fencing-Token: the token must be an integer 0..${MAX_WIRE_INTEGER}`);
-  if (codePoints(lock) > INPUT_LIMITS.maxLockNameChars) bad(`Fencing-Token: the lock name is longer than ${INPUT_LIMITS.maxLockNameChars} characters`);
-  return { lock, token: Number(tokenText) };
+  return { lock: v.slice(0, at), token: Number(v.slice(at + 1)) };
 }
 
 /** `Idempotency-Key`: 1..256 bytes of visible ASCII. */

@@ -72,7 +72,9 @@ export function fromRaftError(err: RaftError, leaderOf: (name: string) => { read
     case 'AlreadyMember':
       return new MemberError('Conflict', err.message);
     case 'InvalidConfChange':
-      return new MemberError('InvalidRequest', err.message);
+      // The API validated the names: what is left (promote a voter, remove the last voter)
+      // conflicts with the current configuration.
+      return new MemberError('Conflict', err.message);
     case 'ProposalTooLarge':
       return new MemberError('TooLarge', err.message);
   }

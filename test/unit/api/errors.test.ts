@@ -94,7 +94,7 @@ test('every core refusal maps to a registry code', () => {
     LearnerNotCaughtUp: 409,
     UnknownMember: 404,
     AlreadyMember: 409,
-    InvalidConfChange: 400,
+    InvalidConfChange: 409, // names are validated first: promote a voter, remove the last voter
     ProposalTooLarge: 413,
   };
   for (const code of Object.keys(want) as RaftErrorCode[]) {

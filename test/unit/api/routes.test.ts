@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { MemberError } from '../../../daemon/src/server/errors.js';
 import { errorCode, raw, startApi } from './harness.js';
+import { LEADER_WAIT } from '../../../daemon/src/api/redirect.js';
 import type { TestApi } from './harness.js';
 
 let t: TestApi;
@@ -311,12 +312,28 @@ describe('leadership', () => {
     }
   });
 
-  test('without a leader, writes are 503 NO_LEADER with Retry-After', async () => {
+  test('without a leader, writes are 503 NO_LEADER with Retry-After (after waiting LEADER_WAIT for an election)', async () => {
     t.member.leaderIs = null;
+    const startMs = Date.now();
     const r = await put('nl', 'v');
+    assert.ok(Date.now() - startMs >= LEADER_WAIT.maxWaitMs - 100, 'the write waited for an election first');
     assert.equal(r.status, 503);
     assert.equal(r.headers.get('retry-after'), '1');
     assert.equal(errorCode(await r.text()), 'NO_LEADER');
+  });
+
+  test('a write arriving during an election waits for the leader, then is served or redirected (no 503)', async () => {
+    t.member.leaderIs = null;
+    setTimeout(() => { t.member.leaderIs = 'self'; }, 300).unref();
+    const w = await put('elect', 'v');
+    assert.equal(w.status, 200, await w.clone().text());
+    t.member.leaderIs = null;
+    setTimeout(() => { t.member.leaderIs = { name: 'n2', clientUrl: 'http://127.0.0.1:2381' }; }, 300).unref();
+    const redirected = await raw(t.url, 'POST', '/v1/txn', '{}');
+    assert.equal(redirected.status, 307, redirected.text);
+    t.member.leaderIs = null;
+    setTimeout(() => { t.member.leaderIs = 'self'; }, 300).unref();
+    assert.equal((await fetch(`${t.url}/v1/kv/elect`)).status, 200);
   });
 
   test('a leader lost between check and propose still redirects (driver NotLeader)', async () => {

@@ -4,7 +4,7 @@
 import type { Router } from 'express';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { requireLeader } from '../redirect.js';
+import { requireLeaderSoon } from '../redirect.js';
 import { readJson } from '../respond.js';
 import { parseFaults, parseMemberAdd, parseMemberName, parseTransfer } from '../validate.js';
 import { param, route } from './handler.js';
@@ -30,35 +30,35 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
 
   router.post('/v1/members', route(ctx, '/v1/members', async (req) => {
     const m = parseMemberAdd(await readJson(req, ctx.maxRequestBytes));
-    requireLeader(service);
+    await requireLeaderSoon(service);
     await service.addLearner(m);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.post('/v1/members/:name/promote', route(ctx, '/v1/members/:name/promote', async (req) => {
     const name = parseMemberName(param(req, 'name'));
-    requireLeader(service);
+    await requireLeaderSoon(service);
     await service.promote(name);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.delete('/v1/members/:name', route(ctx, '/v1/members/:name', async (req) => {
     const name = parseMemberName(param(req, 'name'));
-    requireLeader(service);
+    await requireLeaderSoon(service);
     await service.removeMember(name);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.post('/v1/leader/transfer', route(ctx, '/v1/leader/transfer', async (req) => {
     const t = parseTransfer(await readJson(req, ctx.maxRequestBytes));
-    requireLeader(service);
+    await requireLeaderSoon(service);
     const r = await service.transferLeadership(t.to);
     const leader = service.leader();
     return { status: 200, body: { leader: r.leader, clientUrl: leader?.name === r.leader ? leader.clientUrl : null } };
   }));
 
   router.post('/v1/snapshot', route(ctx, '/v1/snapshot', async () => {
-    requireLeader(service);
+    await requireLeaderSoon(service);
     const r = await service.snapshotNow();
     return { status: 200, body: { index: r.index } };
   }));

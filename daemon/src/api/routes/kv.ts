@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiContext } from '../context.js';
 import { ApiError, methodNotAllowed, outcomeMismatch } from '../errors.js';
 import type { KeyWrite, KvEntryView } from '../kv-port.js';
-import { requireLeader } from '../redirect.js';
+import { leaderElected, requireLeader, waitLinearizableSoon } from '../redirect.js';
 import { readBody, sendError, sendJson } from '../respond.js';
 import { INPUT_LIMITS, checkKeyLength, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath, parseQuery } from '../validate.js';
 
@@ -118,7 +118,7 @@ function serveGet(ctx: ApiContext, res: ServerResponse, url: string, q: number, 
     sendValue(ctx, res, url, key, method, startMs);
     return;
   }
-  settle(() => ctx.service.waitLinearizable()).then(
+  settle(() => waitLinearizableSoon(ctx.service)).then(
     () => sendValue(ctx, res, url, key, method, startMs),
     (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, method, startMs),
   );
@@ -181,36 +181,56 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
     }
   };
   if (consistency === 'serializable') send();
-  else settle(() => ctx.service.waitLinearizable()).then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
+  else settle(() => waitLinearizableSoon(ctx.service)).then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
 }
 
 function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
   let w: KeyWrite;
   try {
     w = keyWrite(req, key);
-    requireLeader(ctx.service);
   } catch (err) {
     finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs);
     return;
   }
-  readBody(req, ctx.maxRequestBytes, res).then(
-    (value) => propose(ctx, res, url, 'PUT', startMs, () => ctx.kv.encode.put({ ...w, value, proposedAtMs: Date.now() }), w.idempotencyKey),
-    (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs),
-  );
+  withLeader(ctx, res, url, 'PUT', startMs, () => {
+    readBody(req, ctx.maxRequestBytes, res).then(
+      (value) => propose(ctx, res, url, 'PUT', startMs, () => ctx.kv.encode.put({ ...w, value, proposedAtMs: Date.now() }), w.idempotencyKey),
+      (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs),
+    );
+  });
+}
+
+/**
+ * Runs `then` once this member may take the write: at once when a leader is known (the hot
+ * path stays synchronous), after a bounded wait while an election is under way; answers the
+ * redirect or 503 itself otherwise.
+ */
+function withLeader(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT' | 'DELETE', startMs: number, then: () => void): void {
+  const go = (): void => {
+    try {
+      requireLeader(ctx.service);
+    } catch (err) {
+      finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
+      return;
+    }
+    then();
+  };
+  const wait = leaderElected(ctx.service);
+  if (wait === null) go();
+  else void wait.then(go);
 }
 
 function serveDelete(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
   let w: KeyWrite;
   try {
     w = keyWrite(req, key);
-    requireLeader(ctx.service);
   } catch (err) {
     finishError(ctx, res, err, url, ROUTE_KEY, 'DELETE', startMs);
     return;
   }
   // A DELETE body carries nothing; let node discard it.
   req.resume();
-  propose(ctx, res, url, 'DELETE', startMs, () => ctx.kv.encode.delete({ ...w, proposedAtMs: Date.now() }), w.idempotencyKey);
+  withLeader(ctx, res, url, 'DELETE', startMs, () => propose(ctx, res, url, 'DELETE', startMs, () => ctx.kv.encode.delete({ ...w, proposedAtMs: Date.now() }), w.idempotencyKey));
 }
 
 function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT' | 'DELETE', startMs: number, encode: () => Uint8Array, idempotencyKey: string | undefined): void {
