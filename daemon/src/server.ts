@@ -14,7 +14,7 @@ import type { RaftkvMetrics } from './observability/metrics.js';
 import type { MemberInfo, MemberRole, MemberService, MemberStatus, PeerFaults } from './member-service.js';
 import type { AddressBook } from './server/address-book.js';
 import { decodeAddressContext, encodeAddressContext } from './server/address-book.js';
-import { MemberError, fromRaftError } from './server/errors.js';
+import { MEMBER_ERROR_STATUS, MemberError, fromRaftError } from './server/errors.js';
 import { ProposalTracker, ReadTracker } from './server/pending.js';
 import { decodeSnapshot, encodeSnapshot } from './server/snapshot-envelope.js';
 import { decodeDriverEntry, encodePublish, isDriverEntry } from './server/driver-entries.js';
@@ -97,6 +97,13 @@ export interface MemberServerOptions<S extends DriverStateMachine<R>, R> {
 }
 
 const ROLES: readonly MemberRole[] = ['leader', 'follower', 'candidate', 'learner'];
+
+/**
+ * Every `reason` of raftkv_server_proposals_failed_total: the driver's refusals (MemberError
+ * codes), the core's (ProposalTooLarge; its NotLeader and Backpressure share the driver's names),
+ * and the outcomes counted later (timeout, storage, snapshot).
+ */
+export const PROPOSAL_FAILURE_REASONS: readonly string[] = [...Object.keys(MEMBER_ERROR_STATUS), 'ProposalTooLarge', 'timeout', 'storage', 'snapshot'];
 
 /** The core refused a proposal because leadership is being handed off (proposeCommand waits). */
 class TransferUnderWay extends Error {
@@ -211,6 +218,11 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.appliedIndex = options.snapshot?.meta.index ?? 0;
     this.appliedTerm = options.snapshot?.meta.term ?? 0;
     this.snapshotAckTicks = Math.ceil(LIMITS.snapshotAckTimeoutMs / options.config.heartbeatIntervalMs);
+    // Series dashboards and alerts query exist at 0 from the start (etcd does the same), so a
+    // panel reads 0, not "No data", and increase() has a baseline before the first failure.
+    for (const reason of PROPOSAL_FAILURE_REASONS) options.metrics.proposalsFailed.inc({ reason }, 0);
+    for (const peer of [...options.confState.voters, ...options.confState.learners]) this.exportPeerSeries(peer);
+    this.updateRoleMetrics();
     // At construction the core's log is exactly what storage loaded.
     this.durable = { term: options.hardState.term, vote: options.hardState.vote, voteFloor: options.hardState.voteFloor ?? 0, lastIndex: options.node.status().lastIndex };
   }
@@ -732,6 +744,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         break;
     }
     this.confState = { voters: [...voters].sort(), learners: [...learners].sort() };
+    if (cc.type === 'addLearner') this.exportPeerSeries(cc.node);
     if (cc.type === 'remove' && cc.node !== this.name) {
       this.book.delete(cc.node);
       this.o.transport.removePeer(cc.node);
@@ -762,6 +775,16 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   /** Points the transport at every member in the configuration except ourselves. */
+  /** The per-peer series of `peer` at 0 (none for this member itself). */
+  private exportPeerSeries(peer: string): void {
+    if (peer === this.name) return;
+    const m = this.o.metrics;
+    m.peerSentBytes.inc({ to: peer }, 0);
+    m.peerReceivedBytes.inc({ from: peer }, 0);
+    m.peerDroppedMessages.inc({ to: peer }, 0);
+    m.peerRoundTripSeconds.zero({ to: peer });
+  }
+
   private syncPeers(): void {
     const inConfig = new Set([...this.confState.voters, ...this.confState.learners]);
     for (const a of this.book.all()) {
