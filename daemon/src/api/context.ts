@@ -16,4 +16,6 @@ export interface ApiContext {
   readonly timer: HttpTimer;
   /** --max-request-bytes: bound on any request body. */
   readonly maxRequestBytes: number;
+  /** How long a request waits for an election under way before 503 NO_LEADER (redirect.ts). */
+  readonly leaderWaitMs: number;
 }

@@ -34,12 +34,12 @@ export function notLeaderError(leader: LeaderRef | null): ApiError {
 }
 
 /**
- * How long a request waits for an election to produce a leader before it is answered 503
- * NO_LEADER. An election (after a leader change, a transfer, a restart) takes about one election
- * timeout; like etcd, which holds a request while it waits for a leader, the client then gets its
- * answer (or a redirect) a moment later instead of an error to retry.
+ * While an election is under way (after a leader change, a transfer, a restart) a request waits
+ * for its outcome, bounded by the server's `leaderWaitMs` (the member passes two election
+ * timeouts), before it is answered 503 NO_LEADER: like etcd, which holds a request while it waits
+ * for a leader, the client gets its answer (or a redirect) a moment later instead of an error.
  */
-export const LEADER_WAIT = { maxWaitMs: 3000, pollMs: 20 } as const;
+export const LEADER_WAIT = { defaultMaxWaitMs: 1000, pollMs: 20 } as const;
 
 function leaderKnown(service: MemberService): boolean {
   if (service.isLeader()) return true;
@@ -51,10 +51,10 @@ function leaderKnown(service: MemberService): boolean {
  * null when a leader (with its client URL) is known now; else a promise that resolves once one
  * is, or after LEADER_WAIT.maxWaitMs (it never rejects: the caller's check then answers 503).
  */
-export function leaderElected(service: MemberService): Promise<void> | null {
-  if (leaderKnown(service) || service.isRemoved()) return null;
+export function leaderElected(service: MemberService, maxWaitMs: number): Promise<void> | null {
+  if (leaderKnown(service) || service.isRemoved() || maxWaitMs <= 0) return null;
   return new Promise((resolve) => {
-    const until = Date.now() + LEADER_WAIT.maxWaitMs;
+    const until = Date.now() + maxWaitMs;
     const timer = setInterval(() => {
       if (!leaderKnown(service) && Date.now() < until) return;
       clearInterval(timer);
@@ -64,14 +64,14 @@ export function leaderElected(service: MemberService): Promise<void> | null {
 }
 
 /** requireLeader after waiting (bounded) for an election under way. */
-export async function requireLeaderSoon(service: MemberService): Promise<void> {
-  const wait = leaderElected(service);
+export async function requireLeaderSoon(service: MemberService, maxWaitMs: number): Promise<void> {
+  const wait = leaderElected(service, maxWaitMs);
   if (wait !== null) await wait;
   requireLeader(service);
 }
 
 /** service.waitLinearizable after waiting (bounded) for an election under way. */
-export function waitLinearizableSoon(service: MemberService): Promise<void> {
-  const wait = leaderElected(service);
+export function waitLinearizableSoon(service: MemberService, maxWaitMs: number): Promise<void> {
+  const wait = leaderElected(service, maxWaitMs);
   return wait === null ? service.waitLinearizable() : wait.then(() => service.waitLinearizable());
 }

@@ -29,6 +29,7 @@ import { registerBackupRoute } from './routes/backup.js';
 import { WatchHub } from './routes/watch.js';
 import { registerWriteRoutes } from './routes/writes.js';
 import { refusalWhenRemoved } from './removed.js';
+import { LEADER_WAIT } from './redirect.js';
 
 /** HTTP timing of the client port. */
 export const HTTP_TIMING = {
@@ -66,6 +67,8 @@ export interface ApiServerOptions {
   readonly enableFaultInjection: boolean;
   /** The KV module adapter; defaults to kv-binding.ts (the real KV module over service.stateMachine). */
   readonly kv?: KvPort;
+  /** How long a request waits for an election under way before 503 NO_LEADER; default LEADER_WAIT.defaultMaxWaitMs. */
+  readonly leaderWaitMs?: number;
   /** Overrides of HTTP_TIMING's watch settings (tests). */
   readonly watchHeartbeatMs?: number;
   /** Bearer-token / client-certificate access control (--auth-token-file); absent: everything open. */
@@ -212,6 +215,7 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     metrics: options.metrics,
     timer: new HttpTimer(options.metrics.httpRequestSeconds),
     maxRequestBytes: options.maxRequestBytes,
+    leaderWaitMs: options.leaderWaitMs ?? LEADER_WAIT.defaultMaxWaitMs,
   };
   const hub = new WatchHub(ctx, {
     maxWatchers: options.maxWatchers,

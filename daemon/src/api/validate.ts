@@ -285,7 +285,7 @@ function list(v: unknown, field: string, max: number): readonly unknown[] {
 
 /** Validates a POST /v1/txn body. */
 export function parseTxn(body: unknown): TxnRequest {
-  if (!isRecord(body)) bad('txn body must be a JSON object {"compare","success","failure"}');
+  if (!isRecord(body)) bad('txn body must be a JSON object {"compare","success","failure"} (see docs/api.md, POST /v1/txn)');
   onlyFields(body, ['compare', 'success', 'failure'], 'txn body');
   const compare = list(body.compare, 'compare', INPUT_LIMITS.maxTxnCompares).map(parseCompare);
   const success = list(body.success, 'success', INPUT_LIMITS.maxTxnOps).map((o, i) => parseOp(o, `success[${i}]`));

@@ -5,7 +5,7 @@
 
 /** Bounds and retention of the KV state machine. */
 export interface KvLimits {
-  /** Largest key in UTF-8 bytes (API.md: 1..4096). */
+  /** Largest key in UTF-8 bytes (the API bounds keys at 4096 characters). */
   readonly maxKeyBytes: number;
   /** Largest value in bytes. */
   readonly maxValueBytes: number;

@@ -22,7 +22,7 @@ export function registerBackupRoute(router: Router, ctx: ApiContext): void {
   router.get('/v1/snapshot', route(ctx, '/v1/snapshot', async (req, res) => {
     const startMs = performance.now();
     const consistency = parseConsistency(query(req, 'consistency'));
-    if (consistency === 'linearizable') await waitLinearizableSoon(ctx.service);
+    if (consistency === 'linearizable') await waitLinearizableSoon(ctx.service, ctx.leaderWaitMs);
     const sm = resolveKvStateMachine(ctx.service.stateMachine);
     // One synchronous step: the image, its index and its revision describe the same state.
     const image = sm.snapshot();

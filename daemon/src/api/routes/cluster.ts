@@ -1,4 +1,4 @@
-// Cluster API (API.md §3): status, membership, leader transfer, snapshot, health, readiness,
+// Cluster API (docs/api.md): status, membership, leader transfer, snapshot, health, readiness,
 // metrics, and the drills' fault endpoint. Membership, transfer and snapshot are writes and
 // are redirected to the leader; everything else is served by the member asked.
 import type { Router } from 'express';
@@ -30,35 +30,35 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
 
   router.post('/v1/members', route(ctx, '/v1/members', async (req) => {
     const m = parseMemberAdd(await readJson(req, ctx.maxRequestBytes));
-    await requireLeaderSoon(service);
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     await service.addLearner(m);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.post('/v1/members/:name/promote', route(ctx, '/v1/members/:name/promote', async (req) => {
     const name = parseMemberName(param(req, 'name'));
-    await requireLeaderSoon(service);
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     await service.promote(name);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.delete('/v1/members/:name', route(ctx, '/v1/members/:name', async (req) => {
     const name = parseMemberName(param(req, 'name'));
-    await requireLeaderSoon(service);
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     await service.removeMember(name);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.post('/v1/leader/transfer', route(ctx, '/v1/leader/transfer', async (req) => {
     const t = parseTransfer(await readJson(req, ctx.maxRequestBytes));
-    await requireLeaderSoon(service);
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     const r = await service.transferLeadership(t.to);
     const leader = service.leader();
     return { status: 200, body: { leader: r.leader, clientUrl: leader?.name === r.leader ? leader.clientUrl : null } };
   }));
 
   router.post('/v1/snapshot', route(ctx, '/v1/snapshot', async () => {
-    await requireLeaderSoon(service);
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     const r = await service.snapshotNow();
     return { status: 200, body: { index: r.index } };
   }));

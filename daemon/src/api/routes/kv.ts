@@ -118,7 +118,7 @@ function serveGet(ctx: ApiContext, res: ServerResponse, url: string, q: number, 
     sendValue(ctx, res, url, key, method, startMs);
     return;
   }
-  settle(() => waitLinearizableSoon(ctx.service)).then(
+  settle(() => waitLinearizableSoon(ctx.service, ctx.leaderWaitMs)).then(
     () => sendValue(ctx, res, url, key, method, startMs),
     (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, method, startMs),
   );
@@ -181,7 +181,7 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
     }
   };
   if (consistency === 'serializable') send();
-  else settle(() => waitLinearizableSoon(ctx.service)).then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
+  else settle(() => waitLinearizableSoon(ctx.service, ctx.leaderWaitMs)).then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
 }
 
 function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
@@ -215,7 +215,7 @@ function withLeader(ctx: ApiContext, res: ServerResponse, url: string, method: '
     }
     then();
   };
-  const wait = leaderElected(ctx.service);
+  const wait = leaderElected(ctx.service, ctx.leaderWaitMs);
   if (wait === null) go();
   else void wait.then(go);
 }

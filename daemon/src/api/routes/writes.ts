@@ -33,7 +33,7 @@ export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
     // redirect the client would follow only to get the 400 from the leader.
     const meta = writeMeta(req);
     const txn = parseTxn(await readJson(req, ctx.maxRequestBytes));
-    await requireLeaderSoon(ctx.service);
+    await requireLeaderSoon(ctx.service, ctx.leaderWaitMs);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.txn({ ...txn, ...meta, proposedAtMs: Date.now() })));
     if (o.kind !== 'txn') unexpected(o, 'txn', meta);
     return { status: 200, body: { succeeded: o.succeeded, revision: o.revision, results: o.results.map(txnResultJson) } };
@@ -43,7 +43,7 @@ export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
     const name = parseLockName(param(req, 'name'));
     const meta = writeMeta(req);
     const body = parseLockAcquire(await readJson(req, ctx.maxRequestBytes));
-    await requireLeaderSoon(ctx.service);
+    await requireLeaderSoon(ctx.service, ctx.leaderWaitMs);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockAcquire({ ...meta, name, owner: body.owner, ttlMs: body.ttlMs, proposedAtMs: Date.now() })));
     if (o.kind !== 'lock') unexpected(o, 'lock acquire', meta);
     return { status: 200, body: { token: o.token, owner: o.owner } };
@@ -55,7 +55,7 @@ export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
     if (tokenText === undefined) throw new ApiError('BAD_REQUEST', 'token query parameter is required: DELETE /v1/locks/{name}?token=F');
     const token = parseIntParam(tokenText, 'token', 0, MAX_WIRE_INTEGER);
     const meta = writeMeta(req);
-    await requireLeaderSoon(ctx.service);
+    await requireLeaderSoon(ctx.service, ctx.leaderWaitMs);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockRelease({ ...meta, name, token, proposedAtMs: Date.now() })));
     if (o.kind !== 'unlock') unexpected(o, 'lock release', meta);
     return { status: 200, body: { released: o.released } };
