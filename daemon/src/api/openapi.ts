@@ -3,6 +3,7 @@
 // come from the same constants the validators and the error registry use and cannot drift from
 // them. Served by every member at GET /v1/openapi.json; docs/openapi.json and docs/api.md are
 // generated from it (scripts/gen-api-docs.mjs) and a unit test checks them and the routes.
+import { OPENABLE_PATHS, ROUTE_ACCESS } from './access.js';
 import { API_ERRORS } from './errors.js';
 import type { ApiErrorCode } from './errors.js';
 import {
@@ -562,6 +563,29 @@ const paths: Obj = {
   },
 };
 
+/** `paths` with each operation's access (access.ts) stated in its description, from the one table. */
+function withAccess(p: Obj): Obj {
+  const out: Record<string, Json> = {};
+  for (const [path, item] of Object.entries(p)) {
+    const template = path.replace(/\{([^}]+)\}/g, ':$1');
+    const ops: Record<string, Json> = {};
+    for (const [method, op] of Object.entries(item as Obj)) {
+      const entry = ROUTE_ACCESS.find((r) => r.method === method.toUpperCase() && r.path === template);
+      if (entry === undefined || typeof op !== 'object' || op === null || Array.isArray(op)) {
+        ops[method] = op;
+        continue;
+      }
+      const o = op as Obj;
+      const who = OPENABLE_PATHS.includes(template)
+        ? 'Access with --auth-token-file: open by default (--auth-open-paths), else role `read`.'
+        : entry.access === 'open' ? 'Access with --auth-token-file: open.' : `Access with --auth-token-file: role \`${entry.access}\` or higher.`;
+      ops[method] = { ...o, description: typeof o['description'] === 'string' ? `${o['description']} ${who}` : who };
+    }
+    out[path] = ops;
+  }
+  return out;
+}
+
 /** The OpenAPI 3.1 document of the client API. */
 export function openApiDocument(): Obj {
   return {
@@ -589,7 +613,7 @@ export function openApiDocument(): Obj {
       { name: 'meta', description: 'This document.' },
     ],
     security: [{}, { bearer: [] }],
-    paths,
+    paths: withAccess(paths),
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token from --auth-token-file; its role decides what it may call.' } },
       schemas, parameters, headers, responses,
