@@ -43,9 +43,10 @@ export const API_ERRORS = {
   PRECONDITION_FAILED: { status: 412 },
   /**
    * The Idempotency-Key was first used for a different kind of request (a txn, then a PUT): the
-   * stored answer belongs to that one. Use a fresh key per distinct request.
+   * stored answer belongs to that one, so the request conflicts with the key's record. Use a
+   * fresh key per distinct request.
    */
-  IDEMPOTENCY_KEY_REUSED: { status: 422 },
+  IDEMPOTENCY_KEY_REUSED: { status: 409 },
   /** The request body is larger than --max-request-bytes. */
   PAYLOAD_TOO_LARGE: { status: 413 },
   /** Backpressure: too many pending proposals, reads, bytes or watchers. Retry after the delay. */
@@ -100,7 +101,7 @@ export class ApiError extends Error {
 
 /**
  * The error for an apply outcome of another kind than the request's. With an Idempotency-Key,
- * that is the key's first use answering (a client reused it for a different request): 422. Without
+ * that is the key's first use answering (a client reused it for a different request): 409. Without
  * one it cannot happen unless something below the API is broken: a plain Error (500, logged).
  */
 export function outcomeMismatch(got: string, wanted: string, idempotencyKey: string | undefined): Error {

@@ -33,11 +33,10 @@ const ERROR_RESPONSES: Readonly<Record<string, { readonly name: string; readonly
   403: { name: 'Forbidden', codes: ['FORBIDDEN'], text: "Auth is on and the credential's role is too weak for the route (read < write < admin)." },
   404: { name: 'NotFound', codes: ['NOT_FOUND'], text: 'The key, lock, member or route does not exist.' },
   405: { name: 'MethodNotAllowed', codes: ['METHOD_NOT_ALLOWED'], text: 'The path exists but not with this method; Allow lists the methods it serves.' },
-  409: { name: 'Conflict', codes: ['CONFLICT'], text: 'A lock held by another owner or not held, a stale fencing token, a concurrent membership change, a learner not caught up.' },
+  409: { name: 'Conflict', codes: ['CONFLICT', 'IDEMPOTENCY_KEY_REUSED'], text: 'A lock held by another owner or not held, a stale fencing token, a concurrent membership change, a learner not caught up; IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was first used for a different kind of request (use a new key per distinct request).' },
   410: { name: 'Gone', codes: ['GONE', 'MEMBER_REMOVED'], text: 'GONE: a watch asked for a compacted revision. MEMBER_REMOVED: this member was removed from the cluster; use another one.' },
   412: { name: 'PreconditionFailed', codes: ['PRECONDITION_FAILED'], text: "If-Match did not match the key's mod revision (0: the key exists)." },
   413: { name: 'PayloadTooLarge', codes: ['PAYLOAD_TOO_LARGE'], text: 'The body is larger than --max-request-bytes (or the entry larger than the log accepts).' },
-  422: { name: 'IdempotencyKeyReused', codes: ['IDEMPOTENCY_KEY_REUSED'], text: 'The Idempotency-Key was first used for a different kind of request; use a new key per distinct request.' },
   429: { name: 'TooManyRequests', codes: ['TOO_MANY_REQUESTS'], text: 'Backpressure (pending proposals, bytes, watchers, locks): retry after Retry-After seconds.', retryAfter: true },
   408: { name: 'RequestTimeout', codes: ['BAD_REQUEST'], text: 'The request (headers and body) did not arrive within 60 s; the connection is closed.' },
   431: { name: 'HeadersTooLarge', codes: ['BAD_REQUEST'], text: 'The request line and headers are larger than 128 KiB; the connection is closed.' },
@@ -93,7 +92,7 @@ const COMMON_ERRORS: Obj = { 401: resp('Unauthorized'), 403: resp('Forbidden'), 
 /** ...plus what any write can give on the way to the log. */
 const WRITE_ERRORS: Obj = {
   ...COMMON_ERRORS, 307: resp('NotLeader'), 400: resp('BadRequest'), 410: resp('Gone'), 413: resp('PayloadTooLarge'),
-  422: resp('IdempotencyKeyReused'), 429: resp('TooManyRequests'), 503: resp('Unavailable'), 507: resp('NoSpace'),
+  409: resp('Conflict'), 429: resp('TooManyRequests'), 503: resp('Unavailable'), 507: resp('NoSpace'),
 };
 /** ...and a linearizable read (ReadIndex through the leader). */
 const READ_ERRORS: Obj = { ...COMMON_ERRORS, 400: resp('BadRequest'), 410: resp('Gone'), 429: resp('TooManyRequests'), 503: resp('Unavailable') };

@@ -28,7 +28,7 @@ test('every registry entry maps to its status, the error shape, and Retry-After 
     GONE: [410, undefined],
     MEMBER_REMOVED: [410, undefined],
     PRECONDITION_FAILED: [412, undefined],
-    IDEMPOTENCY_KEY_REUSED: [422, undefined],
+    IDEMPOTENCY_KEY_REUSED: [409, undefined],
     PAYLOAD_TOO_LARGE: [413, undefined],
     TOO_MANY_REQUESTS: [429, '1'],
     NOT_LEADER: [307, undefined],

@@ -402,12 +402,12 @@ describe('preconditions, fencing, idempotency', () => {
     assert.notDeepEqual(await json(other), first, 'a different key is a different write');
   });
 
-  test('an Idempotency-Key reused for a different kind of request is 422, not a 500 (schemathesis finding)', async () => {
+  test('an Idempotency-Key reused for a different kind of request is 409 IDEMPOTENCY_KEY_REUSED, not a 500 (schemathesis finding)', async () => {
     const h = { 'idempotency-key': 'reused-1', 'content-type': 'application/json' };
     assert.equal((await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ get: { key: 'x' } }] }), h)).status, 200);
     for (const [method, path, body] of [['PUT', '/v1/kv/reused', 'v'], ['DELETE', '/v1/kv/reused', undefined], ['POST', '/v1/locks/reused', '{"owner":"o","ttlMs":1000}'], ['DELETE', '/v1/locks/reused?token=1', undefined]] as const) {
       const r = await raw(t.url, method, path, body, h);
-      assert.equal(r.status, 422, `${method} ${path}: ${r.text}`);
+      assert.equal(r.status, 409, `${method} ${path}: ${r.text}`);
       assert.equal(errorCode(r.text), 'IDEMPOTENCY_KEY_REUSED');
       assert.match(r.text, /already used for a different request \(a txn/);
     }
