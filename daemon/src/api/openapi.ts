@@ -563,7 +563,7 @@ const paths: Obj = {
 };
 
 /** `paths` with each operation's access (access.ts) stated in its description, from the one table. */
-function withAccess(p: Obj): Obj {
+function withAccess(p: Obj, auth: DocumentAuth | null): Obj {
   const out: Record<string, Json> = {};
   for (const [path, item] of Object.entries(p)) {
     const template = path.replace(/\{([^}]+)\}/g, ':$1');
@@ -578,15 +578,32 @@ function withAccess(p: Obj): Obj {
       const who = OPENABLE_PATHS.includes(template)
         ? 'Access with --auth-token-file: open by default (--auth-open-paths), else role `read`.'
         : entry.access === 'open' ? 'Access with --auth-token-file: open.' : `Access with --auth-token-file: role \`${entry.access}\` or higher.`;
-      ops[method] = { ...o, description: typeof o['description'] === 'string' ? `${o['description']} ${who}` : who };
+      const described: Record<string, Json> = { ...o, description: typeof o['description'] === 'string' ? `${o['description']} ${who}` : who };
+      // A member with auth on states exactly what it enforces, so clients (and schemathesis's
+      // ignored_auth check) can rely on it.
+      if (auth !== null) {
+        const open = OPENABLE_PATHS.includes(template) ? auth.openPaths.has(template) : entry.access === 'open';
+        described['security'] = open ? [] : [{ bearer: [] }];
+      }
+      ops[method] = described;
     }
     out[path] = ops;
   }
   return out;
 }
 
-/** The OpenAPI 3.1 document of the client API. */
-export function openApiDocument(): Obj {
+/** A member's access control, as the document describes it. */
+export interface DocumentAuth {
+  /** --auth-open-paths: the probes served without credentials. */
+  readonly openPaths: ReadonlySet<string>;
+}
+
+/**
+ * The OpenAPI 3.1 document of the client API. `auth` null (the default, and docs/openapi.json):
+ * credentials optional, each operation names the role it needs when auth is on. A member with
+ * --auth-token-file serves it with `auth`: every operation states whether it requires a bearer token.
+ */
+export function openApiDocument(auth: DocumentAuth | null = null): Obj {
   return {
     openapi: '3.1.0',
     info: {
@@ -611,8 +628,8 @@ export function openApiDocument(): Obj {
       { name: 'debug', description: 'Fault injection for drills.' },
       { name: 'meta', description: 'This document.' },
     ],
-    security: [{}, { bearer: [] }],
-    paths: withAccess(paths),
+    security: auth === null ? [{}, { bearer: [] }] : [{ bearer: [] }],
+    paths: withAccess(paths, auth),
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token from --auth-token-file; its role decides what it may call.' } },
       schemas, parameters, headers, responses,

@@ -135,7 +135,7 @@ function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): { 
   app.set('query parser', 'simple');
   const router = express.Router();
   registerWriteRoutes(router, ctx);
-  registerClusterRoutes(router, ctx, options.enableFaultInjection);
+  registerClusterRoutes(router, ctx, options.enableFaultInjection, options.access !== undefined ? { openPaths: options.access.openPaths } : null);
   registerBackupRoute(router, ctx);
   hub.register(router);
   app.use(router);

@@ -10,6 +10,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { documentedRoutes, openApiDocument, specRouteGaps } from '../../../daemon/src/api/openapi.js';
 import { renderApiMarkdown } from '../../../daemon/src/api/openapi-markdown.js';
 import { startApi } from './harness.js';
+import { TokenTable } from '../../../daemon/src/security/tokens.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 
@@ -69,4 +70,32 @@ test('docs/openapi.json and docs/api.md are generated from the current document 
   const doc = openApiDocument();
   assert.equal(readFileSync(join(repoRoot, 'docs/openapi.json'), 'utf8'), `${JSON.stringify(doc, null, 2)}\n`, 'docs/openapi.json is stale: run node scripts/gen-api-docs.mjs');
   assert.equal(readFileSync(join(repoRoot, 'docs/api.md'), 'utf8'), renderApiMarkdown(doc), 'docs/api.md is stale: run node scripts/gen-api-docs.mjs');
+});
+
+test('a member with --auth-token-file serves a document stating which operations need a bearer token, and enforces exactly that', async () => {
+  const token = 'writer-token-0123456789';
+  const access = { tokens: { current: TokenTable.parse(`${token} write w\n`) }, openPaths: new Set(['/healthz']) };
+  const t = await startApi({ enableFaultInjection: true, access });
+  try {
+    const r = await fetch(`${t.url}/v1/openapi.json`);
+    assert.equal(r.status, 200, 'the document itself is open');
+    const doc = (await r.json()) as { security: unknown; paths: Record<string, Record<string, { security?: unknown[] }>> };
+    assert.deepEqual(doc.security, [{ bearer: [] }]);
+    await SwaggerParser.validate(structuredClone(doc) as never);
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        if (method === 'parameters') continue;
+        assert.ok(Array.isArray(op.security), `${method} ${path} states its security`);
+        const open = op.security.length === 0;
+        // Without credentials: an open operation is never 401; a protected one always is.
+        const res = await fetch(`${t.url}${path.replace('{key}', 'k').replace('{name}', 'n2')}`, { method: method.toUpperCase(), redirect: 'manual' });
+        await res.arrayBuffer();
+        assert.equal(res.status === 401, !open, `${method} ${path}: ${res.status} while the document says ${open ? 'open' : 'bearer'}`);
+      }
+    }
+    assert.deepEqual(doc.paths['/metrics']?.['get']?.security, [{ bearer: [] }], '/metrics is not in --auth-open-paths here');
+    assert.deepEqual(doc.paths['/healthz']?.['get']?.security, []);
+  } finally {
+    await t.close();
+  }
 });

@@ -9,12 +9,13 @@ import { readJson } from '../respond.js';
 import { parseFaults, parseMemberAdd, parseMemberName, parseTransfer } from '../validate.js';
 import { param, route } from './handler.js';
 import { openApiDocument } from '../openapi.js';
+import type { DocumentAuth } from '../openapi.js';
 
 /** Status and members are fetched cross-origin by the status page of another member. */
 const CORS = { 'access-control-allow-origin': '*' } as const;
 
 /** Registers the cluster routes. `enableFaultInjection` off: POST /v1/debug/faults is 404. */
-export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFaultInjection: boolean): void {
+export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFaultInjection: boolean, auth: DocumentAuth | null): void {
   const { service } = ctx;
 
   // Preflight for browsers that send one (custom headers); the answers above are simple GETs.
@@ -64,7 +65,7 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
   }));
 
   // The document is built once; it changes only with the code.
-  const openApi = JSON.stringify(openApiDocument());
+  const openApi = JSON.stringify(openApiDocument(auth));
   router.get('/v1/openapi.json', route(ctx, '/v1/openapi.json', (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(openApi), ...CORS });
     res.end(openApi);
