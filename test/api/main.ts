@@ -46,9 +46,9 @@ function log(msg: string): void {
 }
 
 /** Runs a command, streaming its output; resolves with the exit code. */
-function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env, ...(cwd !== undefined ? { cwd } : {}) });
     p.on('error', reject);
     p.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
@@ -145,7 +145,9 @@ async function main(): Promise<void> {
       '--exclude-path', '/v1/watch',
       '--report', 'ndjson,junit', '--report-dir', outDir, '--report-ndjson-path', ndjson,
       '--no-color', '--output-sanitize', 'false',
-    ], { ...process.env, SCHEMATHESIS_TELEMETRY: 'false' });
+      // In the run's own folder: schemathesis keeps a cache (.schemathesis/) in its working
+      // directory and replays earlier failures from it; each run starts clean.
+    ], { ...process.env, SCHEMATHESIS_TELEMETRY: 'false' }, outDir);
     const crashed = cluster.members.filter((m) => m.process === null || m.process.exitCode !== null || m.process.signalCode !== null);
     const unhealthy: string[] = [];
     for (const m of cluster.members) {
