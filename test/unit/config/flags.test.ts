@@ -11,7 +11,7 @@ function run(argv: string[], env: Record<string, string> = {}): DaemonConfig {
   return r.config;
 }
 
-test('defaults follow API.md §1', () => {
+test('defaults are the documented ones (raftkv --help)', () => {
   const c = run([], { HOSTNAME: 'pod-0' });
   assert.equal(c.name, 'pod-0');
   assert.equal(c.dataDir, './data/pod-0');
