@@ -1,4 +1,4 @@
-// Cluster API (API.md §3): status, membership, leader transfer, snapshot, health, readiness,
+// Cluster API (docs/api.md): status, membership, leader transfer, snapshot, health, readiness,
 // metrics, and the drills' fault endpoint. Membership, transfer and snapshot are writes and
 // are redirected to the leader; everything else is served by the member asked.
 import type { Router } from 'express';
