@@ -43,7 +43,7 @@ export interface CliRequest {
 }
 
 /** The code (`ECONNREFUSED`) and name (`TimeoutError`) of a network error, wherever node put them. */
-function networkErrorCode(err: unknown): { code: string | null; name: string | null } {
+export function networkErrorCode(err: unknown): { code: string | null; name: string | null } {
   if (!(err instanceof Error)) return { code: null, name: null };
   const own = (err as { code?: unknown }).code;
   if (typeof own === 'string') return { code: own, name: err.name };
@@ -81,7 +81,7 @@ export function errorLine(status: number, body: Buffer): string {
 }
 
 /** The `code` of a JSON error body, or null. */
-function errorCodeOf(body: Buffer): string | null {
+export function errorCodeOf(body: Buffer): string | null {
   try {
     const j = JSON.parse(body.toString('utf8')) as { code?: unknown };
     return typeof j.code === 'string' ? j.code : null;
@@ -234,15 +234,19 @@ export class RaftkvClient {
     return { status: res.status, headers: res.headers, body: res.body, url };
   }
 
-  /** Like `request`, but throws CliError for any non-2xx answer. */
-  async ok(r: CliRequest, what: string): Promise<CliResponse> {
-    let res: CliResponse;
+  /** `request`, with `what` (e.g. `get k`) in front of any error it throws. */
+  async requestFor(r: CliRequest, what: string): Promise<CliResponse> {
     try {
-      res = await this.request(r);
+      return await this.request(r);
     } catch (err) {
       if (err instanceof CliError) throw new CliError(`${what}: ${err.message}${err.status === null ? '' : authHint(err.status, this.hasToken)}`, err.status, err.code);
       throw err;
     }
+  }
+
+  /** Like `request`, but throws CliError for any non-2xx answer. */
+  async ok(r: CliRequest, what: string): Promise<CliResponse> {
+    const res = await this.requestFor(r, what);
     if (res.status < 200 || res.status >= 300) {
       throw new CliError(`${what}: ${errorLine(res.status, res.body)}${authHint(res.status, this.hasToken)}`, res.status, errorCodeOf(res.body));
     }

@@ -6,13 +6,14 @@ import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { UsageError, parseArgs } from './args.js';
 import type { Command, GlobalOptions, OutputFormat } from './args.js';
-import { CliError, RaftkvClient, authHint, errorLine, idempotencyHeader } from './client.js';
+import { CliError, RaftkvClient, authHint, errorCodeOf, errorLine, idempotencyHeader, networkErrorCode } from './client.js';
+import { attemptTimeoutMs, backoffMs, classifyHttpAnswer, classifyNetworkError } from './retry.js';
 import { completionScript } from './completion.js';
 import { commandHelp, commandHelpText, globalHelp, shortUsage } from './help.js';
 import { jsonValue, printable, renderTable, writeJson } from './output.js';
 import { RAFTKV_VERSION } from '../version.js';
 import { HttpRequester } from './http-request.js';
-import type { ClientTls } from './http-request.js';
+import type { ClientTls, StreamedResponse } from './http-request.js';
 import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.js';
 import { SNAPSHOT_PART_RE, planPrune, snapshotNames, sortSnapshots, stalePartFiles } from './snapshot-dir.js';
 import { renderStatusTable, statusJson } from './status-table.js';
@@ -200,64 +201,84 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Streams GET /v1/snapshot from the first endpoint that answers into the target's temp name,
- * verifying the SHA-256 trailer as it arrives, fsyncs it, renames it to the final name and fsyncs
+ * Streams GET /v1/snapshot from the first endpoint that serves it (retrying the endpoints with
+ * backoff until --timeout while members have no leader or cannot be reached) into the target's
+ * temp name, verifying the SHA-256 trailer as it arrives, fsyncs it, renames it to the final name and fsyncs
  * the directory. A damaged or cut stream leaves no file under the final name (the temp file is removed).
  */
 async function downloadBackup(client: RaftkvClient, serializable: boolean, targetOf: (headers: Headers) => SaveTarget): Promise<SavedBackup> {
   const path = `/v1/snapshot${serializable ? '?consistency=serializable' : ''}`;
-  const failures: string[] = [];
-  for (const endpoint of client.endpoints) {
-    let res;
-    try {
-      res = await client.requester.stream(endpoint + path, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: client.requestTimeoutMs });
-    } catch (err) {
-      failures.push(`${endpoint}: ${reason(err)}`);
-      continue;
-    }
-    if (res.status !== 200) {
-      const chunks: Buffer[] = [];
-      for await (const c of res.stream) chunks.push(c as Buffer);
-      const msg = errorLine(res.status, Buffer.concat(chunks));
-      // Credentials and bad requests will not get better at another member.
-      if (res.status === 401 || res.status === 403 || res.status === 400 || client.endpoints.length === 1) throw new CliError(`snapshot save: ${msg}${authHint(res.status, client.hasToken)}`, res.status);
-      failures.push(`${endpoint}: ${msg}`);
-      continue;
-    }
-    const t0 = performance.now();
-    let target: SaveTarget;
-    try {
-      target = targetOf(res.headers);
-    } catch (err) {
-      res.stream.destroy();
-      throw err;
-    }
-    const verifier = new BackupStreamVerifier();
-    const fh = await open(target.part, 'w');
-    try {
-      for await (const c of res.stream) {
-        const b = c as Buffer;
-        verifier.push(b);
-        await fh.write(b);
+  const deadlineAt = performance.now() + client.requestTimeoutMs;
+  const failures = new Map<string, string>();
+  for (let round = 0; ; round++) {
+    // Another round only when some member may serve it soon (no leader yet, overloaded, unreachable).
+    let retryable = false;
+    for (const endpoint of client.endpoints) {
+      const remaining = deadlineAt - performance.now();
+      if (remaining <= 0) break;
+      let res;
+      try {
+        res = await client.requester.stream(endpoint + path, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: attemptTimeoutMs(remaining, client.requestTimeoutMs, client.endpoints.length) });
+      } catch (err) {
+        const { code, name } = networkErrorCode(err);
+        retryable ||= classifyNetworkError(code, name) !== 'final';
+        failures.set(endpoint, reason(err));
+        continue;
       }
-      const digest = verifier.finish();
-      const announced = res.headers.get('x-raftkv-backup-sha256');
-      if (announced !== null && announced !== digest) throw new BackupFormatError('checksum differs from the one the member announced');
-      await fh.sync();
-      await fh.close();
-      await rename(target.part, target.final);
-      await syncDir(dirname(target.final));
-      return {
-        endpoint, file: target.final, bytes: verifier.bytes, sha256: digest, ms: Math.round(performance.now() - t0),
-        index: res.headers.get('x-raftkv-backup-index') ?? '?', revision: res.headers.get('x-raftkv-backup-revision') ?? '?',
-      };
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await rm(target.part, { force: true });
-      throw new CliError(`snapshot save: ${reason(err)}`);
+      if (res.status !== 200) {
+        const chunks: Buffer[] = [];
+        for await (const c of res.stream) chunks.push(c as Buffer);
+        const body = Buffer.concat(chunks);
+        const msg = errorLine(res.status, body);
+        // Credentials and bad requests will not get better at another member.
+        if (res.status === 401 || res.status === 403 || res.status === 400) throw new CliError(`snapshot save: ${msg}${authHint(res.status, client.hasToken)}`, res.status);
+        retryable ||= classifyHttpAnswer(res.status, errorCodeOf(body)) !== 'final';
+        failures.set(endpoint, msg);
+        continue;
+      }
+      return await saveStream(res, endpoint, targetOf);
     }
+    const remaining = deadlineAt - performance.now();
+    if (!retryable || remaining <= 0) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(remaining, backoffMs(round, Math.random()))));
   }
-  throw new CliError(`snapshot save: no endpoint answered (${failures.join('; ')})`);
+  throw new CliError(`snapshot save: no member served the backup (${[...failures].map(([e, m]) => `${e}: ${m}`).join('; ')})`);
+}
+
+/** Writes one member's backup stream: verified, fsynced, renamed into place. */
+async function saveStream(res: StreamedResponse, endpoint: string, targetOf: (headers: Headers) => SaveTarget): Promise<SavedBackup> {
+  const t0 = performance.now();
+  let target: SaveTarget;
+  try {
+    target = targetOf(res.headers);
+  } catch (err) {
+    res.stream.destroy();
+    throw err;
+  }
+  const verifier = new BackupStreamVerifier();
+  const fh = await open(target.part, 'w');
+  try {
+    for await (const c of res.stream) {
+      const b = c as Buffer;
+      verifier.push(b);
+      await fh.write(b);
+    }
+    const digest = verifier.finish();
+    const announced = res.headers.get('x-raftkv-backup-sha256');
+    if (announced !== null && announced !== digest) throw new BackupFormatError('checksum differs from the one the member announced');
+    await fh.sync();
+    await fh.close();
+    await rename(target.part, target.final);
+    await syncDir(dirname(target.final));
+    return {
+      endpoint, file: target.final, bytes: verifier.bytes, sha256: digest, ms: Math.round(performance.now() - t0),
+      index: res.headers.get('x-raftkv-backup-index') ?? '?', revision: res.headers.get('x-raftkv-backup-revision') ?? '?',
+    };
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(target.part, { force: true });
+    throw new CliError(`snapshot save: ${reason(err)}`);
+  }
 }
 
 function savedLine(s: SavedBackup): string {
@@ -411,7 +432,13 @@ async function readTxnBody(file: string, io: CliIo): Promise<Buffer> {
 interface TxnAnswer {
   readonly succeeded: boolean;
   readonly revision: number;
-  readonly results: readonly { readonly type: string; readonly key?: string; readonly kv?: { readonly key: string; readonly value: string; readonly modRevision: number } | null }[];
+  readonly results: readonly {
+    readonly type: string;
+    readonly key?: string;
+    readonly revision?: number;
+    readonly deleted?: boolean;
+    readonly kv?: { readonly key: string; readonly value: string; readonly modRevision: number } | null;
+  }[];
 }
 
 async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
@@ -439,7 +466,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
       return 0;
     }
     case 'get': {
-      const res = await client.request({ method: 'GET', path: kvPath(cmd.key) + (cmd.serializable ? '?consistency=serializable' : '') });
+      const res = await client.requestFor({ method: 'GET', path: kvPath(cmd.key) + (cmd.serializable ? '?consistency=serializable' : '') }, `get ${cmd.key}`);
       if (res.status === 404) throw new CliError(`get ${cmd.key}: key not found`, 404);
       if (res.status !== 200) throw new CliError(`get ${cmd.key}: ${errorLine(res.status, res.body)}${authHint(res.status, client.hasToken)}`, res.status);
       const modRevision = Number(res.headers.get('x-revision'));
@@ -526,16 +553,30 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
       const body = await readTxnBody(cmd.file, io);
       const headers = { ...jsonHeaders, ...idempotencyHeader(cmd.idempotencyKey, cmd.retry) };
       const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers, idempotent: 'idempotency-key' in headers }, 'txn');
+      if (out === 'json') {
+        line(io.stdout, res.body.toString('utf8'));
+        return 0;
+      }
+      let r: TxnAnswer;
+      try {
+        r = JSON.parse(res.body.toString('utf8')) as TxnAnswer;
+      } catch {
+        throw new CliError('txn: the member answered with a body that is not JSON');
+      }
+      const valueOf = (x: TxnAnswer['results'][number]): string => (x.kv ? printable(Buffer.from(x.kv.value, 'base64')) : '');
       if (out === 'table') {
-        let r: TxnAnswer;
-        try {
-          r = JSON.parse(res.body.toString('utf8')) as TxnAnswer;
-        } catch {
-          throw new CliError('txn: the member answered with a body that is not JSON');
-        }
         line(io.stdout, `${r.succeeded ? 'SUCCEEDED' : 'FAILED'} revision=${r.revision}`);
-        io.stdout.write(renderTable(['OP', 'KEY', 'VALUE'], r.results.map((x) => [x.type, x.key ?? x.kv?.key ?? '', x.kv ? printable(Buffer.from(x.kv.value, 'base64')) : ''])));
-      } else line(io.stdout, res.body.toString('utf8'));
+        io.stdout.write(renderTable(['OP', 'KEY', 'VALUE'], r.results.map((x) => [x.type, x.key ?? x.kv?.key ?? '', valueOf(x)])));
+        return 0;
+      }
+      // As etcdctl: which branch ran, then one line per operation.
+      line(io.stdout, `${r.succeeded ? 'SUCCEEDED' : 'FAILED'} revision=${r.revision}`);
+      for (const x of r.results) {
+        const key = x.key ?? x.kv?.key ?? '';
+        if (x.type === 'get') line(io.stdout, x.kv ? `get ${key} ${valueOf(x)}` : `get ${key} (not found)`);
+        else if (x.type === 'delete') line(io.stdout, `delete ${key} deleted=${String(x.deleted ?? false)}`);
+        else line(io.stdout, `${x.type} ${key}${x.revision !== undefined ? ` revision=${x.revision}` : ''}`);
+      }
       return 0;
     }
   }

@@ -2,7 +2,7 @@
 // to end against the real API server over a fake member (redirects, failover, errors).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, get as httpGet } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_ENDPOINT, UsageError, parseArgs } from '../../../daemon/src/cli/args.js';
@@ -397,6 +397,59 @@ describe('commands against a member', () => {
     const d = JSON.parse((await run(['-w', 'json', 'del', 'fmt/a'])).out) as { deleted: boolean };
     assert.equal(d.deleted, true);
     assert.match((await run(['-w', 'table', 'snapshot'])).out, /^INDEX\n\d+\n$/);
+  });
+
+  test('txn: the branch taken and each operation, or the member\'s JSON with -w json; --retry keys it', async () => {
+    await run(['put', 'tx/a', 'alpha']);
+    await run(['put', 'tx/b', 'beta']);
+    const body = JSON.stringify({ compare: [{ key: 'tx/a', target: 'exists', op: '=', value: true }], success: [{ get: { key: 'tx/a' } }, { delete: { key: 'tx/b' } }, { get: { key: 'tx/none' } }], failure: [] });
+    const r = await run(['txn', '-', '--retry'], body);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^SUCCEEDED revision=\d+\nget tx\/a alpha\ndelete tx\/b deleted=true\nget tx\/none \(not found\)\n$/);
+    const failed = await run(['txn', '-', '-w', 'json'], JSON.stringify({ compare: [{ key: 'tx/b', target: 'exists', op: '=', value: true }], success: [], failure: [{ get: { key: 'tx/a' } }] }));
+    const j = JSON.parse(failed.out) as { succeeded: boolean; results: unknown[] };
+    assert.equal(j.succeeded, false);
+    assert.equal(j.results.length, 1);
+    const bad = await run(['txn', '-'], '{"compare": 5}');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /^raftctl: txn: 400 BAD_REQUEST: /);
+  });
+
+  test('snapshot save retries a member without a leader until it serves the backup', async () => {
+    let refused = 0;
+    // Answers 503 NO_LEADER twice (an election), then passes requests to the member.
+    const electing = createServer((req, res) => {
+      if (refused < 2) {
+        refused++;
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end(JSON.stringify({ error: 'no leader known', code: 'NO_LEADER' }));
+        return;
+      }
+      const up = httpGet(`${t.url}${req.url ?? '/'}`, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+    });
+    await new Promise<void>((r) => electing.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(electing.address() as AddressInfo).port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'raftctl-save-'));
+    try {
+      const r = await runRaftctlCaptured(['--endpoints', url, '--timeout', '5s', '-w', 'json', 'snapshot', 'save', join(dir, 'b.snap')]);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(refused, 2);
+      const saved = JSON.parse(r.out) as { file: string; bytes: number; sha256: string };
+      assert.equal(saved.file, join(dir, 'b.snap'));
+      assert.ok(existsSync(saved.file) && saved.bytes > 0);
+      refused = -1000;
+      const gaveUp = await runRaftctlCaptured(['--endpoints', url, '--timeout', '300ms', 'snapshot', 'save', join(dir, 'c.snap')]);
+      assert.equal(gaveUp.code, 1);
+      assert.match(gaveUp.err, /^raftctl: snapshot save: no member served the backup \(http:\/\/127\.0\.0\.1:\d+: 503 NO_LEADER: no leader known\)\n$/);
+      assert.ok(!existsSync(join(dir, 'c.snap')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await new Promise((r) => electing.close(r));
+    }
   });
 
   test('with auth on: no token hints --token; a refused token says so', async () => {
