@@ -128,6 +128,8 @@ export function parseDuration(text: string, what: string): number {
 }
 
 function exactly(args: readonly string[], n: number, command: string): void {
+  const flag = args.find((a) => a.startsWith('--'));
+  if (flag !== undefined) throw new UsageError(`unknown flag: ${flag.split('=')[0] ?? flag}`, command);
   if (args.length !== n) throw new UsageError(args.length < n ? 'missing arguments' : `unexpected argument '${args[n] ?? ''}'`, command);
 }
 

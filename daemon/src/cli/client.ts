@@ -11,6 +11,8 @@ import type { FailureKind } from './retry.js';
 
 /** Redirects followed for one call. */
 export const MAX_REDIRECTS = 5;
+/** No retry is started with less time than this left before the deadline. */
+export const MIN_ATTEMPT_MS = 100;
 
 /** A failure to report on stderr (exit 1). */
 export class CliError extends Error {
@@ -172,7 +174,8 @@ export class RaftkvClient {
     for (let round = 0; ; round++) {
       for (const endpoint of this.endpoints) {
         const remaining = deadlineAt - performance.now();
-        if (remaining <= 0) break;
+        // An attempt cut short by our own deadline would only turn a clear answer into "unknown".
+        if (remaining <= 0 || (attempts > 0 && remaining < MIN_ATTEMPT_MS)) break;
         attempts++;
         const outcome = await this.attempt(endpoint, r, attemptTimeoutMs(remaining, this.timeoutMs, this.endpoints.length));
         if ('status' in outcome) return outcome;
@@ -182,13 +185,14 @@ export class RaftkvClient {
           throw new CliError(`${endpoint}: ${outcome.text}`);
         }
         if (!shouldRetry(outcome.kind, idempotent)) {
+          const earlier = [...last].filter(([e]) => e !== endpoint).map(([e, f]) => `${e}: ${f.text}`);
           throw new CliError(
             `the outcome is unknown (${endpoint}: ${outcome.text}): the write may have been applied or not; ` +
-            'read before writing again, or use --idempotency-key K (or --retry) so a retry is applied once',
+            `read before writing again, or use --idempotency-key K (or --retry) so a retry is applied once${earlier.length > 0 ? ` (earlier answers: ${earlier.join('; ')})` : ''}`,
             outcome.response?.status ?? null, outcome.response === null ? null : errorCodeOf(outcome.response.body));
         }
       }
-      const remaining = deadlineAt - performance.now();
+      const remaining = deadlineAt - performance.now() - MIN_ATTEMPT_MS;
       if (remaining <= 0) break;
       await new Promise((resolve) => setTimeout(resolve, Math.min(remaining, backoffMs(round, Math.random()))));
     }

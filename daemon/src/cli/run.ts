@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { UsageError, parseArgs } from './args.js';
 import type { Command, GlobalOptions, OutputFormat } from './args.js';
-import { CliError, RaftkvClient, authHint, errorCodeOf, errorLine, idempotencyHeader, networkErrorCode } from './client.js';
+import { CliError, MIN_ATTEMPT_MS, RaftkvClient, authHint, errorCodeOf, errorLine, idempotencyHeader, networkErrorCode } from './client.js';
 import { attemptTimeoutMs, backoffMs, classifyHttpAnswer, classifyNetworkError } from './retry.js';
 import { completionScript } from './completion.js';
 import { commandHelp, commandHelpText, globalHelp, shortUsage } from './help.js';
@@ -213,9 +213,9 @@ async function downloadBackup(client: RaftkvClient, serializable: boolean, targe
   for (let round = 0; ; round++) {
     // Another round only when some member may serve it soon (no leader yet, overloaded, unreachable).
     let retryable = false;
-    for (const endpoint of client.endpoints) {
+    for (const [i, endpoint] of client.endpoints.entries()) {
       const remaining = deadlineAt - performance.now();
-      if (remaining <= 0) break;
+      if (remaining <= 0 || ((round > 0 || i > 0) && remaining < MIN_ATTEMPT_MS)) break;
       let res;
       try {
         res = await client.requester.stream(endpoint + path, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: attemptTimeoutMs(remaining, client.requestTimeoutMs, client.endpoints.length) });
@@ -238,7 +238,7 @@ async function downloadBackup(client: RaftkvClient, serializable: boolean, targe
       }
       return await saveStream(res, endpoint, targetOf);
     }
-    const remaining = deadlineAt - performance.now();
+    const remaining = deadlineAt - performance.now() - MIN_ATTEMPT_MS;
     if (!retryable || remaining <= 0) break;
     await new Promise((resolve) => setTimeout(resolve, Math.min(remaining, backoffMs(round, Math.random()))));
   }
