@@ -328,28 +328,59 @@ function parseCommand(argv: readonly string[]): Command {
   }
 }
 
-/** Flags every command accepts after its arguments too (as etcdctl's): -w/--write-out and --help. */
-function takeTrailingGlobals(rest: readonly string[]): { argv: string[]; output: string | null; help: boolean } {
+/** Global flags that take a value; they may come before or after the command (as etcdctl's). */
+const VALUED_GLOBALS: readonly string[] = ['--endpoints', '--endpoint', '--timeout', '--timeout-ms', '-w', '--write-out', '--token', '--token-file', '--cacert', '--cert', '--key'];
+
+/** The global flags found in a command line, in order, and the command's own words. */
+interface SplitArgs {
+  readonly globals: [string, string][];
+  readonly argv: string[];
+  readonly help: boolean;
+  readonly version: boolean;
+}
+
+/**
+ * Separates global flags from the command and its arguments. Before the command anything that
+ * starts with `-` must be a global flag; after it, global flags are taken out wherever they are
+ * and everything else is left to the command (`--` ends flag processing; `bench` reads its own).
+ */
+function splitGlobals(all: readonly string[]): SplitArgs {
+  const globals: [string, string][] = [];
   const argv: string[] = [];
-  let output: string | null = null;
   let help = false;
-  // `bench` has flags of its own (--help included): it reads its arguments itself.
-  if (rest[0] === 'bench') return { argv: [...rest], output, help: false };
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i] as string;
+  let version = false;
+  let commandSeen = false;
+  for (let i = 0; i < all.length; i++) {
+    const a = all[i] as string;
     if (a === '--') {
-      argv.push(...rest.slice(i));
+      argv.push(...all.slice(i));
       break;
     }
-    if (a === '-h' || a === '--help') help = true;
-    else if (a === '-w' || a === '--write-out') {
-      const v = rest[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value (simple, json or table)`, rest[0] ?? null);
-      output = v;
-    } else if (a.startsWith('--write-out=') || a.startsWith('-w=')) output = a.slice(a.indexOf('=') + 1);
-    else argv.push(a);
+    if (commandSeen && argv[0] === 'bench') {
+      argv.push(a);
+      continue;
+    }
+    if (a === '-h' || a === '--help') {
+      help = true;
+      continue;
+    }
+    if (a === '--version' && !commandSeen) {
+      version = true;
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq === -1 ? a : a.slice(0, eq);
+    if (a.startsWith('-') && VALUED_GLOBALS.includes(name)) {
+      const v = eq === -1 ? all[++i] : a.slice(eq + 1);
+      if (v === undefined) throw new UsageError(`${name} needs a value${name === '-w' || name === '--write-out' ? ' (simple, json or table)' : ''}`, commandSeen ? (argv[0] ?? null) : null);
+      globals.push([name, v]);
+      continue;
+    }
+    if (!commandSeen && a.startsWith('-') && a !== '-') throw new UsageError(`unknown flag: ${name}`);
+    commandSeen = true;
+    argv.push(a);
   }
-  return { argv, output, help };
+  return { globals, argv, help, version };
 }
 
 function outputOf(text: string): OutputFormat {
@@ -358,55 +389,27 @@ function outputOf(text: string): OutputFormat {
 }
 
 /**
- * Parses raftctl's argv (without node and the script). Global flags come before the command;
- * -w and --help may also follow it. Throws UsageError on anything it cannot run.
+ * Parses raftctl's argv (without node and the script). Global flags may come before or after
+ * the command. Throws UsageError on anything it cannot run.
  */
 export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParsedArgs {
   let endpoints: string[] | null = null;
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   let output: OutputFormat = 'simple';
-  let helpAsked = false;
-  let versionAsked = false;
   const given = new Map<string, string>();
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '-h' || a === '--help') {
-      helpAsked = true;
-      continue;
-    }
-    if (a === '--version') {
-      versionAsked = true;
-      continue;
-    }
-    if (a === '-w') {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError('-w needs a value (simple, json or table)');
-      output = outputOf(v);
-      continue;
-    }
-    if (!a.startsWith('-') || a === '-') break;
-    const eq = a.indexOf('=');
-    const name = eq === -1 ? a : a.slice(0, eq);
-    const value = (): string => {
-      const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
-      if (v === undefined) throw new UsageError(`${name} needs a value`);
-      return v;
-    };
-    if (name === '--endpoints' || name === '--endpoint') endpoints = parseEndpoints(value());
+  const split = splitGlobals(argv);
+  for (const [name, value] of split.globals) {
+    if (name === '--endpoints' || name === '--endpoint') endpoints = parseEndpoints(value);
     else if (name === '--timeout-ms') {
-      timeoutMs = positiveInt(value(), '--timeout-ms', CLI_LIMITS.maxTimeoutMs);
+      timeoutMs = positiveInt(value, '--timeout-ms', CLI_LIMITS.maxTimeoutMs);
       if (timeoutMs === 0) throw new UsageError('--timeout-ms must be > 0');
-    } else if (name === '--timeout') timeoutMs = parseDuration(value(), '--timeout');
-    else if (name === '--write-out' || name === '-w') output = outputOf(value());
-    else if (name === '--token' || name === '--token-file' || name === '--cacert' || name === '--cert' || name === '--key') {
-      const v = value();
-      if (v === '') throw new UsageError(`${name} must not be empty`);
-      given.set(name, v);
-    } else throw new UsageError(`unknown flag: ${name}`);
+    } else if (name === '--timeout') timeoutMs = parseDuration(value, '--timeout');
+    else if (name === '--write-out' || name === '-w') output = outputOf(value);
+    else {
+      if (value === '') throw new UsageError(`${name} must not be empty`);
+      given.set(name, value);
+    }
   }
-  const trailing = takeTrailingGlobals(argv.slice(i));
-  if (trailing.output !== null) output = outputOf(trailing.output);
   const opt = (flag: string, envName: string): string | null => {
     const v = given.get(flag) ?? env[envName];
     return v === undefined || v === '' ? null : v;
@@ -423,13 +426,13 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     endpoints = endpointsGiven ? parseEndpoints(fromEnv as string) : [DEFAULT_ENDPOINT];
   }
   const options: GlobalOptions = { endpoints, endpointsGiven, timeoutMs, output, token, tokenFile, tls };
-  const first = trailing.argv[0];
-  if (helpAsked || trailing.help) {
+  const first = split.argv[0];
+  if (split.help) {
     // `raftctl put --help` and `raftctl --help put` both show put's help.
-    const topic = first !== undefined && first !== 'help' && commandHelp(first) !== undefined ? first : null;
     if (first === 'bench') return { options, command: { kind: 'bench', argv: ['--help'] } };
+    const topic = first !== undefined && first !== 'help' && commandHelp(first) !== undefined ? first : null;
     return { options, command: { kind: 'help', topic } };
   }
-  if (versionAsked && first === undefined) return { options, command: { kind: 'version' } };
-  return { options, command: parseCommand(trailing.argv) };
+  if (split.version && first === undefined) return { options, command: { kind: 'version' } };
+  return { options, command: parseCommand(split.argv) };
 }

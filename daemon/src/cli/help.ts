@@ -147,7 +147,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   },
 ];
 
-/** Global flags (before or after the command): [flag, meaning]. */
+/** Global flags (before or after the command, as etcdctl's): [flag, meaning]. */
 export const GLOBAL_FLAGS: readonly (readonly [string, string])[] = [
   ['--endpoints URL,URL', 'members to talk to (env RAFTKV_ENDPOINTS; default http://127.0.0.1:2379)'],
   ['--timeout DURATION', 'give up after this long, retrying across all endpoints meanwhile (e.g. 500ms, 10s, 1m; default 10s)'],

@@ -60,6 +60,13 @@ describe('parseArgs', () => {
     assert.equal(parseArgs(['-w', 'table', 'list', 'a/'], {}).options.output, 'table');
     assert.equal(parseArgs(['--write-out=json', 'get', 'k'], {}).options.output, 'json');
     assert.equal(parseArgs(['get', 'k'], {}).options.output, 'simple');
+    // Every global flag may also follow the command, as etcdctl's.
+    const after = parseArgs(['put', 'k', 'v', '--endpoints', 'http://a:1', '--timeout=3s', '--token', 'tok', '--if-match', '2'], {});
+    assert.deepEqual(after.options.endpoints, ['http://a:1']);
+    assert.equal(after.options.timeoutMs, 3000);
+    assert.equal(after.options.token, 'tok');
+    assert.deepEqual(after.command, { kind: 'put', key: 'k', value: 'v', ifMatch: 2, fencingToken: null, idempotencyKey: null, retry: false });
+    assert.deepEqual(parseArgs(['put', 'k', '--', '-w'], {}).command, { kind: 'put', key: 'k', value: '-w', ifMatch: null, fencingToken: null, idempotencyKey: null, retry: false });
     for (const c of ['put', 'get', 'del', 'list', 'watch', 'status', 'members', 'leader', 'snapshot', 'lock', 'txn', 'completion', 'version']) {
       assert.deepEqual(parseArgs([c, '--help'], {}).command, { kind: 'help', topic: c }, c);
       assert.deepEqual(parseArgs(['help', c], {}).command, { kind: 'help', topic: c }, c);
