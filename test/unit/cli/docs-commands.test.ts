@@ -1,4 +1,4 @@
-// Every raftctl command line shown in the README and docs/ (code blocks, and inline commands
+// Every raftctl command line shown in the repository's markdown (code blocks, and inline commands
 // that name their endpoints) is one raftctl accepts: a renamed flag or command fails here
 // instead of in a user's terminal.
 import { test } from 'node:test';
@@ -40,9 +40,22 @@ test('a wrong documented command is caught (the check can fail)', () => {
   assert.throws(() => parseArgs(words('raftctl status --json'), {}), UsageError);
 });
 
-test('every raftctl command in README.md and docs/*.md parses', () => {
+/** Every markdown file of the repository (not dependencies or build output). */
+function markdownFiles(root: string, dir = ''): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+    if (['node_modules', 'dist', '.git', '.build', '.cache', 'test-output'].includes(e.name)) continue;
+    const rel = join(dir, e.name);
+    if (e.isDirectory()) out.push(...markdownFiles(root, rel));
+    else if (e.name.endsWith('.md')) out.push(rel);
+  }
+  return out;
+}
+
+test('every raftctl command in the repository\'s markdown (README, docs/, subsystem READMEs) parses', () => {
   const root = repoRoot();
-  const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+  const files = markdownFiles(root);
+  assert.ok(files.includes('README.md') && files.includes(join('docs', 'security.md')));
   const checked: string[] = [];
   for (const f of files) {
     for (const l of raftctlLines(readFileSync(join(root, f), 'utf8'))) {
