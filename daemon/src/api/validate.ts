@@ -6,7 +6,7 @@ import type { FencingToken, TxnCompare, TxnOp, TxnRequest } from './kv-port.js';
 
 /** Byte bounds of client-supplied strings. */
 export const INPUT_LIMITS = {
-  /** Keys are 1..4096 bytes of UTF-8. */
+  /** Keys are 1..4096 bytes of UTF-8 (API.md §2). */
   maxKeyBytes: 4096,
   /** Idempotency-Key header. */
   maxIdempotencyKeyBytes: 256,

@@ -1,4 +1,4 @@
-// Command-line flags of `raftkv` (README "Security", docs/security.md), each also read from RAFTKV_<UPPER_SNAKE> in the
+// Command-line flags of `raftkv` (`raftkv --help`), each also read from RAFTKV_<UPPER_SNAKE> in the
 // environment; a flag wins over its variable. Parsing is pure (argv and env in, a config or a
 // FlagError out) so it is unit-tested without starting anything.
 import { assertLimits, LimitError } from './limits.js';

@@ -5,7 +5,7 @@
 
 /** Bounds and retention of the KV state machine. */
 export interface KvLimits {
-  /** Largest key in UTF-8 bytes (1..4096, as docs/api.md says). */
+  /** Largest key in UTF-8 bytes (API.md: 1..4096). */
   readonly maxKeyBytes: number;
   /** Largest value in bytes. */
   readonly maxValueBytes: number;

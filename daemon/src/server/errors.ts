@@ -1,5 +1,5 @@
 // Operating errors the member driver throws to the API layer. Each has a stable code and the
-// HTTP status the API answers with (docs/api.md); api/errors.ts maps them to responses in one place. Invariant
+// HTTP status API.md implies; api/errors.ts maps them to responses in one place. Invariant
 // violations are never one of these: they stop the member.
 import type { RaftError } from '../raft/errors.js';
 

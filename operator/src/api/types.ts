@@ -1,4 +1,4 @@
-// TypeScript shapes of the raftkv.dev/v1alpha1 custom resources (kubectl explain raftcluster.spec). They mirror
+// TypeScript shapes of the raftkv.dev/v1alpha1 custom resources (shared/API.md §5). They mirror
 // k8s/crds/*.yaml; the CRD schemas apply the defaults, so a spec read from the API server has them.
 
 /** API group of every raftkv custom resource. */

@@ -76,7 +76,7 @@ export function buildPodDisruptionBudget(cluster: RaftCluster): V1PodDisruptionB
 }
 
 /**
- * The raftkv command line of a member (raftkv --help, docs/security.md); the pod name arrives through
+ * The raftkv command line of a member (API.md §1, docs/security.md); the pod name arrives through
  * $(POD_NAME). With spec.tls one certificate (serverAuth + clientAuth) serves peer mTLS and the
  * HTTPS client port; with spec.auth the token file is the Secret key projected as a file.
  */
@@ -209,7 +209,7 @@ export function buildStatefulSet(cluster: RaftCluster, inputs: BuildInputs): V1S
       template: {
         metadata: { labels: commonLabels(cluster) },
         spec: {
-          // SIGTERM hands leadership off and flushes within 10 s (raftkv --help).
+          // SIGTERM hands leadership off and flushes within 10 s (API.md §1).
           terminationGracePeriodSeconds: 15,
           securityContext: { fsGroup: 1000 },
           containers: [container],

@@ -12,7 +12,7 @@ function run(argv: string[], env: Record<string, string> = {}): DaemonConfig {
   return r.config;
 }
 
-test('defaults (the flag table in raftkv --help)', () => {
+test('defaults are the documented ones (raftkv --help)', () => {
   const c = run([], { HOSTNAME: 'pod-0' });
   assert.equal(c.name, 'pod-0');
   assert.equal(c.dataDir, './data/pod-0');
