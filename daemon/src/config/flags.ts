@@ -2,8 +2,8 @@
 // environment; a flag wins over its variable. Parsing is pure (argv and env in, a config or a
 // FlagError out) so it is unit-tested without starting anything.
 import { assertLimits, LimitError } from './limits.js';
-import { RAFTKV_VERSION } from '../version.js';
 import type { TlsFiles } from '../security/tls-material.js';
+import { RAFTKV_VERSION } from '../version.js';
 
 /** One line printed with every flag error (exit 2). */
 export const USAGE_LINE =
