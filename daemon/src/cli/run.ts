@@ -399,6 +399,14 @@ async function execute(cmd: Command, given: GlobalOptions, io: CliIo): Promise<n
   }
 }
 
+/**
+ * A write the members apply at most once however often it is sent, so raftctl may resend it
+ * after an unknown outcome: keyed (Idempotency-Key), or numbered in a client session (Session-Id).
+ */
+function appliedOnce(headers: Readonly<Record<string, string>>): boolean {
+  return 'idempotency-key' in headers || 'session-id' in headers;
+}
+
 /** Headers of a key write: conditions and the idempotency key. */
 function keyWriteHeaders(c: { ifMatch: number | null; fencingToken: string | null; idempotencyKey: string | null; retry: boolean }): Record<string, string> {
   return {
@@ -461,7 +469,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
     case 'put': {
       const value = cmd.value === '-' ? await readAll(io.stdin) : Buffer.from(cmd.value, 'utf8');
       const headers = { 'content-type': 'application/octet-stream', ...keyWriteHeaders(cmd) };
-      const r = await client.json<{ revision: number; term: number; index: number }>({ method: 'PUT', path: kvPath(cmd.key), body: value, headers, idempotent: 'idempotency-key' in headers }, `put ${cmd.key}`);
+      const r = await client.json<{ revision: number; term: number; index: number }>({ method: 'PUT', path: kvPath(cmd.key), body: value, headers, idempotent: appliedOnce(headers) }, `put ${cmd.key}`);
       printWrite(io, out, { key: cmd.key, revision: r.revision, term: r.term, index: r.index }, `OK revision=${r.revision} term=${r.term} index=${r.index}`);
       return 0;
     }
@@ -482,7 +490,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
     }
     case 'del': {
       const headers = keyWriteHeaders(cmd);
-      const r = await client.json<{ deleted: boolean; revision: number }>({ method: 'DELETE', path: kvPath(cmd.key), headers, idempotent: 'idempotency-key' in headers }, `del ${cmd.key}`);
+      const r = await client.json<{ deleted: boolean; revision: number }>({ method: 'DELETE', path: kvPath(cmd.key), headers, idempotent: appliedOnce(headers) }, `del ${cmd.key}`);
       printWrite(io, out, { key: cmd.key, deleted: r.deleted, revision: r.revision }, r.deleted ? `deleted revision=${r.revision}` : 'not found (nothing deleted)');
       return 0;
     }
@@ -538,21 +546,21 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
       return snapshotSaveDir(client, io, cmd.dir, cmd.keep, cmd.serializable, out);
     case 'lock-acquire': {
       const headers = { ...jsonHeaders, ...idempotencyHeader(cmd.idempotencyKey, cmd.retry) };
-      const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers, idempotent: 'idempotency-key' in headers }, `lock acquire ${cmd.name}`);
+      const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers, idempotent: appliedOnce(headers) }, `lock acquire ${cmd.name}`);
       const fencingToken = `${cmd.name}:${r.token}`;
       printWrite(io, out, { name: cmd.name, owner: r.owner, token: r.token, fencingToken }, `token=${r.token} owner=${r.owner} fencing-token=${fencingToken}`);
       return 0;
     }
     case 'lock-release': {
       const headers = idempotencyHeader(cmd.idempotencyKey, cmd.retry);
-      await client.ok({ method: 'DELETE', path: `/v1/locks/${encodeURIComponent(cmd.name)}?token=${cmd.token}`, headers, idempotent: 'idempotency-key' in headers }, `lock release ${cmd.name}`);
+      await client.ok({ method: 'DELETE', path: `/v1/locks/${encodeURIComponent(cmd.name)}?token=${cmd.token}`, headers, idempotent: appliedOnce(headers) }, `lock release ${cmd.name}`);
       printWrite(io, out, { name: cmd.name, released: true }, `released ${cmd.name}`);
       return 0;
     }
     case 'txn': {
       const body = await readTxnBody(cmd.file, io);
       const headers = { ...jsonHeaders, ...idempotencyHeader(cmd.idempotencyKey, cmd.retry) };
-      const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers, idempotent: 'idempotency-key' in headers }, 'txn');
+      const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers, idempotent: appliedOnce(headers) }, 'txn');
       if (out === 'json') {
         line(io.stdout, res.body.toString('utf8'));
         return 0;
