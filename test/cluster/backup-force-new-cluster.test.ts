@@ -80,9 +80,10 @@ test('runbook, quorum lost for good: raftctl status picks the survivor; backup, 
       const lastIndexOf = (name: string): number => Number((table.stdout.split('\n').find((l) => l.startsWith(`${name} `)) ?? '').slice(col).split(/\s+/)[0]);
       assert.ok(lastIndexOf(upToDate.name) > lastIndexOf(lagging.name), table.stdout);
       const survivor = upToDate;
-      const refused = await raftctl(['--endpoints', survivor.clientUrl, '--timeout', '2s', 'put', 'lost', 'x']);
+      // Longer than a member holds a write while it waits for an election (then 503 NO_LEADER).
+      const refused = await raftctl(['--endpoints', survivor.clientUrl, '--timeout', '5s', 'put', 'lost', 'x']);
       assert.equal(refused.code, 1, 'no write without a quorum');
-      assert.match(refused.stderr, /no member served the request within 2s .*503 NO_LEADER/);
+      assert.match(refused.stderr, /no member served the request within 5s .*503 NO_LEADER/);
 
       // 1. "Optionally save what it holds".
       const bak = join(tmp, 'pre-force.bak');

@@ -112,6 +112,8 @@ interface AttemptFailure {
   readonly kind: FailureKind;
   readonly text: string;
   readonly response: CliResponse | null;
+  /** No answer within the attempt's timeout. */
+  readonly timedOut?: boolean;
 }
 
 /** Credentials and transport of a client. */
@@ -171,14 +173,25 @@ export class RaftkvClient {
     const deadlineAt = startMs + this.timeoutMs;
     const last = new Map<string, AttemptFailure>();
     let attempts = 0;
-    for (let round = 0; ; round++) {
+    // Set when the deadline cut the last attempt of a write that may not be resent.
+    let unknownAtDeadline = false;
+    rounds: for (let round = 0; ; round++) {
       for (const endpoint of this.endpoints) {
         const remaining = deadlineAt - performance.now();
         // An attempt cut short by our own deadline would only turn a clear answer into "unknown".
-        if (remaining <= 0 || (attempts > 0 && remaining < MIN_ATTEMPT_MS)) break;
+        if (remaining <= 0 || (attempts > 0 && remaining < MIN_ATTEMPT_MS)) break rounds;
         attempts++;
-        const outcome = await this.attempt(endpoint, r, attemptTimeoutMs(remaining, this.timeoutMs, this.endpoints.length));
+        const budgetMs = attemptTimeoutMs(remaining, this.timeoutMs, this.endpoints.length);
+        const outcome = await this.attempt(endpoint, r, budgetMs);
         if ('status' in outcome) return outcome;
+        if (outcome.timedOut === true && budgetMs >= remaining) {
+          // Our deadline, not the member, ended this attempt (a member may hold a request while
+          // it waits for an election): keep what the endpoint answered before.
+          const before = last.get(endpoint);
+          last.set(endpoint, { ...outcome, text: before === undefined ? 'no answer before the deadline' : `${before.text}, then no answer before the deadline` });
+          unknownAtDeadline = !idempotent;
+          break rounds;
+        }
         last.set(endpoint, outcome);
         if (outcome.kind === 'final') {
           if (outcome.response !== null) return outcome.response;
@@ -200,7 +213,8 @@ export class RaftkvClient {
     const lastResponse = [...last.values()].reverse().find((f) => f.response !== null)?.response ?? null;
     throw new CliError(
       `no member served the request within ${seconds(this.timeoutMs)} (${attempts} attempts over ${this.endpoints.length} endpoint${this.endpoints.length === 1 ? '' : 's'}; ` +
-      `raise --timeout to wait longer): ${answers.join('; ')}`,
+      `raise --timeout to wait longer): ${answers.join('; ')}` +
+      (unknownAtDeadline ? '. The last attempt got no answer in time, so whether the write was applied is unknown: read before writing again, or use --idempotency-key K (or --retry)' : ''),
       lastResponse?.status ?? null, lastResponse === null ? null : errorCodeOf(lastResponse.body));
   }
 
@@ -214,7 +228,8 @@ export class RaftkvClient {
         res = await this.once(url, r, timeoutMs);
       } catch (err) {
         const { code, name } = networkErrorCode(err);
-        return { kind: classifyNetworkError(code, name), text: `${via.join('')}${describeNetworkError(err)}`, response: null };
+        const timedOut = name === 'TimeoutError' || name === 'AbortError';
+        return { kind: classifyNetworkError(code, name), text: `${via.join('')}${describeNetworkError(err)}`, response: null, timedOut };
       }
       if (res.status === 307 || res.status === 308) {
         const loc = res.headers.get('location');

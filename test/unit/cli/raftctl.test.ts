@@ -221,11 +221,37 @@ describe('commands against a member', () => {
       assert.equal(r.code, 1);
       assert.match(r.err, /^raftctl: put k: no member served the request within 0\.6s \(\d+ attempts over 2 endpoints; raise --timeout to wait longer\): /);
       assert.ok(r.err.includes(`${closedUrl}: ECONNREFUSED`), r.err);
-      assert.ok(r.err.includes(`${t.url}: 503 NO_LEADER: `), r.err);
+      // A member answers 503 NO_LEADER at once, or holds the write while it waits for an election.
+      assert.ok(r.err.includes(`${t.url}: 503 NO_LEADER: `) || r.err.includes(`${t.url}: no answer before the deadline`), r.err);
       assert.equal(Number(/\((\d+) attempts/.exec(r.err)?.[1]) > 2, true, `retried: ${r.err}`);
       assert.equal(r.err.split('\n').length, 2);
     } finally {
       t.member.leaderIs = 'self';
+    }
+  });
+
+  test('a member that holds the write past the deadline: its earlier answer is kept and the outcome called unknown', async () => {
+    let seen = 0;
+    // Answers 503 NO_LEADER once, then holds requests without answering (waiting for an election).
+    const holding = createServer((_req, res) => {
+      if (seen++ === 0) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'no leader known', code: 'NO_LEADER' }));
+      }
+    });
+    await new Promise<void>((r) => holding.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(holding.address() as AddressInfo).port}`;
+    try {
+      const r = await runRaftctlCaptured(['--endpoints', url, '--timeout', '700ms', 'put', 'k', 'v']);
+      assert.equal(r.code, 1);
+      assert.ok(r.err.includes(`${url}: 503 NO_LEADER: no leader known, then no answer before the deadline`), r.err);
+      assert.match(r.err, /whether the write was applied is unknown/);
+      const read = await runRaftctlCaptured(['--endpoints', url, '--timeout', '500ms', 'get', 'k']);
+      assert.equal(read.code, 1);
+      assert.match(read.err, /^raftctl: get k: no member served the request within 0\.5s .*no answer before the deadline\n$/);
+    } finally {
+      holding.closeAllConnections();
+      await new Promise((r) => holding.close(r));
     }
   });
 
