@@ -181,7 +181,9 @@ export class RaftkvClient {
         // An attempt cut short by our own deadline would only turn a clear answer into "unknown".
         if (remaining <= 0 || (attempts > 0 && remaining < MIN_ATTEMPT_MS)) break rounds;
         attempts++;
-        const budgetMs = attemptTimeoutMs(remaining, this.timeoutMs, this.endpoints.length);
+        // A write that may not be resent gets all the time left: giving up on it early would not
+        // let another member serve it, only make its outcome unknown.
+        const budgetMs = idempotent ? attemptTimeoutMs(remaining, this.timeoutMs, this.endpoints.length) : Math.max(1, remaining);
         const outcome = await this.attempt(endpoint, r, budgetMs);
         if ('status' in outcome) return outcome;
         if (outcome.timedOut === true && budgetMs >= remaining) {

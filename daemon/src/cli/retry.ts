@@ -69,9 +69,9 @@ export function backoffMs(round: number, random: number): number {
 }
 
 /**
- * The timeout of one attempt: the time left, but with several endpoints at most half the
- * command's deadline, so a member that accepts connections and never answers (paused, or
- * partitioned away from the leader) leaves time to try the others.
+ * The timeout of one attempt of a request that may be resent: the time left, but with several
+ * endpoints at most half the command's deadline, so a member that accepts connections and never
+ * answers (paused, or partitioned away from the leader) leaves time to try the others.
  */
 export function attemptTimeoutMs(remainingMs: number, deadlineMs: number, endpoints: number): number {
   if (endpoints <= 1) return Math.max(1, remainingMs);
