@@ -223,7 +223,7 @@ describe('commands against a member', () => {
       assert.ok(r.err.includes(`${closedUrl}: ECONNREFUSED`), r.err);
       // A member answers 503 NO_LEADER at once, or holds the write while it waits for an election.
       assert.ok(r.err.includes(`${t.url}: 503 NO_LEADER: `) || r.err.includes(`${t.url}: no answer before the deadline`), r.err);
-      assert.equal(Number(/\((\d+) attempts/.exec(r.err)?.[1]) > 2, true, `retried: ${r.err}`);
+      assert.ok(Number(/\((\d+) attempts/.exec(r.err)?.[1]) >= 2, `past the dead endpoint: ${r.err}`);
       assert.equal(r.err.split('\n').length, 2);
     } finally {
       t.member.leaderIs = 'self';
