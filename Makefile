@@ -5,7 +5,7 @@ NODE_TEST := node scripts/run-tests.mjs
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .PHONY: install deps build lint test test-unit test-sim test-cluster test-chaos test-operator \
-        test-e2e demo bench sim chaos e2e e2e-kind manifests clean
+        test-e2e demo bench sim sim-long chaos e2e e2e-kind manifests clean
 
 ## install: npm packages (from the lockfile) and the system packages the tests use
 install: node_modules/.installed deps
@@ -32,8 +32,17 @@ test: install build lint test-unit test-sim test-cluster test-chaos test-operato
 test-unit: build
 	$(NODE_TEST) dist/test/unit
 
+## test-sim: 500 seeds from a start drawn from HEAD's hash (printed), so every commit explores new seeds;
+## the pinned regression seeds run in the unit tier (test/unit/checkers/simulator.test.ts)
 test-sim: build
-	node dist/test/sim/main.js --seeds 500
+	node dist/test/sim/main.js --seeds 500 --first-from-commit
+
+## sim-long: the wide search (100,000 seeds over 3/5/7 members, both cores, at most SIM_LONG_MINUTES);
+## SIM_FIRST picks the range (default: drawn from HEAD's hash)
+SIM_LONG_SEEDS ?= 100000
+SIM_LONG_MINUTES ?= 120
+sim-long: build
+	node dist/test/sim/main.js --seeds $(SIM_LONG_SEEDS) $(if $(SIM_FIRST),--first $(SIM_FIRST),--first-from-commit) --nodes 3,5,7 --workers 2 --keep-going --max-minutes $(SIM_LONG_MINUTES)
 
 test-cluster: build
 	$(NODE_TEST) --test-concurrency=1 dist/test/cluster

@@ -99,6 +99,8 @@ test('the same Idempotency-Key returns the first response and applies once', tra
   const second = await c.request(leader, 'PUT', kvPath('idem'), { body: 'one', headers: h });
   assert.equal(second.status, 200, second.text);
   assert.deepEqual(second.json, first.json);
+  assert.equal(first.headers.get('idempotency-replayed'), null);
+  assert.equal(second.headers.get('idempotency-replayed'), 'true');
   const g = await get(c, 'idem');
   assert.equal(g.headers.get('x-revision'), String((first.json as { revision: number }).revision));
 }));

@@ -31,6 +31,12 @@ export interface SimOptions {
   readonly asyncLeaderWrites?: boolean;
   /** RaftConfig.notifyRemovedMembers (default true); false replays seeds recorded before it existed. */
   readonly notifyRemovedMembers?: boolean;
+  /**
+   * The rejoin nemesis (default true): a member is cut off, removed, shut down and re-added with
+   * a wiped disk while still cut off, repeatedly, with leader transfers in between. Its randomness
+   * is a separate stream, so `false` replays seeds recorded before it existed.
+   */
+  readonly rejoinCycles?: boolean;
   /** Receives one readable line per event when set (replay with --trace). */
   readonly trace?: (line: string) => void;
 }
@@ -61,6 +67,7 @@ export interface SimStats {
   /** Leader Readys written while the leader kept replicating, and the work it did meanwhile. */
   asyncLeaderWrites: number;
   leaderProgress: number;
+  rejoins: number;
   messages: number;
   dropped: number;
   clientOps: number;
@@ -80,6 +87,10 @@ const KEYS = ['x', 'y', 'z'];
 const SPARE_NODES = 2;
 /** Prng stream of the asynchronous leader writes. */
 const ASYNC_WRITE_STREAM = 7;
+/** Prng stream of the rejoin nemesis. */
+const REJOIN_STREAM = 8;
+/** A rejoin step that has not happened within this many ticks is abandoned (the cut heals). */
+const REJOIN_STEP_TIMEOUT_TICKS = 300;
 
 /** Per-seed fault intensities ("swarm testing": each run stresses a different mix). */
 interface FaultProfile {
@@ -104,6 +115,25 @@ interface FaultProfile {
   memberP: number;
   transferP: number;
   campaignP: number;
+  /** Chance per tick to start a rejoin cycle (see SimOptions.rejoinCycles). */
+  rejoinP: number;
+}
+
+/**
+ * One rejoin cycle of the nemesis: `target` is cut off from everyone, removed, shut down, re-added
+ * with a wiped disk (its term and vote kept or lost) while still cut off, then healed; `rounds`
+ * times, with a leadership transfer between rounds.
+ */
+interface RejoinCycle {
+  readonly target: NodeId;
+  stage: 'remove' | 'readd' | 'cut-off' | 'pause';
+  /** Tick the current stage gives up (remove/readd) or ends (cut-off/pause). */
+  until: number;
+  /** The removal is proposed from this tick on: a voter cut off that long has campaigned its term up. */
+  removeFrom: number;
+  /** The new incarnation is running (its addLearner is proposed again until it commits, as an operator retries). */
+  readded: boolean;
+  rounds: number;
 }
 
 class DurableStore implements LogView {
@@ -253,6 +283,9 @@ class Simulation {
   private readonly rng: Prng;
   /** Only the asynchronous leader writes draw from this (see SimOptions.asyncLeaderWrites). */
   private readonly asyncRng: Prng;
+  /** Only the rejoin nemesis draws from this (see SimOptions.rejoinCycles). */
+  private readonly rejoinRng: Prng;
+  private rejoin: RejoinCycle | null = null;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly checker = new SafetyChecker();
   private readonly nodes = new Map<NodeId, SimNode>();
@@ -282,6 +315,7 @@ class Simulation {
   constructor(private readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed);
     this.asyncRng = new Prng(opts.seed, ASYNC_WRITE_STREAM);
+    this.rejoinRng = new Prng(opts.seed, REJOIN_STREAM);
     this.trace = opts.trace;
     const r = this.rng;
     const n = opts.nodes ?? r.pick([3, 3, 5, 5, 7]);
@@ -331,9 +365,10 @@ class Simulation {
       memberP: on(0.5) ? 0.005 + r.next() * 0.02 : 0,
       transferP: on(0.4) ? 0.002 + r.next() * 0.01 : 0,
       campaignP: on(0.3) ? r.next() * 0.01 : 0,
+      rejoinP: opts.rejoinCycles !== false && this.rejoinRng.chance(0.35) ? 0.002 + this.rejoinRng.next() * 0.01 : 0,
     };
     this.stats = {
-      nodes: n, elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshotsTaken: 0, snapshotsInstalled: 0, asyncLeaderWrites: 0, leaderProgress: 0,
+      nodes: n, elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshotsTaken: 0, snapshotsInstalled: 0, asyncLeaderWrites: 0, leaderProgress: 0, rejoins: 0,
       messages: 0, dropped: 0, clientOps: 0, clientOk: 0, clientInfo: 0, maxCommit: 0, linearizability: '',
     };
     const voters = this.allIds.slice(0, n);
@@ -381,7 +416,7 @@ class Simulation {
   private result(ok: boolean, property?: Property, detail?: string): SimResult {
     this.stats.maxCommit = this.checker.maxCommitted;
     const s = this.stats;
-    const summary = `nodes=${s.nodes} ticks=${this.now} elections=${s.elections} crashes=${s.crashes} partitions=${s.partitions} conf=${s.confChanges} transfers=${s.transfers} snapshots=${s.snapshotsTaken}/${s.snapshotsInstalled} msgs=${s.messages} dropped=${s.dropped} ops=${s.clientOps} ok=${s.clientOk} info=${s.clientInfo} commit=${s.maxCommit} lin=${s.linearizability || '-'}`;
+    const summary = `nodes=${s.nodes} ticks=${this.now} elections=${s.elections} crashes=${s.crashes} partitions=${s.partitions} conf=${s.confChanges} rejoins=${s.rejoins} transfers=${s.transfers} snapshots=${s.snapshotsTaken}/${s.snapshotsInstalled} msgs=${s.messages} dropped=${s.dropped} ops=${s.clientOps} ok=${s.clientOk} info=${s.clientInfo} commit=${s.maxCommit} lin=${s.linearizability || '-'}`;
     const base = { seed: this.opts.seed, ok, ticks: this.now, steps: this.steps, summary, stats: s };
     if (property !== undefined) {
       this.log(() => `VIOLATION ${property}: ${detail ?? ''}`);
@@ -439,7 +474,7 @@ class Simulation {
         (this.ring[(this.now + 1) % RING] as Message[]).push(m);
         continue;
       }
-      if (this.cut.has(`${m.from}->${m.to}`)) {
+      if (this.cut.has(`${m.from}->${m.to}`) || this.rejoinCut(m)) {
         this.stats.dropped++;
         if (m.type === MessageType.Snapshot) this.reportSnapshot(m, false);
         continue;
@@ -822,6 +857,131 @@ class Simulation {
       const up = this.upNodes();
       if (up.length > 0) r.pick(up).raw?.campaign();
     }
+    this.stepRejoin();
+  }
+
+  /** Advances the rejoin nemesis by one tick (all its choices come from rejoinRng). */
+  private stepRejoin(): void {
+    const r = this.rejoinRng;
+    const c = this.rejoin;
+    if (c === null) {
+      if (this.profile.rejoinP === 0 || !r.chance(this.profile.rejoinP)) return;
+      const leader = this.currentLeader();
+      if (leader?.raw == null) return;
+      const conf = leader.raw.status().confState;
+      const others = [...conf.voters, ...conf.learners].filter((id) => id !== leader.id);
+      // Keep a quorum of voters able to serve without the target.
+      if (others.length === 0 || conf.voters.length < 3) return;
+      const target = r.pick(others);
+      const removeFrom = this.now + r.between(0, 150);
+      this.rejoin = { target, stage: 'remove', until: removeFrom + REJOIN_STEP_TIMEOUT_TICKS, removeFrom, readded: false, rounds: r.between(1, 3) };
+      this.stats.rejoins++;
+      this.log(() => `rejoin: cut off ${target} (${this.rejoin?.rounds ?? 0} rounds)`);
+      return;
+    }
+    const leader = this.currentLeader();
+    const conf = leader?.raw?.status().confState;
+    const inConf = conf !== undefined && (conf.voters.includes(c.target) || conf.learners.includes(c.target));
+    if (c.stage === 'remove') {
+      if (conf !== undefined && !inConf) {
+        c.stage = 'readd';
+        c.until = this.now + REJOIN_STEP_TIMEOUT_TICKS;
+      } else if (this.now >= c.until) {
+        this.endRejoin('removal did not commit');
+      } else if (this.now >= c.removeFrom && leader?.raw != null && leader.id !== c.target && conf !== undefined && conf.voters.length >= 3 && r.chance(0.2)) {
+        this.proposeRejoinChange(leader, 'remove', c.target);
+      }
+      return;
+    }
+    if (c.stage === 'readd') {
+      const old = this.nodes.get(c.target);
+      if (inConf) {
+        c.stage = 'cut-off';
+        c.until = this.now + r.between(10, 120);
+      } else if (this.now >= c.until) {
+        this.abandonJoin();
+        this.endRejoin('re-add did not commit');
+      } else if (leader?.raw != null && old !== undefined && r.chance(0.2)) {
+        if (c.readded) {
+          this.proposeRejoinChange(leader, 'addLearner', c.target);
+          return;
+        }
+        if (!old.decommissioned) return; // the removal is committed but not applied yet
+        if (old.raw !== null) this.crash(old, 'removed from the cluster: shut down');
+        if (!this.proposeRejoinChange(leader, 'addLearner', c.target)) return;
+        // A wiped disk; the term and vote survive half the time (an operator that keeps the
+        // member's identity), otherwise the member starts from nothing (a deleted PVC).
+        const carry = r.chance(0.5) ? old.store.hardState : undefined;
+        this.createNode(c.target, { voters: [], learners: [] }, carry);
+        c.readded = true;
+        this.log(() => `rejoin: ${c.target} re-added with a wiped disk${carry !== undefined ? ` (term ${carry.term} kept)` : ''}`);
+      }
+      return;
+    }
+    if (c.stage === 'cut-off') {
+      if (this.now < c.until) return;
+      c.rounds--;
+      if (c.rounds <= 0) {
+        this.endRejoin('done');
+        return;
+      }
+      // Between rounds: heal briefly and move leadership, as an operator's rollout would.
+      c.stage = 'pause';
+      c.until = this.now + r.between(5, 40);
+      if (leader?.raw != null) {
+        try {
+          leader.raw.transferLeadership(undefined);
+          this.stats.transfers++;
+          this.log(() => `rejoin: transfer leadership away from ${leader.id}`);
+        } catch (e) {
+          if (!(e instanceof RaftError)) throw e;
+        }
+      }
+      return;
+    }
+    if (this.now >= c.until) {
+      c.stage = 'remove';
+      c.removeFrom = this.now + r.between(0, 150);
+      c.until = c.removeFrom + REJOIN_STEP_TIMEOUT_TICKS;
+      this.log(() => `rejoin: cut off ${c.target} again`);
+    }
+  }
+
+  private proposeRejoinChange(leader: SimNode, type: 'remove' | 'addLearner', node: NodeId): boolean {
+    try {
+      leader.raw?.proposeConfChange({ type, node, context: new Uint8Array(0) });
+    } catch (e) {
+      if (e instanceof RaftError) return false;
+      throw e;
+    }
+    this.stats.confChanges++;
+    this.log(() => `rejoin: propose ${type} ${node} via ${leader.id}`);
+    return true;
+  }
+
+  /**
+   * A new incarnation whose addLearner never committed is shut down, as an operator deletes a
+   * failed join: left running outside every configuration it would wait for an add forever.
+   */
+  private abandonJoin(): void {
+    const c = this.rejoin;
+    if (c === null || c.stage !== 'readd' || !c.readded) return;
+    const n = this.nodes.get(c.target);
+    if (n === undefined) return;
+    this.crash(n, 'join abandoned: shut down');
+    n.decommissioned = true;
+  }
+
+  private endRejoin(why: string): void {
+    this.log(() => `rejoin: ${this.rejoin?.target ?? '?'} healed (${why})`);
+    this.rejoin = null;
+  }
+
+  /** The rejoin nemesis cuts its target off both ways while the cycle is removing or re-adding it. */
+  private rejoinCut(m: Message): boolean {
+    const c = this.rejoin;
+    if (c === null || c.stage === 'pause') return false;
+    return m.from === c.target || m.to === c.target;
   }
 
   private partition(): void {
@@ -907,6 +1067,8 @@ class Simulation {
     this.clientsOn = false;
     this.cut.clear();
     this.partitionUntil = -1;
+    this.abandonJoin();
+    this.rejoin = null;
     for (const n of this.nodes.values()) {
       n.clock = 'normal';
       n.crashPhase = null;

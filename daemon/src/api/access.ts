@@ -35,6 +35,8 @@ export const ROUTE_ACCESS: readonly RouteAccess[] = [
   { method: 'POST', path: '/v1/txn', access: 'write' },
   { method: 'POST', path: '/v1/locks/:name', access: 'write' },
   { method: 'DELETE', path: '/v1/locks/:name', access: 'write' },
+  { method: 'POST', path: '/v1/sessions', access: 'write' },
+  { method: 'DELETE', path: '/v1/sessions/:id', access: 'write' },
   { method: 'GET', path: '/v1/watch', access: 'read' },
   { method: 'GET', path: '/v1/status', access: 'read' },
   { method: 'GET', path: '/v1/members', access: 'read' },

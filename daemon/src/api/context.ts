@@ -16,4 +16,8 @@ export interface ApiContext {
   readonly timer: HttpTimer;
   /** --max-request-bytes: bound on any request body. */
   readonly maxRequestBytes: number;
+  /** --idempotency-budget-bytes, stamped into every keyed write this member proposes. */
+  readonly idempotencyBudgetBytes: number;
+  /** --max-sessions, stamped into every session open this member proposes. */
+  readonly maxSessions: number;
 }

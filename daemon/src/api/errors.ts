@@ -45,6 +45,22 @@ export const API_ERRORS = {
   PAYLOAD_TOO_LARGE: { status: 413 },
   /** Backpressure: too many pending proposals, reads, bytes or watchers. Retry after the delay. */
   TOO_MANY_REQUESTS: { status: 429, retryAfterSeconds: 1 },
+  /**
+   * The idempotency window is full: accepting this keyed write would break an older promise
+   * (a retry within the TTL is applied at most once), so nothing was applied. Retry-After says
+   * when the oldest entry expires; or use a session (POST /v1/sessions), which costs no window room.
+   */
+  IDEMPOTENCY_WINDOW_FULL: { status: 429, retryAfterSeconds: 1 },
+  /**
+   * Session-Id names no open session: it expired (unused for the session TTL), was closed, or
+   * never was. Nothing was applied. If an earlier try of this write may have been applied, its
+   * outcome is unknown; otherwise open a new session and send it again.
+   */
+  SESSION_UNKNOWN: { status: 410 },
+  /** Session-Seq is older than the last one the session applied (a late duplicate); nothing was applied. */
+  SESSION_SEQ_STALE: { status: 409 },
+  /** The cluster holds --max-sessions open sessions; idle ones expire after the session TTL. */
+  TOO_MANY_SESSIONS: { status: 429, retryAfterSeconds: 10 },
   /** Not the leader: writes are redirected with 307 to the leader (Location, X-Raft-Leader). */
   NOT_LEADER: { status: 307 },
   /** No leader is known (election under way, quorum lost, transfer in progress). */
@@ -84,6 +100,8 @@ export class ApiError extends Error {
     readonly leader: LeaderRef | null = null,
     /** Overrides the registry's Retry-After (seconds). */
     readonly retryAfterSeconds: number | null = null,
+    /** The refusal is the remembered first answer to this request (sent as Idempotency-Replayed: true). */
+    readonly replayed: boolean = false,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -111,6 +129,10 @@ export const KV_CODES: Readonly<Record<KvErrorCode, ApiErrorCode>> = {
   Compacted: 'GONE',
   // The driver re-fed an applied index: a bug below the API, not the client's doing.
   AlreadyApplied: 'INTERNAL',
+  IdempotencyWindowFull: 'IDEMPOTENCY_WINDOW_FULL',
+  UnknownSession: 'SESSION_UNKNOWN',
+  StaleSessionSeq: 'SESSION_SEQ_STALE',
+  TooManySessions: 'TOO_MANY_SESSIONS',
 };
 
 /** Driver error codes (server/errors.ts MemberError) → registry codes. */
@@ -250,6 +272,7 @@ export function errorResponse(err: unknown, pathAndQuery: string, logger: Logger
     headers['x-raft-leader'] = api.leader.name;
   }
   if (api.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer realm="raftkv"';
+  if (api.replayed) headers['idempotency-replayed'] = 'true';
   const spec: ApiErrorSpec = API_ERRORS[api.code];
   const retryAfter = api.retryAfterSeconds ?? spec.retryAfterSeconds;
   if (retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfter)));

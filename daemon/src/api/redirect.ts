@@ -1,6 +1,6 @@
 // Where a request may be served.
 //
-// Writes (PUT/DELETE /v1/kv, POST /v1/txn, locks, membership, leader transfer, snapshot) are
+// Writes (PUT/DELETE /v1/kv, POST /v1/txn, locks, sessions, membership, leader transfer, snapshot) are
 // served only by the leader. A follower answers them with 307 Temporary Redirect: Location is
 // the same path and query on the leader's advertised client URL, and X-Raft-Leader names the
 // leader. 307 (not 302/303) because clients must repeat the same method and body. With no

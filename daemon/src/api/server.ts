@@ -22,6 +22,7 @@ import type { TlsMaterial } from '../security/tls-material.js';
 import { ApiError, toApiError } from './errors.js';
 import type { KvPort } from './kv-port.js';
 import { kvBinding } from './kv-binding.js';
+import { DEFAULT_KV_LIMITS } from '../kv/index.js';
 import { HttpTimer, sendError } from './respond.js';
 import { registerClusterRoutes } from './routes/cluster.js';
 import { KV_ROUTES, handleKvRequest } from './routes/kv.js';
@@ -54,6 +55,10 @@ export interface ApiServerOptions {
   readonly maxRequestBytes: number;
   /** Open watch streams at once (beyond: 429). */
   readonly maxWatchers: number;
+  /** --idempotency-budget-bytes (default DEFAULT_KV_LIMITS.idempotencyBudgetBytes). */
+  readonly idempotencyBudgetBytes?: number;
+  /** --max-sessions (default DEFAULT_KV_LIMITS.maxSessions). */
+  readonly maxSessions?: number;
   /** Folder with the status page (index.html) served at GET /; optional. */
   readonly staticDir?: string;
   /** Serve POST /v1/debug/faults (else 404). */
@@ -180,6 +185,8 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     metrics: options.metrics,
     timer: new HttpTimer(options.metrics.httpRequestSeconds),
     maxRequestBytes: options.maxRequestBytes,
+    idempotencyBudgetBytes: options.idempotencyBudgetBytes ?? DEFAULT_KV_LIMITS.idempotencyBudgetBytes,
+    maxSessions: options.maxSessions ?? DEFAULT_KV_LIMITS.maxSessions,
   };
   const hub = new WatchHub(ctx, {
     maxWatchers: options.maxWatchers,

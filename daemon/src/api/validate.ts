@@ -127,6 +127,24 @@ export function parseIdempotencyKey(header: string | undefined): string | undefi
   return header;
 }
 
+/**
+ * `Session-Id` and `Session-Seq` (both, or neither): positive integers. A write carries either
+ * them or an Idempotency-Key, not both (which one would decide a retry would be ambiguous).
+ */
+export function parseSessionHeaders(idHeader: string | undefined, seqHeader: string | undefined, idempotencyKey: string | undefined): { id: number; seq: number } | undefined {
+  if (idHeader === undefined && seqHeader === undefined) return undefined;
+  if (idHeader === undefined || seqHeader === undefined) bad('Session-Id and Session-Seq go together');
+  if (idempotencyKey !== undefined) bad('a write carries Session-Id/Session-Seq or an Idempotency-Key, not both');
+  const positive = (v: string, name: string): number => {
+    const t = v.trim();
+    if (!NON_NEG_INT.test(t)) bad(`${name} must be a positive integer`);
+    const n = Number(t);
+    if (!Number.isSafeInteger(n) || n < 1) bad(`${name} must be a positive integer`);
+    return n;
+  };
+  return { id: positive(idHeader, 'Session-Id'), seq: positive(seqHeader, 'Session-Seq') };
+}
+
 /** A non-negative integer query parameter, or `fallback` when absent. */
 export function parseIntParam(value: string | null | undefined, name: string, fallback: number, max: number): number {
   if (value === null || value === undefined || value === '') return fallback;

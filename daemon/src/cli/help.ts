@@ -22,9 +22,15 @@ export interface CommandHelp {
 export const API_REFERENCE = 'docs/api.md (also served by every member at GET /v1/openapi.json)';
 
 const WRITE_FLAGS: readonly (readonly [string, string])[] = [
-  ['--idempotency-key K', 'send Idempotency-Key K (1..256 visible ASCII): a retried write is applied once'],
-  ['--retry', 'also retry when the outcome is unknown (timeout, dropped connection), with an automatic Idempotency-Key unless one is given'],
+  ['--idempotency-key K', 'send Idempotency-Key K (1..256 visible ASCII): the write is applied once however often it is sent, also by later runs with the same K'],
+  ['--retry', 'use an automatic Idempotency-Key (for members without client sessions): retried after an unknown outcome, applied once'],
 ];
+
+/** How raftctl keeps a resent write from being applied twice (shown with every write command). */
+const ONCE = 'Writes are applied at most once: each carries the number of the process\'s client session\n' +
+  '(Session-Id/Session-Seq), or its Idempotency-Key, so raftctl resends it to another member after a\n' +
+  'timeout or a dropped connection. Against members without sessions, a write whose outcome is\n' +
+  'unknown is reported, not resent, unless it has a key (--idempotency-key K or --retry).';
 
 export const COMMANDS: readonly CommandHelp[] = [
   {
@@ -32,7 +38,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     usage: ['put KEY VALUE|- [--if-match REV] [--fencing-token LOCK:TOKEN] [--idempotency-key K] [--retry]'],
     summary: 'write a value (- reads it from stdin)',
     details: 'Keys do not expire (the API has no leases): for time-bound ownership take a lock\n' +
-      '(`raftctl lock acquire`, with a TTL) and write with its --fencing-token.',
+      '(`raftctl lock acquire`, with a TTL) and write with its --fencing-token.\n\n' + ONCE,
     flags: [
       ['--if-match REV', 'compare-and-swap: write only if the key\'s mod revision is REV (0: only if the key does not exist); 412 otherwise'],
       ['--fencing-token LOCK:TOKEN', 'write only while TOKEN is the current token of lock LOCK (as `lock acquire` prints it); 409 otherwise'],
@@ -50,6 +56,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     name: 'del',
     usage: ['del KEY [--if-match REV] [--fencing-token LOCK:TOKEN] [--idempotency-key K] [--retry]'],
     summary: 'delete a key',
+    details: ONCE,
     flags: [
       ['--if-match REV', 'delete only if the key\'s mod revision is REV; 412 otherwise'],
       ['--fencing-token LOCK:TOKEN', 'delete only while TOKEN is the current token of lock LOCK'],
@@ -109,7 +116,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     usage: ['lock acquire NAME OWNER TTL_MS [--idempotency-key K] [--retry]', 'lock release NAME TOKEN [--idempotency-key K] [--retry]'],
     summary: 'acquire a lock (prints its fencing token) or release it',
     details: 'A lock is held until released or until TTL_MS pass. Pass the printed fencing token to\n' +
-      '`raftctl put --fencing-token` so a holder that lost the lock cannot write.',
+      '`raftctl put --fencing-token` so a holder that lost the lock cannot write.\n\n' + ONCE,
     flags: WRITE_FLAGS,
     subcommands: ['acquire', 'release'],
   },
@@ -120,7 +127,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     details: 'The body is {"compare":[...],"success":[...],"failure":[...]}, for example\n' +
       '  {"compare":[{"key":"a","target":"modRevision","op":"=","value":0}],\n' +
       '   "success":[{"put":{"key":"a","value":"hello"}}]}\n' +
-      `Its full form (value and valueBase64, every compare target): ${API_REFERENCE}.`,
+      `Its full form (value and valueBase64, every compare target): ${API_REFERENCE}.\n\n${ONCE}`,
     flags: WRITE_FLAGS,
   },
   {

@@ -9,6 +9,7 @@ import type { Command, GlobalOptions, OutputFormat } from './args.js';
 import { CliError, MIN_ATTEMPT_MS, RaftkvClient, authHint, errorCodeOf, errorLine, idempotencyHeader, networkErrorCode } from './client.js';
 import { attemptTimeoutMs, backoffMs, classifyHttpAnswer, classifyNetworkError } from './retry.js';
 import { completionScript } from './completion.js';
+import { WriteSession } from './session.js';
 import { commandHelp, commandHelpText, globalHelp, shortUsage } from './help.js';
 import { jsonValue, printable, renderTable, writeJson } from './output.js';
 import { RAFTKV_VERSION } from '../version.js';
@@ -392,9 +393,12 @@ async function execute(cmd: Command, given: GlobalOptions, io: CliIo): Promise<n
   const tls: ClientTls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
   const requester = new HttpRequester(tls);
   const client = new RaftkvClient(options.endpoints, options.timeoutMs, { requester, ...(options.token !== null ? { token: options.token } : {}) });
+  // One session per process: its writes are applied at most once however often they are resent.
+  const session = new WriteSession(client);
   try {
-    return await executeWith(client, cmd, options, io);
+    return await executeWith(client, session, cmd, options, io);
   } finally {
+    await session.close();
     requester.close();
   }
 }
@@ -407,12 +411,21 @@ function appliedOnce(headers: Readonly<Record<string, string>>): boolean {
   return 'idempotency-key' in headers || 'session-id' in headers;
 }
 
-/** Headers of a key write: conditions and the idempotency key. */
-function keyWriteHeaders(c: { ifMatch: number | null; fencingToken: string | null; idempotencyKey: string | null; retry: boolean }): Record<string, string> {
+/**
+ * What makes a write applied at most once: its Idempotency-Key when one is given (or --retry
+ * makes one), else the next number in the process's client session (none when the members
+ * offer no sessions). The members take one or the other, never both.
+ */
+async function onceHeaders(session: WriteSession, what: string, c: { idempotencyKey: string | null; retry: boolean }): Promise<Record<string, string>> {
+  const keyed = idempotencyHeader(c.idempotencyKey, c.retry);
+  return 'idempotency-key' in keyed ? keyed : { ...(await session.nextWrite(what)) };
+}
+
+/** Headers of a key write: its conditions. */
+function keyWriteHeaders(c: { ifMatch: number | null; fencingToken: string | null }): Record<string, string> {
   return {
     ...(c.ifMatch !== null ? { 'if-match': String(c.ifMatch) } : {}),
     ...(c.fencingToken !== null ? { 'fencing-token': c.fencingToken } : {}),
-    ...idempotencyHeader(c.idempotencyKey, c.retry),
   };
 }
 
@@ -449,7 +462,7 @@ interface TxnAnswer {
   }[];
 }
 
-async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
+async function executeWith(client: RaftkvClient, session: WriteSession, cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
   const jsonHeaders = { 'content-type': 'application/json' };
   const out = options.output;
   switch (cmd.kind) {
@@ -468,7 +481,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
     }
     case 'put': {
       const value = cmd.value === '-' ? await readAll(io.stdin) : Buffer.from(cmd.value, 'utf8');
-      const headers = { 'content-type': 'application/octet-stream', ...keyWriteHeaders(cmd) };
+      const headers = { ...(await onceHeaders(session, `put ${cmd.key}`, cmd)), 'content-type': 'application/octet-stream', ...keyWriteHeaders(cmd) };
       const r = await client.json<{ revision: number; term: number; index: number }>({ method: 'PUT', path: kvPath(cmd.key), body: value, headers, idempotent: appliedOnce(headers) }, `put ${cmd.key}`);
       printWrite(io, out, { key: cmd.key, revision: r.revision, term: r.term, index: r.index }, `OK revision=${r.revision} term=${r.term} index=${r.index}`);
       return 0;
@@ -489,7 +502,7 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
       return 0;
     }
     case 'del': {
-      const headers = keyWriteHeaders(cmd);
+      const headers = { ...(await onceHeaders(session, `del ${cmd.key}`, cmd)), ...keyWriteHeaders(cmd) };
       const r = await client.json<{ deleted: boolean; revision: number }>({ method: 'DELETE', path: kvPath(cmd.key), headers, idempotent: appliedOnce(headers) }, `del ${cmd.key}`);
       printWrite(io, out, { key: cmd.key, deleted: r.deleted, revision: r.revision }, r.deleted ? `deleted revision=${r.revision}` : 'not found (nothing deleted)');
       return 0;
@@ -545,21 +558,21 @@ async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOp
     case 'snapshot-save-dir':
       return snapshotSaveDir(client, io, cmd.dir, cmd.keep, cmd.serializable, out);
     case 'lock-acquire': {
-      const headers = { ...jsonHeaders, ...idempotencyHeader(cmd.idempotencyKey, cmd.retry) };
+      const headers = { ...(await onceHeaders(session, `lock acquire ${cmd.name}`, cmd)), ...jsonHeaders };
       const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers, idempotent: appliedOnce(headers) }, `lock acquire ${cmd.name}`);
       const fencingToken = `${cmd.name}:${r.token}`;
       printWrite(io, out, { name: cmd.name, owner: r.owner, token: r.token, fencingToken }, `token=${r.token} owner=${r.owner} fencing-token=${fencingToken}`);
       return 0;
     }
     case 'lock-release': {
-      const headers = idempotencyHeader(cmd.idempotencyKey, cmd.retry);
+      const headers = await onceHeaders(session, `lock release ${cmd.name}`, cmd);
       await client.ok({ method: 'DELETE', path: `/v1/locks/${encodeURIComponent(cmd.name)}?token=${cmd.token}`, headers, idempotent: appliedOnce(headers) }, `lock release ${cmd.name}`);
       printWrite(io, out, { name: cmd.name, released: true }, `released ${cmd.name}`);
       return 0;
     }
     case 'txn': {
       const body = await readTxnBody(cmd.file, io);
-      const headers = { ...jsonHeaders, ...idempotencyHeader(cmd.idempotencyKey, cmd.retry) };
+      const headers = { ...(await onceHeaders(session, 'txn', cmd)), ...jsonHeaders };
       const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers, idempotent: appliedOnce(headers) }, 'txn');
       if (out === 'json') {
         line(io.stdout, res.body.toString('utf8'));

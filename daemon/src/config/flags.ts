@@ -2,6 +2,7 @@
 // environment; a flag wins over its variable. Parsing is pure (argv and env in, a config or a
 // FlagError out) so it is unit-tested without starting anything.
 import { assertLimits, LimitError } from './limits.js';
+import { DEFAULT_KV_LIMITS } from '../kv/limits.js';
 import type { TlsFiles } from '../security/tls-material.js';
 import { RAFTKV_VERSION } from '../version.js';
 
@@ -47,6 +48,10 @@ export interface DaemonConfig {
   readonly enableFaultInjection: boolean;
   readonly requestTimeoutMs: number;
   readonly maxPendingProposals: number;
+  /** Byte budget of the idempotency window (keyed writes beyond it: 429, no promise dropped). */
+  readonly idempotencyBudgetBytes: number;
+  /** Client sessions open at once (POST /v1/sessions beyond it: 429). */
+  readonly maxSessions: number;
   readonly logLevel: LogLevel;
   readonly clusterToken: string;
   readonly leaseRead: boolean;
@@ -103,6 +108,8 @@ const SPECS: readonly FlagSpec[] = [
   { flag: 'enable-fault-injection', kind: 'bool', defaultText: 'false', help: 'enable POST /v1/debug/faults (tests and drills only)' },
   { flag: 'request-timeout-ms', kind: 'int', defaultText: '5000', help: 'a write or linearizable read not done by then fails with 503 Timeout' },
   { flag: 'max-pending-proposals', kind: 'int', defaultText: '4096', help: 'proposals waiting for commit before new ones get 429' },
+  { flag: 'idempotency-budget-bytes', kind: 'int', defaultText: '67108864', help: 'memory for the Idempotency-Key window (180 bytes + key length per keyed write, kept 10 min); a keyed write that would pass it gets 429 with Retry-After, never an evicted promise' },
+  { flag: 'max-sessions', kind: 'int', defaultText: '100000', help: 'client sessions (POST /v1/sessions) open at once, ~128 bytes each; beyond it 429' },
   { flag: 'log-level', kind: 'string', defaultText: 'info', help: `${LOG_LEVELS.join('|')}` },
   { flag: 'cluster-token', kind: 'string', defaultText: 'raftkv', help: 'cluster id checked in the peer handshake; members with another token are refused' },
   { flag: 'peer-cert', kind: 'string', defaultText: 'none (plain TCP)', help: 'PEM certificate this member presents to peers (mutual TLS; with --peer-key and --peer-ca)' },
@@ -318,6 +325,8 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     enableFaultInjection: bool('enable-fault-injection', false),
     requestTimeoutMs: int('request-timeout-ms', 5000),
     maxPendingProposals: int('max-pending-proposals', 4096),
+    idempotencyBudgetBytes: int('idempotency-budget-bytes', DEFAULT_KV_LIMITS.idempotencyBudgetBytes),
+    maxSessions: int('max-sessions', DEFAULT_KV_LIMITS.maxSessions),
     logLevel: logLevel as LogLevel,
     clusterToken,
     leaseRead: bool('lease-read', true),

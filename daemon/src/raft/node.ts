@@ -253,7 +253,8 @@ export class RawNode {
         this.becomeFollower(m.term, null);
       }
     } else if (m.term < this.term) {
-      if (m.type === MessageType.Append || m.type === MessageType.Heartbeat) {
+      const silent = this.cfg.brokenVariants?.silentToStaleLeader === true && !this.cfg.checkQuorum && !this.cfg.preVote;
+      if ((m.type === MessageType.Append || m.type === MessageType.Heartbeat) && !silent) {
         // A stale leader (e.g. after a partition) learns our term and steps down. Always, not
         // only with check-quorum or pre-vote (etcd-io/raft answers only then and otherwise
         // relies on the higher-term member campaigning): a member that cannot campaign - a
@@ -298,8 +299,13 @@ export class RawNode {
     if (this.pendingConfIndex > this.log.committed) throw new RaftError('ConfChangeInProgress', `a membership change (index ${this.pendingConfIndex}) is still pending`);
     validateConfChange(this.conf, cc);
     if (cc.type === 'promote') {
+      // The learner must also hold everything committed: a re-added member refuses votes until
+      // its log reaches its vote floor (a commit index it learned earlier, so at most ours), and
+      // a voter that cannot vote can leave the others short of a quorum for good once a member
+      // is gone (simulator seed 2769 --nodes 3: the removed leader's place was never filled).
       const pr = this.progress.get(cc.node);
-      const need = this.log.lastIndex() - this.cfg.maxLearnerLagEntries;
+      const lagBound = this.log.lastIndex() - this.cfg.maxLearnerLagEntries;
+      const need = this.cfg.brokenVariants?.promoteBelowCommit === true ? lagBound : Math.max(this.log.committed, lagBound);
       if (pr === undefined || pr.match < need) {
         throw new RaftError('LearnerNotCaughtUp', `learner ${cc.node} has match ${pr?.match ?? 0}, needs >= ${need}`);
       }

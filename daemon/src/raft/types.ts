@@ -171,6 +171,13 @@ export interface BrokenVariants {
   readonly voteWithoutConf?: boolean;
   /** Never send a snapshot: a member behind the first retained index never catches up (liveness only). */
   readonly neverSendSnapshot?: boolean;
+  /**
+   * Ignore a lower-term Append or Heartbeat unless check-quorum or pre-vote is on (etcd-io/raft's
+   * rule): a learner holding a higher term never catches up (liveness only).
+   */
+  readonly silentToStaleLeader?: boolean;
+  /** Promote a learner within maxLearnerLagEntries even if it lacks committed entries (liveness only). */
+  readonly promoteBelowCommit?: boolean;
 }
 
 export interface RaftConfig {

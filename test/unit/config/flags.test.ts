@@ -89,8 +89,8 @@ test('bounds that do not fit together are refused at startup', () => {
   // Request timeout shorter than an election.
   assert.throws(() => run(['--name', 'a', '--request-timeout-ms', '500']), /request-timeout/);
   assert.throws(() => run(['--name', 'a', '--max-request-bytes', String(LIMITS.maxUncommittedBytes)]), /max-request-bytes/);
-  assert.throws(() => assertLimits({ electionTimeoutMs: 1000, heartbeatIntervalMs: 0, snapshotEntries: 1, maxRequestBytes: 4096, requestTimeoutMs: 2000, maxPendingProposals: 1 }), LimitError);
-  assert.doesNotThrow(() => assertLimits({ electionTimeoutMs: 500, heartbeatIntervalMs: 100, snapshotEntries: 1, maxRequestBytes: 4096, requestTimeoutMs: 500, maxPendingProposals: 1 }));
+  assert.throws(() => assertLimits({ electionTimeoutMs: 1000, heartbeatIntervalMs: 0, snapshotEntries: 1, maxRequestBytes: 4096, requestTimeoutMs: 2000, maxPendingProposals: 1, idempotencyBudgetBytes: 1 << 20, maxSessions: 10 }), LimitError);
+  assert.doesNotThrow(() => assertLimits({ electionTimeoutMs: 500, heartbeatIntervalMs: 100, snapshotEntries: 1, maxRequestBytes: 4096, requestTimeoutMs: 500, maxPendingProposals: 1, idempotencyBudgetBytes: 1 << 20, maxSessions: 10 }));
 });
 
 test('election ticks: one tick per heartbeat interval', () => {

@@ -25,7 +25,20 @@ const samples: KvCommand[] = [
   { op: 'txn', proposedAtMs: 1, compare: [], success: [], failure: [] },
   { op: 'lockAcquire', proposedAtMs: 1, name: 'L', owner: 'me', ttlMs: 5000, idempotencyKey: 'k' },
   { op: 'lockRelease', proposedAtMs: 1, name: 'L', token: 99 },
+  { op: 'put', proposedAtMs: 5, key: 'k', value: enc('v'), idempotencyKey: 'req-2', idempotencyBudgetBytes: 1 << 26 },
+  { op: 'put', proposedAtMs: 5, key: 'k', value: enc('v'), session: { id: 17, seq: 3 }, ifMatch: 2 },
+  { op: 'lockRelease', proposedAtMs: 1, name: 'L', token: 99, session: { id: 1, seq: 1 } },
+  { op: 'sessionOpen', proposedAtMs: 3, maxSessions: 100 },
+  { op: 'sessionClose', proposedAtMs: 3, id: 12 },
 ];
+
+test('a command carries an Idempotency-Key or a session, not both; session numbers start at 1', () => {
+  assert.throws(() => encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: enc('v'), idempotencyKey: 'x', session: { id: 1, seq: 1 } }), /not both/);
+  const zero = decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: enc('v'), session: { id: 1, seq: 0 } }));
+  assert.equal(zero.ok, false);
+  const noMax = decodeCommand(encodeCommand({ op: 'sessionOpen', proposedAtMs: 1, maxSessions: 0 }));
+  assert.equal(noMax.ok, false);
+});
 
 test('codec round-trips every command shape', () => {
   for (const c of samples) {

@@ -8,7 +8,8 @@ import { ApiError } from '../errors.js';
 import type { KeyWrite, KvEntryView } from '../kv-port.js';
 import { requireLeader } from '../redirect.js';
 import { readBody, sendError, sendJson } from '../respond.js';
-import { INPUT_LIMITS, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath, parseQuery } from '../validate.js';
+import { REPLAYED_HEADER } from '../kv-port.js';
+import { INPUT_LIMITS, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath, parseQuery, parseSessionHeaders } from '../validate.js';
 
 const KEY_PREFIX = '/v1/kv/';
 const ROUTE_KEY = '/v1/kv/:key';
@@ -38,12 +39,24 @@ function oneHeader(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Reads the write headers (Idempotency-Key, If-Match, Fencing-Token) into a KeyWrite. */
-function keyWrite(req: IncomingMessage, key: string): KeyWrite {
+/** The header a replayed answer carries. */
+const REPLAYED: Readonly<Record<string, string>> = { [REPLAYED_HEADER]: 'true' };
+
+/** Reads the write headers (Idempotency-Key or Session-Id/Session-Seq, If-Match, Fencing-Token) into a KeyWrite. */
+function keyWrite(ctx: ApiContext, req: IncomingMessage, key: string): KeyWrite {
   const h = req.headers;
   const w: { -readonly [K in keyof KeyWrite]: KeyWrite[K] } = { key, proposedAtMs: 0 };
   const idem = parseIdempotencyKey(oneHeader(h['idempotency-key']));
-  if (idem !== undefined) w.idempotencyKey = idem;
+  if (idem !== undefined) {
+    w.idempotencyKey = idem;
+    w.idempotencyBudgetBytes = ctx.idempotencyBudgetBytes;
+  }
+  const sid = oneHeader(h['session-id']);
+  const sseq = oneHeader(h['session-seq']);
+  if (sid !== undefined || sseq !== undefined) {
+    const session = parseSessionHeaders(sid, sseq, idem);
+    if (session !== undefined) w.session = session;
+  }
   const ifMatch = parseIfMatch(oneHeader(h['if-match']));
   if (ifMatch !== undefined) w.ifMatch = ifMatch;
   const fencing = parseFencingToken(oneHeader(h['fencing-token']));
@@ -184,7 +197,7 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
 function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
   let w: KeyWrite;
   try {
-    w = keyWrite(req, key);
+    w = keyWrite(ctx, req, key);
     requireLeader(ctx.service);
   } catch (err) {
     finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs);
@@ -199,7 +212,7 @@ function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ur
 function serveDelete(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
   let w: KeyWrite;
   try {
-    w = keyWrite(req, key);
+    w = keyWrite(ctx, req, key);
     requireLeader(ctx.service);
   } catch (err) {
     finishError(ctx, res, err, url, ROUTE_KEY, 'DELETE', startMs);
@@ -226,7 +239,7 @@ function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT
         if (o.kind === 'put') body = `{"revision":${o.revision},"term":${o.term},"index":${o.index}}`;
         else if (o.kind === 'delete') body = `{"deleted":${o.deleted},"revision":${o.revision},"term":${o.term},"index":${o.index}}`;
         else throw new Error(`unexpected outcome ${o.kind} for ${method}`);
-        sendJson(res, 200, body);
+        sendJson(res, 200, body, o.replayed ? REPLAYED : undefined);
         ctx.timer.observe(ROUTE_KEY, method, 200, startMs);
       } catch (err) {
         finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);

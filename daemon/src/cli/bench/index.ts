@@ -8,7 +8,8 @@ export type { BenchOptions, BenchResult, BenchOp, BenchTarget, BenchTls } from '
 
 export const BENCH_USAGE =
   'usage: raftctl bench [--target raftkv|etcd] [--endpoint HOST:PORT] [--op put|get|mix] [--connections N] ' +
-  '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--preload] [--json]\n' +
+  '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--sessions true|false] [--preload] [--json]\n' +
+  '  raftkv puts go through one client session per connection (Session-Id/Session-Seq) unless --sessions false\n' +
   '  an https:// endpoint uses TLS with raftctl\'s --cacert/--cert/--key; --token (or $RAFTKV_TOKEN) is sent as a bearer token';
 
 /** A usage problem: the caller prints USAGE and exits 2. */
@@ -65,6 +66,12 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
         const r = Number(value());
         if (!(r >= 0 && r <= 1)) throw new BenchUsageError('--read-ratio must be within 0..1');
         o = { ...o, readRatio: r };
+        break;
+      }
+      case '--sessions': {
+        const v = value();
+        if (v !== 'true' && v !== 'false') throw new BenchUsageError('--sessions must be true or false');
+        o = { ...o, sessions: v === 'true' };
         break;
       }
       case '--preload': doPreload = true; break;
