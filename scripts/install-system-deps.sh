@@ -4,6 +4,7 @@
 # network-namespace partitions, python3-venv for schemathesis in `make test-api`). Skips apt entirely when everything is already present.
 set -euo pipefail
 need=()
+command -v zsh >/dev/null || need+=(zsh)  # raftctl completion zsh test
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
 command -v prometheus >/dev/null || need+=(prometheus)

@@ -384,14 +384,23 @@ export class Cluster {
   }
 
   /**
-   * Starts a new member with `--initial-cluster-state existing`, adds it as a learner through
-   * the leader's POST /v1/members, and returns it (not yet promoted).
+   * Starts a new member with an empty data dir and `--initial-cluster-state existing`, without
+   * adding it: the caller adds it (e.g. with `raftctl members add`, as the runbook says).
    */
-  async addMember(name: string, timeoutMs = 15_000): Promise<ClusterMember> {
+  async startJoiner(name: string): Promise<ClusterMember> {
     if (this.members.some((m) => m.name === name)) throw new Error(`member ${name} exists`);
     const m = await this.newSlot(name, 'existing');
     this.members.push(m);
     this.spawn(m);
+    return m;
+  }
+
+  /**
+   * Starts a new member with `--initial-cluster-state existing`, adds it as a learner through
+   * the leader's POST /v1/members, and returns it (not yet promoted).
+   */
+  async addMember(name: string, timeoutMs = 15_000): Promise<ClusterMember> {
+    const m = await this.startJoiner(name);
     await waitFor(`${name} added as a learner`, timeoutMs, async () => {
       const leader = await this.leader();
       if (!leader) return null;

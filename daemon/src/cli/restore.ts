@@ -15,6 +15,23 @@ import { restoreDataDir } from '../server/recovery.js';
 
 export const RESTORE_USAGE = 'usage: raftkv restore --from FILE --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN] [--skip-if-initialized] [--initial-cluster-state new|existing]';
 
+/** `raftkv restore --help`. */
+export const RESTORE_HELP = `${RESTORE_USAGE}
+
+Builds the data dir of one member of a NEW cluster from a backup taken with
+\`raftctl snapshot save\`. Run it once per member with the same FILE and --initial-cluster, then
+start each member with its usual flags (the same --name, --data-dir and --cluster-token).
+
+  --from FILE                 the backup file (its checksum is verified first)
+  --data-dir DIR              the member's data dir: absent or empty
+  --name NAME                 this member's name, one of --initial-cluster
+  --initial-cluster n1=h:p,.. the new cluster's voters
+  --cluster-token TOKEN       the new cluster's token (default raftkv)
+  --skip-if-initialized       exit 0 untouched when DIR holds data or the member joins (init containers)
+  --initial-cluster-state S   new (default) or existing; existing never restores (with --skip-if-initialized)
+Each flag is also read from RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR); flags win.
+Prints one JSON line on success. Exit codes: 0 done (or skipped), 1 failure, 2 bad flags.`;
+
 const FLAGS = ['from', 'data-dir', 'name', 'initial-cluster', 'cluster-token', 'initial-cluster-state'] as const;
 type RestoreFlag = (typeof FLAGS)[number];
 /** Flags without a value. */
@@ -89,6 +106,10 @@ export function restoreSkipReason(args: RestoreArgs, dataDirEntries: number | nu
 
 /** Runs `raftkv restore`; resolves with the exit code. */
 export async function runRestore(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, out: Writable, err: Writable): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out.write(`${RESTORE_HELP}\n`);
+    return 0;
+  }
   let args: RestoreArgs;
   try {
     args = parseRestoreArgs(argv, env);

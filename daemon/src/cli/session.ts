@@ -3,7 +3,7 @@
 // write sent again with the same headers (the client's failover to another endpoint, a retry
 // after a timeout) is applied at most once: the cluster answers it from the session with
 // `Idempotency-Replayed: true`. Closed at exit (best effort; an unclosed session expires).
-import { CliError, errorLine } from './client.js';
+import { CliError, authHint, errorLine } from './client.js';
 import type { RaftkvClient } from './client.js';
 
 /** Statuses of POST /v1/sessions after which raftctl writes without a session (an older member, or all sessions taken). */
@@ -44,13 +44,14 @@ export class WriteSession {
 
   private async open(what: string): Promise<void> {
     this.opened = true;
-    const res = await this.client.request({ method: 'POST', path: '/v1/sessions' });
+    // Safe to resend: a session opened twice leaves one unused, which expires on its own.
+    const res = await this.client.requestFor({ method: 'POST', path: '/v1/sessions', idempotent: true }, `${what} (opening its client session)`);
     if (WRITE_WITHOUT_SESSION.has(res.status)) {
       this.unavailable = true;
       return;
     }
     // Any other failure (auth, no leader) is what the write itself would meet: report it as such.
-    if (res.status !== 201 && res.status !== 200) throw new CliError(`${what}: ${errorLine(res.status, res.body)} (opening its client session)`, res.status);
+    if (res.status !== 201 && res.status !== 200) throw new CliError(`${what}: ${errorLine(res.status, res.body)}${authHint(res.status, this.client.hasToken)} (opening its client session)`, res.status);
     let id: unknown;
     try {
       id = (JSON.parse(res.body.toString('utf8')) as { id?: unknown }).id;
@@ -67,7 +68,7 @@ export class WriteSession {
     const id = this.id;
     this.id = null;
     try {
-      await this.client.request({ method: 'DELETE', path: `/v1/sessions/${id}` });
+      await this.client.request({ method: 'DELETE', path: `/v1/sessions/${id}`, idempotent: true });
     } catch {
       // Best effort: the session expires after its TTL.
     }

@@ -4,6 +4,7 @@
 import { assertLimits, LimitError } from './limits.js';
 import { DEFAULT_KV_LIMITS } from '../kv/limits.js';
 import type { TlsFiles } from '../security/tls-material.js';
+import { RAFTKV_VERSION } from '../version.js';
 
 /** One line printed with every flag error (exit 2). */
 export const USAGE_LINE =
@@ -139,7 +140,11 @@ export function helpText(): string {
     lines.push(`  --${s.flag}${arg}`);
     lines.push(`      ${s.help} (default ${s.defaultText}; env ${envNameOf(s.flag)})`);
   }
-  lines.push('  --help', '      print this text and exit 0', '');
+  lines.push('  --help', '      print this text and exit 0');
+  lines.push('  --version', '      print the version and exit 0', '');
+  lines.push('Commands:');
+  lines.push('  raftkv restore --from FILE --data-dir DIR --name NAME --initial-cluster n1=host:port,... [...]');
+  lines.push('      build a data dir of a new cluster from a `raftctl snapshot save` backup (raftkv restore --help)', '');
   lines.push('Exit codes: 0 clean stop, 1 fatal error, 2 bad flags.');
   lines.push('SIGTERM/SIGINT: hand off leadership if leader, stop accepting writes, flush, exit 0 within 10 s.');
   return lines.join('\n');
@@ -215,6 +220,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--help' || arg === '-h') return { kind: 'help', text: helpText() };
+    if (arg === '--version') return { kind: 'help', text: `raftkv version ${RAFTKV_VERSION} (Node.js ${process.version})` };
     if (!arg.startsWith('--')) throw new FlagError(`unexpected argument '${arg}'`);
     const eq = arg.indexOf('=');
     const flag = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlagError, envNameOf, helpText, parseFlags, parseInitialCluster } from '../../../daemon/src/config/flags.js';
 import type { DaemonConfig } from '../../../daemon/src/config/flags.js';
+import { RAFTKV_VERSION } from '../../../daemon/src/version.js';
 import { LIMITS, LimitError, assertLimits, electionTicksOf } from '../../../daemon/src/config/limits.js';
 
 function run(argv: string[], env: Record<string, string> = {}): DaemonConfig {
@@ -105,4 +106,12 @@ test('--help returns the help text listing every flag with its env variable', ()
     assert.ok(text.includes(f), f);
   }
   assert.ok(text.includes('RAFTKV_MAX_REQUEST_BYTES'));
+  assert.match(text, /raftkv restore --from FILE/, 'the restore command is named');
+  assert.match(text, /--version/);
+});
+
+test('--version prints the version and exits 0', () => {
+  const r = parseFlags(['--version'], {});
+  assert.equal(r.kind, 'help');
+  if (r.kind === 'help') assert.match(r.text, new RegExp(`^raftkv version ${RAFTKV_VERSION.replace(/\./g, '\\.')} `));
 });
