@@ -4,8 +4,8 @@ import type { V1ConfigMap, V1PodDisruptionBudget, V1Secret, V1Service, V1Statefu
 import type { OwnerReference, RaftCluster } from '../api/types.js';
 import {
   AUTH_MOUNT_PATH, AUTH_TOKEN_FILE, AUTH_VOLUME, CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, PEER_PORT, TLS_MOUNT_PATH, TLS_VOLUME,
-  caSecretName, clientScheme, clientServiceName, commonLabels, configMapName, generatedTlsSecretName, memberName, memberPeerUrl, pdbName,
-  peerServiceName, quorumOf, selectorLabels, statefulSetName, tlsSecretName, tokenSecretKey,
+  caSecretName, clientScheme, clientServiceName, commonLabels, configMapName, generatedTlsSecretName, MEMBER_ROLE_LABEL, memberName, memberPeerUrl, pdbName,
+  peerServiceName, selectorLabels, statefulSetName, tlsSecretName, tokenSecretKey,
 } from './names.js';
 
 /** ConfigMap key with the bootstrap voters (`n-0=host:2380,...`). */
@@ -67,11 +67,14 @@ export function buildConfigMap(cluster: RaftCluster, inputs: BuildInputs): V1Con
   };
 }
 
-/** PodDisruptionBudget: voluntary evictions may never take the cluster below a quorum of spec.replicas. */
-export function buildPodDisruptionBudget(cluster: RaftCluster): V1PodDisruptionBudget {
+/**
+ * PodDisruptionBudget over the pods labelled voter (MEMBER_ROLE_LABEL); `minAvailable` comes from
+ * planner/disruption.ts (the live configuration and the step under way), never from spec.replicas.
+ */
+export function buildPodDisruptionBudget(cluster: RaftCluster, minAvailable: number): V1PodDisruptionBudget {
   return {
     apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: meta(cluster, pdbName(cluster)),
-    spec: { minAvailable: quorumOf(cluster.spec.replicas), selector: { matchLabels: selectorLabels(cluster) } },
+    spec: { minAvailable, selector: { matchLabels: { ...selectorLabels(cluster), [MEMBER_ROLE_LABEL]: 'voter' } } },
   };
 }
 

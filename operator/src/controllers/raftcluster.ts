@@ -1,7 +1,7 @@
 // RaftCluster reconciler: load → deletion/finalizer → observe members → plan one step → apply owned
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
-import type { V1ConfigMap, V1CronJob, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1CronJob, V1Pod, V1PodDisruptionBudget, V1StatefulSet } from '@kubernetes/client-node';
 import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, SecurityStatus } from '../api/types.js';
 import { API_VERSION, FINALIZER } from '../api/types.js';
 import {
@@ -10,12 +10,12 @@ import {
 } from '../build/objects.js';
 import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, withRestore } from '../build/backup.js';
 import {
-  clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
+  MEMBER_ROLE_LABEL, clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
   pvcName, quorumOf, selectorString, statefulSetName,
 } from '../build/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeClient, KubeObject } from '../kube/rest.js';
-import { isConflict, resourcePath } from '../kube/rest.js';
+import { isConflict, isNotFound, resourcePath } from '../kube/rest.js';
 import type { MemberClientOptions, MemberCredentials, MemberStatusResponse } from '../member-client/client.js';
 import { MemberClient, MemberClientError, NO_CREDENTIALS } from '../member-client/client.js';
 import type { CertificateLifetimes } from '../security/certificates.js';
@@ -23,6 +23,7 @@ import { DEFAULT_CERTIFICATE_LIFETIMES } from '../security/certificates.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { ObservedMember, ObservedPod, PlanStep } from '../planner/planner.js';
 import { plan } from '../planner/planner.js';
+import { disruptionBudget } from '../planner/disruption.js';
 import { isoSeconds, jsonEqual, setCondition } from './conditions.js';
 import { ClusterSecurity, SecurityProblem } from './security.js';
 import type { ReconcileResult, Step, StepResult } from './steps.js';
@@ -89,6 +90,8 @@ interface Ctx {
   sts?: V1StatefulSet | undefined;
   cm?: V1ConfigMap | undefined;
   pods: ObservedPod[];
+  /** MEMBER_ROLE_LABEL of each member pod now (undefined: unlabelled), for the PDB sync. */
+  podRoles: Map<string, string | undefined>;
   /** How the operator reaches this cluster's members (CA to trust, token); set by the security step. */
   credentials: MemberCredentials;
   security?: SecurityStatus;
@@ -165,7 +168,7 @@ export class RaftClusterController {
   /** Reconciles `namespace/name` once. Throws on API errors (the queue backs off). */
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = '', name = ''] = key.split('/');
-    return runSteps(this.steps, { namespace, name, pods: [], credentials: NO_CREDENTIALS });
+    return runSteps(this.steps, { namespace, name, pods: [], podRoles: new Map(), credentials: NO_CREDENTIALS });
   }
 
   private memberClient(cluster: RaftCluster, member: string, credentials: MemberCredentials): MemberClient {
@@ -254,6 +257,7 @@ export class RaftClusterController {
       ready: podReady(p),
       outdated: updateRevision !== undefined && p.metadata?.labels?.['controller-revision-hash'] !== undefined && p.metadata.labels['controller-revision-hash'] !== updateRevision,
     }));
+    c.podRoles = new Map(pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => [p.metadata?.name ?? '', p.metadata?.labels?.[MEMBER_ROLE_LABEL]]));
     const stsReplicas = c.sts?.spec?.replicas;
     const candidates = new Set<string>();
     for (let i = 0; i < Math.max(stsReplicas ?? 0, cluster.status?.members?.length ?? 0); i++) candidates.add(memberName(cluster, i));
@@ -292,7 +296,7 @@ export class RaftClusterController {
     await client.apply(buildPeerService(cluster) as KubeObject);
     await client.apply(buildClientService(cluster) as KubeObject);
     await client.apply(buildConfigMap(cluster, inputs) as KubeObject);
-    await client.apply(buildPodDisruptionBudget(cluster) as KubeObject);
+    await this.syncDisruptionBudget(c, cluster, step);
     const restore = cluster.spec.restore;
     if (step.kind === 'bootstrap' && restore !== undefined) await this.warnStaleDataVolumes(cluster, c.namespace, step.replicas);
     await client.apply(withRestore(buildStatefulSet(cluster, inputs), cluster) as KubeObject);
@@ -303,6 +307,42 @@ export class RaftClusterController {
     c.bootstrapState = state;
     await this.syncBackup(c, cluster);
     return CONTINUE;
+  }
+
+  /**
+   * PDB and pod role labels from the live configuration (planner/disruption.ts). Every write keeps
+   * the guarantee: minAvailable is raised before any voter label is added and lowered only after
+   * stale ones are gone, so between two writes the bound is the stricter of both. Without a leader
+   * nothing is known: an existing PDB and the labels stay as they are.
+   */
+  private async syncDisruptionBudget(c: Ctx, cluster: RaftCluster, step: PlanStep): Promise<void> {
+    const client = this.deps.client;
+    const path = resourcePath('policy/v1', 'PodDisruptionBudget', c.namespace, pdbName(cluster));
+    const current = await client.get<V1PodDisruptionBudget & KubeObject>(path);
+    const obs = c.observed;
+    if (obs === undefined || obs.leader === undefined || obs.members.length === 0) {
+      if (current === undefined) await client.apply(buildPodDisruptionBudget(cluster, cluster.spec.replicas === 1 ? 0 : quorumOf(cluster.spec.replicas)) as KubeObject);
+      return;
+    }
+    const budget = disruptionBudget(obs.members, step);
+    const voterSelector = current?.spec?.selector?.matchLabels?.[MEMBER_ROLE_LABEL] === 'voter';
+    const was = voterSelector && typeof current?.spec?.minAvailable === 'number' ? current.spec.minAvailable : undefined;
+    const first = was === undefined ? budget.minAvailable : Math.max(was, budget.minAvailable);
+    if (was !== first) await client.apply(buildPodDisruptionBudget(cluster, first) as KubeObject);
+    for (const [pod, label] of c.podRoles) {
+      const want = budget.roles.get(pod);
+      if (label === want) continue;
+      try {
+        await client.mergePatch(resourcePath('v1', 'Pod', c.namespace, pod), { metadata: { labels: { [MEMBER_ROLE_LABEL]: want ?? null } } });
+      } catch (err) {
+        if (!isNotFound(err)) throw err; // gone since the list: its replacement is labelled next pass
+      }
+    }
+    if (first !== budget.minAvailable) await client.apply(buildPodDisruptionBudget(cluster, budget.minAvailable) as KubeObject);
+    if (budget.singleVoter && was !== 0) {
+      await this.deps.events.record(cluster, 'Warning', 'SingleVoterDisruptable',
+        'one voter: the PodDisruptionBudget allows evicting it (minAvailable 0) so a node drain can finish; the cluster is unavailable while it restarts. Run 3 replicas to keep serving through a drain');
+    }
   }
 
   /**

@@ -10,7 +10,7 @@ import { cluster, inputs } from './fixtures.js';
 
 test('every owned object carries a controller owner reference to the RaftCluster', () => {
   const c = cluster();
-  for (const o of [buildPeerService(c), buildClientService(c), buildConfigMap(c, inputs), buildPodDisruptionBudget(c), buildStatefulSet(c, inputs)]) {
+  for (const o of [buildPeerService(c), buildClientService(c), buildConfigMap(c, inputs), buildPodDisruptionBudget(c, 2), buildStatefulSet(c, inputs)]) {
     assert.deepEqual(o.metadata?.ownerReferences, [{ apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', name: 'kv', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
     assert.equal(o.metadata?.namespace, 'prod');
   }
@@ -30,9 +30,10 @@ test('headless peer service publishes not-ready pods; client service does not', 
   assert.equal(buildClientService(cluster()).spec?.publishNotReadyAddresses, undefined);
 });
 
-test('PDB keeps a quorum of spec.replicas', () => {
-  assert.equal(buildPodDisruptionBudget(cluster({ replicas: 5 })).spec?.minAvailable, 3);
-  assert.equal(buildPodDisruptionBudget(cluster({ replicas: 1 })).spec?.minAvailable, 1);
+test('PDB selects voter pods only, with the minAvailable it is given', () => {
+  const pdb = buildPodDisruptionBudget(cluster({ replicas: 5 }), 4);
+  assert.equal(pdb.spec?.minAvailable, 4);
+  assert.deepEqual(pdb.spec?.selector?.matchLabels, { 'app.kubernetes.io/name': 'raftkv', 'app.kubernetes.io/instance': 'kv', 'raftkv.dev/role': 'voter' });
   assert.deepEqual([1, 2, 3, 4, 5, 9].map(quorumOf), [1, 2, 2, 3, 3, 5]);
 });
 
