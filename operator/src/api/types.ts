@@ -12,6 +12,20 @@ export const FIELD_MANAGER = 'raftkv-operator';
 /** Finalizer the operator puts on RaftClusters so it can clean up before they go. */
 export const FINALIZER = 'raftkv.dev/cleanup';
 
+/**
+ * Annotation that pauses reconciliation of one RaftCluster: with value PAUSE_VALUE the operator
+ * makes no write for it (owned objects, pods, members, PDB) except the status `Paused` condition
+ * saying so (and one Event when it pauses). Deleting a paused RaftCluster still runs its cleanup.
+ */
+export const PAUSE_ANNOTATION = 'raftkv.dev/reconcile';
+/** The PAUSE_ANNOTATION value that pauses. */
+export const PAUSE_VALUE = 'paused';
+
+/** True when `metadata` carries the pause annotation. */
+export function isPaused(metadata: { annotations?: Record<string, string> }): boolean {
+  return metadata.annotations?.[PAUSE_ANNOTATION] === PAUSE_VALUE;
+}
+
 /** Kubernetes object metadata, only the fields the operator reads or writes. */
 export interface ObjectMeta {
   name: string;
@@ -145,6 +159,7 @@ export interface SecurityStatus {
 /** One member as the operator last saw it (from the members' GET /v1/status). */
 export interface MemberStatus {
   name: string;
+  /** What the member says (leader, follower, learner, candidate), `unreachable` when it did not answer. */
   role: string;
   voter: boolean;
   healthy: boolean;
@@ -170,6 +185,22 @@ export interface RaftClusterStatus {
   backup?: BackupStatus;
   /** TLS and authentication in effect. */
   security?: SecurityStatus;
+  /**
+   * Set while no member reports a leader: `members` is then the last configuration seen under a
+   * leader (roles and indexes from whoever still answers), not a live view; the time quorum was lost.
+   */
+  membersStaleSince?: string;
+  /** The last failed reconcile pass (kept after recovery; the ReconcileError condition says whether it still fails). */
+  lastError?: ReconcileErrorStatus;
+}
+
+/** RaftCluster.status.lastError. */
+export interface ReconcileErrorStatus {
+  /** When it was recorded (refreshed at most once a minute while the same error repeats). */
+  time: string;
+  /** Reconcile step that failed (`apply`, `act`, ...). */
+  step: string;
+  message: string;
 }
 
 /** The RaftCluster custom resource. */

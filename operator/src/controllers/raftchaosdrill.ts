@@ -3,7 +3,7 @@
 // acknowledged write back and records the verdict. A drill found Running with no run in this
 // process (the operator restarted or lost the lease) is failed: its measurements are gone.
 import type { RaftChaosDrill, RaftChaosDrillStatus, RaftCluster } from '../api/types.js';
-import { API_VERSION, parseDurationMs } from '../api/types.js';
+import { API_VERSION, PAUSE_ANNOTATION, PAUSE_VALUE, isPaused, parseDurationMs } from '../api/types.js';
 import { memberName } from '../build/names.js';
 import type { KubeObject } from '../kube/rest.js';
 import { resourcePath } from '../kube/rest.js';
@@ -89,6 +89,7 @@ export class RaftChaosDrillController {
       if (durationMs > this.options.maxDurationMs) throw new RangeError(`duration ${drill.spec.duration} exceeds ${this.options.maxDurationMs} ms`);
       cluster = await this.deps.client.get<RaftCluster & KubeObject>(resourcePath(API_VERSION, 'RaftCluster', ns, drill.spec.clusterRef.name));
       if (cluster === undefined) throw new Error(`RaftCluster ${drill.spec.clusterRef.name} not found`);
+      if (isPaused(cluster.metadata)) throw new Error(`RaftCluster ${drill.spec.clusterRef.name} is paused (annotation ${PAUSE_ANNOTATION}: ${PAUSE_VALUE}); a drill writes to its members`);
       // A secured cluster: its CA and the admin token, read-only (the RaftCluster controller owns the Secrets).
       credentials = await readMemberCredentials(this.deps.client, cluster);
     } catch (err) {

@@ -3,7 +3,7 @@
 // and then requeues, so the next pass re-observes before anything else happens.
 import type { V1ConfigMap, V1CronJob, V1Pod, V1PodDisruptionBudget, V1StatefulSet } from '@kubernetes/client-node';
 import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, SecurityStatus } from '../api/types.js';
-import { API_VERSION, FINALIZER } from '../api/types.js';
+import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, isPaused } from '../api/types.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
   CM_INITIAL_CLUSTER_STATE, initialClusterFor, tlsSecretInEffect,
@@ -81,10 +81,14 @@ export interface MemberObservation {
   readonly term: number | undefined;
   readonly commitIndex: number;
   readonly members: ObservedMember[];
+  /** Every member that answered its GET /v1/status this pass (also without a leader). */
+  readonly answered?: ReadonlyMap<string, { readonly role: string; readonly appliedIndex: number }>;
 }
 
 interface Ctx {
   readonly namespace: string;
+  /** Step running now (for the ReconcileError condition). */
+  stepName?: string;
   readonly name: string;
   cluster?: RaftCluster;
   sts?: V1StatefulSet | undefined;
@@ -125,10 +129,11 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
     }));
   };
   await query(candidates);
+  const answered = (): Map<string, { role: string; appliedIndex: number }> => new Map([...statuses].map(([n, st]) => [n, { role: st.role, appliedIndex: st.appliedIndex }]));
   let leaderStatus: MemberStatusResponse | undefined;
   for (const s of statuses.values()) if (s.role === 'leader' && (leaderStatus === undefined || s.term > leaderStatus.term)) leaderStatus = s;
   if (leaderStatus === undefined) {
-    return { leader: undefined, term: Math.max(0, ...[...statuses.values()].map((s) => s.term)) || undefined, commitIndex: 0, members: [] };
+    return { leader: undefined, term: Math.max(0, ...[...statuses.values()].map((s) => s.term)) || undefined, commitIndex: 0, members: [], answered: answered() };
   }
   await query(leaderStatus.members.map((m) => m.name));
   const members: ObservedMember[] = leaderStatus.members.map((m) => {
@@ -139,7 +144,7 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
       role: s?.role ?? 'unknown', appliedIndex: s?.appliedIndex ?? 0,
     };
   });
-  return { leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members };
+  return { leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members, answered: answered() };
 }
 
 function podReady(p: V1Pod): boolean {
@@ -153,9 +158,10 @@ export class RaftClusterController {
 
   constructor(private readonly deps: ControllerDeps, private readonly options: RaftClusterControllerOptions = DEFAULT_RAFTCLUSTER_OPTIONS) {
     this.security = new ClusterSecurity(deps.client, deps.now, options.certificates ?? DEFAULT_CERTIFICATE_LIFETIMES);
-    this.steps = [
+    const steps: Step<Ctx>[] = [
       { name: 'load', run: (c) => this.load(c) },
       { name: 'deletion', run: (c) => this.handleDeletion(c) },
+      { name: 'pause', run: (c) => this.honourPause(c) },
       { name: 'finalizer', run: (c) => this.ensureFinalizer(c) },
       { name: 'security', run: (c) => this.ensureSecurity(c) },
       { name: 'observe', run: (c) => this.observe(c) },
@@ -163,12 +169,61 @@ export class RaftClusterController {
       { name: 'act', run: (c) => this.act(c) },
       { name: 'status', run: (c) => this.writeStatus(c) },
     ];
+    this.steps = steps.map((st) => ({ name: st.name, run: (c: Ctx) => { c.stepName = st.name; return st.run(c); } }));
   }
 
-  /** Reconciles `namespace/name` once. Throws on API errors (the queue backs off). */
+  /**
+   * Reconciles `namespace/name` once. Throws on API errors (the queue backs off); the error is
+   * first written to status (ReconcileError condition, lastError) and recorded as an Event.
+   */
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = '', name = ''] = key.split('/');
-    return runSteps(this.steps, { namespace, name, pods: [], podRoles: new Map(), credentials: NO_CREDENTIALS });
+    const ctx: Ctx = { namespace, name, pods: [], podRoles: new Map(), credentials: NO_CREDENTIALS };
+    try {
+      return await runSteps(this.steps, ctx);
+    } catch (err) {
+      await this.recordReconcileError(ctx, err);
+      throw err;
+    }
+  }
+
+  /** Best effort: a failure to record the error must not hide the error itself. */
+  private async recordReconcileError(c: Ctx, err: unknown): Promise<void> {
+    const cluster = c.cluster;
+    if (cluster === undefined || isPaused(cluster.metadata) || cluster.metadata.deletionTimestamp !== undefined) return;
+    const step = c.stepName ?? 'unknown';
+    const message = err instanceof Error ? err.message : String(err);
+    const next = reconcileErrorStatus(cluster, step, message, this.deps.now());
+    if (next === undefined) return;
+    try {
+      if (cluster.status?.lastError?.message !== next.lastError?.message) await this.deps.events.record(cluster, 'Warning', 'ReconcileError', `${step}: ${message}`);
+      await this.deps.client.mergePatch(clusterPath(c.namespace, c.name, 'status'), { status: next });
+    } catch (e) {
+      this.deps.log.warn({ cluster: `${c.namespace}/${c.name}`, err: String(e) }, 'could not record the reconcile error in status');
+    }
+  }
+
+  /**
+   * PAUSE_ANNOTATION: no write for this cluster but the Paused condition (the one exception, so
+   * `kubectl get` shows why nothing happens) and an Event when it pauses. No requeue: removing
+   * the annotation is a watch event.
+   */
+  private async honourPause(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    if (cluster === undefined) return DONE;
+    if (!isPaused(cluster.metadata)) return CONTINUE;
+    const prev = (cluster.status?.conditions ?? []).find((x) => x.type === 'Paused');
+    if (prev?.status !== 'True') {
+      const gen = cluster.metadata.generation;
+      const conditions = setCondition(cluster.status?.conditions ?? [], {
+        type: 'Paused', status: 'True', reason: 'ReconcilePaused',
+        message: `annotation ${PAUSE_ANNOTATION}: ${PAUSE_VALUE}: the operator makes no change to this cluster (objects, pods, members, PDB, status other than this condition) until it is removed`,
+        ...(gen === undefined ? {} : { observedGeneration: gen }),
+      }, isoSeconds(this.deps.now()));
+      await this.deps.client.mergePatch(clusterPath(c.namespace, c.name, 'status'), { status: { conditions } });
+      await this.deps.events.record(cluster, 'Normal', 'Paused', `reconciliation paused by annotation ${PAUSE_ANNOTATION}: ${PAUSE_VALUE}`);
+    }
+    return DONE;
   }
 
   private memberClient(cluster: RaftCluster, member: string, credentials: MemberCredentials): MemberClient {
@@ -503,9 +558,33 @@ export function securityBlockedStatus(cluster: RaftCluster, problem: SecurityPro
   return { phase: 'Degraded', conditions, selector: selectorString(cluster), ...og };
 }
 
+/** ReconcileError condition of a pass that completed. */
+function reconciledCondition(gen: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+  return { type: 'ReconcileError', status: 'False', reason: 'Reconciled', message: 'the last reconcile pass completed', ...(gen === undefined ? {} : { observedGeneration: gen }) };
+}
+
+/**
+ * Members to report. With a leader: the live view. Without one: the last configuration seen under a
+ * leader, each member unhealthy, with the role and applied index it reports itself if it answered
+ * (`unreachable` otherwise), so the per-member view survives exactly when it is needed.
+ */
+function reportedMembers(cluster: RaftCluster, obs: MemberObservation): { members: MemberStatus[]; stale: boolean } {
+  const last = cluster.status?.members ?? [];
+  if (obs.leader !== undefined || last.length === 0) {
+    return { members: obs.members.map((m) => ({ name: m.name, role: m.role, voter: m.voter, healthy: m.healthy, appliedIndex: m.appliedIndex })), stale: false };
+  }
+  return {
+    stale: true,
+    members: last.map((m) => {
+      const a = obs.answered?.get(m.name);
+      return { name: m.name, role: a?.role ?? 'unreachable', voter: m.voter, healthy: false, appliedIndex: a?.appliedIndex ?? m.appliedIndex };
+    }),
+  };
+}
+
 /** Pure status computation from one pass's observation and decision (unit-tested). */
 export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step: PlanStep, stsReplicas: number | undefined, nowIso: string, security?: SecurityStatus): RaftClusterStatus {
-  const members: MemberStatus[] = obs.members.map((m) => ({ name: m.name, role: m.role, voter: m.voter, healthy: m.healthy, appliedIndex: m.appliedIndex }));
+  const { members, stale } = reportedMembers(cluster, obs);
   const voters = obs.members.filter((m) => m.voter);
   const healthyVoters = voters.filter((m) => m.healthy).length;
   const available = obs.leader !== undefined && voters.length > 0 && healthyVoters >= quorumOf(voters.length);
@@ -516,7 +595,9 @@ export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step
   let conditions: Condition[] = cluster.status?.conditions ?? [];
   conditions = setCondition(conditions, available
     ? cond('Available', 'True', 'QuorumHealthy', `leader ${obs.leader ?? ''}, ${healthyVoters}/${voters.length} voters healthy`)
-    : cond('Available', 'False', 'NoQuorum', obs.leader === undefined ? 'no member reports a leader' : `${healthyVoters}/${voters.length} voters healthy`), nowIso);
+    : cond('Available', 'False', 'NoQuorum', obs.leader === undefined
+      ? `no member reports a leader${stale ? `; status.members is the last configuration seen (stale since ${cluster.status?.membersStaleSince ?? nowIso})` : ''}`
+      : `${healthyVoters}/${voters.length} voters healthy`), nowIso);
   const progressing = step.kind === 'none'
     ? cond('Progressing', 'False', 'Settled', `cluster matches spec (${cluster.spec.replicas} voters)`)
     : step.kind === 'refuse'
@@ -528,14 +609,17 @@ export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step
     : unhealthy.length > 0
       ? cond('Degraded', 'True', 'MemberUnhealthy', `unhealthy: ${unhealthy.join(', ')}`)
       : cond('Degraded', 'False', 'AllMembersHealthy', `${members.length} members healthy`), nowIso);
+  conditions = setCondition(conditions, reconciledCondition(gen), nowIso);
+  if (conditions.some((x) => x.type === 'Paused')) conditions = setCondition(conditions, cond('Paused', 'False', 'Reconciling', `no ${PAUSE_ANNOTATION}: ${PAUSE_VALUE} annotation; the operator acts on this cluster`), nowIso);
   let phase: RaftClusterPhase;
   if (cluster.metadata.deletionTimestamp !== undefined) phase = 'Deleting';
-  else if (stsReplicas === undefined || (obs.leader === undefined && cluster.status?.leader === undefined)) phase = 'Bootstrapping';
+  else if (stsReplicas === undefined || (obs.leader === undefined && members.length === 0)) phase = 'Bootstrapping';
   else if (!available) phase = 'Degraded';
   else if (step.kind === 'deletePod' || (step.kind === 'transferLeadership' && members.length === cluster.spec.replicas)) phase = 'Upgrading';
   else if (members.length !== cluster.spec.replicas || stsReplicas !== members.length || members.some((m) => !m.voter)) phase = 'Scaling';
   else if (unhealthy.length > 0) phase = 'Degraded';
   else phase = 'Running';
+  const lastError = cluster.status?.lastError;
   const status: RaftClusterStatus = {
     phase,
     replicas: members.length,
@@ -547,8 +631,30 @@ export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step
     ...(obs.leader === undefined ? {} : { leader: obs.leader }),
     ...(obs.term === undefined ? {} : { term: obs.term }),
     ...(security === undefined ? {} : { security }),
+    ...(stale ? { membersStaleSince: cluster.status?.membersStaleSince ?? nowIso } : {}),
+    ...(lastError === undefined ? {} : { lastError }),
   };
   return status;
+}
+
+/**
+ * Status after a failed pass (pure): the ReconcileError condition (True, the step and the error)
+ * and lastError. undefined when nothing needs writing: the same error repeating within
+ * `refreshMs` of the recorded one (each status write wakes the watch, which would defeat the
+ * queue's backoff).
+ */
+export function reconcileErrorStatus(cluster: RaftCluster, step: string, message: string, nowMs: number, refreshMs = 60_000): Pick<RaftClusterStatus, 'conditions' | 'lastError'> | undefined {
+  const msg = message.slice(0, 1000);
+  const old = cluster.status;
+  const prev = old?.conditions?.find((x) => x.type === 'ReconcileError');
+  const last = old?.lastError;
+  if (prev?.status === 'True' && last !== undefined && last.step === step && last.message === msg && nowMs - Date.parse(last.time) < refreshMs) return undefined;
+  const gen = cluster.metadata.generation;
+  const nowIso = isoSeconds(nowMs);
+  const conditions = setCondition(old?.conditions ?? [], {
+    type: 'ReconcileError', status: 'True', reason: `${step.charAt(0).toUpperCase()}${step.slice(1)}Failed`, message: `${step}: ${msg}`, ...(gen === undefined ? {} : { observedGeneration: gen }),
+  }, nowIso);
+  return { conditions, lastError: { time: nowIso, step, message: msg } };
 }
 
 /** The `Restored` condition of a cluster created with spec.restore: True once its bootstrap members formed a cluster. */
