@@ -1,16 +1,17 @@
 // RaftCluster reconciler: load → deletion/finalizer → observe members → plan one step → apply owned
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
-import type { V1ConfigMap, V1CronJob, V1Pod, V1PodDisruptionBudget, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1CronJob, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1StatefulSet, V1StorageClass } from '@kubernetes/client-node';
 import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, SecurityStatus } from '../api/types.js';
 import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, isPaused } from '../api/types.js';
+import type { BuildInputs } from '../build/objects.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
   CM_INITIAL_CLUSTER_STATE, initialClusterFor, tlsSecretInEffect,
 } from '../build/objects.js';
 import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, withRestore } from '../build/backup.js';
 import {
-  MEMBER_ROLE_LABEL, clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
+  DATA_VOLUME, MEMBER_ROLE_LABEL, clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
   pvcName, quorumOf, selectorString, statefulSetName,
 } from '../build/names.js';
 import type { EventRecorder } from '../kube/events.js';
@@ -24,6 +25,8 @@ import type { OperatorMetrics } from '../metrics.js';
 import type { ObservedMember, ObservedPod, PlanStep } from '../planner/planner.js';
 import { plan } from '../planner/planner.js';
 import { disruptionBudget } from '../planner/disruption.js';
+import type { ObservedClaim, StorageStep } from '../planner/storage.js';
+import { planStorage } from '../planner/storage.js';
 import { isoSeconds, jsonEqual, setCondition } from './conditions.js';
 import { ClusterSecurity, SecurityProblem } from './security.js';
 import type { ReconcileResult, Step, StepResult } from './steps.js';
@@ -94,6 +97,10 @@ interface Ctx {
   sts?: V1StatefulSet | undefined;
   cm?: V1ConfigMap | undefined;
   pods: ObservedPod[];
+  /** StatefulSet replicas in effect (its spec, or the member count when it must be recreated). */
+  stsReplicas?: number | undefined;
+  /** What to do about spec.storage this pass. */
+  storage?: StorageStep;
   /** MEMBER_ROLE_LABEL of each member pod now (undefined: unlabelled), for the PDB sync. */
   podRoles: Map<string, string | undefined>;
   /** How the operator reaches this cluster's members (CA to trust, token); set by the security step. */
@@ -313,13 +320,18 @@ export class RaftClusterController {
       outdated: updateRevision !== undefined && p.metadata?.labels?.['controller-revision-hash'] !== undefined && p.metadata.labels['controller-revision-hash'] !== updateRevision,
     }));
     c.podRoles = new Map(pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => [p.metadata?.name ?? '', p.metadata?.labels?.[MEMBER_ROLE_LABEL]]));
-    const stsReplicas = c.sts?.spec?.replicas;
     const candidates = new Set<string>();
-    for (let i = 0; i < Math.max(stsReplicas ?? 0, cluster.status?.members?.length ?? 0); i++) candidates.add(memberName(cluster, i));
+    for (let i = 0; i < Math.max(c.sts?.spec?.replicas ?? 0, cluster.status?.members?.length ?? 0); i++) candidates.add(memberName(cluster, i));
     for (const m of cluster.status?.members ?? []) candidates.add(m.name);
-    c.observed = stsReplicas === undefined && candidates.size === 0
+    c.observed = c.sts === undefined && candidates.size === 0
       ? { leader: undefined, term: undefined, commitIndex: 0, members: [] }
       : await observeMembers(cluster, [...candidates], (m) => this.memberClient(cluster, m, c.credentials));
+    // A StatefulSet gone after the cluster formed (replaced for a storage change, or deleted by hand
+    // with --cascade=orphan) is recreated with the members there are, never bootstrapped again.
+    const formedBefore = c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] === 'existing';
+    const stsReplicas = c.sts?.spec?.replicas ?? (formedBefore ? Math.max(1, c.observed.members.length || (cluster.status?.members?.length ?? 0) || cluster.spec.replicas) : undefined);
+    c.stsReplicas = stsReplicas;
+    c.storage = await this.observeStorage(c, cluster);
     c.step = plan({
       desiredReplicas: cluster.spec.replicas,
       statefulSetReplicas: stsReplicas,
@@ -337,7 +349,7 @@ export class RaftClusterController {
     const cluster = c.cluster;
     const step = c.step;
     if (cluster === undefined || step === undefined) return DONE;
-    const current = c.sts?.spec?.replicas;
+    const current = c.stsReplicas;
     const replicas = step.kind === 'bootstrap' || step.kind === 'setStatefulSetReplicas' ? step.replicas : (current ?? 0);
     const bootstrapCount = step.kind === 'bootstrap' ? step.replicas : cluster.spec.replicas;
     const initialCluster = c.cm?.data?.[CM_INITIAL_CLUSTER] ?? initialClusterFor(cluster, bootstrapCount);
@@ -354,7 +366,7 @@ export class RaftClusterController {
     await this.syncDisruptionBudget(c, cluster, step);
     const restore = cluster.spec.restore;
     if (step.kind === 'bootstrap' && restore !== undefined) await this.warnStaleDataVolumes(cluster, c.namespace, step.replicas);
-    await client.apply(withRestore(buildStatefulSet(cluster, inputs), cluster) as KubeObject);
+    await this.applyStatefulSet(c, cluster, inputs);
     if (state === 'existing' && c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] !== 'existing') {
       await this.deps.events.record(cluster, 'Normal', 'Bootstrapped', `bootstrap members formed a cluster; later members join with --initial-cluster-state=existing`);
       if (restore !== undefined) await this.deps.events.record(cluster, 'Normal', 'Restored', `cluster restored from backup ${restore.file} on PVC ${restore.claimName}`);
@@ -362,6 +374,76 @@ export class RaftClusterController {
     c.bootstrapState = state;
     await this.syncBackup(c, cluster);
     return CONTINUE;
+  }
+
+  /**
+   * The data volumeClaimTemplate in effect and, only when spec.storage differs from it, the
+   * members' PVCs and whether their StorageClass allows expansion; then planner/storage.ts decides.
+   */
+  private async observeStorage(c: Ctx, cluster: RaftCluster): Promise<StorageStep> {
+    const vct = c.sts?.spec?.volumeClaimTemplates?.find((t) => t.metadata?.name === DATA_VOLUME);
+    if (vct === undefined) return { kind: 'none' };
+    const current = { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), storageClassName: vct.spec?.storageClassName };
+    const desired = cluster.spec.storage;
+    try {
+      if (planStorage(desired, current, []).kind === 'none') return { kind: 'none' };
+      const client = this.deps.client;
+      const classes = new Map<string, true | string>();
+      const expandable = async (cls: string | undefined): Promise<true | string> => {
+        if (cls === undefined || cls === '') return 'it has no StorageClass';
+        const known = classes.get(cls);
+        if (known !== undefined) return known;
+        let verdict: true | string;
+        try {
+          const sc = await client.get<V1StorageClass & KubeObject>(`/apis/storage.k8s.io/v1/storageclasses/${encodeURIComponent(cls)}`);
+          verdict = sc === undefined ? `StorageClass ${cls} not found` : sc.allowVolumeExpansion === true ? true : `StorageClass ${cls} does not allow volume expansion (allowVolumeExpansion is not true)`;
+        } catch (err) {
+          verdict = `the operator cannot read StorageClass ${cls} (${err instanceof Error ? err.message : String(err)})`;
+        }
+        classes.set(cls, verdict);
+        return verdict;
+      };
+      const claims: ObservedClaim[] = [];
+      for (let i = 0; i < (c.sts?.spec?.replicas ?? 0); i++) {
+        const pvc = await client.get<V1PersistentVolumeClaim & KubeObject>(resourcePath('v1', 'PersistentVolumeClaim', c.namespace, pvcName(cluster, i)));
+        if (pvc === undefined) continue;
+        const cls = pvc.spec?.storageClassName;
+        claims.push({ name: pvc.metadata?.name ?? '', request: String(pvc.spec?.resources?.requests?.['storage'] ?? '0'), storageClassName: cls, expandable: await expandable(cls) });
+      }
+      return planStorage(desired, current, claims);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      return { kind: 'refuse', message: err.message };
+    }
+  }
+
+  /**
+   * The StatefulSet, with the data volumeClaimTemplate it already has unless planner/storage.ts
+   * says the new one can go in (the field is immutable: applying a change would fail every pass).
+   * Replacing it deletes the object with the orphan cascade (pods and PVCs stay, the next pass
+   * recreates it and it adopts them); while that deletion is pending nothing is applied.
+   */
+  private async applyStatefulSet(c: Ctx, cluster: RaftCluster, inputs: BuildInputs): Promise<void> {
+    const client = this.deps.client;
+    const storage = c.storage ?? { kind: 'none' };
+    const vct = c.sts?.spec?.volumeClaimTemplates?.find((t) => t.metadata?.name === DATA_VOLUME);
+    if (c.sts?.metadata?.deletionTimestamp !== undefined) return;
+    if (storage.kind === 'expandClaims') {
+      for (const claim of storage.claims) {
+        await client.mergePatch(resourcePath('v1', 'PersistentVolumeClaim', c.namespace, claim), { spec: { resources: { requests: { storage: storage.size } } } });
+      }
+      await this.deps.events.record(cluster, 'Normal', 'ExpandVolumes', `requested ${storage.size} for ${storage.claims.join(', ')} (expanded in place by the StorageClass's provisioner)`);
+    }
+    if (storage.kind === 'replaceStatefulSet') {
+      await client.delete(resourcePath('apps/v1', 'StatefulSet', c.namespace, statefulSetName(cluster)), { propagationPolicy: 'Orphan' });
+      await this.deps.events.record(cluster, 'Normal', 'ReplaceStatefulSet', `StatefulSet deleted with the orphan cascade (pods and PVCs stay) and recreated: ${storage.reason}`);
+      return;
+    }
+    const keep = storage.kind !== 'none' && vct !== undefined;
+    const shaped = keep
+      ? { ...cluster, spec: { ...cluster.spec, storage: { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), ...(vct.spec?.storageClassName === undefined ? {} : { storageClassName: vct.spec.storageClassName }) } } }
+      : cluster;
+    await client.apply(withRestore(buildStatefulSet(shaped, inputs), cluster) as KubeObject);
   }
 
   /**
@@ -526,6 +608,14 @@ export class RaftClusterController {
     const nowIso = isoSeconds(this.deps.now());
     const next = computeStatus(cluster, obs, step, c.sts?.spec?.replicas, nowIso, c.security);
     if (c.backup !== undefined) next.backup = c.backup;
+    const storageCond = storageCondition(c.storage ?? { kind: 'none' }, c.sts?.metadata?.deletionTimestamp !== undefined, cluster.metadata.generation);
+    if (c.sts !== undefined || c.storage?.kind !== 'none') {
+      const prevStorage = (old.conditions ?? []).find((x) => x.type === 'StorageSynced');
+      next.conditions = setCondition(next.conditions ?? [], storageCond, nowIso);
+      if (storageCond.reason === 'StorageChangeRefused' && prevStorage?.message !== storageCond.message) {
+        await this.deps.events.record(cluster, 'Warning', 'StorageChangeRefused', storageCond.message);
+      }
+    }
     const restore = cluster.spec.restore;
     if (restore !== undefined) next.conditions = setCondition(next.conditions ?? [], restoredCondition(restore, c.bootstrapState === 'existing', cluster.metadata.generation), nowIso);
     const prevProgress = (old.conditions ?? []).find((x) => x.type === 'Progressing');
@@ -655,6 +745,18 @@ export function reconcileErrorStatus(cluster: RaftCluster, step: string, message
     type: 'ReconcileError', status: 'True', reason: `${step.charAt(0).toUpperCase()}${step.slice(1)}Failed`, message: `${step}: ${msg}`, ...(gen === undefined ? {} : { observedGeneration: gen }),
   }, nowIso);
   return { conditions, lastError: { time: nowIso, step, message: msg } };
+}
+
+/** The `StorageSynced` condition: the members' volumes match spec.storage, or what is under way, or why not. */
+export function storageCondition(step: StorageStep, replacing: boolean, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+  const gen = generation === undefined ? {} : { observedGeneration: generation };
+  if (replacing) return { type: 'StorageSynced', status: 'False', reason: 'ReplacingStatefulSet', message: 'waiting for the old StatefulSet object to go (orphan cascade, done by the garbage collector); pods and PVCs stay', ...gen };
+  switch (step.kind) {
+    case 'none': return { type: 'StorageSynced', status: 'True', reason: 'InSync', message: 'member volumes match spec.storage', ...gen };
+    case 'expandClaims': return { type: 'StorageSynced', status: 'False', reason: 'ExpandingVolumes', message: `requesting ${step.size} for ${step.claims.join(', ')}`, ...gen };
+    case 'replaceStatefulSet': return { type: 'StorageSynced', status: 'False', reason: 'ReplacingStatefulSet', message: step.reason, ...gen };
+    case 'refuse': return { type: 'StorageSynced', status: 'False', reason: 'StorageChangeRefused', message: step.message, ...gen };
+  }
 }
 
 /** The `Restored` condition of a cluster created with spec.restore: True once its bootstrap members formed a cluster. */
