@@ -1,6 +1,8 @@
 // TypeScript shapes of the raftkv.dev/v1alpha1 custom resources (shared/API.md §5). They mirror
 // k8s/crds/*.yaml; the CRD schemas apply the defaults, so a spec read from the API server has them.
 
+import type { V1Affinity, V1EnvVar, V1Toleration, V1TopologySpreadConstraint } from '@kubernetes/client-node';
+
 /** API group of every raftkv custom resource. */
 export const GROUP = 'raftkv.dev';
 /** The one served version. */
@@ -87,6 +89,30 @@ export interface RaftClusterSpec {
   tls?: TlsSpec;
   /** Bearer-token authentication on the client port (the daemon's --auth-token-file). */
   auth?: AuthSpec;
+  /**
+   * Pod affinity as in core/v1, used as given. Without a podAntiAffinity of its own the operator
+   * adds one spreading members over nodes per memberAntiAffinity.
+   */
+  affinity?: V1Affinity;
+  /** Default anti-affinity on kubernetes.io/hostname: Preferred (default), Required, or None. */
+  memberAntiAffinity?: 'Preferred' | 'Required' | 'None';
+  /** As in core/v1; a constraint without labelSelector gets the member pods' selector. */
+  topologySpreadConstraints?: V1TopologySpreadConstraint[];
+  tolerations?: V1Toleration[];
+  nodeSelector?: Record<string, string>;
+  priorityClassName?: string;
+  /** Extra pod labels, annotations, env and daemon flags (docs/operator.md). */
+  pod?: PodOverrides;
+}
+
+/** RaftCluster.spec.pod: additions to the member pods (the operator's own keys cannot be overridden; the CRD refuses them). */
+export interface PodOverrides {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Added to the raftkv container's env. */
+  env?: V1EnvVar[];
+  /** Appended to the raftkv command line (flags the operator sets itself are refused). */
+  extraArgs?: string[];
 }
 
 /** RaftCluster.spec.backup. */

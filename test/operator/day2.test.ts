@@ -1,4 +1,5 @@
-// Operator tier: status tells the truth (reconcile errors, the member view kept during quorum loss)
+// Operator tier, day 2: placement and pod hardening accepted by the API server, status tells the truth
+// (reconcile errors, the member view kept during quorum loss)
 // and the pause annotation, against a real kube-apiserver + etcd with fake members.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -184,4 +185,55 @@ test('pause: no write for the cluster (objects, members, status) but the Paused 
   await waitFor('5 voters', async () => fake.voters().length === 5, 60_000);
   const resumed = await get<RaftCluster>(`${CR}/pz`);
   assert.deepEqual([cond(resumed, 'Paused')?.status, cond(resumed, 'Paused')?.reason], ['False', 'Reconciling']);
+});
+
+test('placement, pod additions and hardening: the API server accepts the StatefulSet; the CRD refuses overriding the operator', async () => {
+  const base = { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', spec: { replicas: 3, image: 'raftkv:test' } };
+  const refused: [string, object, RegExp][] = [
+    ['pl-bad-label', { pod: { labels: { 'app.kubernetes.io/instance': 'x' } } }, /spec.pod.labels cannot set/],
+    ['pl-bad-env', { pod: { env: [{ name: 'POD_NAME', value: 'x' }] } }, /spec.pod.env cannot set POD_NAME/],
+    ['pl-bad-arg', { pod: { extraArgs: ['--data-dir=/elsewhere'] } }, /extraArgs cannot repeat a flag/],
+    ['pl-bad-arg2', { pod: { extraArgs: ['--cluster-token', 'x'] } }, /extraArgs cannot repeat a flag/],
+    ['pl-bad-anti', { memberAntiAffinity: 'Sometimes' }, /Unsupported value/],
+  ];
+  for (const [name, spec, re] of refused) {
+    const r = await cp.request('POST', CR, { ...base, metadata: { name }, spec: { ...base.spec, ...spec } });
+    assert.equal(r.status, 422, name);
+    assert.match(JSON.stringify(r.body), re, name);
+  }
+  await newCluster('pl', 3);
+  const patch = {
+    spec: {
+      memberAntiAffinity: 'Required',
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }] } } },
+      topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' }],
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'raftkv', effect: 'NoSchedule' }],
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      priorityClassName: 'system-cluster-critical',
+      pod: { labels: { team: 'storage' }, annotations: { 'example.com/owner': 'db' }, env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=256' }], extraArgs: ['--log-level=debug'] },
+    },
+  };
+  assert.equal((await cp.request('PATCH', `${CR}/pl`, patch, 'application/merge-patch+json')).status, 200);
+  interface PodSpecView { affinity?: { nodeAffinity?: unknown; podAntiAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { topologyKey: string }[] } }; topologySpreadConstraints?: { labelSelector?: unknown }[]; tolerations?: unknown[]; nodeSelector?: Record<string, string>; priorityClassName?: string; securityContext?: { runAsNonRoot?: boolean; seccompProfile?: { type: string } }; containers: { args: string[]; env: { name: string }[]; securityContext?: { readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[] } } }[] }
+  const sts = await waitFor('StatefulSet with placement', async () => {
+    const s = await get<{ spec: { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpecView } } }>(`${STS}/pl`);
+    return s?.spec.template.spec.priorityClassName === 'system-cluster-critical' ? s : undefined;
+  });
+  const t = sts.spec.template;
+  assert.equal(t.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.topologyKey, 'kubernetes.io/hostname');
+  assert.ok(t.spec.affinity?.nodeAffinity !== undefined);
+  assert.deepEqual(t.spec.topologySpreadConstraints?.[0]?.labelSelector, { matchLabels: { 'app.kubernetes.io/name': 'raftkv', 'app.kubernetes.io/instance': 'pl' } });
+  assert.equal(t.spec.tolerations?.length, 1);
+  assert.deepEqual(t.spec.nodeSelector, { 'kubernetes.io/os': 'linux' });
+  assert.equal(t.metadata.labels['team'], 'storage');
+  assert.equal(t.metadata.annotations?.['example.com/owner'], 'db');
+  assert.equal(t.spec.securityContext?.runAsNonRoot, true);
+  assert.equal(t.spec.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+  const ctr = t.spec.containers[0];
+  assert.equal(ctr?.securityContext?.readOnlyRootFilesystem, true);
+  assert.deepEqual(ctr?.securityContext?.capabilities?.drop, ['ALL']);
+  assert.equal(ctr?.args.at(-1), '--log-level=debug');
+  assert.ok(ctr?.env.some((e) => e.name === 'NODE_OPTIONS'));
+  const c = await get<RaftCluster>(`${CR}/pl`);
+  assert.notEqual(cond(c, 'ReconcileError')?.status, 'True');
 });
