@@ -237,3 +237,35 @@ test('placement, pod additions and hardening: the API server accepts the Statefu
   const c = await get<RaftCluster>(`${CR}/pl`);
   assert.notEqual(cond(c, 'ReconcileError')?.status, 'True');
 });
+
+test('scale down 5→3 with the member being removed dead completes; a dead member above spec.replicas goes first', async () => {
+  const fake = await newCluster('sd', 5);
+  await running('sd');
+  const dead = fake.members.get('sd-4');
+  assert.ok(dead !== undefined);
+  dead.up = false;
+  const t0 = Date.now();
+  fake.calls.length = 0;
+  assert.equal((await cp.request('PATCH', `${CR}/sd`, { spec: { replicas: 3 } }, 'application/merge-patch+json')).status, 200);
+  await waitFor('3 voters, StatefulSet 3', async () => {
+    const s = await get<{ spec: { replicas: number } }>(`${STS}/sd`);
+    return fake.voters().length === 3 && s?.spec.replicas === 3;
+  });
+  console.log(`# 5→3 with the removed member dead: ${Date.now() - t0} ms`);
+  assert.deepEqual(fake.calls, ['remove sd-4', 'remove sd-3']);
+  // 5 again, then 3 with sd-3 dead and sd-4 alive: sd-3 is removed first.
+  assert.equal((await cp.request('PATCH', `${CR}/sd`, { spec: { replicas: 5 } }, 'application/merge-patch+json')).status, 200);
+  await waitFor('5 voters', async () => fake.voters().length === 5);
+  const m3 = fake.members.get('sd-3');
+  assert.ok(m3 !== undefined);
+  m3.up = false;
+  fake.calls.length = 0;
+  assert.equal((await cp.request('PATCH', `${CR}/sd`, { spec: { replicas: 3 } }, 'application/merge-patch+json')).status, 200);
+  await waitFor('3 voters again', async () => {
+    const s = await get<{ spec: { replicas: number } }>(`${STS}/sd`);
+    return fake.voters().length === 3 && s?.spec.replicas === 3;
+  });
+  assert.deepEqual(fake.calls, ['remove sd-3', 'remove sd-4']);
+  const c = await running('sd');
+  assert.equal(c.status?.replicas, 3);
+});

@@ -59,9 +59,13 @@ async function evict(name: string): Promise<number> {
 
 /** The PDB once the disruption controller has processed its current generation. */
 async function settledPdb(name: string, want: (p: Pdb) => boolean): Promise<Pdb> {
+  let last: Pdb | undefined;
   return waitFor(`PDB ${name} settled`, async () => {
     const p = await get<Pdb>(`${PDBS}/${name}`);
+    last = p;
     return p !== undefined && p.status?.observedGeneration === p.metadata.generation && want(p) ? p : undefined;
+  }).catch((err: unknown) => {
+    throw new Error(`${String(err)}\nlast PDB: ${JSON.stringify({ generation: last?.metadata.generation, spec: last?.spec, status: last?.status })}`);
   });
 }
 

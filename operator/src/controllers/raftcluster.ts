@@ -448,23 +448,33 @@ export class RaftClusterController {
 
   /**
    * PDB and pod role labels from the live configuration (planner/disruption.ts). Every write keeps
-   * the guarantee: minAvailable is raised before any voter label is added and lowered only after
-   * stale ones are gone, so between two writes the bound is the stricter of both. Without a leader
-   * nothing is known: an existing PDB and the labels stay as they are.
+   * the guarantee: minAvailable is raised before any voter label is added or removed and lowered
+   * only after, so between two writes the bound is the stricter of both. Without a leader nothing
+   * is known: an existing PDB and the labels stay as they are.
    */
   private async syncDisruptionBudget(c: Ctx, cluster: RaftCluster, step: PlanStep): Promise<void> {
     const client = this.deps.client;
     const path = resourcePath('policy/v1', 'PodDisruptionBudget', c.namespace, pdbName(cluster));
     const current = await client.get<V1PodDisruptionBudget & KubeObject>(path);
     const obs = c.observed;
+    const warnSingle = (): Promise<void> => this.deps.events.record(cluster, 'Warning', 'SingleVoterDisruptable',
+      'one voter: the PodDisruptionBudget allows evicting it (minAvailable 0) so a node drain can finish; the cluster is unavailable while it restarts. Run 3 replicas to keep serving through a drain');
     if (obs === undefined || obs.leader === undefined || obs.members.length === 0) {
-      if (current === undefined) await client.apply(buildPodDisruptionBudget(cluster, cluster.spec.replicas === 1 ? 0 : quorumOf(cluster.spec.replicas)) as KubeObject);
+      if (current === undefined) {
+        await client.apply(buildPodDisruptionBudget(cluster, cluster.spec.replicas === 1 ? 0 : quorumOf(cluster.spec.replicas)) as KubeObject);
+        if (cluster.spec.replicas === 1) await warnSingle();
+      }
       return;
     }
     const budget = disruptionBudget(obs.members, step);
     const voterSelector = current?.spec?.selector?.matchLabels?.[MEMBER_ROLE_LABEL] === 'voter';
     const was = voterSelector && typeof current?.spec?.minAvailable === 'number' ? current.spec.minAvailable : undefined;
-    const first = was === undefined ? budget.minAvailable : Math.max(was, budget.minAvailable);
+    // The disruption controller recomputes a PDB when a pod starts matching it, not when one stops:
+    // a pod losing its voter label would stay counted as healthy. So first raise minAvailable by
+    // the pods about to leave (evictions wait until that generation is processed, then the stale
+    // count is still safe), relabel, and write the final value (a new generation: a recount).
+    const leaving = [...c.podRoles].filter(([pod, label]) => label === 'voter' && budget.roles.get(pod) !== 'voter').length;
+    const first = Math.max(was ?? 0, budget.minAvailable + leaving);
     if (was !== first) await client.apply(buildPodDisruptionBudget(cluster, first) as KubeObject);
     for (const [pod, label] of c.podRoles) {
       const want = budget.roles.get(pod);
@@ -476,10 +486,7 @@ export class RaftClusterController {
       }
     }
     if (first !== budget.minAvailable) await client.apply(buildPodDisruptionBudget(cluster, budget.minAvailable) as KubeObject);
-    if (budget.singleVoter && was !== 0) {
-      await this.deps.events.record(cluster, 'Warning', 'SingleVoterDisruptable',
-        'one voter: the PodDisruptionBudget allows evicting it (minAvailable 0) so a node drain can finish; the cluster is unavailable while it restarts. Run 3 replicas to keep serving through a drain');
-    }
+    if (budget.singleVoter && was !== 0) await warnSingle();
   }
 
   /**

@@ -85,8 +85,10 @@ export function pickTransferTarget(members: readonly ObservedMember[], from: str
 /**
  * Decides the next step. Order of concerns: a valid spec; the StatefulSet exists (bootstrap);
  * a leader and a healthy quorum (otherwise nothing is safe); membership names we understand;
- * finish a half-done change (learner) before starting another; then scale by one member; then
- * an image rollout, followers first and the leader last after a transfer.
+ * finish a half-done change (learner) before starting another; then scale by one member (a
+ * scale-down removes dead members first and never a live voter whose removal would cost the
+ * quorum); then an image rollout: pods already down on an outdated revision first (so a bad
+ * rollout can be reverted), then followers, the leader last after a transfer.
  */
 export function plan(input: PlannerInput): PlanStep {
   const desired = input.desiredReplicas;
@@ -107,11 +109,15 @@ export function plan(input: PlannerInput): PlanStep {
   }
   const foreign = members.find((m) => m.ordinal === undefined);
   if (foreign !== undefined) return refuse('ChangeInProgress', `member ${foreign.name} is not a pod of this cluster; remove it by hand`);
-  const gap = members.findIndex((m, i) => m.ordinal !== i);
-  if (gap !== -1) return refuse('ChangeInProgress', `members are not the ordinals 0..${members.length - 1} (found ${members.map((m) => m.name).join(', ')})`);
-
+  // Ordinals below spec.replicas must be 0..k-1 with no hole. Above it (a scale-down under way)
+  // any subset is fine: a dead member there is removed before the higher live ones.
+  const keptCount = members.filter((m) => (m.ordinal ?? 0) < desired).length;
+  const gap = members.findIndex((m, i) => i < keptCount && m.ordinal !== i);
   const n = members.length;
   const highest = members[n - 1];
+  const span = (highest?.ordinal ?? -1) + 1;
+  if (gap !== -1 || (span !== n && n <= desired)) return refuse('ChangeInProgress', `members are not the ordinals 0..${n - 1} (found ${members.map((m) => m.name).join(', ')})`);
+
   const learners = members.filter((m) => !m.voter);
   for (const learner of learners) {
     if (desired < n && learner === highest) return { kind: 'removeMember', member: learner.name };
@@ -120,11 +126,14 @@ export function plan(input: PlannerInput): PlanStep {
     return refuse('LearnerNotCaughtUp', `learner ${learner.name} is ${learner.healthy ? `${lag} entries behind (max ${input.learnerMaxLagEntries})` : 'not healthy yet'}`);
   }
 
-  const unhealthy = members.filter((m) => !m.healthy);
   const sts = input.statefulSetReplicas;
-  const needsChange = n !== desired || sts !== n || input.pods.some((p) => p.outdated);
-  if (needsChange && unhealthy.length > 0) {
-    return refuse('MemberUnhealthy', `waiting for ${unhealthy.map((m) => m.name).join(', ')} to be healthy before changing the cluster`);
+  const outdatedDown = new Set(input.pods.filter((p) => p.outdated && !p.ready).map((p) => p.name));
+  // Unhealthy members that block a change: not those a scale-down removes anyway, nor those on an
+  // outdated pod that is down already (the rollout replaces them first).
+  const blocking = members.filter((m) => !m.healthy && !(n > desired && (m.ordinal ?? 0) >= desired) && !outdatedDown.has(m.name));
+  const needsChange = n !== desired || sts !== span || input.pods.some((p) => p.outdated);
+  if (needsChange && blocking.length > 0) {
+    return refuse('MemberUnhealthy', `waiting for ${blocking.map((m) => m.name).join(', ')} to be healthy before changing the cluster`);
   }
 
   if (n < desired) {
@@ -132,23 +141,36 @@ export function plan(input: PlannerInput): PlanStep {
     if (sts > n + 1) return { kind: 'setStatefulSetReplicas', replicas: n + 1, reason: `more pods (${sts}) than members+1; one member joins at a time` };
     return { kind: 'addLearner', member: input.memberNameOf(n) };
   }
-  if (sts > n) return { kind: 'setStatefulSetReplicas', replicas: n, reason: `stop pods beyond the ${n} members` };
-  if (n > desired && highest !== undefined) {
-    if (highest.name === input.leader) {
-      const to = pickTransferTarget(members, highest.name);
-      if (to === undefined) return refuse('NoQuorum', `no healthy voter to take over from ${highest.name}`);
-      return { kind: 'transferLeadership', from: highest.name, to: to.name, reason: `leader ${highest.name} is being removed (scale down ${n}→${desired})` };
+  if (sts > span) return { kind: 'setStatefulSetReplicas', replicas: span, reason: `stop pods beyond the members (highest ${highest?.name ?? '-'})` };
+  if (n > desired) {
+    // Dead members first (removing one never costs a quorum), then the highest ordinal.
+    const leaving = members.filter((m) => (m.ordinal ?? 0) >= desired).sort((a, b) => Number(a.healthy) - Number(b.healthy) || (b.ordinal ?? 0) - (a.ordinal ?? 0));
+    const target = leaving[0];
+    if (target !== undefined) {
+      if (target.name === input.leader) {
+        const to = pickTransferTarget(members, target.name);
+        if (to === undefined) return refuse('NoQuorum', `no healthy voter to take over from ${target.name}`);
+        return { kind: 'transferLeadership', from: target.name, to: to.name, reason: `leader ${target.name} is being removed (scale down ${n}→${desired})` };
+      }
+      if (target.healthy && target.voter && healthyVoters - 1 < quorumOf(voters.length - 1)) {
+        return refuse('MemberUnhealthy', `removing ${target.name} would leave ${healthyVoters - 1} healthy of ${voters.length - 1} voters, below a quorum`);
+      }
+      return { kind: 'removeMember', member: target.name };
     }
-    return { kind: 'removeMember', member: highest.name };
   }
-  if (sts < n) return { kind: 'setStatefulSetReplicas', replicas: n, reason: `${n} members but only ${sts} pods` };
+  if (sts < span) return { kind: 'setStatefulSetReplicas', replicas: span, reason: `${n} members but only ${sts} pods` };
 
   const outdated = input.pods.filter((p) => p.outdated);
   if (outdated.length > 0) {
     // A pod just deleted is missing until the StatefulSet recreates it: count it as not ready.
     const missing: string[] = [];
     for (let i = 0; i < n; i++) if (!input.pods.some((p) => p.name === input.memberNameOf(i))) missing.push(input.memberNameOf(i));
-    const notReady = [...missing, ...input.pods.filter((p) => !p.ready).map((p) => p.name)];
+    if (missing.length > 0) return refuse('RolloutWaitingForHealth', `waiting for ${missing.join(', ')} to be recreated before replacing the next pod`);
+    // An outdated pod that is down already (crash-looping on a bad image, say) costs nothing to
+    // replace: it goes first, which is also what lets a bad rollout be reverted.
+    const down = outdated.filter((p) => !p.ready && p.name !== input.leader).sort((a, b) => b.name.localeCompare(a.name))[0];
+    if (down !== undefined) return { kind: 'deletePod', pod: down.name, reason: `replace ${down.name} first: not ready on an outdated revision` };
+    const notReady = input.pods.filter((p) => !p.ready).map((p) => p.name);
     if (notReady.length > 0) return refuse('RolloutWaitingForHealth', `waiting for ${notReady.join(', ')} to be ready before replacing the next pod`);
     const follower = outdated.filter((p) => p.name !== input.leader).sort((a, b) => b.name.localeCompare(a.name))[0];
     if (follower !== undefined) return { kind: 'deletePod', pod: follower.name, reason: `roll follower ${follower.name} to the new revision` };
