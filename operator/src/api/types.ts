@@ -254,7 +254,7 @@ export interface RaftChaosDrillSpec {
 }
 
 /** Drill lifecycle. */
-export type DrillPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+export type DrillPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
 
 /** RaftChaosDrill.status. */
 export interface RaftChaosDrillStatus {

@@ -11,7 +11,8 @@ import type { MemberStatusResponse } from '../member-client/client.js';
 import type { MemberCredentials } from '../member-client/client.js';
 import { MemberClient } from '../member-client/client.js';
 import { isoSeconds, setCondition } from './conditions.js';
-import { judgeDrill, longestUnavailableMs } from './drill-verdict.js';
+import { forEachBounded, judgeDrill, longestUnavailableMs, steadyStateProblem } from './drill-verdict.js';
+import { DrillLocks } from './drill-locks.js';
 import type { ControllerDeps } from './raftcluster.js';
 import { readMemberCredentials } from './security.js';
 import type { ReconcileResult } from './steps.js';
@@ -24,8 +25,14 @@ export interface DrillOptions {
   readonly maxProbeWrites: number;
   /** Bound on waiting for the cluster to recover (a leader, a restarted member healthy). */
   readonly recoveryTimeoutMs: number;
-  /** Probe keys go under this prefix. */
+  /** Probe keys go under this prefix (and are deleted after the read-back). */
   readonly keyPrefix: string;
+  /** Steady-state check: the largest lag (commit - applied) a voter may show before injecting. Default 1000. */
+  readonly steadyStateMaxLagEntries?: number;
+  /** Concurrent read-back (and clean-up) requests. Default 16. */
+  readonly readBackConcurrency?: number;
+  /** How often a running drill checks it still exists (deleting it aborts it). Default 500 ms. */
+  readonly abortPollMs?: number;
 }
 
 /** Defaults for the operator. */
@@ -33,11 +40,29 @@ export const DEFAULT_DRILL_OPTIONS: DrillOptions = { maxDurationMs: 30 * 60_000,
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Sleeps `ms`, or less when `signal` aborts (the drill was deleted). */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((r) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      r();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
+
 /** The RaftChaosDrill reconciler. */
 export class RaftChaosDrillController {
   private readonly running = new Map<string, Promise<void>>();
 
-  constructor(private readonly deps: ControllerDeps, private readonly options: DrillOptions = DEFAULT_DRILL_OPTIONS) {}
+  private readonly locks: DrillLocks;
+
+  constructor(private readonly deps: ControllerDeps, private readonly options: DrillOptions = DEFAULT_DRILL_OPTIONS) {
+    this.locks = deps.drillLocks ?? new DrillLocks();
+  }
 
   /** Drills running in this process. */
   get activeRuns(): number {
@@ -56,13 +81,24 @@ export class RaftChaosDrillController {
     const drill = await this.deps.client.get<RaftChaosDrill & KubeObject>(path);
     if (drill === undefined) return { requeueAfterMs: undefined, reason: 'gone' };
     const phase = drill.status?.phase ?? 'Pending';
-    if (phase === 'Succeeded' || phase === 'Failed') return { requeueAfterMs: undefined, reason: 'finished' };
+    if (phase === 'Succeeded' || phase === 'Failed' || phase === 'Aborted') return { requeueAfterMs: undefined, reason: 'finished' };
     if (this.running.has(key)) return { requeueAfterMs: undefined, reason: 'running' };
     if (phase === 'Running') {
       await this.patchStatus(drill, { phase: 'Failed', finishedAt: isoSeconds(this.deps.now()), message: 'the operator restarted during the drill; its measurements are lost' }, 'Interrupted');
       return { requeueAfterMs: undefined, reason: 'interrupted' };
     }
-    const run = this.run(drill).catch((err: unknown) => this.deps.log.error({ drill: key, err: String(err) }, 'drill run failed to record its result')).finally(() => this.running.delete(key));
+    // One drill per cluster: a second one waits (Pending) until the first has finished.
+    const clusterKey = `${ns}/${drill.spec.clusterRef.name}`;
+    if (!this.locks.acquire(clusterKey, key)) {
+      const holder = this.locks.holder(clusterKey) ?? '';
+      const message = `waiting for drill ${holder} on the same cluster to finish`;
+      if (drill.status?.message !== message) await this.patchStatus(drill, { phase: 'Pending', message }, 'WaitingForOtherDrill');
+      return { requeueAfterMs: 2000, reason: 'cluster locked by another drill' };
+    }
+    const run = this.run(drill).catch((err: unknown) => this.deps.log.error({ drill: key, err: String(err) }, 'drill run failed to record its result')).finally(() => {
+      this.running.delete(key);
+      this.locks.release(clusterKey, key);
+    });
     this.running.set(key, run);
     return { requeueAfterMs: undefined, reason: 'started' };
   }
@@ -70,7 +106,7 @@ export class RaftChaosDrillController {
   private async patchStatus(drill: RaftChaosDrill, status: RaftChaosDrillStatus, reason: string): Promise<void> {
     const ns = drill.metadata.namespace ?? 'default';
     const now = isoSeconds(this.deps.now());
-    const done = status.phase === 'Succeeded' || status.phase === 'Failed';
+    const done = status.phase === 'Succeeded' || status.phase === 'Failed' || status.phase === 'Aborted';
     const conditions = setCondition(drill.status?.conditions ?? [], {
       type: 'Complete', status: done ? 'True' : 'False', reason, message: status.message ?? reason,
     }, now);
@@ -100,11 +136,30 @@ export class RaftChaosDrillController {
     const names = (c.status?.members ?? []).map((m) => m.name);
     if (names.length === 0) for (let i = 0; i < c.spec.replicas; i++) names.push(memberName(c, i));
     const clientOf = (m: string): MemberClient => new MemberClient(this.deps.memberUrl(c, m), this.deps.memberClientOptions, credentials);
+    // Steady state first: nothing is injected into a cluster that is changing or already hurt.
+    const statuses = new Map(await Promise.all(names.map(async (n) => [n, await clientOf(n).status().catch(() => undefined)] as const)));
+    const unsteady = steadyStateProblem({ clusterPhase: c.status?.phase, statuses, maxLagEntries: this.options.steadyStateMaxLagEntries ?? 1000 });
+    if (unsteady !== undefined) {
+      const message = `not started: ${unsteady}; nothing was injected`;
+      await this.patchStatus(drill, { phase: 'Aborted', startedAt: isoSeconds(startMs), finishedAt: isoSeconds(this.deps.now()), message }, 'SteadyStateNotMet');
+      await this.deps.events.record(drill, 'Warning', 'SteadyStateNotMet', message);
+      return;
+    }
     const before = await this.findLeader(names, clientOf);
     await this.patchStatus(drill, {
       phase: 'Running', startedAt: isoSeconds(startMs),
       ...(before === undefined ? {} : { leaderBefore: before.name, termBefore: before.term }),
     }, 'Running');
+    // Deleting the drill aborts it: faults are lifted, probe keys removed, nothing more written.
+    const abort = new AbortController();
+    const drillPath = resourcePath(API_VERSION, 'RaftChaosDrill', ns, drill.metadata.name);
+    const watchdog = (async () => {
+      while (!abort.signal.aborted) {
+        await sleep(this.options.abortPollMs ?? 500);
+        const now = await this.deps.client.get<RaftChaosDrill & KubeObject>(drillPath).catch(() => drill);
+        if (now === undefined || now.metadata.deletionTimestamp !== undefined || now.metadata.uid !== drill.metadata.uid) abort.abort();
+      }
+    })();
     // Probe: unique keys at writesPerSecond, any member (redirects reach the leader).
     const acks: { key: string; value: string; atMs: number }[] = [];
     let probing = true;
@@ -112,7 +167,7 @@ export class RaftChaosDrillController {
     const intervalMs = Math.max(5, Math.floor(1000 / drill.spec.probe.writesPerSecond));
     const probe = (async () => {
       let target = 0;
-      while (probing && acks.length < this.options.maxProbeWrites) {
+      while (probing && !abort.signal.aborted && acks.length < this.options.maxProbeWrites) {
         const key = `${this.options.keyPrefix}/${drill.metadata.name}/${drill.metadata.uid ?? ''}/${seq}`;
         const value = `w${seq}`;
         seq++;
@@ -132,28 +187,40 @@ export class RaftChaosDrillController {
     })();
     let error: string | undefined;
     try {
-      await sleep(Math.min(2000, durationMs / 4));
-      await this.inject(drill, c, names, clientOf, durationMs, before);
+      await sleepUnless(Math.min(2000, durationMs / 4), abort.signal);
+      await this.inject(drill, c, names, clientOf, durationMs, before, abort.signal);
     } catch (err) {
       error = `action ${drill.spec.action} failed: ${err instanceof Error ? err.message : String(err)}`;
     }
     probing = false;
     await probe;
     const endMs = this.deps.now();
-    const after = await this.waitForLeader(names, clientOf);
+    const after = abort.signal.aborted ? await this.findLeader(names, clientOf) : await this.waitForLeader(names, clientOf);
     let lost = 0;
+    const concurrency = this.options.readBackConcurrency ?? 16;
+    let leftKeys = 0;
     if (after === undefined) error ??= `no leader within ${this.options.recoveryTimeoutMs} ms after the drill`;
     else {
       const reader = clientOf(after.name);
-      for (const a of acks) {
-        const got = await reader.get(a.key).catch(() => undefined);
-        if (got !== a.value) lost++;
+      if (!abort.signal.aborted) {
+        lost = await forEachBounded(acks, concurrency, async (a) => {
+          const got = await reader.get(a.key).catch(() => undefined);
+          if (got !== a.value) throw new Error('lost');
+        });
       }
+      leftKeys = await forEachBounded(acks, concurrency, (a) => reader.delete(a.key));
+    }
+    abort.abort();
+    await watchdog;
+    if (abort.signal.aborted && (await this.deps.client.get<RaftChaosDrill & KubeObject>(drillPath).catch(() => undefined))?.metadata.uid !== drill.metadata.uid) {
+      this.deps.log.info({ drill: `${ns}/${drill.metadata.name}` }, 'drill deleted while running: aborted, faults lifted, probe keys removed');
+      return;
     }
     const unavailableMs = longestUnavailableMs(acks.map((a) => a.atMs), startMs, endMs);
     const verdict = judgeDrill({ acknowledgedWrites: acks.length, lostWrites: lost, unavailableMs, maxUnavailableSeconds: drill.spec.expect.maxUnavailableSeconds, ...(error === undefined ? {} : { error }) });
+    const cleanup = leftKeys > 0 ? `; ${leftKeys} probe keys could not be deleted (prefix ${this.options.keyPrefix}/${drill.metadata.name}/)` : '';
     await this.patchStatus(drill, {
-      phase: verdict.phase, finishedAt: isoSeconds(this.deps.now()), unavailableMs, acknowledgedWrites: acks.length, lostWrites: lost, message: verdict.message,
+      phase: verdict.phase, finishedAt: isoSeconds(this.deps.now()), unavailableMs, acknowledgedWrites: acks.length, lostWrites: lost, message: `${verdict.message}${cleanup}`,
       ...(after === undefined ? {} : { leaderAfter: after.name, termAfter: after.term }),
     }, verdict.reason);
     await this.deps.events.record(drill, verdict.phase === 'Succeeded' ? 'Normal' : 'Warning', verdict.reason, verdict.message);
@@ -187,7 +254,7 @@ export class RaftChaosDrillController {
     }
   }
 
-  private async inject(drill: RaftChaosDrill, cluster: RaftCluster, names: readonly string[], clientOf: (m: string) => MemberClient, durationMs: number, before: MemberStatusResponse | undefined): Promise<void> {
+  private async inject(drill: RaftChaosDrill, cluster: RaftCluster, names: readonly string[], clientOf: (m: string) => MemberClient, durationMs: number, before: MemberStatusResponse | undefined, signal: AbortSignal): Promise<void> {
     const ns = cluster.metadata.namespace ?? 'default';
     const leader = before?.name;
     const follower = names.find((n) => n !== leader);
@@ -199,30 +266,35 @@ export class RaftChaosDrillController {
       case 'KillLeader':
         if (leader === undefined) throw new Error('no leader to kill');
         await deletePod(leader);
-        await sleep(durationMs);
+        await sleepUnless(durationMs, signal);
         return;
       case 'KillFollower':
         if (follower === undefined) throw new Error('no follower to kill');
         await deletePod(follower);
-        await sleep(durationMs);
+        await sleepUnless(durationMs, signal);
         return;
       case 'PartitionLeader':
       case 'IsolateFollower': {
         const target = drill.spec.action === 'PartitionLeader' ? leader : follower;
         if (target === undefined) throw new Error(`no ${drill.spec.action === 'PartitionLeader' ? 'leader' : 'follower'} to partition`);
         await clientOf(target).setFaults({ dropPeerTraffic: true, durationMs });
-        await this.deps.events.record(drill, 'Normal', 'Partitioned', `${target} drops peer traffic for ${durationMs} ms`);
-        await sleep(durationMs);
-        await clientOf(target).setFaults({ dropPeerTraffic: false }).catch(() => undefined);
+        try {
+          await this.deps.events.record(drill, 'Normal', 'Partitioned', `${target} drops peer traffic for ${durationMs} ms`);
+          await sleepUnless(durationMs, signal);
+        } finally {
+          // Lifted also on abort (the member lifts it itself after durationMs in any case).
+          await clientOf(target).setFaults({ dropPeerTraffic: false }).catch(() => undefined);
+        }
         return;
       }
       case 'RollingRestart':
         for (const n of [...names].sort((a, b) => (a === leader ? 1 : 0) - (b === leader ? 1 : 0))) {
+          if (signal.aborted) return;
           const t = this.deps.now();
           await deletePod(n);
           await this.waitHealthy(n, clientOf, t);
         }
-        await sleep(Math.min(durationMs, 5000));
+        await sleepUnless(Math.min(durationMs, 5000), signal);
         return;
     }
   }

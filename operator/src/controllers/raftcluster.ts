@@ -28,6 +28,7 @@ import { disruptionBudget } from '../planner/disruption.js';
 import type { ObservedClaim, StorageStep } from '../planner/storage.js';
 import { planStorage } from '../planner/storage.js';
 import { isoSeconds, jsonEqual, setCondition } from './conditions.js';
+import type { DrillLocks } from './drill-locks.js';
 import { ClusterSecurity, SecurityProblem } from './security.js';
 import type { ReconcileResult, Step, StepResult } from './steps.js';
 import { CONTINUE, DONE, requeueAfter, runSteps } from './steps.js';
@@ -76,6 +77,8 @@ export interface ControllerDeps {
   readonly memberAdvertise: MemberAdvertiseResolver;
   readonly memberClientOptions: MemberClientOptions;
   readonly now: () => number;
+  /** Shared by both controllers: a cluster with a drill running plans no change. */
+  readonly drillLocks?: DrillLocks;
 }
 
 /** What one pass observed of the members. */
@@ -341,6 +344,7 @@ export class RaftClusterController {
       pods: c.pods,
       learnerMaxLagEntries: this.options.learnerMaxLagEntries,
       memberNameOf: (i) => memberName(cluster, i),
+      drillInProgress: this.deps.drillLocks?.holder(`${c.namespace}/${c.name}`),
     });
     return CONTINUE;
   }

@@ -41,6 +41,8 @@ export interface PlannerInput {
   readonly learnerMaxLagEntries: number;
   /** Pod name for an ordinal. */
   readonly memberNameOf: (ordinal: number) => string;
+  /** A RaftChaosDrill running against this cluster (`namespace/name`): no change is made meanwhile. */
+  readonly drillInProgress?: string | undefined;
 }
 
 /** Why the planner will not act now; each ends up as a condition reason and an Event. */
@@ -50,7 +52,8 @@ export type RefusalReason =
   | 'MemberUnhealthy'
   | 'ChangeInProgress'
   | 'LearnerNotCaughtUp'
-  | 'RolloutWaitingForHealth';
+  | 'RolloutWaitingForHealth'
+  | 'DrillInProgress';
 
 /** The next step. `none` means the cluster matches the spec. */
 export type PlanStep =
@@ -91,6 +94,12 @@ export function pickTransferTarget(members: readonly ObservedMember[], from: str
  * rollout can be reverted), then followers, the leader last after a transfer.
  */
 export function plan(input: PlannerInput): PlanStep {
+  const step = planChange(input);
+  if (input.drillInProgress === undefined || step.kind === 'none' || step.kind === 'refuse' || step.kind === 'bootstrap') return step;
+  return refuse('DrillInProgress', `drill ${input.drillInProgress} is running; ${step.kind} waits until it has finished`);
+}
+
+function planChange(input: PlannerInput): PlanStep {
   const desired = input.desiredReplicas;
   if (!Number.isInteger(desired) || desired < 1 || desired > MAX_REPLICAS || desired % 2 === 0) {
     return refuse('InvalidReplicas', `spec.replicas=${desired} must be odd and in 1..${MAX_REPLICAS}`);
