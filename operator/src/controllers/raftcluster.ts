@@ -617,7 +617,7 @@ export class RaftClusterController {
     if (cluster === undefined || obs === undefined || step === undefined) return DONE;
     const old = cluster.status ?? {};
     const nowIso = isoSeconds(this.deps.now());
-    const next = computeStatus(cluster, obs, step, c.sts?.spec?.replicas, nowIso, c.security);
+    const next = computeStatus(cluster, obs, step, c.stsReplicas, nowIso, c.security);
     if (c.backup !== undefined) next.backup = c.backup;
     const storageCond = storageCondition(c.storage ?? { kind: 'none' }, c.sts?.metadata?.deletionTimestamp !== undefined, cluster.metadata.generation);
     if (c.sts !== undefined || c.storage?.kind !== 'none') {
