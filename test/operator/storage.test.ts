@@ -147,3 +147,29 @@ test('a size increase the StorageClass cannot do is refused in status while scal
   const events = await get<{ items: { reason: string; type: string; involvedObject: { name: string } }[] }>('/api/v1/namespaces/default/events');
   assert.ok(events?.items.some((e) => e.involvedObject.name === 'sf' && e.type === 'Warning' && e.reason === 'StorageChangeRefused'));
 });
+
+test('raftkv.dev/replace-member: the member is removed, its PVC and pod are recreated empty, it joins as a learner and is promoted', async () => {
+  const fake = await newCluster('rp', 3, { size: '1Gi', storageClassName: 'expandable' });
+  const pvcUid = await waitFor('PVC data-rp-1', async () => (await get<{ metadata: { uid: string } }>(`${PVCS}/data-rp-1`))?.metadata.uid);
+  const podUid = await waitFor('pod rp-1', async () => (await get<{ metadata: { uid: string } }>(`${PODS}/rp-1`))?.metadata.uid);
+  const m1 = fake.members.get('rp-1');
+  assert.ok(m1 !== undefined);
+  m1.up = false; // stuck: say its disk is corrupt
+  fake.calls.length = 0;
+  const t0 = Date.now();
+  assert.equal((await cp.request('PATCH', `${CR}/rp`, { metadata: { annotations: { 'raftkv.dev/replace-member': 'rp-1' } } }, 'application/merge-patch+json')).status, 200);
+  const inProgress = await waitFor('status.replacement', async () => (await get<RaftCluster>(`${CR}/rp`))?.status?.replacement);
+  assert.equal(inProgress.member, 'rp-1');
+  const done = await waitFor('replaced', async () => {
+    const c = await get<RaftCluster>(`${CR}/rp`);
+    return c?.metadata.annotations?.['raftkv.dev/replace-member'] === undefined && c?.status?.replacement === undefined && fake.voters().length === 3 && c?.status?.phase === 'Running' ? c : undefined;
+  });
+  console.log(`# member replacement: ${Date.now() - t0} ms`);
+  assert.deepEqual(fake.calls, ['remove rp-1', 'add rp-1', 'promote rp-1']);
+  assert.notEqual((await get<{ metadata: { uid: string } }>(`${PVCS}/data-rp-1`))?.metadata.uid, pvcUid, 'a new, empty PVC');
+  assert.notEqual((await get<{ metadata: { uid: string } }>(`${PODS}/rp-1`))?.metadata.uid, podUid, 'a new pod');
+  assert.equal(done.status?.members?.find((x) => x.name === 'rp-1')?.voter, true);
+  const events = await get<{ items: { reason: string; involvedObject: { name: string } }[] }>('/api/v1/namespaces/default/events');
+  const reasons = new Set(events?.items.filter((e) => e.involvedObject.name === 'rp').map((e) => e.reason));
+  assert.ok(reasons.has('WipeMember') && reasons.has('MemberReplaced'), [...reasons].join(','));
+});

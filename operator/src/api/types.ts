@@ -23,6 +23,13 @@ export const PAUSE_ANNOTATION = 'raftkv.dev/reconcile';
 /** The PAUSE_ANNOTATION value that pauses. */
 export const PAUSE_VALUE = 'paused';
 
+/**
+ * Annotation asking the operator to replace one member (value: its name, e.g. `kv-1`): remove it
+ * from the configuration, delete its PVC and pod so it starts empty, add it back as a learner and
+ * promote it. The operator removes the annotation when done (status.replacement shows progress).
+ */
+export const REPLACE_ANNOTATION = 'raftkv.dev/replace-member';
+
 /** True when `metadata` carries the pause annotation. */
 export function isPaused(metadata: { annotations?: Record<string, string> }): boolean {
   return metadata.annotations?.[PAUSE_ANNOTATION] === PAUSE_VALUE;
@@ -218,6 +225,8 @@ export interface RaftClusterStatus {
   membersStaleSince?: string;
   /** The last failed reconcile pass (kept after recovery; the ReconcileError condition says whether it still fails). */
   lastError?: ReconcileErrorStatus;
+  /** A member replacement under way (REPLACE_ANNOTATION). */
+  replacement?: { member: string; wiped: boolean; startedAt: string };
 }
 
 /** RaftCluster.status.lastError. */

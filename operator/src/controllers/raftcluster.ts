@@ -3,7 +3,7 @@
 // and then requeues, so the next pass re-observes before anything else happens.
 import type { V1ConfigMap, V1CronJob, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1StatefulSet, V1StorageClass } from '@kubernetes/client-node';
 import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, SecurityStatus } from '../api/types.js';
-import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, isPaused } from '../api/types.js';
+import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, REPLACE_ANNOTATION, isPaused } from '../api/types.js';
 import type { BuildInputs } from '../build/objects.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
@@ -22,7 +22,7 @@ import { MemberClient, MemberClientError, NO_CREDENTIALS } from '../member-clien
 import type { CertificateLifetimes } from '../security/certificates.js';
 import { DEFAULT_CERTIFICATE_LIFETIMES } from '../security/certificates.js';
 import type { OperatorMetrics } from '../metrics.js';
-import type { ObservedMember, ObservedPod, PlanStep } from '../planner/planner.js';
+import type { ObservedMember, ObservedPod, PlanStep, PlannerInput } from '../planner/planner.js';
 import { plan } from '../planner/planner.js';
 import { disruptionBudget } from '../planner/disruption.js';
 import type { ObservedClaim, StorageStep } from '../planner/storage.js';
@@ -104,6 +104,8 @@ interface Ctx {
   stsReplicas?: number | undefined;
   /** What to do about spec.storage this pass. */
   storage?: StorageStep;
+  /** Member whose PVC and pod this pass deleted (a replacement). */
+  wiped?: string;
   /** MEMBER_ROLE_LABEL of each member pod now (undefined: unlabelled), for the PDB sync. */
   podRoles: Map<string, string | undefined>;
   /** How the operator reaches this cluster's members (CA to trust, token); set by the security step. */
@@ -320,6 +322,7 @@ export class RaftClusterController {
     c.pods = pods.items.map((p) => ({
       name: p.metadata?.name ?? '',
       ready: podReady(p),
+      terminating: p.metadata?.deletionTimestamp !== undefined,
       outdated: updateRevision !== undefined && p.metadata?.labels?.['controller-revision-hash'] !== undefined && p.metadata.labels['controller-revision-hash'] !== updateRevision,
     }));
     c.podRoles = new Map(pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => [p.metadata?.name ?? '', p.metadata?.labels?.[MEMBER_ROLE_LABEL]]));
@@ -345,6 +348,7 @@ export class RaftClusterController {
       learnerMaxLagEntries: this.options.learnerMaxLagEntries,
       memberNameOf: (i) => memberName(cluster, i),
       drillInProgress: this.deps.drillLocks?.holder(`${c.namespace}/${c.name}`),
+      replace: replaceRequest(cluster),
     });
     return CONTINUE;
   }
@@ -605,6 +609,15 @@ export class RaftClusterController {
         await this.deps.client.delete(resourcePath('v1', 'Pod', c.namespace, step.pod));
         note('Normal', 'DeletePod', `deleted pod ${step.pod}: ${step.reason}`);
         break;
+      case 'wipeMember': {
+        // The PVC first: it goes once no pod uses it; the StatefulSet then recreates both, empty.
+        const ordinal = ordinalOf(cluster, step.member);
+        if (ordinal !== undefined) await this.deps.client.delete(resourcePath('v1', 'PersistentVolumeClaim', c.namespace, pvcName(cluster, ordinal)));
+        await this.deps.client.delete(resourcePath('v1', 'Pod', c.namespace, step.member));
+        c.wiped = step.member;
+        note('Normal', 'WipeMember', `deleted PVC and pod of ${step.member} (removed from the cluster): it restarts empty and joins again as a learner`);
+        break;
+      }
     }
     c.requeueMs = this.options.stepRequeueMs;
     return CONTINUE;
@@ -619,6 +632,17 @@ export class RaftClusterController {
     const nowIso = isoSeconds(this.deps.now());
     const next = computeStatus(cluster, obs, step, c.stsReplicas, nowIso, c.security);
     if (c.backup !== undefined) next.backup = c.backup;
+    const replacing = cluster.metadata.annotations?.[REPLACE_ANNOTATION];
+    if (replacing !== undefined) {
+      const prev = old.replacement?.member === replacing ? old.replacement : undefined;
+      const wiped = prev?.wiped === true || c.wiped === replacing;
+      if (wiped && obs.members.some((m) => m.name === replacing && m.voter)) {
+        await this.deps.client.mergePatch(clusterPath(c.namespace, c.name), { metadata: { annotations: { [REPLACE_ANNOTATION]: null } } });
+        await this.deps.events.record(cluster, 'Normal', 'MemberReplaced', `${replacing} replaced: removed, started empty, joined as a learner and promoted`);
+      } else {
+        next.replacement = { member: replacing, wiped, startedAt: prev?.startedAt ?? nowIso };
+      }
+    }
     const storageCond = storageCondition(c.storage ?? { kind: 'none' }, c.sts?.metadata?.deletionTimestamp !== undefined, cluster.metadata.generation);
     if (c.sts !== undefined || c.storage?.kind !== 'none') {
       const prevStorage = (old.conditions ?? []).find((x) => x.type === 'StorageSynced');
@@ -657,6 +681,14 @@ export function securityBlockedStatus(cluster: RaftCluster, problem: SecurityPro
   conditions = setCondition(conditions, { type: 'Degraded', status: 'True', reason: problem.reason, message: problem.message, ...og }, nowIso);
   conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason: problem.reason, message: 'blocked until the TLS / auth configuration is fixed (see Degraded)', ...og }, nowIso);
   return { phase: 'Degraded', conditions, selector: selectorString(cluster), ...og };
+}
+
+/** The replacement the annotation asks for, with what status.replacement says is done. */
+function replaceRequest(cluster: RaftCluster): PlannerInput['replace'] {
+  const member = cluster.metadata.annotations?.[REPLACE_ANNOTATION];
+  if (member === undefined) return undefined;
+  const r = cluster.status?.replacement;
+  return { member, ordinal: ordinalOf(cluster, member), wiped: r?.member === member && r.wiped };
 }
 
 /** ReconcileError condition of a pass that completed. */
@@ -787,6 +819,7 @@ function stepReason(step: PlanStep): string {
     case 'transferLeadership': return 'TransferringLeadership';
     case 'removeMember': return 'RemovingMember';
     case 'deletePod': return 'RollingPods';
+    case 'wipeMember': return 'ReplacingMember';
     default: return 'Settled';
   }
 }
@@ -797,6 +830,7 @@ function stepMessage(step: PlanStep): string {
     case 'addLearner': return `adding ${step.member} as a learner`;
     case 'promote': return `promoting ${step.member}`;
     case 'removeMember': return `removing ${step.member}`;
+    case 'wipeMember': return `deleting the PVC and pod of ${step.member} so it joins again empty`;
     default: return '';
   }
 }

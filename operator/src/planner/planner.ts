@@ -21,6 +21,8 @@ export interface ObservedPod {
   readonly ready: boolean;
   /** Runs an older StatefulSet revision than the current one. */
   readonly outdated: boolean;
+  /** Being deleted (deletionTimestamp set). */
+  readonly terminating?: boolean;
 }
 
 /** Everything the planner decides from. */
@@ -43,6 +45,11 @@ export interface PlannerInput {
   readonly memberNameOf: (ordinal: number) => string;
   /** A RaftChaosDrill running against this cluster (`namespace/name`): no change is made meanwhile. */
   readonly drillInProgress?: string | undefined;
+  /**
+   * A member to replace (annotation raftkv.dev/replace-member): removed, its PVC and pod deleted
+   * (`wiped` once done, from status.replacement), then added back as a learner and promoted.
+   */
+  readonly replace?: { readonly member: string; readonly ordinal: number | undefined; readonly wiped: boolean } | undefined;
 }
 
 /** Why the planner will not act now; each ends up as a condition reason and an Event. */
@@ -53,7 +60,8 @@ export type RefusalReason =
   | 'ChangeInProgress'
   | 'LearnerNotCaughtUp'
   | 'RolloutWaitingForHealth'
-  | 'DrillInProgress';
+  | 'DrillInProgress'
+  | 'ReplacementRefused';
 
 /** The next step. `none` means the cluster matches the spec. */
 export type PlanStep =
@@ -65,6 +73,7 @@ export type PlanStep =
   | { readonly kind: 'transferLeadership'; readonly from: string; readonly to: string; readonly reason: string }
   | { readonly kind: 'removeMember'; readonly member: string }
   | { readonly kind: 'deletePod'; readonly pod: string; readonly reason: string }
+  | { readonly kind: 'wipeMember'; readonly member: string }
   | { readonly kind: 'refuse'; readonly reason: RefusalReason; readonly message: string };
 
 /** Largest cluster the CRD accepts. */
@@ -118,6 +127,11 @@ function planChange(input: PlannerInput): PlanStep {
   }
   const foreign = members.find((m) => m.ordinal === undefined);
   if (foreign !== undefined) return refuse('ChangeInProgress', `member ${foreign.name} is not a pod of this cluster; remove it by hand`);
+  const r = input.replace;
+  if (r !== undefined) {
+    const replacing = planReplacement(input, members, r);
+    if (replacing !== undefined) return replacing;
+  }
   // Ordinals below spec.replicas must be 0..k-1 with no hole. Above it (a scale-down under way)
   // any subset is fine: a dead member there is removed before the higher live ones.
   const keptCount = members.filter((m) => (m.ordinal ?? 0) < desired).length;
@@ -189,4 +203,36 @@ function planChange(input: PlannerInput): PlanStep {
     return { kind: 'transferLeadership', from: leader, to: to.name, reason: `leader ${leader} is the last pod on the old revision` };
   }
   return { kind: 'none' };
+}
+
+/**
+ * The steps of a deliberate replacement of member `r.member` (ordinal below spec.replicas):
+ * remove it (leadership moved first; a live voter only when the rest keep a quorum), delete its
+ * PVC and pod so it starts empty, add it back as a learner, promote it (the learner rule above
+ * does that). undefined once it is a voter again after the wipe: the replacement is done.
+ */
+function planReplacement(input: PlannerInput, members: readonly ObservedMember[], r: NonNullable<PlannerInput['replace']>): PlanStep | undefined {
+  if (r.ordinal === undefined || r.ordinal >= input.desiredReplicas) {
+    return refuse('ReplacementRefused', `${r.member} is not a member pod of this cluster below spec.replicas=${input.desiredReplicas}`);
+  }
+  const m = members.find((x) => x.name === r.member);
+  if (!r.wiped) {
+    if (m === undefined) return { kind: 'wipeMember', member: r.member };
+    if (m.name === input.leader) {
+      const to = pickTransferTarget(members, m.name);
+      if (to === undefined) return refuse('NoQuorum', `no healthy voter to take over from ${m.name}`);
+      return { kind: 'transferLeadership', from: m.name, to: to.name, reason: `${m.name} is being replaced` };
+    }
+    const voters = members.filter((x) => x.voter);
+    const healthy = voters.filter((x) => x.healthy).length;
+    if (m.voter && m.healthy && healthy - 1 < quorumOf(voters.length - 1)) {
+      return refuse('ReplacementRefused', `removing ${m.name} would leave ${healthy - 1} healthy of ${voters.length - 1} voters, below a quorum`);
+    }
+    return { kind: 'removeMember', member: m.name };
+  }
+  if (m === undefined) {
+    if (!input.pods.some((p) => p.name === r.member && p.terminating !== true)) return refuse('ChangeInProgress', `waiting for the StatefulSet to recreate pod ${r.member} with an empty volume`);
+    return { kind: 'addLearner', member: r.member };
+  }
+  return undefined;
 }

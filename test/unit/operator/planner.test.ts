@@ -178,3 +178,22 @@ test('property: over random health, roles and specs, no planned removal or pod d
   assert.deepEqual(r.unsafe.slice(0, 3), []);
   assert.ok(r.checked > 100, `only ${r.checked} steps checked`);
 });
+
+test('a deliberate replacement (raftkv.dev/replace-member): remove, wipe, re-add as a learner, promote; leadership moved first', () => {
+  const replace = (wiped: boolean, member = 'kv-1') => ({ member, ordinal: Number(member.split('-')[1]), wiped });
+  const pods: ObservedPod[] = ['kv-0', 'kv-1', 'kv-2'].map((name) => ({ name, ready: true, outdated: false }));
+  assert.deepEqual(plan(input({ pods, replace: replace(false), members: [m(0), m(1, { healthy: false }), m(2)] })), { kind: 'removeMember', member: 'kv-1' });
+  assert.deepEqual(plan(input({ pods, replace: replace(false), members: [m(0), m(2)] })), { kind: 'wipeMember', member: 'kv-1' });
+  // The old pod still terminating: wait for the new one.
+  const s = plan(input({ pods: pods.map((p) => (p.name === 'kv-1' ? { ...p, ready: false, terminating: true } : p)), replace: replace(true), members: [m(0), m(2)] }));
+  assert.equal(s.kind === 'refuse' && s.reason, 'ChangeInProgress');
+  assert.deepEqual(plan(input({ pods, replace: replace(true), members: [m(0), m(2)] })), { kind: 'addLearner', member: 'kv-1' });
+  assert.deepEqual(plan(input({ pods, replace: replace(true), members: [m(0), m(1, { voter: false, role: 'learner' }), m(2)] })), { kind: 'promote', member: 'kv-1' });
+  assert.deepEqual(plan(input({ pods, replace: replace(true), members: [m(0), m(1), m(2)] })), { kind: 'none' }, 'done once it is a voter again');
+  // The leader is replaced after a transfer; a live voter whose removal costs the quorum is refused; a bad name is refused.
+  assert.equal(plan(input({ pods, replace: replace(false, 'kv-0') })).kind, 'transferLeadership');
+  const q = plan(input({ pods, replace: replace(false, 'kv-2'), members: [m(0), m(1, { healthy: false }), m(2)] }));
+  assert.equal(q.kind === 'refuse' && q.reason, 'ReplacementRefused');
+  const bad = plan(input({ pods, replace: { member: 'kv-7', ordinal: 7, wiped: false } }));
+  assert.equal(bad.kind === 'refuse' && bad.reason, 'ReplacementRefused');
+});
