@@ -52,11 +52,11 @@ async function bind(names: readonly string[]): Promise<void> {
   }
 }
 
-async function newCluster(name: string, replicas: number, storage: { size: string; storageClassName: string }): Promise<FakeRaftCluster> {
+async function newCluster(name: string, replicas: number, storage: { size: string; storageClassName: string }, extra: object = {}): Promise<FakeRaftCluster> {
   const fake = new FakeRaftCluster([...Array(replicas).keys()].map((i) => `${name}-${i}`));
   await fake.start();
   fakes.set(name, fake);
-  const r = await cp.request('POST', CR, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name }, spec: { replicas, image: 'raftkv:test', storage } });
+  const r = await cp.request('POST', CR, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name }, spec: { replicas, image: 'raftkv:test', storage, ...extra } });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   await waitFor(`${name} Running`, async () => (await get<RaftCluster>(`${CR}/${name}`))?.status?.phase === 'Running');
   return fake;
@@ -172,4 +172,26 @@ test('raftkv.dev/replace-member: the member is removed, its PVC and pod are recr
   const events = await get<{ items: { reason: string; involvedObject: { name: string } }[] }>('/api/v1/namespaces/default/events');
   const reasons = new Set(events?.items.filter((e) => e.involvedObject.name === 'rp').map((e) => e.reason));
   assert.ok(reasons.has('WipeMember') && reasons.has('MemberReplaced'), [...reasons].join(','));
+});
+
+test('spec.replaceUnhealthyAfterSeconds: a member unhealthy that long is replaced automatically and the cluster keeps serving', async () => {
+  const fake = await newCluster('ar', 3, { size: '1Gi', storageClassName: 'expandable' }, { replaceUnhealthyAfterSeconds: 2 });
+  const pvcUid = await waitFor('PVC data-ar-2', async () => (await get<{ metadata: { uid: string } }>(`${PVCS}/data-ar-2`))?.metadata.uid);
+  const m2 = fake.members.get('ar-2');
+  assert.ok(m2 !== undefined);
+  fake.calls.length = 0;
+  const t0 = Date.now();
+  m2.up = false;
+  const since = await waitFor('unhealthySince', async () => (await get<RaftCluster>(`${CR}/ar`))?.status?.members?.find((x) => x.name === 'ar-2')?.unhealthySince);
+  assert.ok(Date.parse(since) <= Date.now());
+  await waitFor('replaced automatically', async () => {
+    const c = await get<RaftCluster>(`${CR}/ar`);
+    return fake.calls.includes('promote ar-2') && c?.metadata.annotations?.['raftkv.dev/replace-member'] === undefined && c?.status?.phase === 'Running' ? c : undefined;
+  });
+  console.log(`# automatic replacement (2 s threshold): ${Date.now() - t0} ms`);
+  assert.deepEqual(fake.calls, ['remove ar-2', 'add ar-2', 'promote ar-2']);
+  assert.notEqual((await get<{ metadata: { uid: string } }>(`${PVCS}/data-ar-2`))?.metadata.uid, pvcUid);
+  assert.equal(fake.voters().length, 3);
+  const events = await get<{ items: { reason: string; type: string; involvedObject: { name: string } }[] }>('/api/v1/namespaces/default/events');
+  assert.ok(events?.items.some((e) => e.involvedObject.name === 'ar' && e.type === 'Warning' && e.reason === 'AutoReplaceMember'));
 });

@@ -110,6 +110,11 @@ export interface RaftClusterSpec {
   priorityClassName?: string;
   /** Extra pod labels, annotations, env and daemon flags (docs/operator.md). */
   pod?: PodOverrides;
+  /**
+   * Replace a member (as REPLACE_ANNOTATION does) once it has been unhealthy this long while the
+   * others keep a quorum; 0 = never. Default 900 (the CRD applies it).
+   */
+  replaceUnhealthyAfterSeconds?: number;
 }
 
 /** RaftCluster.spec.pod: additions to the member pods (the operator's own keys cannot be overridden; the CRD refuses them). */
@@ -197,6 +202,8 @@ export interface MemberStatus {
   voter: boolean;
   healthy: boolean;
   appliedIndex: number;
+  /** Since when it has been unhealthy (absent while healthy). */
+  unhealthySince?: string;
 }
 
 /** Lifecycle summary of a RaftCluster. */

@@ -23,7 +23,7 @@ import type { CertificateLifetimes } from '../security/certificates.js';
 import { DEFAULT_CERTIFICATE_LIFETIMES } from '../security/certificates.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { ObservedMember, ObservedPod, PlanStep, PlannerInput } from '../planner/planner.js';
-import { plan } from '../planner/planner.js';
+import { autoReplaceCandidate, plan } from '../planner/planner.js';
 import { disruptionBudget } from '../planner/disruption.js';
 import type { ObservedClaim, StorageStep } from '../planner/storage.js';
 import { planStorage } from '../planner/storage.js';
@@ -338,6 +338,7 @@ export class RaftClusterController {
     const stsReplicas = c.sts?.spec?.replicas ?? (formedBefore ? Math.max(1, c.observed.members.length || (cluster.status?.members?.length ?? 0) || cluster.spec.replicas) : undefined);
     c.stsReplicas = stsReplicas;
     c.storage = await this.observeStorage(c, cluster);
+    await this.maybeAutoReplace(c, cluster);
     c.step = plan({
       desiredReplicas: cluster.spec.replicas,
       statefulSetReplicas: stsReplicas,
@@ -382,6 +383,26 @@ export class RaftClusterController {
     c.bootstrapState = state;
     await this.syncBackup(c, cluster);
     return CONTINUE;
+  }
+
+  /**
+   * spec.replaceUnhealthyAfterSeconds: a member unhealthy that long (status.members[].unhealthySince)
+   * in a settled cluster gets the replace annotation, as if the user had set it; the replacement
+   * then runs as a deliberate one. The annotation is the record, so a restart resumes it.
+   */
+  private async maybeAutoReplace(c: Ctx, cluster: RaftCluster): Promise<void> {
+    const obs = c.observed;
+    if (obs === undefined || cluster.metadata.annotations?.[REPLACE_ANNOTATION] !== undefined) return;
+    const since = new Map<string, number>();
+    for (const m of cluster.status?.members ?? []) if (m.unhealthySince !== undefined) since.set(m.name, Date.parse(m.unhealthySince));
+    const afterSeconds = cluster.spec.replaceUnhealthyAfterSeconds ?? 0;
+    const member = autoReplaceCandidate({ desiredReplicas: cluster.spec.replicas, leader: obs.leader, members: obs.members, unhealthySinceMs: since, nowMs: this.deps.now(), afterMs: afterSeconds * 1000 });
+    if (member === undefined || this.deps.drillLocks?.holder(`${c.namespace}/${c.name}`) !== undefined) return;
+    const updated = await this.deps.client.mergePatch<RaftCluster & KubeObject>(clusterPath(c.namespace, c.name), {
+      metadata: { resourceVersion: cluster.metadata.resourceVersion, annotations: { [REPLACE_ANNOTATION]: member } },
+    });
+    cluster.metadata = updated.metadata;
+    await this.deps.events.record(cluster, 'Warning', 'AutoReplaceMember', `${member} unhealthy since ${since.get(member) === undefined ? '?' : isoSeconds(since.get(member) ?? 0)} (over ${afterSeconds} s) while the others keep a quorum: replacing it`);
   }
 
   /**
@@ -701,23 +722,24 @@ function reconciledCondition(gen: number | undefined): Omit<Condition, 'lastTran
  * leader, each member unhealthy, with the role and applied index it reports itself if it answered
  * (`unreachable` otherwise), so the per-member view survives exactly when it is needed.
  */
-function reportedMembers(cluster: RaftCluster, obs: MemberObservation): { members: MemberStatus[]; stale: boolean } {
+function reportedMembers(cluster: RaftCluster, obs: MemberObservation, nowIso: string): { members: MemberStatus[]; stale: boolean } {
   const last = cluster.status?.members ?? [];
+  const since = (name: string): { unhealthySince: string } => ({ unhealthySince: last.find((x) => x.name === name)?.unhealthySince ?? nowIso });
   if (obs.leader !== undefined || last.length === 0) {
-    return { members: obs.members.map((m) => ({ name: m.name, role: m.role, voter: m.voter, healthy: m.healthy, appliedIndex: m.appliedIndex })), stale: false };
+    return { members: obs.members.map((m) => ({ name: m.name, role: m.role, voter: m.voter, healthy: m.healthy, appliedIndex: m.appliedIndex, ...(m.healthy ? {} : since(m.name)) })), stale: false };
   }
   return {
     stale: true,
     members: last.map((m) => {
       const a = obs.answered?.get(m.name);
-      return { name: m.name, role: a?.role ?? 'unreachable', voter: m.voter, healthy: false, appliedIndex: a?.appliedIndex ?? m.appliedIndex };
+      return { name: m.name, role: a?.role ?? 'unreachable', voter: m.voter, healthy: false, appliedIndex: a?.appliedIndex ?? m.appliedIndex, ...since(m.name) };
     }),
   };
 }
 
 /** Pure status computation from one pass's observation and decision (unit-tested). */
 export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step: PlanStep, stsReplicas: number | undefined, nowIso: string, security?: SecurityStatus): RaftClusterStatus {
-  const { members, stale } = reportedMembers(cluster, obs);
+  const { members, stale } = reportedMembers(cluster, obs, nowIso);
   const voters = obs.members.filter((m) => m.voter);
   const healthyVoters = voters.filter((m) => m.healthy).length;
   const available = obs.leader !== undefined && voters.length > 0 && healthyVoters >= quorumOf(voters.length);

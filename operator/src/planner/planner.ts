@@ -236,3 +236,33 @@ function planReplacement(input: PlannerInput, members: readonly ObservedMember[]
   }
   return undefined;
 }
+
+/** What the automatic replacement decides from. */
+export interface AutoReplaceInput {
+  readonly desiredReplicas: number;
+  readonly leader: string | undefined;
+  readonly members: readonly ObservedMember[];
+  /** When each unhealthy member was first seen unhealthy (status.members[].unhealthySince). */
+  readonly unhealthySinceMs: ReadonlyMap<string, number>;
+  readonly nowMs: number;
+  /** spec.replaceUnhealthyAfterSeconds in ms; 0 = never. */
+  readonly afterMs: number;
+}
+
+/**
+ * The member to replace automatically, if any: unhealthy for at least afterMs, below
+ * spec.replicas, not the leader, in a settled cluster (all members voters, as many as the spec
+ * asks) whose other voters keep a quorum (removing a dead voter never costs it). One at a time,
+ * lowest ordinal first.
+ */
+export function autoReplaceCandidate(input: AutoReplaceInput): string | undefined {
+  if (input.afterMs <= 0 || input.leader === undefined) return undefined;
+  const ms = input.members;
+  if (ms.length !== input.desiredReplicas || ms.some((m) => !m.voter || m.ordinal === undefined)) return undefined;
+  if (ms.filter((m) => m.healthy).length < quorumOf(ms.length)) return undefined;
+  const due = ms.filter((m) => {
+    const since = input.unhealthySinceMs.get(m.name);
+    return !m.healthy && m.name !== input.leader && (m.ordinal ?? Infinity) < input.desiredReplicas && since !== undefined && input.nowMs - since >= input.afterMs;
+  }).sort((a, b) => (a.ordinal ?? 0) - (b.ordinal ?? 0));
+  return due[0]?.name;
+}

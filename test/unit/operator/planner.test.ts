@@ -197,3 +197,19 @@ test('a deliberate replacement (raftkv.dev/replace-member): remove, wipe, re-add
   const bad = plan(input({ pods, replace: { member: 'kv-7', ordinal: 7, wiped: false } }));
   assert.equal(bad.kind === 'refuse' && bad.reason, 'ReplacementRefused');
 });
+
+test('automatic replacement: a member unhealthy long enough in a settled cluster with a quorum, one at a time; never the leader', async () => {
+  const { autoReplaceCandidate } = await import('../../../operator/src/planner/planner.js');
+  const now = 1_000_000;
+  const base = { desiredReplicas: 3, leader: 'kv-0', nowMs: now, afterMs: 60_000 };
+  const members = [m(0), m(1, { healthy: false }), m(2)];
+  assert.equal(autoReplaceCandidate({ ...base, members, unhealthySinceMs: new Map([['kv-1', now - 61_000]]) }), 'kv-1');
+  assert.equal(autoReplaceCandidate({ ...base, members, unhealthySinceMs: new Map([['kv-1', now - 30_000]]) }), undefined, 'not long enough');
+  assert.equal(autoReplaceCandidate({ ...base, afterMs: 0, members, unhealthySinceMs: new Map([['kv-1', 0]]) }), undefined, '0 = never');
+  const two = [m(0), m(1, { healthy: false }), m(2, { healthy: false })];
+  assert.equal(autoReplaceCandidate({ ...base, members: two, unhealthySinceMs: new Map([['kv-1', 0], ['kv-2', 0]]) }), undefined, 'no quorum without them: nothing is removed');
+  const five = [m(0), m(1), m(2, { healthy: false }), m(3, { healthy: false }), m(4)];
+  assert.equal(autoReplaceCandidate({ ...base, desiredReplicas: 5, members: five, unhealthySinceMs: new Map([['kv-2', 0], ['kv-3', 0]]) }), 'kv-2', 'lowest ordinal first');
+  assert.equal(autoReplaceCandidate({ ...base, desiredReplicas: 5, members: [m(0), m(1), m(2, { healthy: false })], unhealthySinceMs: new Map([['kv-2', 0]]) }), undefined, 'not while scaling');
+  assert.equal(autoReplaceCandidate({ ...base, members: [m(0, { healthy: false }), m(1), m(2)], leader: 'kv-0', unhealthySinceMs: new Map([['kv-0', 0]]) }), undefined);
+});

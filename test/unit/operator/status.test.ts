@@ -20,9 +20,9 @@ test('quorum loss keeps the last configuration, marked stale, with what each mem
   const lost = computeStatus(c, { leader: undefined, term: 5, commitIndex: 0, members: [], answered: new Map([['kv-1', { role: 'candidate', appliedIndex: 120 }]]) },
     { kind: 'refuse', reason: 'NoQuorum', message: 'no member reports a leader' }, 3, T1);
   assert.deepEqual(lost.members, [
-    { name: 'kv-0', role: 'unreachable', voter: true, healthy: false, appliedIndex: 100 },
-    { name: 'kv-1', role: 'candidate', voter: true, healthy: false, appliedIndex: 120 },
-    { name: 'kv-2', role: 'unreachable', voter: true, healthy: false, appliedIndex: 100 },
+    { name: 'kv-0', role: 'unreachable', voter: true, healthy: false, appliedIndex: 100, unhealthySince: T1 },
+    { name: 'kv-1', role: 'candidate', voter: true, healthy: false, appliedIndex: 120, unhealthySince: T1 },
+    { name: 'kv-2', role: 'unreachable', voter: true, healthy: false, appliedIndex: 100, unhealthySince: T1 },
   ]);
   assert.equal(lost.replicas, 3, 'not 0: the scale subresource keeps the membership size');
   assert.equal(lost.readyReplicas, 0);
@@ -78,4 +78,16 @@ test('pause annotation: only the exact value pauses; status reports Paused False
   assert.deepEqual([p?.status, p?.reason], ['False', 'Reconciling']);
   // A cluster never paused gets no Paused condition at all.
   assert.equal(computeStatus(cluster(), { leader: 'kv-0', term: 1, commitIndex: 1, members: [m(0)] }, { kind: 'none' }, 1, T1).conditions?.some((x) => x.type === 'Paused'), false);
+});
+
+test('status.members[].unhealthySince: set when a member turns unhealthy, kept while it stays so, gone once healthy', () => {
+  const c = cluster();
+  c.status = computeStatus(c, { leader: 'kv-0', term: 1, commitIndex: 100, members: [m(0), m(1), m(2)] }, { kind: 'none' }, 3, T0);
+  assert.equal(c.status.members?.[1]?.unhealthySince, undefined);
+  c.status = computeStatus(c, { leader: 'kv-0', term: 1, commitIndex: 100, members: [m(0), m(1, { healthy: false }), m(2)] }, { kind: 'none' }, 3, T0);
+  assert.equal(c.status.members?.[1]?.unhealthySince, T0);
+  c.status = computeStatus(c, { leader: 'kv-0', term: 1, commitIndex: 100, members: [m(0), m(1, { healthy: false }), m(2)] }, { kind: 'none' }, 3, T1);
+  assert.equal(c.status.members?.[1]?.unhealthySince, T0, 'kept: no status churn, and the age counts from the first time');
+  c.status = computeStatus(c, { leader: 'kv-0', term: 1, commitIndex: 100, members: [m(0), m(1), m(2)] }, { kind: 'none' }, 3, T1);
+  assert.equal(c.status.members?.[1]?.unhealthySince, undefined);
 });
