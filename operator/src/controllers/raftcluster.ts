@@ -398,9 +398,15 @@ export class RaftClusterController {
     const afterSeconds = cluster.spec.replaceUnhealthyAfterSeconds ?? 0;
     const member = autoReplaceCandidate({ desiredReplicas: cluster.spec.replicas, leader: obs.leader, members: obs.members, unhealthySinceMs: since, nowMs: this.deps.now(), afterMs: afterSeconds * 1000 });
     if (member === undefined || this.deps.drillLocks?.holder(`${c.namespace}/${c.name}`) !== undefined) return;
-    const updated = await this.deps.client.mergePatch<RaftCluster & KubeObject>(clusterPath(c.namespace, c.name), {
-      metadata: { resourceVersion: cluster.metadata.resourceVersion, annotations: { [REPLACE_ANNOTATION]: member } },
-    });
+    let updated: RaftCluster & KubeObject;
+    try {
+      updated = await this.deps.client.mergePatch<RaftCluster & KubeObject>(clusterPath(c.namespace, c.name), {
+        metadata: { resourceVersion: cluster.metadata.resourceVersion, annotations: { [REPLACE_ANNOTATION]: member } },
+      });
+    } catch (err) {
+      if (isConflict(err)) return; // changed since this pass read it: the next pass decides again
+      throw err;
+    }
     cluster.metadata = updated.metadata;
     await this.deps.events.record(cluster, 'Warning', 'AutoReplaceMember', `${member} unhealthy since ${since.get(member) === undefined ? '?' : isoSeconds(since.get(member) ?? 0)} (over ${afterSeconds} s) while the others keep a quorum: replacing it`);
   }
