@@ -156,3 +156,25 @@ test('one drill per cluster, and no cluster change while it runs; deleting a dri
   await cp.request('PATCH', `${NS}/raftclusters/lk`, { spec: { replicas: 5 } }, 'application/merge-patch+json');
   await waitFor('scaled to 5 after the drills', async () => (fake.voters().length === 5 ? true : undefined));
 });
+
+test('an SLO breach aborts the drill early: the fault is lifted at once, the verdict is RecoveryTooSlow', async () => {
+  const fake = new FakeRaftCluster(['sl-0', 'sl-1', 'sl-2']);
+  await startCluster('sl', fake);
+  const t0 = Date.now();
+  const created = await cp.request('POST', `${NS}/raftchaosdrills`, {
+    apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftChaosDrill', metadata: { name: 'slo' },
+    spec: { clusterRef: { name: 'sl' }, action: 'IsolateFollower', duration: '60s', probe: { writesPerSecond: 20 }, expect: { maxUnavailableSeconds: 2 } },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await waitFor('fault injected', async () => (fake.calls.includes('faults sl-1 drop=true') ? true : undefined));
+  // The whole cluster stops answering for longer than the SLO, then comes back.
+  for (const m of fake.members.values()) m.up = false;
+  await new Promise((r) => setTimeout(r, 3500));
+  for (const m of fake.members.values()) m.up = true;
+  const d = await drillDone('slo');
+  assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms: not aborted early (duration 60 s)`);
+  assert.equal(d.status?.phase, 'Failed');
+  assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'RecoveryTooSlow');
+  assert.match(d.status?.message ?? '', /aborted early/);
+  assert.ok(fake.calls.includes('faults sl-1 drop=false'), fake.calls.join(', '));
+});

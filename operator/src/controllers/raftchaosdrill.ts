@@ -39,6 +39,9 @@ export interface DrillOptions {
 export const DEFAULT_DRILL_OPTIONS: DrillOptions = { maxDurationMs: 30 * 60_000, maxProbeWrites: 50_000, recoveryTimeoutMs: 120_000, keyPrefix: '__raftkv_drill' };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Bound on lifting an injected fault (tries, and the pause between them). */
+const LIFT_ATTEMPTS = 20;
+const LIFT_RETRY_MS = 500;
 
 /** Sleeps `ms`, or less when `signal` aborts (the drill was deleted). */
 function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
@@ -151,17 +154,30 @@ export class RaftChaosDrillController {
       ...(before === undefined ? {} : { leaderBefore: before.name, termBefore: before.term }),
     }, 'Running');
     // Deleting the drill aborts it: faults are lifted, probe keys removed, nothing more written.
+    // Breaching the SLO (no write acknowledged for expect.maxUnavailableSeconds) aborts it too:
+    // faults are lifted at once, and the read-back and verdict (RecoveryTooSlow) still happen.
     const abort = new AbortController();
     const drillPath = resourcePath(API_VERSION, 'RaftChaosDrill', ns, drill.metadata.name);
+    const acks: { key: string; value: string; atMs: number }[] = [];
+    const probeStartMs = this.deps.now();
+    const sloMs = drill.spec.expect.maxUnavailableSeconds * 1000;
+    let deleted = false;
+    let sloBreached = false;
     const watchdog = (async () => {
       while (!abort.signal.aborted) {
         await sleep(this.options.abortPollMs ?? 500);
+        if (abort.signal.aborted) break;
         const now = await this.deps.client.get<RaftChaosDrill & KubeObject>(drillPath).catch(() => drill);
-        if (now === undefined || now.metadata.deletionTimestamp !== undefined || now.metadata.uid !== drill.metadata.uid) abort.abort();
+        if (now === undefined || now.metadata.deletionTimestamp !== undefined || now.metadata.uid !== drill.metadata.uid) {
+          deleted = true;
+          abort.abort();
+        } else if (this.deps.now() - (acks.at(-1)?.atMs ?? probeStartMs) > sloMs) {
+          sloBreached = true;
+          abort.abort();
+        }
       }
     })();
     // Probe: unique keys at writesPerSecond, any member (redirects reach the leader).
-    const acks: { key: string; value: string; atMs: number }[] = [];
     let probing = true;
     let seq = 0;
     const intervalMs = Math.max(5, Math.floor(1000 / drill.spec.probe.writesPerSecond));
@@ -195,14 +211,14 @@ export class RaftChaosDrillController {
     probing = false;
     await probe;
     const endMs = this.deps.now();
-    const after = abort.signal.aborted ? await this.findLeader(names, clientOf) : await this.waitForLeader(names, clientOf);
+    const after = deleted ? await this.findLeader(names, clientOf) : await this.waitForLeader(names, clientOf);
     let lost = 0;
     const concurrency = this.options.readBackConcurrency ?? 16;
     let leftKeys = 0;
     if (after === undefined) error ??= `no leader within ${this.options.recoveryTimeoutMs} ms after the drill`;
     else {
       const reader = clientOf(after.name);
-      if (!abort.signal.aborted) {
+      if (!deleted) {
         lost = await forEachBounded(acks, concurrency, async (a) => {
           const got = await reader.get(a.key).catch(() => undefined);
           if (got !== a.value) throw new Error('lost');
@@ -212,13 +228,14 @@ export class RaftChaosDrillController {
     }
     abort.abort();
     await watchdog;
-    if (abort.signal.aborted && (await this.deps.client.get<RaftChaosDrill & KubeObject>(drillPath).catch(() => undefined))?.metadata.uid !== drill.metadata.uid) {
+    if (deleted) {
       this.deps.log.info({ drill: `${ns}/${drill.metadata.name}` }, 'drill deleted while running: aborted, faults lifted, probe keys removed');
       return;
     }
     const unavailableMs = longestUnavailableMs(acks.map((a) => a.atMs), startMs, endMs);
     const verdict = judgeDrill({ acknowledgedWrites: acks.length, lostWrites: lost, unavailableMs, maxUnavailableSeconds: drill.spec.expect.maxUnavailableSeconds, ...(error === undefined ? {} : { error }) });
-    const cleanup = leftKeys > 0 ? `; ${leftKeys} probe keys could not be deleted (prefix ${this.options.keyPrefix}/${drill.metadata.name}/)` : '';
+    const cleanup = (sloBreached ? `; aborted early: no write acknowledged for over ${drill.spec.expect.maxUnavailableSeconds} s, faults lifted` : '')
+      + (leftKeys > 0 ? `; ${leftKeys} probe keys could not be deleted (prefix ${this.options.keyPrefix}/${drill.metadata.name}/)` : '');
     await this.patchStatus(drill, {
       phase: verdict.phase, finishedAt: isoSeconds(this.deps.now()), unavailableMs, acknowledgedWrites: acks.length, lostWrites: lost, message: `${verdict.message}${cleanup}`,
       ...(after === undefined ? {} : { leaderAfter: after.name, termAfter: after.term }),
@@ -282,8 +299,12 @@ export class RaftChaosDrillController {
           await this.deps.events.record(drill, 'Normal', 'Partitioned', `${target} drops peer traffic for ${durationMs} ms`);
           await sleepUnless(durationMs, signal);
         } finally {
-          // Lifted also on abort (the member lifts it itself after durationMs in any case).
-          await clientOf(target).setFaults({ dropPeerTraffic: false }).catch(() => undefined);
+          // Lifted also on abort, retried while the member does not answer (bounded; the member
+          // lifts it itself after durationMs in any case).
+          for (let attempt = 0; attempt < LIFT_ATTEMPTS; attempt++) {
+            if (await clientOf(target).setFaults({ dropPeerTraffic: false }).then(() => true, () => false)) break;
+            await sleep(LIFT_RETRY_MS);
+          }
         }
         return;
       }
