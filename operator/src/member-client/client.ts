@@ -131,6 +131,16 @@ export class MemberClient {
     }
   }
 
+  /** DELETE /v1/kv/{key} (through the leader); resolves also when the key was absent. */
+  async delete(key: string): Promise<void> {
+    try {
+      await this.send('DELETE', `/v1/kv/${encodeURIComponent(key)}`);
+    } catch (err) {
+      if (err instanceof MemberClientError && err.status === 404) return;
+      throw err;
+    }
+  }
+
   private async json(method: string, path: string, body?: unknown): Promise<unknown> {
     const res = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'content-type': 'application/json' });
     const text = res.body.toString('utf8');
