@@ -154,7 +154,7 @@ describe('TLS between members and on the client port', () => {
       assert.equal(putOk.code, 0, putOk.stderr);
       const got = await raftctl([...tls, '--token', reader, 'get', 'greeting']);
       assert.equal(got.code, 0, got.stderr);
-      assert.equal(got.stdout, 'hello');
+      assert.equal(got.stdout, 'hello\n');
       const weak = await raftctl([...tls, '--token', reader, 'put', 'greeting', 'nope']);
       assert.equal(weak.code, 1);
       assert.match(weak.stderr, /403 FORBIDDEN/);
@@ -182,7 +182,7 @@ describe('TLS between members and on the client port', () => {
       await waitFor('the rotated certificate served', 10_000, async () => ((await httpsCall(`${url}/healthz`, creds)).fingerprint === want ? true : null));
       assert.equal(m.pid, pid, 'no restart');
       const again = await raftctl([...tls, '--token', reader, 'get', 'greeting']);
-      assert.equal(again.stdout, 'hello');
+      assert.equal(again.stdout, 'hello\n');
       // Token rotation: the reader token is revoked by editing the file.
       writeFileSync(tokens, `${admin} admin ops\n`);
       await waitFor('the revoked token refused', 10_000, async () => ((await httpsCall(`${url}/v1/status`, creds, { headers: { authorization: `Bearer ${reader}` } })).status === 401 ? true : null));

@@ -16,4 +16,10 @@ export interface ApiContext {
   readonly timer: HttpTimer;
   /** --max-request-bytes: bound on any request body. */
   readonly maxRequestBytes: number;
+  /** --idempotency-budget-bytes, stamped into every keyed write this member proposes. */
+  readonly idempotencyBudgetBytes: number;
+  /** --max-sessions, stamped into every session open this member proposes. */
+  readonly maxSessions: number;
+  /** How long a request waits for an election under way before 503 NO_LEADER (redirect.ts). */
+  readonly leaderWaitMs: number;
 }

@@ -46,19 +46,25 @@ export function kvOutcome(result: unknown): WriteOutcome {
   if (!result.ok) {
     const code = KV_CODES[result.code];
     if (code === 'INTERNAL') throw new Error(`KV refused with ${result.code}: ${result.message}`);
-    throw new ApiError(code, result.message);
+    const retry = result.retryAfterMs !== undefined ? Math.max(1, Math.ceil(result.retryAfterMs / 1000)) : null;
+    throw new ApiError(code, result.message, null, retry, result.replayed);
   }
+  const replayed = result.replayed;
   switch (result.kind) {
     case 'put':
-      return { kind: 'put', revision: result.revision, term: result.term, index: result.index };
+      return { kind: 'put', revision: result.revision, term: result.term, index: result.index, replayed };
     case 'delete':
-      return { kind: 'delete', deleted: result.deleted, revision: result.revision, term: result.term, index: result.index };
+      return { kind: 'delete', deleted: result.deleted, revision: result.revision, term: result.term, index: result.index, replayed };
     case 'txn':
-      return { kind: 'txn', succeeded: result.succeeded, revision: result.revision, results: result.results };
+      return { kind: 'txn', succeeded: result.succeeded, revision: result.revision, results: result.results, replayed };
     case 'lock':
-      return { kind: 'lock', token: result.token, owner: result.owner };
+      return { kind: 'lock', token: result.token, owner: result.owner, replayed };
     case 'unlock':
-      return { kind: 'unlock', released: result.released };
+      return { kind: 'unlock', released: result.released, replayed };
+    case 'session':
+      return { kind: 'session', id: result.id, ttlMs: result.ttlMs, replayed };
+    case 'sessionClosed':
+      return { kind: 'sessionClosed', closed: result.closed, replayed };
   }
 }
 

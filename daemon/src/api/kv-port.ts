@@ -49,7 +49,7 @@ export interface FencingToken {
   readonly token: number;
 }
 
-/** A compare of a txn (API.md §2). `value` is bytes for target value, a number for modRevision, a boolean for exists. */
+/** A compare of a txn (docs/api.md). `value` is bytes for target value, a number for modRevision, a boolean for exists. */
 export type TxnCompare =
   | { readonly key: string; readonly target: 'value'; readonly op: '=' | '!=' | '<' | '>'; readonly value: Uint8Array }
   | { readonly key: string; readonly target: 'modRevision'; readonly op: '=' | '!=' | '<' | '>'; readonly value: number }
@@ -68,10 +68,20 @@ export interface TxnRequest {
   readonly failure: readonly TxnOp[];
 }
 
+/** `Session-Id` / `Session-Seq` of a write. */
+export interface SessionHeaders {
+  readonly id: number;
+  readonly seq: number;
+}
+
 /** Options common to every write: stamped by the API at propose time. */
 export interface WriteMeta {
   /** The client's Idempotency-Key, if any. */
   readonly idempotencyKey?: string;
+  /** With idempotencyKey: this member's --idempotency-budget-bytes, stamped into the command. */
+  readonly idempotencyBudgetBytes?: number;
+  /** The client's session and sequence number, if any (never with idempotencyKey). */
+  readonly session?: SessionHeaders;
   /** Wall clock at propose time; the state machine uses it (not its own clock) for TTLs and expiry. */
   readonly proposedAtMs: number;
 }
@@ -91,24 +101,34 @@ export interface KvCommandEncoder {
   txn(t: TxnRequest & WriteMeta): Uint8Array;
   lockAcquire(l: WriteMeta & { readonly name: string; readonly owner: string; readonly ttlMs: number }): Uint8Array;
   lockRelease(l: WriteMeta & { readonly name: string; readonly token: number }): Uint8Array;
+  /** Opens a client session; `maxSessions` is this member's --max-sessions, stamped. */
+  sessionOpen(o: { readonly proposedAtMs: number; readonly maxSessions: number }): Uint8Array;
+  sessionClose(o: { readonly proposedAtMs: number; readonly id: number }): Uint8Array;
 }
 
 /** One result of a txn branch, as sent to the client. */
 export type TxnOpResultView =
   | { readonly type: 'put'; readonly key: string; readonly revision: number }
   | { readonly type: 'delete'; readonly key: string; readonly deleted: boolean }
-  | { readonly type: 'get'; readonly key: string; readonly kv: KvEntryView | null };
+  | { readonly type: 'get'; readonly key: string; readonly kv: KvEntryView | null; readonly forgotten?: true };
 
 /**
  * What a committed command did, read from the state machine's apply result. Refusals (412,
- * 409 ...) are not outcomes: `outcome` throws them as typed errors.
+ * 409 ...) are not outcomes: `outcome` throws them as typed errors. `replayed`: the answer is
+ * the remembered first one (an Idempotency-Key or session retry); sent as `Idempotency-Replayed: true`.
  */
-export type WriteOutcome =
+export type WriteOutcome = (
   | { readonly kind: 'put'; readonly revision: number; readonly term: number; readonly index: number }
   | { readonly kind: 'delete'; readonly deleted: boolean; readonly revision: number; readonly term: number; readonly index: number }
   | { readonly kind: 'txn'; readonly succeeded: boolean; readonly revision: number; readonly results: readonly TxnOpResultView[] }
   | { readonly kind: 'lock'; readonly token: number; readonly owner: string }
-  | { readonly kind: 'unlock'; readonly released: boolean };
+  | { readonly kind: 'unlock'; readonly released: boolean }
+  | { readonly kind: 'session'; readonly id: number; readonly ttlMs: number }
+  | { readonly kind: 'sessionClosed'; readonly closed: boolean }
+) & { readonly replayed: boolean };
+
+/** A refusal (thrown by `outcome`) may also be a replay of the first answer. */
+export const REPLAYED_HEADER = 'idempotency-replayed';
 
 /** Read access to the local state machine. Reads are synchronous: the store is in memory. */
 export interface KvReadView {

@@ -18,6 +18,27 @@ import { withLocalBackup } from '../backup/restore-source.js';
 
 export const RESTORE_USAGE = 'usage: raftkv restore --from FILE|s3://BUCKET/PREFIX/[OBJECT]|file://DIR/[OBJECT] [--s3-endpoint URL] [--s3-region R] [--s3-path-style B] [--s3-ca-file F] --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN] [--skip-if-initialized] [--initial-cluster-state new|existing]';
 
+/** `raftkv restore --help`. */
+export const RESTORE_HELP = `${RESTORE_USAGE}
+
+Builds the data dir of one member of a NEW cluster from a backup taken with
+\`raftctl snapshot save\`. Run it once per member with the same FILE and --initial-cluster, then
+start each member with its usual flags (the same --name, --data-dir and --cluster-token).
+
+  --from FILE|URL             the backup: a file, s3://BUCKET/PREFIX/OBJECT or file://DIR/OBJECT, or
+                              s3://BUCKET/PREFIX/ (file://DIR/) for the newest there; its checksum
+                              is verified first (an S3 object's recorded SHA-256 too)
+  --s3-endpoint URL, --s3-region R, --s3-path-style B, --s3-ca-file F
+                              for s3:// (defaults: the standard AWS environment; docs/security.md)
+  --data-dir DIR              the member's data dir: absent or empty
+  --name NAME                 this member's name, one of --initial-cluster
+  --initial-cluster n1=h:p,.. the new cluster's voters
+  --cluster-token TOKEN       the new cluster's token (default raftkv)
+  --skip-if-initialized       exit 0 untouched when DIR holds data or the member joins (init containers)
+  --initial-cluster-state S   new (default) or existing; existing never restores (with --skip-if-initialized)
+Each flag is also read from RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR); flags win.
+Prints one JSON line on success. Exit codes: 0 done (or skipped), 1 failure, 2 bad flags.`;
+
 const FLAGS = ['from', 'data-dir', 'name', 'initial-cluster', 'cluster-token', 'initial-cluster-state', ...S3_FLAGS.map((f) => f.slice(2) as `s3-${string}`)] as const;
 type RestoreFlag = (typeof FLAGS)[number];
 /** Flags without a value. */
@@ -98,6 +119,10 @@ export function restoreSkipReason(args: RestoreArgs, dataDirEntries: number | nu
 
 /** Runs `raftkv restore`; resolves with the exit code. */
 export async function runRestore(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, out: Writable, err: Writable): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out.write(`${RESTORE_HELP}\n`);
+    return 0;
+  }
   let args: RestoreArgs;
   try {
     args = parseRestoreArgs(argv, env);

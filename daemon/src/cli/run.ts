@@ -1,16 +1,23 @@
 // Runs one raftctl command. Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage
-// (message and usage on stderr). Output goes through `io` so tests can capture it.
+// (the message and the command's short usage on stderr). Output goes through `io` so tests can
+// capture it; every command prints in the format -w asks for (simple, json or table).
 import { readFile, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { USAGE, UsageError, parseArgs } from './args.js';
-import type { Command, GlobalOptions } from './args.js';
-import { CliError, RaftkvClient, errorLine } from './client.js';
+import { UsageError, parseArgs } from './args.js';
+import type { Command, GlobalOptions, OutputFormat } from './args.js';
+import { CliError, MIN_ATTEMPT_MS, RaftkvClient, authHint, errorCodeOf, errorLine, idempotencyHeader, networkErrorCode } from './client.js';
+import { attemptTimeoutMs, backoffMs, classifyHttpAnswer, classifyNetworkError } from './retry.js';
+import { completionScript } from './completion.js';
+import { WriteSession } from './session.js';
+import { commandHelp, commandHelpText, globalHelp, shortUsage } from './help.js';
+import { jsonValue, printable, renderTable, writeJson } from './output.js';
+import { RAFTKV_VERSION } from '../version.js';
 import { HttpRequester } from './http-request.js';
-import type { ClientTls } from './http-request.js';
+import type { ClientTls, StreamedResponse } from './http-request.js';
 import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.js';
 import { SNAPSHOT_PART_RE, planPrune, snapshotNames, sortSnapshots, stalePartFiles } from './snapshot-dir.js';
-import { renderStatusTable } from './status-table.js';
+import { renderStatusTable, statusJson } from './status-table.js';
 import { runSnapshotUrlCommand } from './snapshot-url.js';
 import { MAX_TOKEN_FILE_BYTES, TokenFileUnusable, tokenFromFileText } from './token-file.js';
 import type { MemberRow, StatusBody } from './status-table.js';
@@ -49,14 +56,6 @@ function line(out: Writable, text: string): void {
   out.write(`${text}\n`);
 }
 
-/** A value printed to a terminal: UTF-8 text as is, anything else as base64 (marked). */
-function printable(b: Buffer): string {
-  const s = b.toString('utf8');
-  // eslint-disable-next-line no-control-regex
-  if (Buffer.from(s, 'utf8').equals(b) && !/[\u0000-\u0008\u000e-\u001f]/.test(s)) return s;
-  return `base64:${b.toString('base64')}`;
-}
-
 interface MembersBody {
   readonly members: readonly { readonly name: string; readonly peerUrl: string; readonly clientUrl: string; readonly voter: boolean }[];
 }
@@ -66,7 +65,7 @@ function reason(err: unknown): string {
   return String(err);
 }
 
-async function status(client: RaftkvClient, io: CliIo): Promise<number> {
+async function status(client: RaftkvClient, io: CliIo, output: OutputFormat): Promise<number> {
   // Ask every given endpoint, learn the membership from the answers, then ask each member the
   // endpoints did not cover at its advertised client URL. Rows are keyed by member name, so a
   // member whose client URL the others do not know yet is still shown if it is an endpoint.
@@ -80,7 +79,7 @@ async function status(client: RaftkvClient, io: CliIo): Promise<number> {
       endpointErrors.push(`${e}: ${reason(err)}`);
     }
   }));
-  if (byName.size === 0) throw new CliError(`status: no endpoint answered (${endpointErrors.join('; ')})`);
+  if (byName.size === 0) throw new CliError(`status: no endpoint answered (${endpointErrors.join('; ')})${endpointErrors.some((e) => e.includes(': 401')) ? authHint(401, client.hasToken) : ''}`);
   const members = new Map<string, { clientUrl: string; voter: boolean }>();
   for (const { status: s } of byName.values()) {
     for (const m of s.members ?? []) {
@@ -101,12 +100,35 @@ async function status(client: RaftkvClient, io: CliIo): Promise<number> {
       return { name, clientUrl, voter: m.voter, status: null, error: reason(err) };
     }
   }));
-  io.stdout.write(renderStatusTable(rows));
+  if (output === 'json') writeJson(io.stdout, statusJson(rows));
+  else io.stdout.write(renderStatusTable(rows));
   return rows.every((r) => r.status !== null) ? 0 : 1;
 }
 
-async function watch(client: RaftkvClient, io: CliIo, prefix: string, fromRevision: number | null): Promise<number> {
+/** Watch: the wait before reconnecting after a failed connect or a dropped stream. */
+const WATCH_RECONNECT_MS = 500;
+
+interface WatchEvent {
+  readonly type: string;
+  readonly key: string;
+  readonly value: string;
+  readonly revision: number;
+}
+
+function printEvent(io: CliIo, ev: WatchEvent, output: OutputFormat): void {
+  const bytes = Buffer.from(ev.value ?? '', 'base64');
+  if (output === 'json') {
+    writeJson(io.stdout, { type: ev.type, key: ev.key, revision: ev.revision, ...(ev.type === 'delete' ? {} : jsonValue(bytes)) });
+    return;
+  }
+  const value = ev.type === 'delete' ? '' : printable(bytes);
+  if (output === 'table') line(io.stdout, [String(ev.revision).padEnd(10), ev.type.toUpperCase().padEnd(6), ev.key, value].join('  ').trimEnd());
+  else line(io.stdout, `${ev.revision} ${ev.type.toUpperCase()} ${ev.key}${ev.type === 'delete' ? '' : ` ${value}`}`);
+}
+
+async function watch(client: RaftkvClient, io: CliIo, prefix: string, fromRevision: number | null, output: OutputFormat): Promise<number> {
   let next = fromRevision;
+  if (output === 'table') line(io.stdout, `${'REVISION'.padEnd(10)}  ${'TYPE'.padEnd(6)}  KEY  VALUE`);
   for (let attempt = 0; attempt <= MAX_WATCH_RECONNECTS; attempt++) {
     const endpoint = client.endpoints[attempt % client.endpoints.length] as string;
     const q = new URLSearchParams({ prefix });
@@ -118,13 +140,20 @@ async function watch(client: RaftkvClient, io: CliIo, prefix: string, fromRevisi
       res.stream.socket.setTimeout(0);
     } catch (err) {
       line(io.stderr, `raftctl: watch: ${endpoint}: ${err instanceof Error ? err.message : String(err)}; retrying`);
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, WATCH_RECONNECT_MS));
       continue;
     }
     if (res.status !== 200) {
       const chunks: Buffer[] = [];
       for await (const c of res.stream) chunks.push(c as Buffer);
-      throw new CliError(`watch: ${errorLine(res.status, Buffer.concat(chunks))}`, res.status);
+      const body = Buffer.concat(chunks);
+      // Another member may serve it (this one is removed, overloaded or without a leader).
+      if ((res.status === 503 || res.status === 429 || res.status === 410) && !body.includes('"GONE"') && attempt < MAX_WATCH_RECONNECTS) {
+        line(io.stderr, `raftctl: watch: ${endpoint}: ${errorLine(res.status, body)}; retrying`);
+        await new Promise((r) => setTimeout(r, WATCH_RECONNECT_MS));
+        continue;
+      }
+      throw new CliError(`watch: ${errorLine(res.status, body)}${authHint(res.status, client.hasToken)}`, res.status);
     }
     let buf = '';
     const decoder = new TextDecoder();
@@ -135,9 +164,9 @@ async function watch(client: RaftkvClient, io: CliIo, prefix: string, fromRevisi
         const l = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         if (!l.startsWith('data: ')) continue;
-        const ev = JSON.parse(l.slice(6)) as { type: string; key: string; value: string; revision: number };
-        const value = ev.type === 'delete' ? '' : ` ${printable(Buffer.from(ev.value, 'base64'))}`;
-        line(io.stdout, `${ev.revision} ${ev.type.toUpperCase()} ${ev.key}${value}`);
+        const ev = JSON.parse(l.slice(6)) as WatchEvent;
+        if (typeof ev.revision !== 'number') continue;
+        printEvent(io, ev, output);
         next = ev.revision + 1;
       }
     }
@@ -174,74 +203,105 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Streams GET /v1/snapshot from the first endpoint that answers into the target's temp name,
- * verifying the SHA-256 trailer as it arrives, fsyncs it, renames it to the final name and fsyncs
+ * Streams GET /v1/snapshot from the first endpoint that serves it (retrying the endpoints with
+ * backoff until --timeout while members have no leader or cannot be reached) into the target's
+ * temp name, verifying the SHA-256 trailer as it arrives, fsyncs it, renames it to the final name and fsyncs
  * the directory. A damaged or cut stream leaves no file under the final name (the temp file is removed).
  */
 async function downloadBackup(client: RaftkvClient, serializable: boolean, targetOf: (headers: Headers) => SaveTarget): Promise<SavedBackup> {
   const path = `/v1/snapshot${serializable ? '?consistency=serializable' : ''}`;
-  const failures: string[] = [];
-  for (const endpoint of client.endpoints) {
-    let res;
-    try {
-      res = await client.requester.stream(endpoint + path, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: client.requestTimeoutMs });
-    } catch (err) {
-      failures.push(`${endpoint}: ${reason(err)}`);
-      continue;
-    }
-    if (res.status !== 200) {
-      const chunks: Buffer[] = [];
-      for await (const c of res.stream) chunks.push(c as Buffer);
-      const msg = errorLine(res.status, Buffer.concat(chunks));
-      // Credentials and bad requests will not get better at another member.
-      if (res.status === 401 || res.status === 403 || res.status === 400 || client.endpoints.length === 1) throw new CliError(`snapshot save: ${msg}`, res.status);
-      failures.push(`${endpoint}: ${msg}`);
-      continue;
-    }
-    const t0 = performance.now();
-    let target: SaveTarget;
-    try {
-      target = targetOf(res.headers);
-    } catch (err) {
-      res.stream.destroy();
-      throw err;
-    }
-    const verifier = new BackupStreamVerifier();
-    const fh = await open(target.part, 'w');
-    try {
-      for await (const c of res.stream) {
-        const b = c as Buffer;
-        verifier.push(b);
-        await fh.write(b);
+  const deadlineAt = performance.now() + client.requestTimeoutMs;
+  const failures = new Map<string, string>();
+  for (let round = 0; ; round++) {
+    // Another round only when some member may serve it soon (no leader yet, overloaded, unreachable).
+    let retryable = false;
+    for (const [i, endpoint] of client.endpoints.entries()) {
+      const remaining = deadlineAt - performance.now();
+      if (remaining <= 0 || ((round > 0 || i > 0) && remaining < MIN_ATTEMPT_MS)) break;
+      let res;
+      try {
+        res = await client.requester.stream(endpoint + path, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: attemptTimeoutMs(remaining, client.requestTimeoutMs, client.endpoints.length) });
+      } catch (err) {
+        const { code, name } = networkErrorCode(err);
+        retryable ||= classifyNetworkError(code, name) !== 'final';
+        failures.set(endpoint, reason(err));
+        continue;
       }
-      const digest = verifier.finish();
-      const announced = res.headers.get('x-raftkv-backup-sha256');
-      if (announced !== null && announced !== digest) throw new BackupFormatError('checksum differs from the one the member announced');
-      await fh.sync();
-      await fh.close();
-      await rename(target.part, target.final);
-      await syncDir(dirname(target.final));
-      return {
-        endpoint, file: target.final, bytes: verifier.bytes, sha256: digest, ms: Math.round(performance.now() - t0),
-        index: res.headers.get('x-raftkv-backup-index') ?? '?', revision: res.headers.get('x-raftkv-backup-revision') ?? '?',
-      };
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await rm(target.part, { force: true });
-      throw new CliError(`snapshot save: ${reason(err)}`);
+      if (res.status !== 200) {
+        const chunks: Buffer[] = [];
+        for await (const c of res.stream) chunks.push(c as Buffer);
+        const body = Buffer.concat(chunks);
+        const msg = errorLine(res.status, body);
+        // Credentials and bad requests will not get better at another member.
+        if (res.status === 401 || res.status === 403 || res.status === 400) throw new CliError(`snapshot save: ${msg}${authHint(res.status, client.hasToken)}`, res.status);
+        retryable ||= classifyHttpAnswer(res.status, errorCodeOf(body)) !== 'final';
+        failures.set(endpoint, msg);
+        continue;
+      }
+      return await saveStream(res, endpoint, targetOf);
     }
+    const remaining = deadlineAt - performance.now() - MIN_ATTEMPT_MS;
+    if (!retryable || remaining <= 0) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(remaining, backoffMs(round, Math.random()))));
   }
-  throw new CliError(`snapshot save: no endpoint answered (${failures.join('; ')})`);
+  throw new CliError(`snapshot save: no member served the backup (${[...failures].map(([e, m]) => `${e}: ${m}`).join('; ')})`);
+}
+
+/** Writes one member's backup stream: verified, fsynced, renamed into place. */
+async function saveStream(res: StreamedResponse, endpoint: string, targetOf: (headers: Headers) => SaveTarget): Promise<SavedBackup> {
+  const t0 = performance.now();
+  let target: SaveTarget;
+  try {
+    target = targetOf(res.headers);
+  } catch (err) {
+    res.stream.destroy();
+    throw err;
+  }
+  const verifier = new BackupStreamVerifier();
+  const fh = await open(target.part, 'w');
+  try {
+    for await (const c of res.stream) {
+      const b = c as Buffer;
+      verifier.push(b);
+      await fh.write(b);
+    }
+    const digest = verifier.finish();
+    const announced = res.headers.get('x-raftkv-backup-sha256');
+    if (announced !== null && announced !== digest) throw new BackupFormatError('checksum differs from the one the member announced');
+    await fh.sync();
+    await fh.close();
+    await rename(target.part, target.final);
+    await syncDir(dirname(target.final));
+    return {
+      endpoint, file: target.final, bytes: verifier.bytes, sha256: digest, ms: Math.round(performance.now() - t0),
+      index: res.headers.get('x-raftkv-backup-index') ?? '?', revision: res.headers.get('x-raftkv-backup-revision') ?? '?',
+    };
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(target.part, { force: true });
+    throw new CliError(`snapshot save: ${reason(err)}`);
+  }
 }
 
 function savedLine(s: SavedBackup): string {
   return `saved ${s.file}: member=${s.endpoint} index=${s.index} revision=${s.revision} bytes=${s.bytes} sha256=${s.sha256} ms=${s.ms}`;
 }
 
+function savedJson(s: SavedBackup): Record<string, unknown> {
+  const n = (t: string): number | null => (/^[0-9]{1,16}$/.test(t) ? Number(t) : null);
+  return { file: s.file, member: s.endpoint, index: n(s.index), revision: n(s.revision), bytes: s.bytes, sha256: s.sha256, ms: s.ms };
+}
+
+function printSaved(io: CliIo, s: SavedBackup, output: OutputFormat, extra: Record<string, unknown> = {}): void {
+  if (output === 'json') writeJson(io.stdout, { ...savedJson(s), ...extra });
+  else if (output === 'table') io.stdout.write(renderTable(['FILE', 'MEMBER', 'INDEX', 'REVISION', 'BYTES', 'SHA256', 'MS'], [[s.file, s.endpoint, s.index, s.revision, String(s.bytes), s.sha256, String(s.ms)]]));
+  else line(io.stdout, savedLine(s));
+}
+
 /** `snapshot save FILE`: the backup lands at FILE (via FILE.part). */
-async function snapshotSave(client: RaftkvClient, io: CliIo, file: string, serializable: boolean): Promise<number> {
+async function snapshotSave(client: RaftkvClient, io: CliIo, file: string, serializable: boolean, output: OutputFormat): Promise<number> {
   const saved = await downloadBackup(client, serializable, () => ({ part: `${file}.part`, final: file }));
-  line(io.stdout, savedLine(saved));
+  printSaved(io, saved, output);
   return 0;
 }
 
@@ -250,7 +310,7 @@ async function snapshotSave(client: RaftkvClient, io: CliIo, file: string, seria
  * then — only after it is safely in place — the oldest backups beyond N and stale temp files of
  * dead runs are deleted. Files that do not match raftctl's own patterns are never touched.
  */
-async function snapshotSaveDir(client: RaftkvClient, io: CliIo, dir: string, keep: number | null, serializable: boolean): Promise<number> {
+async function snapshotSaveDir(client: RaftkvClient, io: CliIo, dir: string, keep: number | null, serializable: boolean, output: OutputFormat): Promise<number> {
   // A missing directory usually means the backup volume is not mounted: writing into the
   // container's own filesystem instead would lose the backup silently.
   let isDir = false;
@@ -267,8 +327,10 @@ async function snapshotSaveDir(client: RaftkvClient, io: CliIo, dir: string, kee
     const names = snapshotNames(takenAtMs, Number(revText));
     return { part: join(dir, names.part), final: join(dir, names.final) };
   });
-  line(io.stdout, savedLine(saved));
-  if (keep === null) return 0;
+  if (keep === null) {
+    printSaved(io, saved, output);
+    return 0;
+  }
   const entries = await readdir(dir, { withFileTypes: true });
   const files = entries.filter((e) => e.isFile()).map((e) => e.name);
   const doomed = planPrune(files, keep);
@@ -276,7 +338,13 @@ async function snapshotSaveDir(client: RaftkvClient, io: CliIo, dir: string, kee
   const stale = stalePartFiles(parts, Date.now());
   for (const name of [...doomed, ...stale]) await rm(join(dir, name), { force: true });
   if (doomed.length + stale.length > 0) await syncDir(dir);
-  line(io.stdout, `kept ${sortSnapshots(files).length - doomed.length} backup(s) in ${dir}; deleted ${doomed.length}${doomed.length > 0 ? ` (${doomed.join(', ')})` : ''}${stale.length > 0 ? `; removed ${stale.length} stale temp file(s)` : ''}`);
+  const kept = sortSnapshots(files).length - doomed.length;
+  if (output === 'json') {
+    printSaved(io, saved, output, { kept, deleted: doomed, staleTempFilesRemoved: stale.length });
+    return 0;
+  }
+  printSaved(io, saved, output);
+  line(io.stdout, `kept ${kept} backup(s) in ${dir}; deleted ${doomed.length}${doomed.length > 0 ? ` (${doomed.join(', ')})` : ''}${stale.length > 0 ? `; removed ${stale.length} stale temp file(s)` : ''}`);
   return 0;
 }
 
@@ -326,116 +394,255 @@ async function execute(cmd: Command, given: GlobalOptions, io: CliIo): Promise<n
   const tls: ClientTls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
   const requester = new HttpRequester(tls);
   const client = new RaftkvClient(options.endpoints, options.timeoutMs, { requester, ...(options.token !== null ? { token: options.token } : {}) });
+  // One session per process: its writes are applied at most once however often they are resent.
+  const session = new WriteSession(client);
   try {
-    return await executeWith(client, cmd, options, io);
+    return await executeWith(client, session, cmd, options, io);
   } finally {
+    await session.close();
     requester.close();
   }
 }
 
-async function executeWith(client: RaftkvClient, cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
+/**
+ * A write the members apply at most once however often it is sent, so raftctl may resend it
+ * after an unknown outcome: keyed (Idempotency-Key), or numbered in a client session (Session-Id).
+ */
+function appliedOnce(headers: Readonly<Record<string, string>>): boolean {
+  return 'idempotency-key' in headers || 'session-id' in headers;
+}
+
+/**
+ * What makes a write applied at most once: its Idempotency-Key when one is given (or --retry
+ * makes one), else the next number in the process's client session (none when the members
+ * offer no sessions). The members take one or the other, never both.
+ */
+async function onceHeaders(session: WriteSession, what: string, c: { idempotencyKey: string | null; retry: boolean }): Promise<Record<string, string>> {
+  const keyed = idempotencyHeader(c.idempotencyKey, c.retry);
+  return 'idempotency-key' in keyed ? keyed : { ...(await session.nextWrite(what)) };
+}
+
+/** Headers of a key write: its conditions. */
+function keyWriteHeaders(c: { ifMatch: number | null; fencingToken: string | null }): Record<string, string> {
+  return {
+    ...(c.ifMatch !== null ? { 'if-match': String(c.ifMatch) } : {}),
+    ...(c.fencingToken !== null ? { 'fencing-token': c.fencingToken } : {}),
+  };
+}
+
+/** A write's answer, printed as -w asks: simple is `simple`, table one row of `fields`. */
+function printWrite(io: CliIo, output: OutputFormat, body: Record<string, unknown>, simple: string): void {
+  if (output === 'json') writeJson(io.stdout, body);
+  else if (output === 'table') {
+    const keys = Object.keys(body);
+    io.stdout.write(renderTable(keys.map((k) => k.toUpperCase()), [keys.map((k) => String(body[k]))]));
+  } else line(io.stdout, simple);
+}
+
+async function readTxnBody(file: string, io: CliIo): Promise<Buffer> {
+  let body: Buffer;
+  try {
+    body = file === '-' ? await readAll(io.stdin) : await readFile(file);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`txn: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (body.length > MAX_INPUT_BYTES) throw new CliError(`txn: ${file} is larger than ${MAX_INPUT_BYTES} bytes`);
+  return body;
+}
+
+interface TxnAnswer {
+  readonly succeeded: boolean;
+  readonly revision: number;
+  readonly results: readonly {
+    readonly type: string;
+    readonly key?: string;
+    readonly revision?: number;
+    readonly deleted?: boolean;
+    readonly kv?: { readonly key: string; readonly value: string; readonly modRevision: number } | null;
+  }[];
+}
+
+async function executeWith(client: RaftkvClient, session: WriteSession, cmd: Command, options: GlobalOptions, io: CliIo): Promise<number> {
   const jsonHeaders = { 'content-type': 'application/json' };
+  const out = options.output;
   switch (cmd.kind) {
     case 'help':
-      line(io.stdout, USAGE);
-      return 0;
+    case 'version':
+    case 'completion':
+      return printInfo(cmd, out, io);
     case 'bench': {
       const argv = [...cmd.argv];
       const first = options.endpoints[0];
       // The whole URL: its scheme tells the bench whether to speak TLS.
       if (options.endpointsGiven && first !== undefined && !argv.some((a) => a.startsWith('--endpoint'))) argv.unshift('--endpoint', first);
+      if (out === 'json' && !argv.includes('--json')) argv.push('--json');
       const bench = await import('./bench/index.js');
       return bench.runBench(argv, { token: options.token, tls: await benchTls(options) });
     }
     case 'put': {
       const value = cmd.value === '-' ? await readAll(io.stdin) : Buffer.from(cmd.value, 'utf8');
-      const r = await client.json<{ revision: number; term: number; index: number }>({ method: 'PUT', path: kvPath(cmd.key), body: value, headers: { 'content-type': 'application/octet-stream' } }, `put ${cmd.key}`);
-      line(io.stdout, `OK revision=${r.revision} term=${r.term} index=${r.index}`);
+      const headers = { ...(await onceHeaders(session, `put ${cmd.key}`, cmd)), 'content-type': 'application/octet-stream', ...keyWriteHeaders(cmd) };
+      const r = await client.json<{ revision: number; term: number; index: number }>({ method: 'PUT', path: kvPath(cmd.key), body: value, headers, idempotent: appliedOnce(headers) }, `put ${cmd.key}`);
+      printWrite(io, out, { key: cmd.key, revision: r.revision, term: r.term, index: r.index }, `OK revision=${r.revision} term=${r.term} index=${r.index}`);
       return 0;
     }
     case 'get': {
-      const res = await client.request({ method: 'GET', path: kvPath(cmd.key) + (cmd.serializable ? '?consistency=serializable' : '') });
+      const res = await client.requestFor({ method: 'GET', path: kvPath(cmd.key) + (cmd.serializable ? '?consistency=serializable' : '') }, `get ${cmd.key}`);
       if (res.status === 404) throw new CliError(`get ${cmd.key}: key not found`, 404);
-      if (res.status !== 200) throw new CliError(`get ${cmd.key}: ${errorLine(res.status, res.body)}`, res.status);
-      io.stdout.write(res.body);
-      if ((io.stdout as { isTTY?: boolean }).isTTY === true) io.stdout.write('\n');
+      if (res.status !== 200) throw new CliError(`get ${cmd.key}: ${errorLine(res.status, res.body)}${authHint(res.status, client.hasToken)}`, res.status);
+      const modRevision = Number(res.headers.get('x-revision'));
+      const createRevision = Number(res.headers.get('x-create-revision'));
+      if (out === 'json') writeJson(io.stdout, { key: cmd.key, ...jsonValue(res.body), modRevision, createRevision });
+      else if (out === 'table') io.stdout.write(renderTable(['KEY', 'MOD-REVISION', 'CREATE-REVISION', 'VALUE'], [[cmd.key, String(modRevision), String(createRevision), printable(res.body)]]));
+      else {
+        // The value as stored, then a newline (as etcdctl): `$(raftctl get k)` strips it.
+        io.stdout.write(res.body);
+        io.stdout.write('\n');
+      }
       return 0;
     }
     case 'del': {
-      const r = await client.json<{ deleted: boolean; revision: number }>({ method: 'DELETE', path: kvPath(cmd.key) }, `del ${cmd.key}`);
-      line(io.stdout, r.deleted ? `deleted revision=${r.revision}` : 'not found (nothing deleted)');
+      const headers = { ...(await onceHeaders(session, `del ${cmd.key}`, cmd)), ...keyWriteHeaders(cmd) };
+      const r = await client.json<{ deleted: boolean; revision: number }>({ method: 'DELETE', path: kvPath(cmd.key), headers, idempotent: appliedOnce(headers) }, `del ${cmd.key}`);
+      printWrite(io, out, { key: cmd.key, deleted: r.deleted, revision: r.revision }, r.deleted ? `deleted revision=${r.revision}` : 'not found (nothing deleted)');
       return 0;
     }
     case 'list': {
       const q = new URLSearchParams({ prefix: cmd.prefix });
       if (cmd.limit !== null) q.set('limit', String(cmd.limit));
-      const r = await client.json<{ kvs: { key: string; value: string; modRevision: number }[]; more: boolean; revision: number }>({ method: 'GET', path: `/v1/kv?${q.toString()}` }, `list ${cmd.prefix}`);
-      for (const kv of r.kvs) line(io.stdout, `${kv.key}\t${printable(Buffer.from(kv.value, 'base64'))}`);
+      const r = await client.json<{ kvs: { key: string; value: string; modRevision: number; createRevision: number }[]; more: boolean; revision: number }>({ method: 'GET', path: `/v1/kv?${q.toString()}` }, `list ${cmd.prefix}`);
+      const kvs = r.kvs.map((kv) => ({ key: kv.key, bytes: Buffer.from(kv.value, 'base64'), modRevision: kv.modRevision, createRevision: kv.createRevision }));
+      if (out === 'json') writeJson(io.stdout, { kvs: kvs.map((kv) => ({ key: kv.key, ...jsonValue(kv.bytes), modRevision: kv.modRevision, createRevision: kv.createRevision })), more: r.more, revision: r.revision });
+      else if (out === 'table') io.stdout.write(renderTable(['KEY', 'MOD-REVISION', 'VALUE'], kvs.map((kv) => [kv.key, String(kv.modRevision), printable(kv.bytes)])));
+      else for (const kv of kvs) line(io.stdout, `${kv.key}\t${printable(kv.bytes)}`);
       if (r.more) line(io.stderr, `(more keys under '${cmd.prefix}'; raise --limit)`);
       return 0;
     }
     case 'watch':
-      return watch(client, io, cmd.prefix, cmd.fromRevision);
+      return watch(client, io, cmd.prefix, cmd.fromRevision, out);
     case 'status':
-      return status(client, io);
+      return status(client, io, out);
     case 'members-list': {
       const r = await client.json<MembersBody>({ method: 'GET', path: '/v1/members' }, 'members list');
-      const rows = [['NAME', 'VOTER', 'PEER', 'CLIENT-URL'], ...r.members.map((m) => [m.name, m.voter ? 'voter' : 'learner', m.peerUrl, m.clientUrl])];
-      const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-      for (const row of rows) line(io.stdout, row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+      if (out === 'json') writeJson(io.stdout, { members: r.members });
+      else io.stdout.write(renderTable(['NAME', 'VOTER', 'PEER', 'CLIENT-URL'], r.members.map((m) => [m.name, m.voter ? 'voter' : 'learner', m.peerUrl, m.clientUrl])));
       return 0;
     }
-    case 'members-add':
-      await client.ok({ method: 'POST', path: '/v1/members', body: JSON.stringify({ name: cmd.name, peerUrl: cmd.peerUrl, clientUrl: cmd.clientUrl }), headers: jsonHeaders }, `members add ${cmd.name}`);
-      line(io.stdout, `added ${cmd.name} as a learner; promote it once it has caught up`);
+    case 'members-add': {
+      const res = await client.ok({ method: 'POST', path: '/v1/members', body: JSON.stringify({ name: cmd.name, peerUrl: cmd.peerUrl, clientUrl: cmd.clientUrl }), headers: jsonHeaders }, `members add ${cmd.name}`);
+      printMembership(io, out, res, `added ${cmd.name} as a learner; promote it once it has caught up`);
       return 0;
-    case 'members-promote':
-      await client.ok({ method: 'POST', path: `/v1/members/${encodeURIComponent(cmd.name)}/promote` }, `members promote ${cmd.name}`);
-      line(io.stdout, `promoted ${cmd.name} to voter`);
+    }
+    case 'members-promote': {
+      const res = await client.ok({ method: 'POST', path: `/v1/members/${encodeURIComponent(cmd.name)}/promote` }, `members promote ${cmd.name}`);
+      printMembership(io, out, res, `promoted ${cmd.name} to voter`);
       return 0;
-    case 'members-remove':
-      await client.ok({ method: 'DELETE', path: `/v1/members/${encodeURIComponent(cmd.name)}` }, `members remove ${cmd.name}`);
-      line(io.stdout, `removed ${cmd.name}`);
+    }
+    case 'members-remove': {
+      const res = await client.ok({ method: 'DELETE', path: `/v1/members/${encodeURIComponent(cmd.name)}` }, `members remove ${cmd.name}`);
+      printMembership(io, out, res, `removed ${cmd.name}`);
       return 0;
+    }
     case 'leader-transfer': {
-      const r = await client.json<{ leader: string }>({ method: 'POST', path: '/v1/leader/transfer', body: JSON.stringify(cmd.to === null ? {} : { to: cmd.to }), headers: jsonHeaders }, 'leader transfer');
-      line(io.stdout, `leader is now ${r.leader}`);
+      const r = await client.json<{ leader: string; clientUrl: string | null }>({ method: 'POST', path: '/v1/leader/transfer', body: JSON.stringify(cmd.to === null ? {} : { to: cmd.to }), headers: jsonHeaders }, 'leader transfer');
+      printWrite(io, out, { leader: r.leader, clientUrl: r.clientUrl ?? null }, `leader is now ${r.leader}`);
       return 0;
     }
     case 'snapshot': {
       const r = await client.json<{ index: number }>({ method: 'POST', path: '/v1/snapshot' }, 'snapshot');
-      line(io.stdout, `snapshot at index ${r.index}`);
+      printWrite(io, out, { index: r.index }, `snapshot at index ${r.index}`);
       return 0;
     }
     case 'snapshot-save':
-      return snapshotSave(client, io, cmd.file, cmd.serializable);
+      return snapshotSave(client, io, cmd.file, cmd.serializable, out);
     case 'snapshot-save-dir':
-      return snapshotSaveDir(client, io, cmd.dir, cmd.keep, cmd.serializable);
+      return snapshotSaveDir(client, io, cmd.dir, cmd.keep, cmd.serializable, out);
     case 'snapshot-url':
       return runSnapshotUrlCommand(client, cmd.action, io);
     case 'lock-acquire': {
-      const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers: jsonHeaders }, `lock acquire ${cmd.name}`);
-      line(io.stdout, `token=${r.token} owner=${r.owner} fencing-token=${cmd.name}:${r.token}`);
+      const headers = { ...(await onceHeaders(session, `lock acquire ${cmd.name}`, cmd)), ...jsonHeaders };
+      const r = await client.json<{ token: number; owner: string }>({ method: 'POST', path: `/v1/locks/${encodeURIComponent(cmd.name)}`, body: JSON.stringify({ owner: cmd.owner, ttlMs: cmd.ttlMs }), headers, idempotent: appliedOnce(headers) }, `lock acquire ${cmd.name}`);
+      const fencingToken = `${cmd.name}:${r.token}`;
+      printWrite(io, out, { name: cmd.name, owner: r.owner, token: r.token, fencingToken }, `token=${r.token} owner=${r.owner} fencing-token=${fencingToken}`);
       return 0;
     }
-    case 'lock-release':
-      await client.ok({ method: 'DELETE', path: `/v1/locks/${encodeURIComponent(cmd.name)}?token=${cmd.token}` }, `lock release ${cmd.name}`);
-      line(io.stdout, `released ${cmd.name}`);
+    case 'lock-release': {
+      const headers = await onceHeaders(session, `lock release ${cmd.name}`, cmd);
+      await client.ok({ method: 'DELETE', path: `/v1/locks/${encodeURIComponent(cmd.name)}?token=${cmd.token}`, headers, idempotent: appliedOnce(headers) }, `lock release ${cmd.name}`);
+      printWrite(io, out, { name: cmd.name, released: true }, `released ${cmd.name}`);
       return 0;
+    }
     case 'txn': {
-      let body: Buffer;
-      try {
-        body = cmd.file === '-' ? await readAll(io.stdin) : await readFile(cmd.file);
-      } catch (err) {
-        if (err instanceof CliError) throw err;
-        throw new CliError(`txn: cannot read ${cmd.file}: ${err instanceof Error ? err.message : String(err)}`);
+      const body = await readTxnBody(cmd.file, io);
+      const headers = { ...(await onceHeaders(session, 'txn', cmd)), ...jsonHeaders };
+      const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers, idempotent: appliedOnce(headers) }, 'txn');
+      if (out === 'json') {
+        line(io.stdout, res.body.toString('utf8'));
+        return 0;
       }
-      if (body.length > MAX_INPUT_BYTES) throw new CliError(`txn: ${cmd.file} is larger than ${MAX_INPUT_BYTES} bytes`);
-      const res = await client.ok({ method: 'POST', path: '/v1/txn', body, headers: jsonHeaders }, 'txn');
-      line(io.stdout, res.body.toString('utf8'));
+      let r: TxnAnswer;
+      try {
+        r = JSON.parse(res.body.toString('utf8')) as TxnAnswer;
+      } catch {
+        throw new CliError('txn: the member answered with a body that is not JSON');
+      }
+      const valueOf = (x: TxnAnswer['results'][number]): string => (x.kv ? printable(Buffer.from(x.kv.value, 'base64')) : '');
+      if (out === 'table') {
+        line(io.stdout, `${r.succeeded ? 'SUCCEEDED' : 'FAILED'} revision=${r.revision}`);
+        io.stdout.write(renderTable(['OP', 'KEY', 'VALUE'], r.results.map((x) => [x.type, x.key ?? x.kv?.key ?? '', valueOf(x)])));
+        return 0;
+      }
+      // As etcdctl: which branch ran, then one line per operation.
+      line(io.stdout, `${r.succeeded ? 'SUCCEEDED' : 'FAILED'} revision=${r.revision}`);
+      for (const x of r.results) {
+        const key = x.key ?? x.kv?.key ?? '';
+        if (x.type === 'get') line(io.stdout, x.kv ? `get ${key} ${valueOf(x)}` : `get ${key} (not found)`);
+        else if (x.type === 'delete') line(io.stdout, `delete ${key} deleted=${String(x.deleted ?? false)}`);
+        else line(io.stdout, `${x.type} ${key}${x.revision !== undefined ? ` revision=${x.revision}` : ''}`);
+      }
       return 0;
     }
   }
+}
+
+function printMembership(io: CliIo, output: OutputFormat, res: { body: Buffer }, simple: string): void {
+  if (output === 'simple') {
+    line(io.stdout, simple);
+    return;
+  }
+  let members: MembersBody['members'] = [];
+  try {
+    members = (JSON.parse(res.body.toString('utf8')) as MembersBody).members ?? [];
+  } catch {
+    // an answer without the member list: print what is known
+  }
+  if (output === 'json') writeJson(io.stdout, { message: simple, members });
+  else io.stdout.write(renderTable(['NAME', 'VOTER', 'PEER', 'CLIENT-URL'], members.map((m) => [m.name, m.voter ? 'voter' : 'learner', m.peerUrl, m.clientUrl])));
+}
+
+/** Commands that need no cluster: help, version, completion. */
+function printInfo(cmd: Extract<Command, { kind: 'help' | 'version' | 'completion' }>, output: OutputFormat, io: CliIo): number {
+  switch (cmd.kind) {
+    case 'help': {
+      const c = cmd.topic === null ? undefined : commandHelp(cmd.topic);
+      line(io.stdout, c === undefined ? globalHelp() : commandHelpText(c));
+      return 0;
+    }
+    case 'version':
+      if (output === 'json') writeJson(io.stdout, { raftctl: RAFTKV_VERSION, api: 'v1', node: process.version });
+      else line(io.stdout, `raftctl version ${RAFTKV_VERSION} (API v1, Node.js ${process.version})`);
+      return 0;
+    case 'completion':
+      io.stdout.write(completionScript(cmd.shell));
+      return 0;
+  }
+}
+
+function usageFailure(io: CliIo, err: UsageError): number {
+  line(io.stderr, `raftctl: ${err.message}`);
+  line(io.stderr, shortUsage(err.command));
+  return 2;
 }
 
 /** Parses and runs one raftctl invocation; resolves with the exit code. Never rejects. */
@@ -444,22 +651,16 @@ export async function runRaftctl(argv: readonly string[], io: CliIo): Promise<nu
   try {
     parsed = parseArgs(argv, io.env);
   } catch (err) {
-    if (err instanceof UsageError) {
-      line(io.stderr, `raftctl: ${err.message}`);
-      line(io.stderr, USAGE);
-      return 2;
-    }
+    if (err instanceof UsageError) return usageFailure(io, err);
     line(io.stderr, `raftctl: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
+  const cmd = parsed.command;
+  if (cmd.kind === 'help' || cmd.kind === 'version' || cmd.kind === 'completion') return printInfo(cmd, parsed.options.output, io);
   try {
-    return await execute(parsed.command, parsed.options, io);
+    return await execute(cmd, parsed.options, io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      line(io.stderr, `raftctl: ${err.message}`);
-      line(io.stderr, USAGE);
-      return 2;
-    }
+    if (err instanceof UsageError) return usageFailure(io, err);
     line(io.stderr, `raftctl: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }

@@ -1,8 +1,10 @@
-// Command-line flags of `raftkv` (API.md §1), each also read from RAFTKV_<UPPER_SNAKE> in the
+// Command-line flags of `raftkv` (`raftkv --help`), each also read from RAFTKV_<UPPER_SNAKE> in the
 // environment; a flag wins over its variable. Parsing is pure (argv and env in, a config or a
 // FlagError out) so it is unit-tested without starting anything.
 import { assertLimits, LimitError } from './limits.js';
+import { DEFAULT_KV_LIMITS } from '../kv/limits.js';
 import type { TlsFiles } from '../security/tls-material.js';
+import { RAFTKV_VERSION } from '../version.js';
 
 /** One line printed with every flag error (exit 2). */
 export const USAGE_LINE =
@@ -46,6 +48,10 @@ export interface DaemonConfig {
   readonly enableFaultInjection: boolean;
   readonly requestTimeoutMs: number;
   readonly maxPendingProposals: number;
+  /** Byte budget of the idempotency window (keyed writes beyond it: 429, no promise dropped). */
+  readonly idempotencyBudgetBytes: number;
+  /** Client sessions open at once (POST /v1/sessions beyond it: 429). */
+  readonly maxSessions: number;
   readonly logLevel: LogLevel;
   readonly clusterToken: string;
   readonly leaseRead: boolean;
@@ -102,6 +108,8 @@ const SPECS: readonly FlagSpec[] = [
   { flag: 'enable-fault-injection', kind: 'bool', defaultText: 'false', help: 'enable POST /v1/debug/faults (tests and drills only)' },
   { flag: 'request-timeout-ms', kind: 'int', defaultText: '5000', help: 'a write or linearizable read not done by then fails with 503 Timeout' },
   { flag: 'max-pending-proposals', kind: 'int', defaultText: '4096', help: 'proposals waiting for commit before new ones get 429' },
+  { flag: 'idempotency-budget-bytes', kind: 'int', defaultText: '67108864', help: 'memory for the Idempotency-Key window (180 bytes + key length per keyed write, kept 10 min); a keyed write that would pass it gets 429 with Retry-After, never an evicted promise' },
+  { flag: 'max-sessions', kind: 'int', defaultText: '100000', help: 'client sessions (POST /v1/sessions) open at once, ~128 bytes each; beyond it 429' },
   { flag: 'log-level', kind: 'string', defaultText: 'info', help: `${LOG_LEVELS.join('|')}` },
   { flag: 'cluster-token', kind: 'string', defaultText: 'raftkv', help: 'cluster id checked in the peer handshake; members with another token are refused' },
   { flag: 'peer-cert', kind: 'string', defaultText: 'none (plain TCP)', help: 'PEM certificate this member presents to peers (mutual TLS; with --peer-key and --peer-ca)' },
@@ -132,7 +140,11 @@ export function helpText(): string {
     lines.push(`  --${s.flag}${arg}`);
     lines.push(`      ${s.help} (default ${s.defaultText}; env ${envNameOf(s.flag)})`);
   }
-  lines.push('  --help', '      print this text and exit 0', '');
+  lines.push('  --help', '      print this text and exit 0');
+  lines.push('  --version', '      print the version and exit 0', '');
+  lines.push('Commands:');
+  lines.push('  raftkv restore --from FILE --data-dir DIR --name NAME --initial-cluster n1=host:port,... [...]');
+  lines.push('      build a data dir of a new cluster from a `raftctl snapshot save` backup (raftkv restore --help)', '');
   lines.push('Exit codes: 0 clean stop, 1 fatal error, 2 bad flags.');
   lines.push('SIGTERM/SIGINT: hand off leadership if leader, stop accepting writes, flush, exit 0 within 10 s.');
   return lines.join('\n');
@@ -208,6 +220,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--help' || arg === '-h') return { kind: 'help', text: helpText() };
+    if (arg === '--version') return { kind: 'help', text: `raftkv version ${RAFTKV_VERSION} (Node.js ${process.version})` };
     if (!arg.startsWith('--')) throw new FlagError(`unexpected argument '${arg}'`);
     const eq = arg.indexOf('=');
     const flag = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
@@ -312,6 +325,8 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     enableFaultInjection: bool('enable-fault-injection', false),
     requestTimeoutMs: int('request-timeout-ms', 5000),
     maxPendingProposals: int('max-pending-proposals', 4096),
+    idempotencyBudgetBytes: int('idempotency-budget-bytes', DEFAULT_KV_LIMITS.idempotencyBudgetBytes),
+    maxSessions: int('max-sessions', DEFAULT_KV_LIMITS.maxSessions),
     logLevel: logLevel as LogLevel,
     clusterToken,
     leaseRead: bool('lease-read', true),

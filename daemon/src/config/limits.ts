@@ -25,7 +25,7 @@ export const LIMITS = {
   maxFaultDurationMs: 10 * 60 * 1000,
   /** Fault duration used when the request gives none. */
   defaultFaultDurationMs: 60 * 1000,
-  /** SIGTERM to exit, all included (API.md: within 10 s). */
+  /** SIGTERM to exit, all included (within 10 s). */
   shutdownDeadlineMs: 10_000,
   /** Part of the shutdown spent waiting for a leadership hand-off. */
   shutdownTransferWaitMs: 3_000,
@@ -58,6 +58,13 @@ export interface TunableLimits {
   readonly maxRequestBytes: number;
   readonly requestTimeoutMs: number;
   readonly maxPendingProposals: number;
+  /**
+   * Byte budget of the idempotency window (--idempotency-budget-bytes). Stamped into each keyed
+   * write by the leader that proposes it, so members may differ without diverging.
+   */
+  readonly idempotencyBudgetBytes: number;
+  /** Client sessions open at once (--max-sessions); stamped into each session open the same way. */
+  readonly maxSessions: number;
 }
 
 /** A flag combination that cannot work; main.ts reports it and exits 2. */
@@ -93,6 +100,9 @@ export function assertLimits(t: TunableLimits): void {
   check(t.requestTimeoutMs >= t.electionTimeoutMs, `--request-timeout-ms (${t.requestTimeoutMs}) must be >= --election-timeout-ms (${t.electionTimeoutMs})`);
   check(t.requestTimeoutMs <= 5 * 60_000, '--request-timeout-ms must be <= 300000');
   check(t.maxPendingProposals >= 1 && t.maxPendingProposals <= 1_000_000, '--max-pending-proposals must be in 1..1000000');
+  // One entry with the longest key must fit, or every keyed write would be refused.
+  check(t.idempotencyBudgetBytes >= 64 * 1024 && t.idempotencyBudgetBytes <= 64 * 1024 ** 3, '--idempotency-budget-bytes must be in 65536..68719476736');
+  check(t.maxSessions >= 1 && t.maxSessions <= 10_000_000, '--max-sessions must be in 1..10000000');
   check(LIMITS.shutdownTransferWaitMs + LIMITS.shutdownDrainWaitMs + LIMITS.shutdownCloseWaitMs + LIMITS.shutdownTraceFlushMs + LIMITS.shutdownHttpCloseMs < LIMITS.shutdownDeadlineMs - 500,
     'shutdown phases must fit in the shutdown deadline');
   check(LIMITS.persistRetryMinMs <= LIMITS.persistRetryMaxMs, 'persist retry backoff bounds are inverted');

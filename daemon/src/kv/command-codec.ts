@@ -1,4 +1,4 @@
-// Binary encoding of KV commands proposed through raft. Layout: u8 opcode (1..5; never 0xFF,
+// Binary encoding of KV commands proposed through raft. Layout: u8 opcode (1..7; never 0xFF,
 // which the driver reserves for its own entries) | f64 proposedAtMs | u8 option flags |
 // options | body. Decoding validates everything against KvLimits, so apply can trust a
 // decoded command; garbage yields {ok:false} and never throws.
@@ -12,16 +12,30 @@ export interface Fencing {
   readonly token: number;
 }
 
+/** `Session-Id` and `Session-Seq` of a write (dissertation §6.3). */
+export interface SessionRef {
+  readonly id: number;
+  /** 1, 2, 3 ... per session; a retry repeats the number. */
+  readonly seq: number;
+}
+
 /** Options every write may carry. */
 export interface CommandMeta {
   /** Leader's wall clock at propose time: the only clock the state machine uses. */
   readonly proposedAtMs: number;
   readonly idempotencyKey?: string;
+  /**
+   * With idempotencyKey: the proposing leader's idempotency budget (--idempotency-budget-bytes),
+   * stamped so every replica judges the write by the same bound.
+   */
+  readonly idempotencyBudgetBytes?: number;
+  /** A sessioned write; exclusive with idempotencyKey. */
+  readonly session?: SessionRef;
 }
 
 export type CompareOp = '=' | '!=' | '<' | '>';
 
-/** A txn compare (API.md §2). A missing key has modRevision 0 and no value. */
+/** A txn compare (docs/api.md). A missing key has modRevision 0 and no value. */
 export type TxnCompare =
   | { readonly key: string; readonly target: 'value'; readonly op: CompareOp; readonly value: Uint8Array }
   | { readonly key: string; readonly target: 'modRevision'; readonly op: CompareOp; readonly value: number }
@@ -70,8 +84,25 @@ export interface LockReleaseCommand extends CommandMeta {
   readonly token: number;
 }
 
+/** POST /v1/sessions. `maxSessions` is the proposing leader's --max-sessions, stamped. */
+export interface SessionOpenCommand {
+  readonly op: 'sessionOpen';
+  readonly proposedAtMs: number;
+  readonly maxSessions: number;
+}
+
+/** DELETE /v1/sessions/{id}. */
+export interface SessionCloseCommand {
+  readonly op: 'sessionClose';
+  readonly proposedAtMs: number;
+  readonly id: number;
+}
+
 /** Every command the state machine applies. */
-export type KvCommand = PutCommand | DeleteCommand | TxnCommand | LockAcquireCommand | LockReleaseCommand;
+export type KvCommand = PutCommand | DeleteCommand | TxnCommand | LockAcquireCommand | LockReleaseCommand | SessionOpenCommand | SessionCloseCommand;
+
+/** The commands that change keys or locks (and may carry an Idempotency-Key or a session). */
+export type KvWriteCommand = PutCommand | DeleteCommand | TxnCommand | LockAcquireCommand | LockReleaseCommand;
 
 /** Result of decoding: a validated command, or why the bytes are not one. */
 export type DecodeResult = { readonly ok: true; readonly command: KvCommand } | { readonly ok: false; readonly error: string };
@@ -81,10 +112,15 @@ const OP_DELETE = 2;
 const OP_TXN = 3;
 const OP_LOCK_ACQUIRE = 4;
 const OP_LOCK_RELEASE = 5;
+const OP_SESSION_OPEN = 6;
+const OP_SESSION_CLOSE = 7;
 
 const F_IDEMPOTENCY = 1;
 const F_IF_MATCH = 2;
 const F_FENCING = 4;
+const F_BUDGET = 8;
+const F_SESSION = 16;
+const F_ALL = F_IDEMPOTENCY | F_IF_MATCH | F_FENCING | F_BUDGET | F_SESSION;
 
 const CMP_TARGET = { value: 0, modRevision: 1, exists: 2 } as const;
 const CMP_OPS: readonly CompareOp[] = ['=', '!=', '<', '>'];
@@ -102,14 +138,20 @@ export class CommandEncodeError extends Error {
 
 function writeHeader(w: ByteWriter, opcode: number, c: CommandMeta & { readonly ifMatch?: number; readonly fencing?: Fencing }): void {
   if (!Number.isFinite(c.proposedAtMs)) throw new CommandEncodeError('proposedAtMs must be finite');
+  if (c.idempotencyKey !== undefined && c.session !== undefined) throw new CommandEncodeError('a write carries an Idempotency-Key or a session, not both');
+  const budget = c.idempotencyKey !== undefined ? c.idempotencyBudgetBytes : undefined;
   let flags = 0;
   if (c.idempotencyKey !== undefined) flags |= F_IDEMPOTENCY;
   if (c.ifMatch !== undefined) flags |= F_IF_MATCH;
   if (c.fencing !== undefined) flags |= F_FENCING;
+  if (budget !== undefined) flags |= F_BUDGET;
+  if (c.session !== undefined) flags |= F_SESSION;
   w.u8(opcode).f64(Math.trunc(c.proposedAtMs)).u8(flags);
   if (c.idempotencyKey !== undefined) w.str(c.idempotencyKey);
   if (c.ifMatch !== undefined) w.f64(c.ifMatch);
   if (c.fencing !== undefined) w.str(c.fencing.lock).f64(c.fencing.token);
+  if (budget !== undefined) w.f64(budget);
+  if (c.session !== undefined) w.f64(c.session.id).f64(c.session.seq);
 }
 
 function writeOp(w: ByteWriter, op: TxnOp): void {
@@ -152,6 +194,14 @@ export function encodeCommand(c: KvCommand): Uint8Array {
       writeHeader(w, OP_LOCK_RELEASE, c);
       w.str(c.name).f64(c.token);
       break;
+    case 'sessionOpen':
+      writeHeader(w, OP_SESSION_OPEN, { proposedAtMs: c.proposedAtMs });
+      w.f64(c.maxSessions);
+      break;
+    case 'sessionClose':
+      writeHeader(w, OP_SESSION_CLOSE, { proposedAtMs: c.proposedAtMs });
+      w.f64(c.id);
+      break;
   }
   return w.finish();
 }
@@ -189,8 +239,10 @@ function decodeUnchecked(data: Uint8Array, limits: KvLimits): KvCommand {
   const proposedAtMs = r.f64();
   if (!Number.isSafeInteger(proposedAtMs)) throw new DecodeError('proposedAtMs is not an integer');
   const flags = r.u8();
-  if ((flags & ~(F_IDEMPOTENCY | F_IF_MATCH | F_FENCING)) !== 0) throw new DecodeError('unknown option flags');
-  const meta: { proposedAtMs: number; idempotencyKey?: string } = { proposedAtMs };
+  if ((flags & ~F_ALL) !== 0) throw new DecodeError('unknown option flags');
+  if ((flags & F_IDEMPOTENCY) && (flags & F_SESSION)) throw new DecodeError('a write carries an Idempotency-Key or a session, not both');
+  if ((flags & F_BUDGET) && !(flags & F_IDEMPOTENCY)) throw new DecodeError('an idempotency budget without an Idempotency-Key');
+  const meta: { proposedAtMs: number; idempotencyKey?: string; idempotencyBudgetBytes?: number; session?: SessionRef } = { proposedAtMs };
   if (flags & F_IDEMPOTENCY) {
     const k = r.str(limits.maxIdempotencyKeyBytes);
     if (k.length === 0) throw new DecodeError('empty idempotency key');
@@ -199,6 +251,14 @@ function decodeUnchecked(data: Uint8Array, limits: KvLimits): KvCommand {
   const opts: { ifMatch?: number; fencing?: Fencing } = {};
   if (flags & F_IF_MATCH) opts.ifMatch = r.uint('If-Match');
   if (flags & F_FENCING) opts.fencing = { lock: readName(r, limits, 'fencing lock'), token: r.uint('fencing token') };
+  if (flags & F_BUDGET) meta.idempotencyBudgetBytes = r.uint('idempotency budget');
+  if (flags & F_SESSION) {
+    const id = r.uint('session id');
+    const seq = r.uint('session seq');
+    if (id < 1 || seq < 1) throw new DecodeError('session id and seq start at 1');
+    meta.session = { id, seq };
+  }
+  if ((opcode === OP_SESSION_OPEN || opcode === OP_SESSION_CLOSE) && flags !== 0) throw new DecodeError('session commands take no options');
   let cmd: KvCommand;
   switch (opcode) {
     case OP_PUT: {
@@ -246,6 +306,15 @@ function decodeUnchecked(data: Uint8Array, limits: KvLimits): KvCommand {
       cmd = { op: 'lockRelease', ...meta, name: readName(r, limits, 'lock name'), token: r.uint('token') };
       break;
     }
+    case OP_SESSION_OPEN: {
+      const maxSessions = r.uint('maxSessions');
+      if (maxSessions < 1) throw new DecodeError('maxSessions must be >= 1');
+      cmd = { op: 'sessionOpen', proposedAtMs, maxSessions };
+      break;
+    }
+    case OP_SESSION_CLOSE:
+      cmd = { op: 'sessionClose', proposedAtMs, id: r.uint('session id') };
+      break;
     default:
       throw new DecodeError(`unknown opcode ${opcode}`);
   }

@@ -1,5 +1,6 @@
-// Apply results and their binary encoding (the idempotency table stores encoded first results,
-// so a replayed retry is byte-for-byte the first answer, also after a snapshot restore).
+// Apply results and their binary encoding. The encoding is what version-1 snapshots stored in
+// the idempotency table (whole encoded first results); version 2 keeps compact answers
+// (answers.ts) and reads version-1 images through decodeApplyResult.
 
 import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
 import type { KvErrorCode } from './limits.js';
@@ -18,9 +19,12 @@ export interface KvEntry {
 export type TxnOpResult =
   | { readonly type: 'put'; readonly key: string; readonly revision: number }
   | { readonly type: 'delete'; readonly key: string; readonly deleted: boolean }
-  | { readonly type: 'get'; readonly key: string; readonly kv: KvEntry | null };
+  | { readonly type: 'get'; readonly key: string; readonly kv: KvEntry | null; readonly forgotten?: true };
 
-/** Fields every result has. `replayed` is true when an Idempotency-Key hit returned a stored result. */
+/**
+ * Fields every result has. `replayed` is true when an Idempotency-Key or session retry returned
+ * the remembered first answer (a replayed txn's get results say `forgotten: true`: values are not kept).
+ */
 interface ResultBase {
   /** Raft index/term of the entry that produced the result (the first one for a replay). */
   readonly index: number;
@@ -59,6 +63,20 @@ export interface UnlockResult extends ResultBase {
   readonly released: true;
 }
 
+/** POST /v1/sessions: the new session's id (the raft index of its open entry) and idle TTL. */
+export interface SessionResult extends ResultBase {
+  readonly ok: true;
+  readonly kind: 'session';
+  readonly id: number;
+  readonly ttlMs: number;
+}
+/** DELETE /v1/sessions/{id}. */
+export interface SessionClosedResult extends ResultBase {
+  readonly ok: true;
+  readonly kind: 'sessionClosed';
+  readonly closed: boolean;
+}
+
 /** A refusal. Nothing in the store changed. */
 export interface ApplyFailure extends ResultBase {
   readonly ok: false;
@@ -70,10 +88,12 @@ export interface ApplyFailure extends ResultBase {
   readonly currentModRevision?: number;
   /** LockHeld: who holds it. */
   readonly holder?: string;
+  /** IdempotencyWindowFull: command-clock ms until the oldest entry expires and frees room. */
+  readonly retryAfterMs?: number;
 }
 
 /** What apply returns. */
-export type ApplyResult = PutResult | DeleteResult | TxnResult | LockResult | UnlockResult | ApplyFailure;
+export type ApplyResult = PutResult | DeleteResult | TxnResult | LockResult | UnlockResult | SessionResult | SessionClosedResult | ApplyFailure;
 
 const K_PUT = 1;
 const K_DELETE = 2;
@@ -91,7 +111,7 @@ function readEntry(r: ByteReader): KvEntry {
   return { key: r.str(MAX), value: r.bytes(MAX), createRevision: r.uint('createRevision'), modRevision: r.uint('modRevision'), version: r.uint('version') };
 }
 
-/** Encodes a result for the idempotency table. */
+/** Encodes a result as version-1 snapshots stored them (kept for tests of reading such images). */
 export function encodeApplyResult(res: ApplyResult): Uint8Array {
   const w = new ByteWriter(64);
   const head = (k: number): void => {
@@ -133,6 +153,9 @@ export function encodeApplyResult(res: ApplyResult): Uint8Array {
     case 'unlock':
       head(K_UNLOCK);
       break;
+    case 'session':
+    case 'sessionClosed':
+      throw new Error(`a ${res.kind} result has no version-1 encoding`);
   }
   return w.finish();
 }

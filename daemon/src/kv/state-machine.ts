@@ -6,11 +6,13 @@
 
 import { createHash } from 'node:crypto';
 import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
-import { decodeCommand, type DeleteCommand, type Fencing, type KvCommand, type LockAcquireCommand, type LockReleaseCommand, type PutCommand, type TxnCommand, type TxnCompare } from './command-codec.js';
-import { IdempotencyTable } from './idempotency.js';
-import { DEFAULT_KV_LIMITS, type KvErrorCode, type KvLimits } from './limits.js';
+import { answerOf, readAnswer, replayOf, writeAnswer, type Answer } from './answers.js';
+import { decodeCommand, type DeleteCommand, type Fencing, type KvWriteCommand, type LockAcquireCommand, type LockReleaseCommand, type PutCommand, type SessionOpenCommand, type TxnCommand, type TxnCompare } from './command-codec.js';
+import { IdempotencyTable, idempotencyEntryBytes } from './idempotency.js';
+import { DEFAULT_KV_LIMITS, SESSION_BYTES, type KvErrorCode, type KvLimits } from './limits.js';
+import { lastAnswerOf, newSession, rememberAnswer, SessionTable, type SessionState } from './sessions.js';
 import { LockTable, type LockState } from './locks.js';
-import { decodeApplyResult, encodeApplyResult, type ApplyFailure, type ApplyResult, type KvEntry, type TxnOpResult } from './results.js';
+import { decodeApplyResult, type ApplyFailure, type ApplyResult, type KvEntry, type TxnOpResult } from './results.js';
 import { SortedKeys } from './sorted-keys.js';
 import { WatchHub, type WatchSubscriber, type WatchSubscription } from './watch.js';
 
@@ -36,8 +38,22 @@ export interface KvStateMachineOptions {
   readonly scheduleWatchFlush?: (fn: () => void) => void;
 }
 
+/** What the exactly-once machinery holds and has done, for metrics (counters are member-local). */
+export interface ExactlyOnceStats {
+  readonly idempotencyEntries: number;
+  readonly idempotencyBytes: number;
+  readonly idempotencyExpiredTotal: number;
+  readonly idempotencyRefusedTotal: number;
+  readonly sessionsLive: number;
+  readonly sessionsBytes: number;
+  readonly sessionsOpenedTotal: number;
+  readonly sessionsExpiredTotal: number;
+  readonly sessionsRefusedTotal: number;
+}
+
 const SNAPSHOT_MAGIC = 0x4b56534d; // "KVSM"
-const SNAPSHOT_VERSION = 1;
+/** 2: compact idempotency answers and sessions. Version 1 images (whole encoded results, no sessions) are still read. */
+const SNAPSHOT_VERSION = 2;
 const MAX = 0x7fffffff;
 const EMPTY = new Uint8Array(0);
 
@@ -64,7 +80,7 @@ function cmpHolds(op: '=' | '!=' | '<' | '>', c: number): boolean {
 }
 
 /**
- * The KV state machine (API.md §2). Feed it every committed entry in index order: apply() for
+ * The KV state machine (docs/api.md). Feed it every committed entry in index order: apply() for
  * KV commands, applyNoop() for entries without one (raft Noop, ConfChange, driver entries), so
  * appliedIndex is exact. Reads (get/range/revision/watch) see the applied state.
  */
@@ -75,6 +91,10 @@ export class KvStateMachine {
   private readonly keys = new SortedKeys();
   private readonly locks = new LockTable();
   private readonly idem: IdempotencyTable;
+  private readonly sessions: SessionTable;
+  private idemRefused = 0;
+  private sessionsOpened = 0;
+  private sessionsRefused = 0;
   private readonly hub: WatchHub;
   private rev = 0;
   private clock = 0;
@@ -83,7 +103,8 @@ export class KvStateMachine {
 
   constructor(opts: KvStateMachineOptions = {}) {
     this.limits = Object.freeze({ ...DEFAULT_KV_LIMITS, ...opts.limits });
-    this.idem = new IdempotencyTable(this.limits.maxIdempotencyEntries, this.limits.idempotencyTtlMs);
+    this.idem = new IdempotencyTable(this.limits.idempotencyTtlMs);
+    this.sessions = new SessionTable(this.limits.sessionTtlMs);
     this.hub = new WatchHub({
       maxHistoryEvents: this.limits.maxWatchHistoryEvents,
       maxBufferedEvents: this.limits.maxWatchSubscriberBufferedEvents,
@@ -112,6 +133,28 @@ export class KvStateMachine {
   }
   get idempotencyEntries(): number {
     return this.idem.size;
+  }
+  /** Accounted bytes of the idempotency window. */
+  get idempotencyBytes(): number {
+    return this.idem.bytes;
+  }
+  /** Open client sessions. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+  /** Gauges and counters of the idempotency window and the sessions. */
+  exactlyOnceStats(): ExactlyOnceStats {
+    return {
+      idempotencyEntries: this.idem.size,
+      idempotencyBytes: this.idem.bytes,
+      idempotencyExpiredTotal: this.idem.expiredTotal,
+      idempotencyRefusedTotal: this.idemRefused,
+      sessionsLive: this.sessions.size,
+      sessionsBytes: this.sessions.size * SESSION_BYTES,
+      sessionsOpenedTotal: this.sessionsOpened,
+      sessionsExpiredTotal: this.sessions.expiredTotal,
+      sessionsRefusedTotal: this.sessionsRefused,
+    };
   }
   get lockCount(): number {
     return this.locks.size;
@@ -144,23 +187,55 @@ export class KvStateMachine {
     const cmd = d.command;
     if (cmd.proposedAtMs > this.clock) this.clock = cmd.proposedAtMs;
     this.idem.expire(this.clock);
+    this.sessions.expire(this.clock);
+    if (cmd.op === 'sessionOpen') return this.applySessionOpen(index, term, cmd);
+    if (cmd.op === 'sessionClose') {
+      return { ok: true, kind: 'sessionClosed', closed: this.sessions.close(cmd.id), index, term, replayed: false };
+    }
+    if (cmd.session !== undefined) return this.applySessioned(index, term, cmd, cmd.session.id, cmd.session.seq);
     const ik = cmd.idempotencyKey;
-    if (ik !== undefined) {
-      const prev = this.idem.get(ik);
-      if (prev !== undefined) {
-        try {
-          return decodeApplyResult(prev.result, true);
-        } catch {
-          // Unreachable unless memory is corrupt; treat the key as unknown rather than crash.
-        }
-      }
+    if (ik === undefined) return this.execute(index, term, cmd);
+    const prev = this.idem.get(ik);
+    if (prev !== undefined) return replayOf(prev, cmd);
+    // The promise: room is made only by expiry, never by dropping an unexpired entry.
+    const budget = cmd.idempotencyBudgetBytes ?? this.limits.idempotencyBudgetBytes;
+    // A txn's answer may carry its deleted bits (at most maxTxnOps/8 bytes): charge the most it can cost.
+    const charge = idempotencyEntryBytes(ik) + (cmd.op === 'txn' ? 64 + Math.ceil(this.limits.maxTxnOps / 8) : 0);
+    if (this.idem.bytes + charge > budget) {
+      this.idemRefused++;
+      const retryAfterMs = this.idem.msUntilRoom(this.clock);
+      return { ...this.fail(index, term, 'IdempotencyWindowFull', `the idempotency window is full (${this.idem.size} keyed writes within the last ${this.limits.idempotencyTtlMs} ms use ${this.idem.bytes} of ${budget} bytes); nothing was applied, retry later or use a session`), retryAfterMs };
     }
     const res = this.execute(index, term, cmd);
-    if (ik !== undefined) this.idem.record(ik, this.clock, encodeApplyResult(res));
+    this.idem.record(ik, this.clock, answerOf(res));
     return res;
   }
 
-  private execute(index: number, term: number, cmd: KvCommand): ApplyResult {
+  private applySessionOpen(index: number, term: number, c: SessionOpenCommand): ApplyResult {
+    if (this.sessions.size >= c.maxSessions) {
+      this.sessionsRefused++;
+      return this.fail(index, term, 'TooManySessions', `at most ${c.maxSessions} client sessions may be open; idle ones expire after ${this.limits.sessionTtlMs} ms`);
+    }
+    this.sessions.put(newSession(index, this.clock));
+    this.sessionsOpened++;
+    return { ok: true, kind: 'session', id: index, ttlMs: this.limits.sessionTtlMs, index, term, replayed: false };
+  }
+
+  /** Dissertation §6.3: apply a sequence number once, answer its retry from memory, refuse older ones. */
+  private applySessioned(index: number, term: number, cmd: KvWriteCommand, id: number, seq: number): ApplyResult {
+    const s: SessionState | undefined = this.sessions.get(id);
+    if (s === undefined) {
+      return this.fail(index, term, 'UnknownSession', `session ${id} does not exist: it expired (unused for ${this.limits.sessionTtlMs} ms), was closed, or never was; nothing was applied`);
+    }
+    this.sessions.touch(s, this.clock);
+    if (seq < s.lastSeq) return this.fail(index, term, 'StaleSessionSeq', `Session-Seq ${seq} is older than ${s.lastSeq}, the last one session ${id} applied; nothing was applied`);
+    if (seq === s.lastSeq && s.kind !== 0) return replayOf(s, cmd);
+    const res = this.execute(index, term, cmd);
+    rememberAnswer(s, seq, answerOf(res));
+    return res;
+  }
+
+  private execute(index: number, term: number, cmd: KvWriteCommand): ApplyResult {
     switch (cmd.op) {
       case 'put':
         return this.applyPut(index, term, cmd);
@@ -348,7 +423,7 @@ export class KvStateMachine {
 
   // ---- snapshots ---------------------------------------------------------------------------
 
-  /** A complete binary image: data, revision, clock, locks, idempotency table, applied index/term. */
+  /** A complete binary image: data, revision, clock, locks, idempotency window, sessions, applied index/term. */
   snapshot(): Uint8Array {
     const w = new ByteWriter(1024);
     w.u32(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION);
@@ -364,7 +439,17 @@ export class KvStateMachine {
     for (const l of locks) w.str(l.name).str(l.owner).f64(l.token).f64(l.expiresAtMs);
     const idem = this.idem.list();
     w.u32(idem.length);
-    for (const e of idem) w.str(e.key).f64(e.recordedAtMs).bytes(e.result);
+    for (const e of idem) {
+      w.str(e.key).f64(e.recordedAtMs);
+      writeAnswer(w, e);
+    }
+    const sessions = this.sessions.list();
+    w.u32(sessions.length);
+    for (const s of sessions) {
+      const a = lastAnswerOf(s);
+      w.f64(s.id).f64(s.lastSeq).f64(s.lastActiveMs).u8(a !== null ? 1 : 0);
+      if (a !== null) writeAnswer(w, a);
+    }
     return w.finish();
   }
 
@@ -386,7 +471,9 @@ export class KvStateMachine {
     this.locks.clear();
     for (const l of parsed.locks) this.locks.set(l);
     this.idem.clear();
-    for (const e of parsed.idem) this.idem.record(e.key, e.recordedAtMs, e.result);
+    for (const e of parsed.idem) this.idem.record(e.key, e.recordedAtMs, e.answer);
+    this.sessions.clear();
+    for (const s of parsed.sessions) this.sessions.put(s);
     this.appliedIdx = parsed.appliedIndex;
     this.appliedTrm = parsed.appliedTerm;
     this.rev = parsed.revision;
@@ -398,7 +485,7 @@ export class KvStateMachine {
     const r = new ByteReader(image);
     if (r.u32() !== SNAPSHOT_MAGIC) throw new DecodeError('not a KV snapshot image');
     const version = r.u8();
-    if (version !== SNAPSHOT_VERSION) throw new DecodeError(`unsupported KV snapshot version ${version}`);
+    if (version !== 1 && version !== SNAPSHOT_VERSION) throw new DecodeError(`unsupported KV snapshot version ${version}`);
     const appliedIndex = r.uint('appliedIndex');
     const appliedTerm = r.uint('appliedTerm');
     const revision = r.uint('revision');
@@ -417,16 +504,39 @@ export class KvStateMachine {
     const locks: LockState[] = [];
     for (let i = 0; i < nl; i++) locks.push({ name: r.str(MAX), owner: r.str(MAX), token: r.uint('token'), expiresAtMs: r.f64() });
     const ni = r.u32();
-    const idem: { key: string; recordedAtMs: number; result: Uint8Array }[] = [];
+    const idem: { key: string; recordedAtMs: number; answer: Answer }[] = [];
+    let lastAtMs = -Infinity;
+    const seen = new Set<string>();
     for (let i = 0; i < ni; i++) {
       const key = r.str(MAX);
       const recordedAtMs = r.f64();
-      const result = r.bytes(MAX);
-      decodeApplyResult(result, true); // validate now, not at the retry
-      idem.push({ key, recordedAtMs, result });
+      if (!Number.isFinite(recordedAtMs) || recordedAtMs < lastAtMs || seen.has(key)) throw new DecodeError('idempotency entries out of order or repeated');
+      lastAtMs = recordedAtMs;
+      seen.add(key);
+      // Version 1 kept whole encoded results: keep their summary (a txn's get values are dropped).
+      const answer = version === 1 ? answerOf(decodeApplyResult(r.bytes(MAX), false)) : readAnswer(r);
+      idem.push({ key, recordedAtMs, answer });
+    }
+    const sessions: SessionState[] = [];
+    if (version >= 2) {
+      const ns = r.u32();
+      let lastActive = -Infinity;
+      const ids = new Set<number>();
+      for (let i = 0; i < ns; i++) {
+        const id = r.uint('session id');
+        const lastSeq = r.uint('session seq');
+        const lastActiveMs = r.f64();
+        if (!Number.isFinite(lastActiveMs) || lastActiveMs < lastActive || ids.has(id)) throw new DecodeError('sessions out of order or repeated');
+        lastActive = lastActiveMs;
+        ids.add(id);
+        const s = newSession(id, lastActiveMs);
+        if (r.bool()) rememberAnswer(s, lastSeq, readAnswer(r));
+        else s.lastSeq = lastSeq;
+        sessions.push(s);
+      }
     }
     r.end();
-    return { appliedIndex, appliedTerm, revision, clock, entries, locks, idem };
+    return { appliedIndex, appliedTerm, revision, clock, entries, locks, idem, sessions };
   }
 
   /**

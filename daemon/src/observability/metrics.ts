@@ -44,6 +44,47 @@ export interface RaftkvMetrics {
   readonly httpRequestSeconds: Histogram<'route' | 'method' | 'code'>;
   readonly watchersActive: Gauge;
   readonly keysTotal: Gauge;
+  /**
+   * Where the exactly-once gauges and counters (raftkv_idempotency_*, raftkv_sessions_*) read
+   * their values at scrape time: the member's KV state machine. Unset: they read zero.
+   */
+  setExactlyOnceSource(source: () => ExactlyOnceSnapshot): void;
+}
+
+/** What the exactly-once metrics show (the KV state machine's exactlyOnceStats()). */
+export interface ExactlyOnceSnapshot {
+  readonly idempotencyEntries: number;
+  readonly idempotencyBytes: number;
+  readonly idempotencyExpiredTotal: number;
+  readonly idempotencyRefusedTotal: number;
+  readonly sessionsLive: number;
+  readonly sessionsOpenedTotal: number;
+  readonly sessionsExpiredTotal: number;
+  readonly sessionsRefusedTotal: number;
+}
+
+const NO_EXACTLY_ONCE: ExactlyOnceSnapshot = {
+  idempotencyEntries: 0, idempotencyBytes: 0, idempotencyExpiredTotal: 0, idempotencyRefusedTotal: 0,
+  sessionsLive: 0, sessionsOpenedTotal: 0, sessionsExpiredTotal: 0, sessionsRefusedTotal: 0,
+};
+
+/** Registers the exactly-once series; each reads `source()` when scraped. */
+function registerExactlyOnce(r: Registry[], source: () => ExactlyOnceSnapshot): void {
+  const gauge = (name: string, help: string, pick: (s: ExactlyOnceSnapshot) => number): void => {
+    new Gauge({ name, help, registers: r, collect() { this.set(pick(source())); } });
+  };
+  // Counters whose running totals live in the state machine: set to the total at each scrape.
+  const counter = (name: string, help: string, pick: (s: ExactlyOnceSnapshot) => number): void => {
+    new Counter({ name, help, registers: r, collect() { this.reset(); this.inc(pick(source())); } });
+  };
+  gauge('raftkv_idempotency_entries', 'Idempotency-Key entries in the window (each a promise until its TTL passes).', (s) => s.idempotencyEntries);
+  gauge('raftkv_idempotency_bytes', 'Accounted bytes of the idempotency window (bounded by --idempotency-budget-bytes).', (s) => s.idempotencyBytes);
+  counter('raftkv_idempotency_expired_total', 'Idempotency entries dropped because their TTL passed (the only way one is dropped).', (s) => s.idempotencyExpiredTotal);
+  counter('raftkv_idempotency_refused_total', 'Keyed writes refused with 429 because the window budget was full (applied nothing).', (s) => s.idempotencyRefusedTotal);
+  gauge('raftkv_sessions_live', 'Open client sessions.', (s) => s.sessionsLive);
+  counter('raftkv_sessions_opened_total', 'Client sessions opened.', (s) => s.sessionsOpenedTotal);
+  counter('raftkv_sessions_expired_total', 'Client sessions expired after the session TTL without use.', (s) => s.sessionsExpiredTotal);
+  counter('raftkv_sessions_refused_total', 'Session opens refused with 429 because --max-sessions were open.', (s) => s.sessionsRefusedTotal);
 }
 
 /**
@@ -55,7 +96,12 @@ export function createMetrics(member: string): RaftkvMetrics {
   registry.setDefaultLabels({ member });
   collectDefaultMetrics({ register: registry });
   const r = [registry];
+  let exactlyOnce: () => ExactlyOnceSnapshot = () => NO_EXACTLY_ONCE;
+  registerExactlyOnce(r, () => exactlyOnce());
   return {
+    setExactlyOnceSource: (source) => {
+      exactlyOnce = source;
+    },
     registry,
     hasLeader: new Gauge({ name: 'raftkv_server_has_leader', help: '1 if this member knows a leader, else 0.', registers: r }),
     isLeader: new Gauge({ name: 'raftkv_server_is_leader', help: '1 if this member is the leader, else 0.', registers: r }),

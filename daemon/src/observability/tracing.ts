@@ -250,7 +250,7 @@ export class EntryTraces {
   }
 }
 
-/** Route templates of the client port (API.md §2, §3), matched in order; bounded and key-free. */
+/** Route templates of the client port (docs/api.md), matched in order; bounded and key-free. */
 const ROUTE_TEMPLATES: readonly (readonly [RegExp, string])[] = [
   [/^\/v1\/kv\/.+/, '/v1/kv/:key'],
   [/^\/v1\/kv\/?$/, '/v1/kv'],

@@ -119,7 +119,9 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   } else {
     transport = new TcpTransport(transportOptions);
   }
-  const kv = new KvStateMachine();
+  // The flags also judge commands from before budgets were stamped into the log.
+  const kv = new KvStateMachine({ limits: { idempotencyBudgetBytes: config.idempotencyBudgetBytes, maxSessions: config.maxSessions } });
+  metrics.setExactlyOnceSource(() => kv.exactlyOnceStats());
   server = new MemberServer<KvStateMachine, unknown>({
     config, logger, metrics, storage, transport, node, stateMachine: kv,
     addressBook: plan.addressBook, confState: plan.confState, snapshot: plan.snapshot, hardState: plan.initialState.hardState,
@@ -146,6 +148,9 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   }
   const api = createApiServer(server, {
     metrics, logger, maxRequestBytes: config.maxRequestBytes, maxWatchers: LIMITS.maxWatchers, enableFaultInjection: config.enableFaultInjection,
+    idempotencyBudgetBytes: config.idempotencyBudgetBytes, maxSessions: config.maxSessions,
+    // An election takes about one election timeout (randomised up to two): wait that long for one.
+    leaderWaitMs: Math.min(config.requestTimeoutMs, 2 * config.electionTimeoutMs),
     ...(statusPageDir !== undefined ? { staticDir: statusPageDir } : {}),
     ...(apiTls !== undefined ? { tls: apiTls } : {}),
     ...(access !== undefined ? { access } : {}),

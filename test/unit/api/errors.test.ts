@@ -28,8 +28,13 @@ test('every registry entry maps to its status, the error shape, and Retry-After 
     GONE: [410, undefined],
     MEMBER_REMOVED: [410, undefined],
     PRECONDITION_FAILED: [412, undefined],
+    IDEMPOTENCY_KEY_REUSED: [409, undefined],
     PAYLOAD_TOO_LARGE: [413, undefined],
     TOO_MANY_REQUESTS: [429, '1'],
+    IDEMPOTENCY_WINDOW_FULL: [429, '1'],
+    SESSION_UNKNOWN: [410, undefined],
+    SESSION_SEQ_STALE: [409, undefined],
+    TOO_MANY_SESSIONS: [429, '10'],
     NOT_LEADER: [307, undefined],
     NO_LEADER: [503, '1'],
     TIMEOUT: [503, '1'],
@@ -93,7 +98,7 @@ test('every core refusal maps to a registry code', () => {
     LearnerNotCaughtUp: 409,
     UnknownMember: 404,
     AlreadyMember: 409,
-    InvalidConfChange: 400,
+    InvalidConfChange: 409, // names are validated first: promote a voter, remove the last voter
     ProposalTooLarge: 413,
   };
   for (const code of Object.keys(want) as RaftErrorCode[]) {
@@ -151,6 +156,26 @@ test('every KV refusal code maps to the status the KV module documents, thrown o
 });
 
 test('kvOutcome passes successes through with the first index and term', () => {
-  assert.deepEqual(kvOutcome({ ok: true, kind: 'put', revision: 7, index: 12, term: 3, replayed: true }), { kind: 'put', revision: 7, term: 3, index: 12 });
+  assert.deepEqual(kvOutcome({ ok: true, kind: 'put', revision: 7, index: 12, term: 3, replayed: true }), { kind: 'put', revision: 7, term: 3, index: 12, replayed: true });
   assert.throws(() => kvOutcome(undefined), /no KV result/);
+});
+
+test('a full idempotency window is 429 with the Retry-After the state machine computed; a replayed refusal says so', () => {
+  let r = null;
+  try {
+    kvOutcome({ ok: false, code: 'IdempotencyWindowFull', message: 'full', revision: 1, index: 5, term: 2, replayed: false, retryAfterMs: 61_500 });
+  } catch (err) {
+    r = errorResponse(err, '/p', null);
+  }
+  assert.equal(r?.status, 429);
+  assert.equal(r?.headers['retry-after'], '62');
+  assert.equal(r?.code, 'IDEMPOTENCY_WINDOW_FULL');
+  assert.equal(r?.headers['idempotency-replayed'], undefined);
+  try {
+    kvOutcome({ ok: false, code: 'PreconditionFailed', message: 'no', revision: 1, index: 5, term: 2, replayed: true });
+  } catch (err) {
+    r = errorResponse(err, '/p', null);
+  }
+  assert.equal(r?.status, 412);
+  assert.equal(r?.headers['idempotency-replayed'], 'true');
 });

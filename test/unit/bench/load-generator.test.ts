@@ -53,11 +53,48 @@ test('runLoad counts successes and failures against a real HTTP server', async (
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
-    const r = await runLoad({ ...DEFAULT_BENCH_OPTIONS, endpoint: `127.0.0.1:${port}`, connections: 4, durationMs: 300, warmupMs: 0, keyCount: 10 });
+    const r = await runLoad({ ...DEFAULT_BENCH_OPTIONS, endpoint: `127.0.0.1:${port}`, connections: 4, durationMs: 300, warmupMs: 0, keyCount: 10, sessions: false });
     assert.ok(r.ok > 0, 'some requests succeed');
     assert.ok(r.errors > 0, 'failures are counted');
     assert.equal(r.errorStatuses['503'], r.errors);
     assert.ok(r.p50Ms <= r.p99Ms && r.p99Ms <= r.maxMs);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('raftkv puts go through one session per connection, numbered 1, 2, 3 ... and closed at the end', async () => {
+  const seqs = new Map<string, number[]>();
+  let opened = 0;
+  const closed: string[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (req.method === 'POST' && req.url === '/v1/sessions') {
+      const body = JSON.stringify({ id: String(100 + ++opened), ttlMs: 600_000 });
+      res.writeHead(201, { 'Content-Length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
+    if (req.method === 'DELETE' && req.url?.startsWith('/v1/sessions/') === true) {
+      closed.push(req.url.slice('/v1/sessions/'.length));
+      res.writeHead(200, { 'Content-Length': '2' }).end('{}');
+      return;
+    }
+    const id = String(req.headers['session-id']);
+    const list = seqs.get(id) ?? [];
+    list.push(Number(req.headers['session-seq']));
+    seqs.set(id, list);
+    res.writeHead(200, { 'Content-Length': '2' }).end('ok');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const r = await runLoad({ ...DEFAULT_BENCH_OPTIONS, endpoint: `127.0.0.1:${port}`, connections: 3, durationMs: 200, warmupMs: 0, keyCount: 10 });
+    assert.ok(r.ok > 0 && r.errors === 0);
+    assert.equal(opened, 3);
+    assert.deepEqual([...seqs.keys()].sort(), ['101', '102', '103']);
+    for (const list of seqs.values()) assert.deepEqual(list, list.map((_, i) => i + 1), 'each session numbers its puts 1, 2, 3 ...');
+    assert.deepEqual(closed.sort(), ['101', '102', '103']);
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
@@ -86,7 +123,7 @@ test('bench over https:// with a bearer token: TLS verified against --cacert, th
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
-  const base = { ...DEFAULT_BENCH_OPTIONS, endpoint: `https://127.0.0.1:${port}`, connections: 2, durationMs: 200, warmupMs: 0, keyCount: 5 };
+  const base = { ...DEFAULT_BENCH_OPTIONS, endpoint: `https://127.0.0.1:${port}`, connections: 2, durationMs: 200, warmupMs: 0, keyCount: 5, sessions: false };
   try {
     const ok = await runLoad({ ...base, token: 's3cr3t-token-0123456789', tls: { ca: readFileSync(ca.cert) } });
     assert.ok(ok.ok > 0 && ok.errors === 0, `all authorized: ${JSON.stringify(ok.errorStatuses)}`);

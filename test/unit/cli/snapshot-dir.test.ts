@@ -186,6 +186,9 @@ describe('raftkv restore --skip-if-initialized', () => {
         err.on('data', (c: Buffer) => { text += c.toString(); });
         return { out, err, text: () => text };
       };
+      const h = io();
+      assert.equal(await runRestore(['--help'], {}, h.out, h.err), 0, 'raftkv restore --help is not an error');
+      assert.match(h.text(), /^usage: raftkv restore --from FILE[^]*--skip-if-initialized[^]*Exit codes/);
       const a = io();
       assert.equal(await runRestore(['--skip-if-initialized', '--bogus'], {}, a.out, a.err), 2);
       assert.match(a.text(), /--skip-if-initialized/);

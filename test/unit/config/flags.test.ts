@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlagError, envNameOf, helpText, parseFlags, parseInitialCluster } from '../../../daemon/src/config/flags.js';
 import type { DaemonConfig } from '../../../daemon/src/config/flags.js';
+import { RAFTKV_VERSION } from '../../../daemon/src/version.js';
 import { LIMITS, LimitError, assertLimits, electionTicksOf } from '../../../daemon/src/config/limits.js';
 
 function run(argv: string[], env: Record<string, string> = {}): DaemonConfig {
@@ -11,7 +12,7 @@ function run(argv: string[], env: Record<string, string> = {}): DaemonConfig {
   return r.config;
 }
 
-test('defaults follow API.md §1', () => {
+test('defaults are the documented ones (raftkv --help)', () => {
   const c = run([], { HOSTNAME: 'pod-0' });
   assert.equal(c.name, 'pod-0');
   assert.equal(c.dataDir, './data/pod-0');
@@ -88,8 +89,8 @@ test('bounds that do not fit together are refused at startup', () => {
   // Request timeout shorter than an election.
   assert.throws(() => run(['--name', 'a', '--request-timeout-ms', '500']), /request-timeout/);
   assert.throws(() => run(['--name', 'a', '--max-request-bytes', String(LIMITS.maxUncommittedBytes)]), /max-request-bytes/);
-  assert.throws(() => assertLimits({ electionTimeoutMs: 1000, heartbeatIntervalMs: 0, snapshotEntries: 1, maxRequestBytes: 4096, requestTimeoutMs: 2000, maxPendingProposals: 1 }), LimitError);
-  assert.doesNotThrow(() => assertLimits({ electionTimeoutMs: 500, heartbeatIntervalMs: 100, snapshotEntries: 1, maxRequestBytes: 4096, requestTimeoutMs: 500, maxPendingProposals: 1 }));
+  assert.throws(() => assertLimits({ electionTimeoutMs: 1000, heartbeatIntervalMs: 0, snapshotEntries: 1, maxRequestBytes: 4096, requestTimeoutMs: 2000, maxPendingProposals: 1, idempotencyBudgetBytes: 1 << 20, maxSessions: 10 }), LimitError);
+  assert.doesNotThrow(() => assertLimits({ electionTimeoutMs: 500, heartbeatIntervalMs: 100, snapshotEntries: 1, maxRequestBytes: 4096, requestTimeoutMs: 500, maxPendingProposals: 1, idempotencyBudgetBytes: 1 << 20, maxSessions: 10 }));
 });
 
 test('election ticks: one tick per heartbeat interval', () => {
@@ -105,4 +106,12 @@ test('--help returns the help text listing every flag with its env variable', ()
     assert.ok(text.includes(f), f);
   }
   assert.ok(text.includes('RAFTKV_MAX_REQUEST_BYTES'));
+  assert.match(text, /raftkv restore --from FILE/, 'the restore command is named');
+  assert.match(text, /--version/);
+});
+
+test('--version prints the version and exits 0', () => {
+  const r = parseFlags(['--version'], {});
+  assert.equal(r.kind, 'help');
+  if (r.kind === 'help') assert.match(r.text, new RegExp(`^raftkv version ${RAFTKV_VERSION.replace(/\./g, '\\.')} `));
 });

@@ -25,7 +25,20 @@ const samples: KvCommand[] = [
   { op: 'txn', proposedAtMs: 1, compare: [], success: [], failure: [] },
   { op: 'lockAcquire', proposedAtMs: 1, name: 'L', owner: 'me', ttlMs: 5000, idempotencyKey: 'k' },
   { op: 'lockRelease', proposedAtMs: 1, name: 'L', token: 99 },
+  { op: 'put', proposedAtMs: 5, key: 'k', value: enc('v'), idempotencyKey: 'req-2', idempotencyBudgetBytes: 1 << 26 },
+  { op: 'put', proposedAtMs: 5, key: 'k', value: enc('v'), session: { id: 17, seq: 3 }, ifMatch: 2 },
+  { op: 'lockRelease', proposedAtMs: 1, name: 'L', token: 99, session: { id: 1, seq: 1 } },
+  { op: 'sessionOpen', proposedAtMs: 3, maxSessions: 100 },
+  { op: 'sessionClose', proposedAtMs: 3, id: 12 },
 ];
+
+test('a command carries an Idempotency-Key or a session, not both; session numbers start at 1', () => {
+  assert.throws(() => encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: enc('v'), idempotencyKey: 'x', session: { id: 1, seq: 1 } }), /not both/);
+  const zero = decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: enc('v'), session: { id: 1, seq: 0 } }));
+  assert.equal(zero.ok, false);
+  const noMax = decodeCommand(encodeCommand({ op: 'sessionOpen', proposedAtMs: 1, maxSessions: 0 }));
+  assert.equal(noMax.ok, false);
+});
 
 test('codec round-trips every command shape', () => {
   for (const c of samples) {
@@ -80,9 +93,9 @@ test('garbage, truncation and trailing bytes yield typed errors, never throws', 
 });
 
 test('decode enforces limits', () => {
-  const big = encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k'.repeat(4097), value: enc('v') });
+  const big = encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k'.repeat(4 * 4096 + 1), value: enc('v') });
   assert.equal(decodeCommand(big).ok, false);
-  assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k'.repeat(4096), value: enc('v') })).ok, true);
+  assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k'.repeat(4 * 4096), value: enc('v') })).ok, true);
   assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: '', value: enc('v') })).ok, false);
   const v = encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: new Uint8Array(11) });
   assert.equal(decodeCommand(v, { ...DEFAULT_KV_LIMITS, maxValueBytes: 10 }).ok, false);
@@ -91,7 +104,7 @@ test('decode enforces limits', () => {
   assert.equal(decodeCommand(encodeCommand({ op: 'lockAcquire', proposedAtMs: 1, name: 'n', owner: 'o', ttlMs: 1 })).ok, false, 'ttl below minimum');
   assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: enc(''), ifMatch: -1 })).ok, false);
   assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: enc(''), ifMatch: 1.5 })).ok, false);
-  assert.match(validateCommand({ op: 'put', proposedAtMs: 1, key: 'x'.repeat(5000), value: enc('') }) ?? '', /exceeds|key/);
+  assert.match(validateCommand({ op: 'put', proposedAtMs: 1, key: 'x'.repeat(4 * 4096 + 1), value: enc('') }) ?? '', /exceeds|key/);
   assert.equal(validateCommand({ op: 'delete', proposedAtMs: 1, key: 'ok' }), null);
 });
 

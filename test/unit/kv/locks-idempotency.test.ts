@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { failCode, Feeder, okKind } from './helpers.js';
+import { idempotencyEntryBytes } from '../../../daemon/src/kv/index.js';
 
 test('idempotent retry returns the first result and applies once', () => {
   const f = new Feeder();
@@ -18,10 +19,15 @@ test('idempotent retry returns the first result and applies once', () => {
   const casRetry = failCode(f.put('k', 'v2', { ifMatch: 0, idempotencyKey: 'req-2' }), 'PreconditionFailed');
   assert.equal(casRetry.replayed, true);
   assert.equal(casRetry.index, cas.index);
-  // Txn results with values survive the encoding.
-  const t = okKind(f.cmd({ op: 'txn', idempotencyKey: 'tx', compare: [], success: [{ put: { key: 'n', value: new Uint8Array([1, 2]) } }, { get: { key: 'k' } }], failure: [] }), 'txn');
-  const tr = okKind(f.cmd({ op: 'txn', idempotencyKey: 'tx', compare: [], success: [{ put: { key: 'n', value: new Uint8Array([9]) } }], failure: [] }), 'txn');
-  assert.deepEqual({ ...tr, replayed: false }, t);
+  // A txn replays its outcome (revision, succeeded, which deletes removed a key); the values its
+  // gets saw are not kept, and the replay says so.
+  const tx = { op: 'txn', idempotencyKey: 'tx', compare: [], success: [{ put: { key: 'n', value: new Uint8Array([1, 2]) } }, { delete: { key: 'other' } }, { delete: { key: 'none' } }, { get: { key: 'k' } }], failure: [] } as const;
+  const t = okKind(f.cmd(tx), 'txn');
+  const tr = okKind(f.cmd(tx), 'txn');
+  assert.equal(tr.replayed, true);
+  assert.deepEqual([tr.succeeded, tr.revision, tr.index, tr.term], [t.succeeded, t.revision, t.index, t.term]);
+  assert.deepEqual(tr.results.slice(0, 3), t.results.slice(0, 3));
+  assert.deepEqual(tr.results[3], { type: 'get', key: 'k', kv: null, forgotten: true });
   assert.deepEqual(f.sm.get('n')?.value, new Uint8Array([1, 2]));
 });
 
@@ -40,12 +46,23 @@ test('idempotency entries expire after idempotencyTtlMs of command clock', () =>
   assert.equal(f.sm.clockMs, f.nowMs + 10_000);
 });
 
-test('idempotency table is bounded by count, oldest evicted first', () => {
-  const f = new Feeder({ limits: { maxIdempotencyEntries: 3 } });
-  for (const id of ['a', 'b', 'c', 'd']) f.put('k', id, { idempotencyKey: id });
-  assert.equal(f.sm.idempotencyEntries, 3);
-  assert.equal(okKind(f.put('k', 'a', { idempotencyKey: 'a' }), 'put').replayed, false, 'a was evicted');
-  assert.equal(okKind(f.put('k', 'c', { idempotencyKey: 'c' }), 'put').replayed, true);
+test('the idempotency window is bounded by bytes and never evicts a promise: a write past the budget is refused', () => {
+  const perEntry = idempotencyEntryBytes('a');
+  const f = new Feeder({ limits: { idempotencyBudgetBytes: 3 * perEntry, idempotencyTtlMs: 60_000 } });
+  for (const id of ['a', 'b', 'c']) okKind(f.put('k', id, { idempotencyKey: id }), 'put');
+  assert.equal(f.sm.idempotencyBytes, 3 * perEntry);
+  f.nowMs += 10_000;
+  const refused = failCode(f.put('k', 'd', { idempotencyKey: 'd' }), 'IdempotencyWindowFull');
+  assert.equal(refused.retryAfterMs, 50_000, 'room comes when the oldest entry expires');
+  assert.equal(f.sm.get('k')?.version, 3, 'the refused write applied nothing');
+  for (const id of ['a', 'b', 'c']) assert.equal(okKind(f.put('k', id, { idempotencyKey: id }), 'put').replayed, true, `${id} is still promised`);
+  // A write without a key is not limited by the window.
+  okKind(f.put('k', 'plain'), 'put');
+  f.nowMs += 50_000;
+  assert.equal(okKind(f.put('k', 'd', { idempotencyKey: 'd' }), 'put').replayed, false, 'the expired entries made room');
+  assert.equal(f.sm.idempotencyEntries, 1);
+  assert.equal(f.sm.exactlyOnceStats().idempotencyRefusedTotal, 1);
+  assert.equal(f.sm.exactlyOnceStats().idempotencyExpiredTotal, 3);
 });
 
 test('locks: acquire, 409 for another owner, refresh, expiry, release', () => {

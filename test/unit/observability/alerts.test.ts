@@ -36,3 +36,41 @@ test('alert expressions reference only exported metrics (plus up)', async () => 
   const unknown = rules.flatMap((r) => metricNames(r.expr).filter((n) => !known.has(n)).map((n) => `${r.alert}: ${n}`));
   assert.deepEqual(unknown, []);
 });
+
+test('RaftkvIdempotencyWindowFull fires on one refused keyed write and not without one (promtool test rules)', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-alert-'));
+  try {
+    const doc = parse(readFileSync(rulesFile(), 'utf8')) as { groups: { rules: { alert: string; annotations: { summary: string; description: string } }[] }[] };
+    const rule = doc.groups.flatMap((g) => g.rules).find((r) => r.alert === 'RaftkvIdempotencyWindowFull');
+    assert.ok(rule, 'the rule exists');
+    const summary = rule.annotations.summary.replace('{{ $labels.member }}', 'n1').replace('{{ $labels.cluster }}', 'c').replace('{{ $value }}', '3');
+    const spec = {
+      rule_files: [rulesFile()],
+      evaluation_interval: '1m',
+      tests: [{
+        interval: '1m',
+        input_series: [
+          { series: 'raftkv_idempotency_refused_total{cluster="c",member="n1"}', values: '0 0 0 3 3 3 3 3 3 3' },
+          { series: 'raftkv_idempotency_refused_total{cluster="c",member="n2"}', values: '0 0 0 0 0 0 0 0 0 0' },
+        ],
+        alert_rule_test: [
+          { eval_time: '2m', alertname: 'RaftkvIdempotencyWindowFull', exp_alerts: [] },
+          {
+            eval_time: '4m',
+            alertname: 'RaftkvIdempotencyWindowFull',
+            exp_alerts: [{ exp_labels: { severity: 'warning', cluster: 'c', member: 'n1' }, exp_annotations: { summary, description: rule.annotations.description } }],
+          },
+          { eval_time: '9m', alertname: 'RaftkvIdempotencyWindowFull', exp_alerts: [] },
+        ],
+      }],
+    };
+    const f = join(dir, 'window.test.yml');
+    writeFileSync(f, JSON.stringify(spec));
+    const r = spawnSync(PROMTOOL, ['test', 'rules', f], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, `promtool test rules failed:\n${r.stdout}\n${r.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

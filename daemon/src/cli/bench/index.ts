@@ -6,9 +6,10 @@ import type { BenchOp, BenchOptions, BenchTarget, BenchTls } from './load-genera
 export { runLoad, preload, DEFAULT_BENCH_OPTIONS } from './load-generator.js';
 export type { BenchOptions, BenchResult, BenchOp, BenchTarget, BenchTls } from './load-generator.js';
 
-const USAGE =
+export const BENCH_USAGE =
   'usage: raftctl bench [--target raftkv|etcd] [--endpoint HOST:PORT] [--op put|get|mix] [--connections N] ' +
-  '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--preload] [--json]\n' +
+  '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--sessions true|false] [--preload] [--json]\n' +
+  '  raftkv puts go through one client session per connection (Session-Id/Session-Seq) unless --sessions false\n' +
   '  an https:// endpoint uses TLS with raftctl\'s --cacert/--cert/--key; --token (or $RAFTKV_TOKEN) is sent as a bearer token';
 
 /** A usage problem: the caller prints USAGE and exits 2. */
@@ -67,6 +68,12 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
         o = { ...o, readRatio: r };
         break;
       }
+      case '--sessions': {
+        const v = value();
+        if (v !== 'true' && v !== 'false') throw new BenchUsageError('--sessions must be true or false');
+        o = { ...o, sessions: v === 'true' };
+        break;
+      }
       case '--preload': doPreload = true; break;
       case '--json': json = true; break;
       default: throw new BenchUsageError(`unknown flag: ${flag}`);
@@ -83,13 +90,17 @@ export interface BenchCredentials {
 
 /** Entry point for `raftctl bench ARGS`; returns the process exit code (0 ok, 1 failure, 2 usage). */
 export async function runBench(argv: readonly string[], credentials: BenchCredentials = { token: null, tls: null }): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${BENCH_USAGE}\n`);
+    return 0;
+  }
   let parsed: ReturnType<typeof parseBenchArgs>;
   try {
     parsed = parseBenchArgs(argv);
     parsed = { ...parsed, options: { ...parsed.options, token: credentials.token, tls: credentials.tls } };
   } catch (err) {
     if (err instanceof BenchUsageError) {
-      process.stderr.write(`raftctl bench: ${err.message}\n${USAGE}\n`);
+      process.stderr.write(`raftctl bench: ${err.message}\n${BENCH_USAGE}\n`);
       return 2;
     }
     throw err;

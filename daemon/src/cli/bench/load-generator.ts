@@ -3,6 +3,7 @@
 // It speaks raftkv's API and etcd's v3 JSON gateway so both systems get the same load.
 import { performance } from 'node:perf_hooks';
 import { BenchHttpConnection } from './http-connection.js';
+import { HttpRequester } from '../http-request.js';
 
 /** Samples kept for percentiles; beyond this, later samples overwrite at random (reservoir). */
 export const MAX_LATENCY_SAMPLES = 2_000_000;
@@ -38,6 +39,11 @@ export interface BenchOptions {
   readonly token: string | null;
   /** CA / client certificate for an https:// endpoint; null: the system CAs, no client certificate. */
   readonly tls: BenchTls | null;
+  /**
+   * raftkv writes: one client session per connection (Session-Id / Session-Seq on every put),
+   * as raftctl writes; false sends plain puts (the A/B of what exactly-once costs).
+   */
+  readonly sessions: boolean;
 }
 
 export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
@@ -54,6 +60,7 @@ export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
   connectTimeoutMs: 5_000,
   token: null,
   tls: null,
+  sessions: true,
 };
 
 export interface BenchResult {
@@ -79,6 +86,9 @@ export interface BenchResult {
 export class RequestBook {
   readonly puts: Buffer[] = [];
   readonly gets: Buffer[] = [];
+  /** raftkv puts split where the session headers go: request line and Host / the rest with the body. */
+  readonly putHeads: Buffer[] = [];
+  readonly putTails: Buffer[] = [];
 
   constructor(target: BenchTarget, host: string, keyPrefix: string, keyCount: number, valueBytes: number, token: string | null = null) {
     if (token !== null && !/^[\x21-\x7e]+$/.test(token)) throw new Error('the token must be visible ASCII characters');
@@ -89,10 +99,11 @@ export class RequestBook {
       const key = `${keyPrefix}${k.toString().padStart(8, '0')}`;
       if (target === 'raftkv') {
         const path = `/v1/kv/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
-        this.puts.push(Buffer.concat([
-          Buffer.from(`PUT ${path} HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/octet-stream\r\nContent-Length: ${value.length}\r\n\r\n`),
-          value,
-        ]));
+        const head = Buffer.from(`PUT ${path} HTTP/1.1\r\nHost: ${host}\r\n${auth}`);
+        const tail = Buffer.concat([Buffer.from(`Content-Type: application/octet-stream\r\nContent-Length: ${value.length}\r\n\r\n`), value]);
+        this.putHeads.push(head);
+        this.putTails.push(tail);
+        this.puts.push(Buffer.concat([head, tail]));
         this.gets.push(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`));
       } else {
         const k64 = Buffer.from(key).toString('base64');
@@ -158,6 +169,33 @@ export function parseEndpoint(endpoint: string): { host: string; port: number; s
   return { host, port, secure };
 }
 
+/** One client session per connection: POST /v1/sessions on the endpoint (the leader). */
+async function openSessions(options: BenchOptions, n: number): Promise<{ ids: string[]; close: () => Promise<void> }> {
+  const { host, port, secure } = parseEndpoint(options.endpoint);
+  const requester = new HttpRequester(secure ? (options.tls ?? {}) : {});
+  const base = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const headers: Record<string, string> = options.token !== null ? { authorization: `Bearer ${options.token}` } : {};
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const res = await requester.fetch(`${base}/v1/sessions`, { method: 'POST', headers, timeoutMs: options.connectTimeoutMs });
+      if (res.status !== 201) throw new Error(`open a client session: HTTP ${res.status} ${res.body.toString('utf8').slice(0, 200)} (the endpoint must be the leader; --sessions false writes without)`);
+      ids.push(String((JSON.parse(res.body.toString('utf8')) as { id: unknown }).id));
+    }
+  } catch (err) {
+    requester.close();
+    throw err;
+  }
+  const close = async (): Promise<void> => {
+    try {
+      await Promise.all(ids.map((id) => requester.fetch(`${base}/v1/sessions/${id}`, { method: 'DELETE', headers, timeoutMs: options.connectTimeoutMs }).catch(() => undefined)));
+    } finally {
+      requester.close();
+    }
+  };
+  return { ids, close };
+}
+
 /** Runs one load round and returns its measurements. Never leaves sockets open. */
 export async function runLoad(options: BenchOptions): Promise<BenchResult> {
   if (options.connections < 1 || options.connections > MAX_CONNECTIONS) throw new Error(`connections must be 1..${MAX_CONNECTIONS}`);
@@ -168,6 +206,14 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
   const connections = await Promise.all(
     Array.from({ length: options.connections }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs, tls)),
   );
+  const useSessions = options.sessions && options.target === 'raftkv' && options.op !== 'get';
+  let sessions: { ids: string[]; close: () => Promise<void> } | null = null;
+  try {
+    if (useSessions) sessions = await openSessions(options, connections.length);
+  } catch (err) {
+    for (const c of connections) c.close();
+    throw err;
+  }
   const recorder = new LatencyRecorder(MAX_LATENCY_SAMPLES);
   const errorStatuses: Record<string, number> = {};
   let ok = 0;
@@ -177,12 +223,18 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
   const end = measureFrom + options.durationMs;
   const worker = async (conn: BenchHttpConnection, seed: number): Promise<void> => {
     const rng = makeRng(seed);
+    const sessionId = sessions?.ids[seed - 1];
+    let seq = 0;
     for (;;) {
       const now = performance.now();
       if (now >= end) return;
       const k = Math.floor(rng() * options.keyCount);
       const read = options.op === 'get' || (options.op === 'mix' && rng() < options.readRatio);
-      const req = read ? book.gets[k] : book.puts[k];
+      let req = read ? book.gets[k] : book.puts[k];
+      if (!read && sessionId !== undefined) {
+        // Prebuilt halves around the two session headers: one small string and one copy per put.
+        req = Buffer.concat([book.putHeads[k] as Buffer, Buffer.from(`Session-Id: ${sessionId}\r\nSession-Seq: ${++seq}\r\n`, 'latin1'), book.putTails[k] as Buffer]);
+      }
       if (!req) return;
       let status: number;
       try {
@@ -209,6 +261,7 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
     await Promise.all(connections.map((c, i) => worker(c, i + 1)));
   } finally {
     for (const c of connections) c.close();
+    await sessions?.close();
   }
   const measuredSeconds = Math.max(0.001, (Math.min(performance.now(), end) - measureFrom) / 1000);
   const sorted = recorder.sorted();
