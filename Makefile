@@ -5,7 +5,7 @@ NODE_TEST := node scripts/run-tests.mjs
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .PHONY: install deps build lint test test-unit test-sim test-cluster test-chaos test-operator \
-        test-e2e demo bench sim chaos e2e e2e-kind manifests clean
+        test-e2e demo bench sim chaos e2e e2e-kind manifests clean image test-image
 
 ## install: npm packages (from the lockfile) and the system packages the tests use
 install: node_modules/.installed deps
@@ -67,6 +67,15 @@ demo: install build
 ## bench: raftkv against etcd, same machine, same load, same durability
 bench: install build
 	node dist/bench/main.js
+
+## image: build the image from the Dockerfile on a private Docker daemon (no registry needed:
+## the base image is made locally once, scripts/ensure-base-image.sh); TAG=raftkv:dev by default
+image: deps
+	bash scripts/build-image.sh --tag $(or $(TAG),raftkv:dev)
+
+## test-image: build the image and smoke-test it (entry points, a 3-member cluster of containers)
+test-image: deps
+	IMAGE_TAG=$(or $(TAG),raftkv:dev) bash scripts/test-image.sh
 
 e2e-kind:
 	bash scripts/e2e-kind.sh

@@ -43,10 +43,27 @@ function installCrashHandlers(logger: Logger): void {
   });
 }
 
+/** Drops the launcher's interim SIGTERM/SIGINT handlers; the caller installs its own. */
+function takeOverStopSignals(): void {
+  process.removeAllListeners('SIGTERM');
+  process.removeAllListeners('SIGINT');
+}
+
 async function run(config: DaemonConfig): Promise<void> {
   let member: { currentTerm(): number } | null = null;
   const logger = createLogger(config.name, config.logLevel, () => member?.currentTerm() ?? 0);
   installCrashHandlers(logger);
+  // Until the member serves, a stop request exits at once: nothing has been acknowledged yet and
+  // the storage is crash-safe. Without a handler, a container's PID 1 ignores SIGTERM, and a
+  // member stopped while opening its data (a rollout, `docker stop`) waited for the SIGKILL.
+  // This replaces the launcher's handler for the time the modules load (bin/raftkv).
+  takeOverStopSignals();
+  const stopWhileStarting = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'shutdown requested while starting; exiting');
+    exitSoon(0);
+  };
+  process.once('SIGTERM', stopWhileStarting);
+  process.once('SIGINT', stopWhileStarting);
   const metrics = createMetrics(config.name);
   // Installs an exporter only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise spans are no-ops.
   const tracing = await initTracing('raftkv', config.name);
@@ -110,12 +127,19 @@ async function run(config: DaemonConfig): Promise<void> {
       exitSoon(1);
     });
   };
+  process.off('SIGTERM', stopWhileStarting);
+  process.off('SIGINT', stopWhileStarting);
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'restore') {
+    // Interrupted, a restore has not finished: say so with a failure, never exit 0.
+    takeOverStopSignals();
+    const interrupted = (signal: NodeJS.Signals): void => fail(`restore interrupted by ${signal}`, 1);
+    process.once('SIGTERM', interrupted);
+    process.once('SIGINT', interrupted);
     process.exit(await runRestore(process.argv.slice(3), process.env, process.stdout, process.stderr));
   }
   let parsed;
