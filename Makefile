@@ -5,7 +5,7 @@ NODE_TEST := node scripts/run-tests.mjs
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .PHONY: install deps build lint test test-unit test-sim test-cluster test-chaos test-operator \
-        test-e2e demo bench sim chaos e2e e2e-kind manifests clean image test-image
+        test-e2e demo bench sim chaos e2e e2e-kind manifests clean image test-image cluster-up cluster-down cluster-status test-node
 
 ## install: npm packages (from the lockfile) and the system packages the tests use
 install: node_modules/.installed deps
@@ -76,6 +76,23 @@ image: deps
 ## test-image: build the image and smoke-test it (entry points, a 3-member cluster of containers)
 test-image: deps
 	IMAGE_TAG=$(or $(TAG),raftkv:dev) bash scripts/test-image.sh
+
+## cluster-up: a real one-node Kubernetes on this machine (kubelet, containerd, kube-proxy, CoreDNS,
+## a default StorageClass) with raftkv:dev built from the working tree; prints `export KUBECONFIG=...`
+cluster-up: deps
+	bash scripts/cluster.sh up
+
+## cluster-down: stop every process cluster-up started and remove what it created
+cluster-down:
+	bash scripts/cluster.sh down
+
+cluster-status:
+	bash scripts/cluster.sh status
+
+## test-node: cluster-up, the README's helm install / kubectl apply steps on it, cluster-down
+## (not part of `make test` yet)
+test-node: build deps
+	bash scripts/test-node.sh
 
 e2e-kind:
 	bash scripts/e2e-kind.sh
