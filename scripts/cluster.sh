@@ -92,6 +92,7 @@ stop_proc() {  # name [timeout_s]
     kill -TERM "$p" 2>/dev/null || true
     while kill -0 "$p" 2>/dev/null && ((waited < timeout * 10)); do sleep 0.1; waited=$((waited + 1)); done
     kill -0 "$p" 2>/dev/null && { say "$name did not stop in ${timeout} s; killing it"; kill -KILL "$p" 2>/dev/null || true; }
+    ((waited > 30)) && say "$name took $((waited / 10)).$((waited % 10)) s to stop"
   fi
   rm -f "$pids/$name"
 }
@@ -122,6 +123,7 @@ down() {
   kill_by_path
   stop_proc kube-apiserver
   stop_proc etcd
+  local t_procs=$(( $(date +%s) - t0 ))
   # Mounts under the state and run directories (overlay snapshots, pod volumes, the kubelet's
   # rshared bind mount, pod network namespaces), deepest first; twice for stacked mounts.
   for _ in 1 2; do
@@ -139,8 +141,10 @@ down() {
   ip link del "$veth_host" 2>/dev/null || true
   rm -rf "$run_dir"
   rmdir /run/raftkv-node 2>/dev/null || true
+  local t_files
+  t_files=$(date +%s)
   rm -rf "$state"
-  say "down in $(( $(date +%s) - t0 )) s"
+  say "down in $(( $(date +%s) - t0 )) s (processes ${t_procs} s, files $(( $(date +%s) - t_files )) s)"
 }
 
 leftovers() {  # prints what of this cluster is still on the machine
@@ -352,6 +356,10 @@ EOF
 runtime() {
   mkdir -p "$run_dir" "$state/containerd" "$state/cni/net.d" "$state/cni/ipam"
   write_runc_wrapper
+  # Image layers and container file systems on a tmpfs: unpacking ~1 GB of node_modules-heavy
+  # layers and removing them again took a minute on this shared disk; a tmpfs goes at umount.
+  mkdir -p "$state/containerd/root"
+  mount -t tmpfs -o size=8g,mode=0700 raftkv-node-images "$state/containerd/root"
   cat >"$state/containerd/config.toml" <<EOF
 version = 2
 root = "$state/containerd/root"

@@ -29,8 +29,12 @@ pod_run() {  # name command...
   local name="$1"; shift
   kubectl -n "$ns" run "$name" --image="$image" --image-pull-policy=Never --restart=Never --quiet \
     --command -- "$@" >/dev/null
-  kubectl -n "$ns" wait "pod/$name" --for=jsonpath='{.status.phase}'=Succeeded --timeout=120s >/dev/null 2>&1
-  local code=$?
+  local phase="" waited=0 code=1
+  while ((waited < 120)); do
+    phase="$(kubectl -n "$ns" get pod "$name" -o jsonpath='{.status.phase}' 2>/dev/null)"
+    case "$phase" in Succeeded) code=0; break ;; Failed) break ;; esac
+    sleep 1; waited=$((waited + 1))
+  done
   kubectl -n "$ns" logs "$name" 2>&1
   kubectl -n "$ns" delete pod "$name" --wait=false >/dev/null 2>&1
   return $code
@@ -61,9 +65,8 @@ check "helm install raftkv-operator (2 operator pods Ready in $(( $(date +%s) - 
   test "$(kubectl -n raftkv-system get deploy raftkv-operator -o jsonpath='{.status.readyReplicas}')" = 2
 t0=$(date +%s)
 sed "s|^  image: .*|  image: $image|" "$repo/k8s/samples/raftcluster.yaml" | kubectl -n "$ns" apply -f - >/dev/null
-check "kubectl wait rkv/demo --for=condition=Available ($(( $(date +%s) - t0 )) s after apply)" \
-  kubectl -n "$ns" wait rkv/demo --for=condition=Available --timeout="$WAIT"
-t0=$(date +%s)
+kubectl -n "$ns" wait rkv/demo --for=condition=Available --timeout="$WAIT" >/dev/null; code=$?
+check "kubectl wait rkv/demo --for=condition=Available ($(( $(date +%s) - t0 )) s after apply)" test "$code" = 0
 bound="$(kubectl -n "$ns" get pvc -o jsonpath='{range .items[*]}{.status.phase} {.spec.storageClassName}{"\n"}{end}' | grep -c '^Bound standard$')"
 check "3 PVCs Bound from the default StorageClass (local-path provisioner)" test "$bound" = 3
 
