@@ -120,9 +120,9 @@ down() {
     for id in $ids; do ctr --address "$containerd_sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
   fi
   stop_proc containerd 30
-  kill_by_path
   stop_proc kube-apiserver
   stop_proc etcd
+  kill_by_path
   local t_procs=$(( $(date +%s) - t0 ))
   # Mounts under the state and run directories (overlay snapshots, pod volumes, the kubelet's
   # rshared bind mount, pod network namespaces), deepest first; twice for stacked mounts.

@@ -95,6 +95,50 @@ if [ -n "$leader" ]; then
   check "the cluster takes writes again" grep -q '^OK' <<<"$out"
 fi
 
+# --- a follower's pod deleted, then the README's scale and drill --------------------------------
+follower=""
+for m in demo-0 demo-1 demo-2; do [ "$m" != "$leader" ] && { follower="$m"; break; }; done
+t0=$(date +%s%N)
+kubectl -n "$ns" delete pod "$follower" --wait=true --timeout=60s >/dev/null
+del_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kubectl -n "$ns" wait "pod/$follower" --for=condition=Ready --timeout=180s >/dev/null 2>&1
+out="$(pod_run get3 raftctl --endpoints "http://$follower.demo-peer:2379" get --serializable smoke/after 2>&1)"
+check "a deleted follower ($follower, gone in ${del_ms} ms) comes back on its PVC with every write (got: $out)" test "$out" = "after the restart"
+
+ready_count() { kubectl -n "$ns" get rkv demo -o jsonpath='{.status.readyReplicas}' 2>/dev/null; }
+wait_ready_count() {  # n: until the RaftCluster reports n ready members (bounded)
+  local waited=0
+  until [ "$(ready_count)" = "$1" ] && [ "$(kubectl -n "$ns" get sts demo -o jsonpath='{.status.readyReplicas}')" = "$1" ]; do
+    ((waited >= 300)) && return 1
+    sleep 2; waited=$((waited + 2))
+  done
+}
+t0=$(date +%s)
+kubectl -n "$ns" scale rkv demo --replicas=5 >/dev/null
+wait_ready_count 5; code=$?
+check "kubectl scale rkv demo --replicas=5: 5 members ready in $(( $(date +%s) - t0 )) s" test "$code" = 0
+members="$(pod_run members raftctl --endpoints http://demo:2379 members list 2>&1)"
+check "5 voters after the scale-up" test "$(awk '$2 == "voter"' <<<"$members" | wc -l)" = 5
+t0=$(date +%s)
+kubectl -n "$ns" scale rkv demo --replicas=3 >/dev/null
+wait_ready_count 3; code=$?
+check "kubectl scale rkv demo --replicas=3: back to 3 in $(( $(date +%s) - t0 )) s" test "$code" = 0
+members="$(pod_run members3 raftctl --endpoints http://demo:2379 members list 2>&1)"
+check "3 members, all voters, after the scale-down (got: $(awk 'NR > 1 { printf "%s:%s ", $1, $2 }' <<<"$members"))" \
+  test "$(awk 'NR > 1' <<<"$members" | wc -l)" = 3 -a "$(awk '$2 == "voter"' <<<"$members" | wc -l)" = 3
+t0=$(date +%s)
+kubectl -n "$ns" apply -f "$repo/k8s/samples/drill-kill-leader.yaml" >/dev/null
+phase=""
+for _ in $(seq 1 90); do
+  phase="$(kubectl -n "$ns" get drill demo-kill-leader -o jsonpath='{.status.phase}' 2>/dev/null)"
+  case "$phase" in Succeeded|Failed) break ;; esac
+  sleep 2
+done
+lost="$(kubectl -n "$ns" get drill demo-kill-leader -o jsonpath='{.status.lostWrites}' 2>/dev/null)"
+check "the KillLeader drill Succeeded in $(( $(date +%s) - t0 )) s (phase $phase, lost ${lost:-?})" test "$phase" = Succeeded -a "${lost:-x}" = 0
+out="$(pod_run get4 raftctl --endpoints http://demo:2379 get smoke/key)"
+check "after all that, the first write reads back through the Service" test "$out" = "written through the Service"
+
 # --- uninstall as a user would -----------------------------------------------------------------
 kubectl -n "$ns" delete rkv demo --wait=true --timeout=120s >/dev/null 2>&1
 "$helm" uninstall raftkv-operator -n raftkv-system --wait --timeout 120s >/dev/null 2>&1
