@@ -26,7 +26,7 @@ lint: node_modules/.installed
 	npx eslint .
 
 ## test: every tier, in order of cost
-test: install build lint test-unit test-sim test-cluster test-chaos test-operator test-e2e
+test: install build lint test-unit test-sim test-cluster test-chaos test-operator test-e2e test-image
 	@echo "make test: all tiers passed"
 
 test-unit: build
