@@ -43,10 +43,16 @@ function installCrashHandlers(logger: Logger): void {
   });
 }
 
-/** Drops the launcher's interim SIGTERM/SIGINT handlers; the caller installs its own. */
-function takeOverStopSignals(): void {
-  process.removeAllListeners('SIGTERM');
-  process.removeAllListeners('SIGINT');
+/**
+ * Makes `handler` the one SIGTERM/SIGINT handler: it is added before the previous ones are
+ * removed, so the signal watcher never stops. Removing the last listener first would drop a
+ * signal that arrived but was not yet dispatched (a stop sent while the modules loaded).
+ */
+function setStopHandler(handler: (signal: NodeJS.Signals) => void): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, handler);
+    for (const l of process.listeners(signal)) if (l !== handler) process.off(signal, l);
+  }
 }
 
 async function run(config: DaemonConfig): Promise<void> {
@@ -57,13 +63,10 @@ async function run(config: DaemonConfig): Promise<void> {
   // the storage is crash-safe. Without a handler, a container's PID 1 ignores SIGTERM, and a
   // member stopped while opening its data (a rollout, `docker stop`) waited for the SIGKILL.
   // This replaces the launcher's handler for the time the modules load (bin/raftkv).
-  takeOverStopSignals();
-  const stopWhileStarting = (signal: NodeJS.Signals): void => {
+  setStopHandler((signal) => {
     logger.info({ signal }, 'shutdown requested while starting; exiting');
     exitSoon(0);
-  };
-  process.once('SIGTERM', stopWhileStarting);
-  process.once('SIGINT', stopWhileStarting);
+  });
   const metrics = createMetrics(config.name);
   // Installs an exporter only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise spans are no-ops.
   const tracing = await initTracing('raftkv', config.name);
@@ -127,19 +130,13 @@ async function run(config: DaemonConfig): Promise<void> {
       exitSoon(1);
     });
   };
-  process.off('SIGTERM', stopWhileStarting);
-  process.off('SIGINT', stopWhileStarting);
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  setStopHandler(shutdown);
 }
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'restore') {
     // Interrupted, a restore has not finished: say so with a failure, never exit 0.
-    takeOverStopSignals();
-    const interrupted = (signal: NodeJS.Signals): void => fail(`restore interrupted by ${signal}`, 1);
-    process.once('SIGTERM', interrupted);
-    process.once('SIGINT', interrupted);
+    setStopHandler((signal) => fail(`restore interrupted by ${signal}`, 1));
     process.exit(await runRestore(process.argv.slice(3), process.env, process.stdout, process.stderr));
   }
   let parsed;
