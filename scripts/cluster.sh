@@ -18,7 +18,8 @@
 # the state directory and are removed on `down`, as are the cgroups (under raftkv-node-<key>).
 #
 # Environment: RAFTKV_CLUSTER_DIR (state, default <repo>/.cache/cluster), IMAGE_TAG (raftkv:dev),
-# SKIP_IMAGE=1 (do not build the image), READY_TIMEOUT_S (each wait, default 180).
+# SKIP_IMAGE=1 (do not build the image), EXTRA_IMAGE_TAGS (more names for it, space-separated),
+# READY_TIMEOUT_S (each wait, default 180).
 # Pinned: Kubernetes v1.37.0 (scripts/ensure-k8s-binaries.sh --node), CoreDNS, local-path-provisioner
 # and pause (scripts/ensure-node-tools.sh); containerd, runc, CNI plugins and etcd from Debian.
 set -euo pipefail
@@ -203,7 +204,10 @@ images() {
   tar -C "$ctx" -cf "$ctx/pause.tar" pause
   "$DOCKER" import --change 'ENTRYPOINT ["/pause"]' "$ctx/pause.tar" "$pause_image" >/dev/null
   rm -rf "$ctx"
-  "$DOCKER" save -o "$archive" "$image_tag" "$base_image" "$pause_image"
+  # EXTRA_IMAGE_TAGS: more names for the same image (a rollout from one tag to another).
+  local extra=()
+  for t in ${EXTRA_IMAGE_TAGS:-}; do "$DOCKER" tag "$image_tag" "$t"; extra+=("$t"); done
+  "$DOCKER" save -o "$archive" "$image_tag" "${extra[@]}" "$base_image" "$pause_image"
   private_dockerd_stop
   say "images built and saved in $(( $(date +%s) - t0 )) s ($(du -m "$archive" | cut -f1) MiB)"
 }

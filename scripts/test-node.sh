@@ -5,6 +5,8 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 export RAFTKV_CLUSTER_DIR="${RAFTKV_CLUSTER_DIR:-$repo/.cache/test-node-cluster}"
+# The smoke test rolls the cluster from raftkv:dev to this second name of the same image.
+export EXTRA_IMAGE_TAGS="raftkv:rollout"
 start=$(date +%s)
 code=0
 down() {

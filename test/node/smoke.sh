@@ -7,7 +7,10 @@
 #   kubectl wait rkv/demo --for=condition=Available
 # a write and a read through the client Service from a pod running raftctl from the image, and
 # `kubectl delete pod` of the leader: the kubelet's SIGTERM hand-off, the member comes back on its
-# PVC and the write is still there. Ends with `N passed, N failed`.
+# PVC and the write is still there; a follower's pod deleted; scale 3->5->3; the KillLeader drill;
+# a rolling image update (raftkv:dev -> raftkv:rollout, a second name of the same build, loaded
+# when the node has it: scripts/test-node.sh) with the leader replaced last.
+# Ends with `N passed, N failed`.
 #   KUBECONFIG=... bash test/node/smoke.sh       (scripts/test-node.sh runs it between up and down)
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -136,6 +139,22 @@ for _ in $(seq 1 90); do
 done
 lost="$(kubectl -n "$ns" get drill demo-kill-leader -o jsonpath='{.status.lostWrites}' 2>/dev/null)"
 check "the KillLeader drill Succeeded in $(( $(date +%s) - t0 )) s (phase $phase, lost ${lost:-?})" test "$phase" = Succeeded -a "${lost:-x}" = 0
+# --- a rolling image update: raftkv:dev -> raftkv:rollout, followers first, the leader last ----
+# (the same build under a second name: the pods' image changes, so each is replaced)
+if [ -n "$(kubectl get node -o jsonpath='{.items[0].status.images[*].names}' | grep -o 'raftkv:rollout')" ]; then
+  status="$(pod_run status2 raftctl --endpoints http://demo:2379 status)"
+  old_leader="$(sed -n 's/^leader \([^,]*\), term.*/\1/p' <<<"$status")"
+  t0=$(date +%s)
+  kubectl -n "$ns" patch rkv demo --type merge -p '{"spec":{"image":"raftkv:rollout"}}' >/dev/null
+  waited=0
+  until [ "$(kubectl -n "$ns" get pods -l app.kubernetes.io/name=raftkv,app.kubernetes.io/instance=demo -o jsonpath='{range .items[*]}{.spec.containers[0].image}{" "}{.status.containerStatuses[0].ready}{"\n"}{end}' | grep -c '^raftkv:rollout true$')" = 3 ] || ((waited >= 300)); do
+    sleep 2; waited=$((waited + 2))
+  done
+  check "kubectl patch spec.image: all 3 members run raftkv:rollout and are Ready in $(( $(date +%s) - t0 )) s" test "$waited" -lt 300
+  last="$(kubectl -n "$ns" get pods -l app.kubernetes.io/name=raftkv,app.kubernetes.io/instance=demo --sort-by=.metadata.creationTimestamp -o jsonpath='{.items[-1:].metadata.name}')"
+  check "the leader before the update ($old_leader) was replaced last ($last)" test -n "$old_leader" -a "$last" = "$old_leader"
+  kubectl -n "$ns" wait rkv/demo --for=condition=Available --timeout="$WAIT" >/dev/null 2>&1
+fi
 out="$(pod_run get4 raftctl --endpoints http://demo:2379 get smoke/key)"
 check "after all that, the first write reads back through the Service" test "$out" = "written through the Service"
 
