@@ -6,25 +6,42 @@
 # Pinned base image; no `latest`. linux/amd64: @nxtedition/rocksdb ships a prebuilt binary for
 # linux-x64 only (other platforms would need a toolchain to compile RocksDB; the smoke check
 # below fails the build there instead of shipping an image that cannot start).
-# test/operator/packaging.test.ts checks that every path here matches what `make build` emits.
+# test/operator/packaging.test.ts checks that every path here matches what `make build` emits;
+# `make test-image` builds this file and runs the image (scripts/test-image.sh).
+#
+# Behind a TLS-inspecting proxy, give npm your proxy's CA bundle as a build secret (BuildKit, the
+# default builder of Docker 23+, and buildah/podman); it is used by `npm ci` only and is not
+# stored in any layer:
+#   docker build --secret id=extra_ca,src=/path/to/corporate-ca.pem -t raftkv:dev .
 ARG NODE_IMAGE=node:20.19.5-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Install scripts are not needed: @nxtedition/rocksdb loads its prebuilt binary at run time.
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# npm has exited 0 with nothing installed (`Exit handler never called!` after a TLS failure), so
+# `npm ls` must then find every locked dependency in place, or the build stops here.
+RUN --mount=type=secret,id=extra_ca \
+    if [ -s /run/secrets/extra_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca; fi \
+ && npm ci --ignore-scripts --no-audit --no-fund \
+ && npm ls --all >/dev/null
 COPY tsconfig.json ./
 COPY daemon ./daemon
 COPY operator ./operator
 # Only the product: tsconfig's rootDir "." keeps the dist/daemon/src, dist/operator/src layout
 # that bin/ imports, and tests/benchmarks are not in the build context (.dockerignore).
-RUN npx tsc -p tsconfig.json
+# The locked TypeScript, never a tool fetched by name (`npx tsc` would download the unrelated
+# `tsc` package when node_modules is incomplete).
+RUN node_modules/.bin/tsc -p tsconfig.json
 
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN --mount=type=secret,id=extra_ca \
+    if [ -s /run/secrets/extra_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca; fi \
+ && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm ls --all --omit=dev >/dev/null \
+ && npm cache clean --force
 
 FROM ${NODE_IMAGE}
 ARG VERSION=0.1.0

@@ -5,7 +5,7 @@ NODE_TEST := node scripts/run-tests.mjs
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .PHONY: install deps build lint test test-unit test-sim test-cluster test-api test-chaos test-operator \
-        test-e2e demo bench sim sim-long chaos e2e e2e-kind manifests clean
+        test-e2e demo bench sim sim-long chaos e2e e2e-kind manifests clean image test-image cluster-up cluster-down cluster-status test-node
 
 ## install: npm packages (from the lockfile) and the system packages the tests use
 install: node_modules/.installed deps
@@ -27,7 +27,7 @@ lint: build
 	node scripts/gen-api-docs.mjs --check
 
 ## test: every tier, in order of cost
-test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-e2e
+test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-e2e test-image
 	@echo "make test: all tiers passed"
 
 test-unit: build
@@ -84,6 +84,32 @@ demo: install build
 ## bench: raftkv against etcd, same machine, same load, same durability
 bench: install build
 	node dist/bench/main.js
+
+## image: build the image from the Dockerfile on a private Docker daemon (no registry needed:
+## the base image is made locally once, scripts/ensure-base-image.sh); TAG=raftkv:dev by default
+image: deps
+	bash scripts/build-image.sh --tag $(or $(TAG),raftkv:dev)
+
+## test-image: build the image and smoke-test it (entry points, a 3-member cluster of containers)
+test-image: deps
+	IMAGE_TAG=$(or $(TAG),raftkv:dev) bash scripts/test-image.sh
+
+## cluster-up: a real one-node Kubernetes on this machine (kubelet, containerd, kube-proxy, CoreDNS,
+## a default StorageClass) with raftkv:dev built from the working tree; prints `export KUBECONFIG=...`
+cluster-up: deps
+	bash scripts/cluster.sh up
+
+## cluster-down: stop every process cluster-up started and remove what it created
+cluster-down:
+	bash scripts/cluster.sh down
+
+cluster-status:
+	bash scripts/cluster.sh status
+
+## test-node: cluster-up, the README's helm install / kubectl apply steps on it, cluster-down
+## (not part of `make test` yet)
+test-node: build deps
+	bash scripts/test-node.sh
 
 e2e-kind:
 	bash scripts/e2e-kind.sh

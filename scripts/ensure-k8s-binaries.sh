@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provides kube-apiserver, kube-controller-manager and kube-scheduler (test tools for the
-# operator and e2e tiers, never product code) in the repo's gitignored .cache/bin.
+# operator and e2e tiers, never product code) in the repo's gitignored .cache/bin; with --node
+# also kubelet and kube-proxy, for the real one-node cluster (scripts/cluster.sh).
 #
 # Order of sources, cheapest first:
 #   1. $KUBEBUILDER_ASSETS, when set: its binaries are copied as they are.
@@ -17,6 +18,12 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.37.0}"
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler)
+if [ "${1:-}" = "--node" ]; then
+  BINARIES+=(kubelet kube-proxy)
+elif [ -n "${1:-}" ]; then
+  echo "usage: ensure-k8s-binaries.sh [--node]" >&2
+  exit 2
+fi
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 bin_dir="$repo/.cache/bin"
 machine_cache="${XDG_CACHE_HOME:-$HOME/.cache}/raftkv-tools/kubernetes-${K8S_VERSION}"
@@ -48,6 +55,11 @@ if [ "$up_to_date" = 1 ]; then
   finish "${BINARIES[*]} ${K8S_VERSION} already in .cache/bin"
   exit 0
 fi
+
+# Two working trees (or CI and an engineer) asking at once: one builds, the other waits.
+mkdir -p "$machine_cache"
+exec 9>"$machine_cache/.lock"
+flock 9
 
 missing=()
 for b in "${BINARIES[@]}"; do

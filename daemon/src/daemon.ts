@@ -45,6 +45,18 @@ function installCrashHandlers(logger: Logger): void {
 }
 
 /** What only a test entry point sets; the production entry (main.ts) passes none. */
+/**
+ * Makes `handler` the one SIGTERM/SIGINT handler: it is added before the previous ones are
+ * removed, so the signal watcher never stops. Removing the last listener first would drop a
+ * signal that arrived but was not yet dispatched (a stop sent while the modules loaded).
+ */
+function setStopHandler(handler: (signal: NodeJS.Signals) => void): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, handler);
+    for (const l of process.listeners(signal)) if (l !== handler) process.off(signal, l);
+  }
+}
+
 export interface DaemonTestHooks {
   /** A deliberate bug, for proving the chaos checkers catch it ('stale-read'). */
   readonly plantedBug?: string;
@@ -54,6 +66,14 @@ async function run(config: DaemonConfig, hooks: DaemonTestHooks): Promise<void> 
   let member: { currentTerm(): number } | null = null;
   const logger = createLogger(config.name, config.logLevel, () => member?.currentTerm() ?? 0);
   installCrashHandlers(logger);
+  // Until the member serves, a stop request exits at once: nothing has been acknowledged yet and
+  // the storage is crash-safe. Without a handler, a container's PID 1 ignores SIGTERM, and a
+  // member stopped while opening its data (a rollout, `docker stop`) waited for the SIGKILL.
+  // This replaces the launcher's handler for the time the modules load (bin/raftkv).
+  setStopHandler((signal) => {
+    logger.info({ signal }, 'shutdown requested while starting; exiting');
+    exitSoon(0);
+  });
   const metrics = createMetrics(config.name);
   // Installs an exporter only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise spans are no-ops.
   const tracing = await initTracing('raftkv', config.name);
@@ -117,13 +137,14 @@ async function run(config: DaemonConfig, hooks: DaemonTestHooks): Promise<void> 
       exitSoon(1);
     });
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  setStopHandler(shutdown);
 }
 
 /** Runs `raftkv` with `argv` (the arguments after the program name). */
 export async function runDaemonCli(argv: readonly string[], hooks: DaemonTestHooks): Promise<void> {
   if (argv[0] === 'restore') {
+    // Interrupted, a restore has not finished: say so with a failure, never exit 0.
+    setStopHandler((signal) => fail(`restore interrupted by ${signal}`, 1));
     process.exit(await runRestore(argv.slice(1), process.env, process.stdout, process.stderr));
   }
   let parsed;

@@ -258,3 +258,22 @@ export function contextCopySources(dockerfile: string): string[] {
   }
   return out;
 }
+
+/**
+ * Problems with how the Dockerfile's RUN steps get their tools: `npx X` may download an
+ * unrelated package named X when node_modules is incomplete (only `npx --no-install` is safe),
+ * and `npm ci` has exited 0 with nothing installed, so each one must be followed in the same
+ * RUN by `npm ls`, which fails on a missing dependency.
+ */
+export function dockerfileInstallProblems(dockerfile: string): string[] {
+  const runs = dockerfile.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => /^RUN\s/i.test(l));
+  const problems: string[] = [];
+  for (const run of runs) {
+    for (const m of run.matchAll(/\bnpx\s+(?!--no-install\b|--no\b)(\S+)/g)) problems.push(`\`npx ${m[1] ?? ''}\` may fetch a package by name: ${run}`);
+    const commands = run.split(/&&|;/).map((c) => c.trim());
+    commands.forEach((c, i) => {
+      if (/^npm ci\b/.test(c) && !commands.slice(i + 1).some((n) => /^npm ls\b/.test(n))) problems.push(`\`${c}\` not followed by \`npm ls\` (npm ci can exit 0 with nothing installed)`);
+    });
+  }
+  return problems;
+}

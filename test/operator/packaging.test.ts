@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
-import { checkEntryPoints, compareTrees, contextCopySources, dockerIgnored, findHelm, importedPackages, listFiles, parseDockerfile, prometheusOperatorCrds, run } from '../lib/packaging.js';
+import { checkEntryPoints, compareTrees, contextCopySources, dockerfileInstallProblems, dockerIgnored, findHelm, importedPackages, listFiles, parseDockerfile, prometheusOperatorCrds, run } from '../lib/packaging.js';
 import { parseOperatorFlags } from '../../operator/src/flags.js';
 import { parseFlags } from '../../daemon/src/config/flags.js';
 
@@ -251,6 +251,15 @@ describe('Dockerfile', () => {
     assert.match(checkEntryPoints(good, ['raftkv'], readContext, join(tmp, 'empty-build')).join('\n'), /does not produce/);
     const badLauncher = (p: string): string | undefined => (p === 'bin/raftctl' ? "#!/usr/bin/env node\nimport('../dist/daemon/src/cli/nope.js');\n" : readContext(p));
     assert.match(checkEntryPoints(good, ['raftctl'], badLauncher, BUILD_OUT).join('\n'), /nope\.js.*does not produce/);
+  });
+
+  test('the build never fetches a tool by name and stops when `npm ci` installed nothing', () => {
+    assert.deepEqual(dockerfileInstallProblems(dockerfile), []);
+    // Known-bad: what the Dockerfile had before (npx tsc; npm ci trusted on its exit code).
+    const old = dockerfile.replace('node_modules/.bin/tsc -p tsconfig.json', 'npx tsc -p tsconfig.json').replace(/\n\s*&& npm ls --all >\/dev\/null/, '');
+    const problems = dockerfileInstallProblems(old).join('\n');
+    assert.match(problems, /npx tsc/);
+    assert.match(problems, /npm ci --ignore-scripts --no-audit --no-fund.*not followed by `npm ls`/);
   });
 
   test('.dockerignore keeps every file the Dockerfile copies from the context, and leaves tests and caches out', () => {
