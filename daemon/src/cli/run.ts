@@ -6,8 +6,7 @@ import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { UsageError, parseArgs } from './args.js';
 import type { Command, GlobalOptions, OutputFormat } from './args.js';
-import { CliError, MIN_ATTEMPT_MS, RaftkvClient, authHint, errorCodeOf, errorLine, idempotencyHeader, networkErrorCode } from './client.js';
-import { attemptTimeoutMs, backoffMs, classifyHttpAnswer, classifyNetworkError } from './retry.js';
+import { CliError, RaftkvClient, authHint, errorLine, idempotencyHeader } from './client.js';
 import { completionScript } from './completion.js';
 import { WriteSession } from './session.js';
 import { commandHelp, commandHelpText, globalHelp, shortUsage } from './help.js';
@@ -19,6 +18,7 @@ import { BackupFormatError, BackupStreamVerifier } from '../server/backup-file.j
 import { SNAPSHOT_PART_RE, planPrune, snapshotNames, sortSnapshots, stalePartFiles } from './snapshot-dir.js';
 import { renderStatusTable, statusJson } from './status-table.js';
 import { runSnapshotUrlCommand } from './snapshot-url.js';
+import { openMemberBackup } from './member-backup.js';
 import { MAX_TOKEN_FILE_BYTES, TokenFileUnusable, tokenFromFileText } from './token-file.js';
 import type { MemberRow, StatusBody } from './status-table.js';
 
@@ -209,42 +209,8 @@ async function syncDir(dir: string): Promise<void> {
  * the directory. A damaged or cut stream leaves no file under the final name (the temp file is removed).
  */
 async function downloadBackup(client: RaftkvClient, serializable: boolean, targetOf: (headers: Headers) => SaveTarget): Promise<SavedBackup> {
-  const path = `/v1/snapshot${serializable ? '?consistency=serializable' : ''}`;
-  const deadlineAt = performance.now() + client.requestTimeoutMs;
-  const failures = new Map<string, string>();
-  for (let round = 0; ; round++) {
-    // Another round only when some member may serve it soon (no leader yet, overloaded, unreachable).
-    let retryable = false;
-    for (const [i, endpoint] of client.endpoints.entries()) {
-      const remaining = deadlineAt - performance.now();
-      if (remaining <= 0 || ((round > 0 || i > 0) && remaining < MIN_ATTEMPT_MS)) break;
-      let res;
-      try {
-        res = await client.requester.stream(endpoint + path, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: attemptTimeoutMs(remaining, client.requestTimeoutMs, client.endpoints.length) });
-      } catch (err) {
-        const { code, name } = networkErrorCode(err);
-        retryable ||= classifyNetworkError(code, name) !== 'final';
-        failures.set(endpoint, reason(err));
-        continue;
-      }
-      if (res.status !== 200) {
-        const chunks: Buffer[] = [];
-        for await (const c of res.stream) chunks.push(c as Buffer);
-        const body = Buffer.concat(chunks);
-        const msg = errorLine(res.status, body);
-        // Credentials and bad requests will not get better at another member.
-        if (res.status === 401 || res.status === 403 || res.status === 400) throw new CliError(`snapshot save: ${msg}${authHint(res.status, client.hasToken)}`, res.status);
-        retryable ||= classifyHttpAnswer(res.status, errorCodeOf(body)) !== 'final';
-        failures.set(endpoint, msg);
-        continue;
-      }
-      return await saveStream(res, endpoint, targetOf);
-    }
-    const remaining = deadlineAt - performance.now() - MIN_ATTEMPT_MS;
-    if (!retryable || remaining <= 0) break;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(remaining, backoffMs(round, Math.random()))));
-  }
-  throw new CliError(`snapshot save: no member served the backup (${[...failures].map(([e, m]) => `${e}: ${m}`).join('; ')})`);
+  const { endpoint, res } = await openMemberBackup(client, serializable);
+  return saveStream(res, endpoint, targetOf);
 }
 
 /** Writes one member's backup stream: verified, fsynced, renamed into place. */

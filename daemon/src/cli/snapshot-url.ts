@@ -6,10 +6,10 @@ import { ObjectStoreError, S3OptionsError, s3OptionsFrom } from '../backup/s3-op
 import { BackupStoreError, openBackupStore } from '../backup/stores.js';
 import type { BackupStore } from '../backup/stores.js';
 import { applyRetention, saveToStore } from '../backup/transfer.js';
-import type { MemberBackupStream } from '../backup/transfer.js';
 import { BackupFormatError } from '../server/backup-file.js';
 import { UsageError } from './args.js';
-import { CliError, errorLine } from './client.js';
+import { CliError } from './client.js';
+import { openMemberBackup } from './member-backup.js';
 import type { RaftkvClient } from './client.js';
 import type { SnapshotUrlAction } from './snapshot-url-args.js';
 
@@ -17,36 +17,6 @@ import type { SnapshotUrlAction } from './snapshot-url-args.js';
 export interface SnapshotUrlIo {
   readonly stdout: Writable;
   readonly env: Readonly<Record<string, string | undefined>>;
-}
-
-function reason(err: unknown): string {
-  if (err instanceof Error) return err.cause instanceof Error ? err.cause.message : err.message;
-  return String(err);
-}
-
-/**
- * GET /v1/snapshot from the first endpoint that serves it; its body is still streaming.
- * Credentials and bad requests fail at once (another member will not answer differently).
- */
-async function openMemberBackup(client: RaftkvClient, serializable: boolean): Promise<MemberBackupStream> {
-  const path = `/v1/snapshot${serializable ? '?consistency=serializable' : ''}`;
-  const failures: string[] = [];
-  for (const endpoint of client.endpoints) {
-    let res;
-    try {
-      res = await client.requester.stream(endpoint + path, { method: 'GET', headers: client.headersWith(undefined), timeoutMs: client.requestTimeoutMs });
-    } catch (err) {
-      failures.push(`${endpoint}: ${reason(err)}`);
-      continue;
-    }
-    if (res.status === 200) return { endpoint, headers: res.headers, stream: res.stream };
-    const chunks: Buffer[] = [];
-    for await (const c of res.stream) chunks.push(c as Buffer);
-    const msg = errorLine(res.status, Buffer.concat(chunks));
-    if (res.status === 401 || res.status === 403 || res.status === 400) throw new CliError(`snapshot save: ${msg}`, res.status);
-    failures.push(`${endpoint}: ${msg}`);
-  }
-  throw new CliError(`snapshot save: no endpoint answered (${failures.join('; ')})`);
 }
 
 /** Errors of stores and transfers as one CLI line. */
@@ -61,8 +31,8 @@ async function save(client: RaftkvClient, action: Extract<SnapshotUrlAction, { o
   // Check the store first: a wrong bucket or bad credentials fail before the member does any work.
   await store.check();
   const takenAtMs = Date.now();
-  const src = await openMemberBackup(client, action.serializable);
-  const s = await saveToStore(src, store, takenAtMs);
+  const { endpoint, res } = await openMemberBackup(client, action.serializable);
+  const s = await saveToStore({ endpoint, headers: res.headers, stream: res.stream }, store, takenAtMs);
   out.write(`saved ${s.url}: member=${s.endpoint} index=${s.index} revision=${s.revision} bytes=${s.bytes} sha256=${s.sha256} ms=${s.ms}\n`);
   if (action.retention === null) return 0;
   const r = await applyRetention(store, action.retention);
