@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_TEST := node scripts/run-tests.mjs
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
-.PHONY: install deps build lint test test-unit test-sim test-cluster test-chaos test-operator \
+.PHONY: install deps build lint test test-unit test-sim test-cluster test-api test-chaos test-operator \
         test-e2e demo bench sim sim-long chaos e2e e2e-kind manifests clean
 
 ## install: npm packages (from the lockfile) and the system packages the tests use
@@ -22,11 +22,12 @@ build: node_modules/.installed
 	npx tsc -p tsconfig.json
 	@test -x bin/raftkv && test -x bin/raftctl && test -x bin/raftkv-operator
 
-lint: node_modules/.installed
+lint: build
 	npx eslint .
+	node scripts/gen-api-docs.mjs --check
 
 ## test: every tier, in order of cost
-test: install build lint test-unit test-sim test-cluster test-chaos test-operator test-e2e
+test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-e2e
 	@echo "make test: all tiers passed"
 
 test-unit: build
@@ -46,6 +47,11 @@ sim-long: build
 
 test-cluster: build
 	$(NODE_TEST) --test-concurrency=1 dist/test/cluster
+
+## test-api: schemathesis fuzzes a live 3-member cluster with the OpenAPI document (≈3 min; root: own network namespace)
+test-api: build
+	bash scripts/ensure-schemathesis.sh >/dev/null
+	node dist/test/api/main.js --max-time 150
 
 test-chaos: build
 	node dist/test/chaos/main.js --members 5 --duration 60s --nemesis partition,kill,pause,disk,membership,transfer

@@ -8,7 +8,7 @@ const args = process.argv.slice(2);
 const flags = args.filter((a) => a.startsWith('--'));
 const roots = args.filter((a) => !a.startsWith('--'));
 if (roots.length === 0) {
-  console.error('usage: run-tests.mjs [--test-concurrency=N] DIR...');
+  console.error('usage: run-tests.mjs [--test-concurrency=N] DIR|FILE...');
   process.exit(2);
 }
 const files = [];
@@ -19,7 +19,11 @@ const walk = (dir) => {
     else if (name.endsWith('.test.js')) files.push(p);
   }
 };
-for (const r of roots) if (existsSync(r)) walk(r);
+for (const r of roots) {
+  if (!existsSync(r)) continue;
+  if (statSync(r).isDirectory()) walk(r);
+  else files.push(r);
+}
 if (files.length === 0) {
   console.error(`no test files under ${roots.join(', ')}`);
   process.exit(1);

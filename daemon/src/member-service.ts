@@ -4,7 +4,7 @@
 // fake and the driver can change freely behind it.
 import type { ApplyResult, KvStateMachine } from './kv/index.js';
 
-/** A member as shown in status and membership calls (API.md §3). */
+/** A member as shown in status and membership calls (docs/api.md). */
 export interface MemberInfo {
   readonly name: string;
   readonly peerUrl: string;
@@ -14,7 +14,7 @@ export interface MemberInfo {
 
 export type MemberRole = 'leader' | 'follower' | 'candidate' | 'learner';
 
-/** The body of GET /v1/status (API.md §3), plus a few extensions. */
+/** The body of GET /v1/status (docs/api.md), plus a few extensions. */
 export interface MemberStatus {
   readonly name: string;
   readonly role: MemberRole;

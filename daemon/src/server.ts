@@ -14,7 +14,7 @@ import type { RaftkvMetrics } from './observability/metrics.js';
 import type { MemberInfo, MemberRole, MemberService, MemberStatus, PeerFaults } from './member-service.js';
 import type { AddressBook } from './server/address-book.js';
 import { decodeAddressContext, encodeAddressContext } from './server/address-book.js';
-import { MemberError, fromRaftError } from './server/errors.js';
+import { MEMBER_ERROR_STATUS, MemberError, fromRaftError } from './server/errors.js';
 import { ProposalTracker, ReadTracker } from './server/pending.js';
 import { decodeSnapshot, encodeSnapshot } from './server/snapshot-envelope.js';
 import { decodeDriverEntry, encodePublish, isDriverEntry } from './server/driver-entries.js';
@@ -89,13 +89,28 @@ export interface MemberServerOptions<S extends DriverStateMachine<R>, R> {
   readonly onFatal: (err: unknown) => void;
   readonly nowMs?: () => number;
   /**
-   * A deliberate bug, ONLY for proving the chaos checkers catch it (RAFTKV_UNSAFE_PLANTED_BUG):
+   * A deliberate bug, ONLY for proving the chaos checkers catch it (set only by the test entry
+   * point test/chaos/planted-raftkv.ts, never by the production one):
    * 'stale-read' answers linearizable reads from local state without ReadIndex.
    */
   readonly plantedBug?: string;
 }
 
 const ROLES: readonly MemberRole[] = ['leader', 'follower', 'candidate', 'learner'];
+
+/**
+ * Every `reason` of raftkv_server_proposals_failed_total: the driver's refusals (MemberError
+ * codes), the core's (ProposalTooLarge; its NotLeader and Backpressure share the driver's names),
+ * and the outcomes counted later (timeout, storage, snapshot).
+ */
+export const PROPOSAL_FAILURE_REASONS: readonly string[] = [...Object.keys(MEMBER_ERROR_STATUS), 'ProposalTooLarge', 'timeout', 'storage', 'snapshot'];
+
+/** The core refused a proposal because leadership is being handed off (proposeCommand waits). */
+class TransferUnderWay extends Error {
+  constructor() {
+    super('a leadership transfer is under way');
+  }
+}
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -203,6 +218,11 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     this.appliedIndex = options.snapshot?.meta.index ?? 0;
     this.appliedTerm = options.snapshot?.meta.term ?? 0;
     this.snapshotAckTicks = Math.ceil(LIMITS.snapshotAckTimeoutMs / options.config.heartbeatIntervalMs);
+    // Series dashboards and alerts query exist at 0 from the start (etcd does the same), so a
+    // panel reads 0, not "No data", and increase() has a baseline before the first failure.
+    for (const reason of PROPOSAL_FAILURE_REASONS) options.metrics.proposalsFailed.inc({ reason }, 0);
+    for (const peer of [...options.confState.voters, ...options.confState.learners]) this.exportPeerSeries(peer);
+    this.updateRoleMetrics();
     // At construction the core's log is exactly what storage loaded.
     this.durable = { term: options.hardState.term, vote: options.hardState.vote, voteFloor: options.hardState.voteFloor ?? 0, lastIndex: options.node.status().lastIndex };
   }
@@ -724,6 +744,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         break;
     }
     this.confState = { voters: [...voters].sort(), learners: [...learners].sort() };
+    if (cc.type === 'addLearner') this.exportPeerSeries(cc.node);
     if (cc.type === 'remove' && cc.node !== this.name) {
       this.book.delete(cc.node);
       this.o.transport.removePeer(cc.node);
@@ -754,6 +775,16 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   /** Points the transport at every member in the configuration except ourselves. */
+  /** The per-peer series of `peer` at 0 (none for this member itself). */
+  private exportPeerSeries(peer: string): void {
+    if (peer === this.name) return;
+    const m = this.o.metrics;
+    m.peerSentBytes.inc({ to: peer }, 0);
+    m.peerReceivedBytes.inc({ from: peer }, 0);
+    m.peerDroppedMessages.inc({ to: peer }, 0);
+    m.peerRoundTripSeconds.zero({ to: peer });
+  }
+
   private syncPeers(): void {
     const inConfig = new Set([...this.confState.voters, ...this.confState.learners]);
     for (const a of this.book.all()) {
@@ -922,6 +953,35 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   proposeCommand(command: Uint8Array): Promise<R | undefined> {
+    return this.proposeOnce(command).catch((err: unknown) => {
+      if (!(err instanceof TransferUnderWay)) throw err;
+      return this.afterTransfer(command);
+    });
+  }
+
+  /**
+   * A write that arrives while leadership is being handed off waits for the hand-off (bounded by
+   * the request timeout) instead of failing: then it is proposed here if this member still leads
+   * (the transfer was abandoned), or redirected (307) to the new leader. Clients see a slower
+   * answer, not a 503 (the core refuses proposals during a transfer, as etcd-raft drops them).
+   */
+  private async afterTransfer(command: Uint8Array): Promise<R | undefined> {
+    const deadline = this.now() + this.o.config.requestTimeoutMs;
+    while (this.now() < deadline && !this.stopping) {
+      await sleep(this.o.config.heartbeatIntervalMs);
+      if (this.softState.role !== 'leader') throw this.notLeaderError();
+      if (this.o.node.status().leadTransferee === null) {
+        try {
+          return await this.proposeOnce(command);
+        } catch (err) {
+          if (!(err instanceof TransferUnderWay)) throw err;
+        }
+      }
+    }
+    throw new MemberError('Timeout', 'a leadership transfer did not finish within the request timeout');
+  }
+
+  private proposeOnce(command: Uint8Array): Promise<R | undefined> {
     try {
       this.checkWritable();
       if (command.length > this.o.config.maxRequestBytes + 64 * 1024) throw new MemberError('TooLarge', 'command larger than the request bound');
@@ -939,6 +999,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
         pos = this.o.node.propose(command);
       }
     } catch (err) {
+      if (err instanceof RaftError && err.code === 'TransferInProgress') return Promise.reject(new TransferUnderWay());
       if (err instanceof RaftError) {
         this.o.metrics.proposalsFailed.inc({ reason: err.code });
         return Promise.reject(fromRaftError(err, (n) => this.leaderAddress(n)));
@@ -1057,7 +1118,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     if (name === this.name && this.isLeader()) {
       // A leader removing itself hands off first; the client is redirected to the new leader.
       const others = this.confState.voters.filter((v) => v !== this.name);
-      if (others.length === 0) throw new MemberError('InvalidRequest', 'cannot remove the last voter');
+      if (others.length === 0) throw new MemberError('Conflict', 'cannot remove the last voter');
       await this.handOff();
       throw this.notLeaderError();
     }
@@ -1093,6 +1154,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     try {
       this.o.node.transferLeadership(wanted);
     } catch (err) {
+      if (err instanceof RaftError && err.code === 'TransferInProgress') throw new MemberError('Conflict', `a leadership transfer is already under way (${err.message})`);
       if (err instanceof RaftError) throw fromRaftError(err, (n) => this.leaderAddress(n));
       throw err;
     }

@@ -7,6 +7,7 @@ import { API_VERSION } from './api/types.js';
 import type { Logger, MemberAdvertiseResolver, MemberUrlResolver, RaftClusterControllerOptions } from './controllers/raftcluster.js';
 import { DEFAULT_RAFTCLUSTER_OPTIONS, RaftClusterController, inClusterMemberAdvertise, inClusterMemberUrl } from './controllers/raftcluster.js';
 import type { DrillOptions } from './controllers/raftchaosdrill.js';
+import { DrillLocks } from './controllers/drill-locks.js';
 import { DEFAULT_DRILL_OPTIONS, RaftChaosDrillController } from './controllers/raftchaosdrill.js';
 import type { ReconcileResult } from './controllers/steps.js';
 import { EventRecorder } from './kube/events.js';
@@ -79,6 +80,7 @@ export class Operator {
       memberAdvertise: options.memberAdvertise ?? inClusterMemberAdvertise,
       memberClientOptions: options.memberClient ?? DEFAULT_MEMBER_CLIENT_OPTIONS,
       now: () => Date.now(),
+      drillLocks: new DrillLocks(),
     };
     const clusters = new RaftClusterController(deps, options.raftCluster ?? DEFAULT_RAFTCLUSTER_OPTIONS);
     this.drills = new RaftChaosDrillController(deps, options.drill ?? DEFAULT_DRILL_OPTIONS);

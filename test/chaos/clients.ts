@@ -110,8 +110,8 @@ export class ChaosClients {
         const txn = {
           compare: expected === null || expected === undefined
             ? [{ key, target: 'exists', op: '=', value: false }]
-            : [{ key, target: 'value', op: '=', value: Buffer.from(expected).toString('base64') }],
-          success: [{ put: { key, value: Buffer.from(value ?? '').toString('base64') } }],
+            : [{ key, target: 'value', op: '=', value: expected }],
+          success: [{ put: { key, value: value ?? '' } }],
           failure: [],
         };
         const r = await this.request('POST', '/v1/txn', JSON.stringify(txn), { 'Content-Type': 'application/json' });

@@ -114,7 +114,9 @@ async function waitConverged(set: MemberSet, voters: readonly number[]): Promise
 
 async function main(): Promise<number> {
   const s = parseArgs(process.argv.slice(2));
-  const raftkvBin = join(repoRoot, 'bin', 'raftkv');
+  // A planted bug runs the test-only entry point; the production binary cannot plant one.
+  const raftkvBin = s.plantedBug ? join(repoRoot, 'dist', 'test', 'chaos', 'planted-raftkv.js') : join(repoRoot, 'bin', 'raftkv');
+  const raftkvArgs = s.plantedBug ? ['--planted-bug', s.plantedBug] : [];
   if (!existsSync(join(repoRoot, 'dist', 'daemon', 'src', 'main.js'))) usage('run `make build` first');
   const rng = new ChaosRng(s.seed);
   const baseDir = mkdtempSync(join(tmpdir(), `raftkv-chaos-${s.seed}-`));
@@ -152,10 +154,9 @@ async function main(): Promise<number> {
   process.once('SIGTERM', () => void cleanup().then(() => process.exit(143)));
   try {
     if (network instanceof NamespaceNetwork) network.setup();
-    const env: Record<string, string> = s.plantedBug ? { RAFTKV_UNSAFE_PLANTED_BUG: s.plantedBug } : {};
     set = new MemberSet({
-      count: s.members, baseDir, raftkvBin, network, electionTimeoutMs: s.electionTimeoutMs,
-      heartbeatIntervalMs: s.heartbeatIntervalMs, snapshotEntries: s.snapshotEntries, tmpfsMember, extraEnv: env,
+      count: s.members, baseDir, raftkvBin, raftkvArgs, network, electionTimeoutMs: s.electionTimeoutMs,
+      heartbeatIntervalMs: s.heartbeatIntervalMs, snapshotEntries: s.snapshotEntries, tmpfsMember, extraEnv: {},
     });
     const members = set;
     log(`seed=${s.seed} members=${s.members} duration=${s.durationMs / 1000}s nemeses=${s.nemeses.join(',') || 'none'}${s.plantedBug ? ` planted-bug=${s.plantedBug}` : ''}`);

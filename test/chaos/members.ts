@@ -56,6 +56,8 @@ export interface MemberSetOptions {
   readonly count: number;
   readonly baseDir: string;
   readonly raftkvBin: string;
+  /** Arguments before the member flags (the planted-bug entry point's --planted-bug NAME). */
+  readonly raftkvArgs?: readonly string[];
   readonly network: ChaosNetwork;
   readonly electionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
@@ -106,7 +108,7 @@ export class MemberSet {
     if (m.process) return;
     mkdirSync(m.dataDir, { recursive: true });
     const args = [
-      process.execPath, this.o.raftkvBin,
+      process.execPath, this.o.raftkvBin, ...(this.o.raftkvArgs ?? []),
       '--name', m.name,
       '--data-dir', m.dataDir,
       '--listen-client', this.clientUrl(m.index),

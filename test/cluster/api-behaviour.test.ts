@@ -145,3 +145,39 @@ test('status and members list every member with addresses', tracked(flag, async 
     });
   }
 }));
+
+test('every member serves the OpenAPI document; a known path with the wrong method is 405 with Allow', tracked(flag, async () => {
+  for (const m of c.running()) {
+    const r = await c.request(m, 'GET', '/v1/openapi.json');
+    assert.equal(r.status, 200, `${m.name}: ${r.text.slice(0, 200)}`);
+    assert.equal((r.json as { openapi?: string }).openapi, '3.1.0');
+  }
+  const wrong = await c.request(leader, 'GET', '/v1/txn');
+  assert.equal(wrong.status, 405, wrong.text);
+  assert.equal(wrong.headers.get('allow'), 'POST');
+}));
+
+// Last: it moves the leadership.
+test('writes sent to the leader through a leadership transfer are answered 200 or 307, never 503', tracked(flag, async () => {
+  const from = leader;
+  const to = followers()[0];
+  assert.ok(to);
+  const statuses: number[] = [];
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing && i < 2000; i++) {
+      const r = await c.request(from, 'PUT', kvPath(`transfer/${i}`), { body: 'v' });
+      statuses.push(r.status);
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 200));
+  const t = await c.request(from, 'POST', '/v1/leader/transfer', { body: JSON.stringify({ to: to.name }), headers: { 'content-type': 'application/json' } });
+  assert.equal(t.status, 200, t.text);
+  await new Promise((r) => setTimeout(r, 500));
+  writing = false;
+  await writer;
+  leader = await c.waitForLeader();
+  assert.equal(leader.name, to.name);
+  assert.ok(statuses.includes(200) && statuses.includes(307), `statuses seen: ${[...new Set(statuses)].join(', ')}`);
+  assert.deepEqual(statuses.filter((s) => s !== 200 && s !== 307), [], `statuses seen: ${[...new Set(statuses)].join(', ')}`);
+}));

@@ -45,6 +45,8 @@ export interface ClusterOptions {
   readonly namePrefix?: string;
   /** Keep the temp dir (data and logs) after destroy. Default false. */
   readonly keepData?: boolean;
+  /** Start members with --enable-fault-injection (POST /v1/debug/faults). Default true. */
+  readonly faultInjection?: boolean;
   /** Bearer token the harness's own status calls send (members with --auth-token-file); '' = none. */
   readonly statusToken?: string;
 }
@@ -211,6 +213,7 @@ export class Cluster {
       namePrefix: options.namePrefix ?? 'n',
       keepData: options.keepData ?? false,
       statusToken: options.statusToken ?? '',
+      faultInjection: options.faultInjection ?? true,
     };
     if (o.members < 1 || o.members > MAX_MEMBERS) throw new Error(`members must be 1..${MAX_MEMBERS}`);
     const c = new Cluster(o);
@@ -258,7 +261,7 @@ export class Cluster {
       '--heartbeat-interval-ms', String(this.o.heartbeatIntervalMs),
       '--snapshot-entries', String(this.o.snapshotEntries),
       '--log-level', this.o.logLevel,
-      '--enable-fault-injection',
+      ...(this.o.faultInjection ? ['--enable-fault-injection'] : []),
       ...this.o.extraArgs,
       ...m.extraArgs,
     ];

@@ -25,7 +25,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
   }
 }
 
-async function runDrill(cluster: string, name: string, action: string, fake: FakeRaftCluster): Promise<RaftChaosDrill> {
+async function startCluster(cluster: string, fake: FakeRaftCluster): Promise<void> {
   fakes.set(cluster, fake);
   await fake.start();
   assert.equal((await cp.request('POST', `${NS}/raftclusters`, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: cluster }, spec: { replicas: 3, image: 'raftkv:test', enableFaultInjection: true } })).status, 201);
@@ -33,15 +33,27 @@ async function runDrill(cluster: string, name: string, action: string, fake: Fak
     const r = await cp.request('GET', `${NS}/raftclusters/${cluster}`);
     return (r.body as RaftCluster).status?.phase === 'Running' ? true : undefined;
   });
+}
+
+async function createDrill(cluster: string, name: string, action: string, duration = '2s'): Promise<void> {
   const created = await cp.request('POST', `${NS}/raftchaosdrills`, {
     apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftChaosDrill', metadata: { name },
-    spec: { clusterRef: { name: cluster }, action, duration: '2s', probe: { writesPerSecond: 20 }, expect: { maxUnavailableSeconds: 5 } },
+    spec: { clusterRef: { name: cluster }, action, duration, probe: { writesPerSecond: 20 }, expect: { maxUnavailableSeconds: 5 } },
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
+}
+
+async function drillDone(name: string): Promise<RaftChaosDrill> {
   return waitFor('drill finished', async () => {
     const d = (await cp.request('GET', `${NS}/raftchaosdrills/${name}`)).body as RaftChaosDrill;
-    return d.status?.phase === 'Succeeded' || d.status?.phase === 'Failed' ? d : undefined;
+    return d.status?.phase === 'Succeeded' || d.status?.phase === 'Failed' || d.status?.phase === 'Aborted' ? d : undefined;
   });
+}
+
+async function runDrill(cluster: string, name: string, action: string, fake: FakeRaftCluster): Promise<RaftChaosDrill> {
+  await startCluster(cluster, fake);
+  await createDrill(cluster, name, action);
+  return drillDone(name);
 }
 
 before(async () => {
@@ -81,6 +93,7 @@ test('PartitionLeader: fault sent to the leader, leadership moves, every acknowl
   assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'Recovered');
   assert.ok(fake.calls.includes('faults pa-0 drop=true'), fake.calls.join(', '));
   assert.ok(fake.calls.includes('faults pa-0 drop=false'), 'fault lifted after the duration');
+  assert.deepEqual([...fake.kv.keys()].filter((k) => k.startsWith('drill/')), [], 'probe keys deleted after the read-back');
 });
 
 test('a drill fails when acknowledged writes are lost (planted bug in the fake)', async () => {
@@ -91,4 +104,77 @@ test('a drill fails when acknowledged writes are lost (planted bug in the fake)'
   assert.ok((d.status?.lostWrites ?? 0) > 0);
   assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'WritesLost');
   assert.ok(fake.calls.includes('faults lo-1 drop=true'), fake.calls.join(', '));
+});
+
+test('steady-state check: a drill on a cluster with a voter down is Aborted and injects nothing', async () => {
+  const fake = new FakeRaftCluster(['ss-0', 'ss-1', 'ss-2']);
+  await startCluster('ss', fake);
+  const m2 = fake.members.get('ss-2');
+  assert.ok(m2 !== undefined);
+  m2.up = false;
+  await createDrill('ss', 'unsteady', 'KillFollower');
+  const d = await drillDone('unsteady');
+  assert.equal(d.status?.phase, 'Aborted');
+  assert.match(d.status?.message ?? '', /not started: .*(ss-2|not Running)/);
+  assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'SteadyStateNotMet');
+  assert.equal(d.status?.acknowledgedWrites, undefined, 'no probe ran');
+  assert.ok(!fake.calls.some((c) => c.startsWith('faults')), fake.calls.join(', '));
+  m2.up = true;
+});
+
+test('one drill per cluster, and no cluster change while it runs; deleting a drill aborts it and lifts its fault', async () => {
+  const fake = new FakeRaftCluster(['lk-0', 'lk-1', 'lk-2']);
+  await startCluster('lk', fake);
+  await createDrill('lk', 'first', 'IsolateFollower', '30s');
+  await waitFor('first Running', async () => ((await cp.request('GET', `${NS}/raftchaosdrills/first`)).body as RaftChaosDrill).status?.phase === 'Running' ? true : undefined);
+  await createDrill('lk', 'second', 'IsolateFollower', '1s');
+  const waiting = await waitFor('second waits', async () => {
+    const d = (await cp.request('GET', `${NS}/raftchaosdrills/second`)).body as RaftChaosDrill;
+    return /waiting for drill default\/first/.test(d.status?.message ?? '') ? d : undefined;
+  });
+  assert.equal(waiting.status?.phase, 'Pending');
+  // A scale request meanwhile is refused with the reason; no membership call is made.
+  fake.calls.length = 0;
+  await cp.request('PATCH', `${NS}/raftclusters/lk`, { spec: { replicas: 5 } }, 'application/merge-patch+json');
+  await waitFor('DrillInProgress', async () => {
+    const c = (await cp.request('GET', `${NS}/raftclusters/lk`)).body as RaftCluster;
+    return c.status?.conditions?.find((x) => x.type === 'Progressing')?.reason === 'DrillInProgress' ? true : undefined;
+  });
+  assert.ok(!fake.calls.some((c) => c.startsWith('add')), fake.calls.join(', '));
+  // Back to 3 so the cluster is steady (Running) again for the second drill.
+  await cp.request('PATCH', `${NS}/raftclusters/lk`, { spec: { replicas: 3 } }, 'application/merge-patch+json');
+  await waitFor('Running at 3', async () => (((await cp.request('GET', `${NS}/raftclusters/lk`)).body as RaftCluster).status?.phase === 'Running' ? true : undefined));
+  // Delete the running drill: its fault is lifted at once (not after 30 s), its probe keys removed.
+  const t0 = Date.now();
+  assert.equal((await cp.request('DELETE', `${NS}/raftchaosdrills/first`)).status, 200);
+  await waitFor('fault lifted', async () => (fake.calls.includes('faults lk-1 drop=false') ? true : undefined), 10_000);
+  assert.ok(Date.now() - t0 < 10_000);
+  await waitFor('probe keys of the aborted drill removed', async () => ([...fake.kv.keys()].some((k) => k.startsWith('drill/first/')) ? undefined : true), 10_000);
+  // The lock is free: the second drill runs; after it the cluster changes again.
+  const second = await drillDone('second');
+  assert.equal(second.status?.phase, 'Succeeded', second.status?.message);
+  await cp.request('PATCH', `${NS}/raftclusters/lk`, { spec: { replicas: 5 } }, 'application/merge-patch+json');
+  await waitFor('scaled to 5 after the drills', async () => (fake.voters().length === 5 ? true : undefined));
+});
+
+test('an SLO breach aborts the drill early: the fault is lifted at once, the verdict is RecoveryTooSlow', async () => {
+  const fake = new FakeRaftCluster(['sl-0', 'sl-1', 'sl-2']);
+  await startCluster('sl', fake);
+  const t0 = Date.now();
+  const created = await cp.request('POST', `${NS}/raftchaosdrills`, {
+    apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftChaosDrill', metadata: { name: 'slo' },
+    spec: { clusterRef: { name: 'sl' }, action: 'IsolateFollower', duration: '60s', probe: { writesPerSecond: 20 }, expect: { maxUnavailableSeconds: 2 } },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await waitFor('fault injected', async () => (fake.calls.includes('faults sl-1 drop=true') ? true : undefined));
+  // The whole cluster stops answering for longer than the SLO, then comes back.
+  for (const m of fake.members.values()) m.up = false;
+  await new Promise((r) => setTimeout(r, 3500));
+  for (const m of fake.members.values()) m.up = true;
+  const d = await drillDone('slo');
+  assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms: not aborted early (duration 60 s)`);
+  assert.equal(d.status?.phase, 'Failed');
+  assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'RecoveryTooSlow');
+  assert.match(d.status?.message ?? '', /aborted early/);
+  assert.ok(fake.calls.includes('faults sl-1 drop=false'), fake.calls.join(', '));
 });

@@ -108,6 +108,11 @@ export class FakeRaftCluster {
       if (this.loseEveryNthWrite === 0 || this.puts % this.loseEveryNthWrite !== 0) this.kv.set(kvKey, body);
       return this.send(res, 200, { revision: this.commitIndex, term: this.term, index: this.commitIndex });
     }
+    if (method === 'DELETE' && kvKey !== undefined) {
+      this.commitIndex++;
+      this.kv.delete(kvKey);
+      return this.send(res, 200, { revision: this.commitIndex, term: this.term, index: this.commitIndex });
+    }
     const record = (call: string): void => {
       this.onCall?.(call);
       this.calls.push(call);

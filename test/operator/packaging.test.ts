@@ -106,7 +106,7 @@ describe('helm charts', () => {
     assert.equal(objs.filter((o) => o.kind === 'ConfigMap' && o.metadata.name.includes('dashboard')).length, readdirSync(join(ROOT, 'k8s', 'grafana')).filter((f) => f.endsWith('.json')).length);
   });
 
-  test('operator chart (non-default): --namespaces joined, one RoleBinding per namespace, no ClusterRoleBinding, monitoring objects', async () => {
+  test('operator chart (non-default): --namespaces joined, one RoleBinding per namespace, no ClusterRoleBinding but get on StorageClasses, monitoring objects', async () => {
     const r = await helm(['template', 'rk', OPERATOR_CHART, '--namespace', 'ops', '-f', writeValues('op.yaml', OPERATOR_VALUES)]);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /--namespace=/, 'the operator takes --namespaces, not --namespace');
@@ -118,7 +118,10 @@ describe('helm charts', () => {
     assert.equal(flags.leaseName, 'rk-leader');
     assert.equal(flags.logLevel, 'debug');
     assert.deepEqual(objs.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'rk').map((o) => o.metadata.namespace).sort(), ['team-a', 'team-b']);
-    assert.ok(!objs.some((o) => o.kind === 'ClusterRoleBinding'));
+    // The one cluster-wide grant of a scoped install: get on StorageClasses (cluster-scoped; a size increase reads allowVolumeExpansion).
+    assert.deepEqual(objs.filter((o) => o.kind === 'ClusterRoleBinding').map((o) => o.metadata.name), ['rk-storageclasses']);
+    const scRole = objs.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'rk-storageclasses') as unknown as { rules: { resources: string[]; verbs: string[] }[] } | undefined;
+    assert.deepEqual(scRole?.rules.map((x) => [x.resources, x.verbs]), [[['storageclasses'], ['get']]]);
     assert.deepEqual(objs.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1').map((o) => o.kind).sort(), ['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
     const rule = objs.find((o) => o.kind === 'PrometheusRule');
     const alerts = YAML.parse(readFileSync(join(ROOT, 'k8s', 'grafana', 'raftkv-alerts.yml'), 'utf8')) as { groups: unknown[] };
@@ -426,12 +429,13 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
     // by a compare-and-swap PUT. That is all it may do with Secrets: it never lists or watches them
     // (no way to enumerate the namespace's credentials), never patches or deletes them (owner
     // references let the garbage collector remove the generated ones).
-    for (const allowed of [['get', 'secrets', '-n', 'team-a'], ['create', 'secrets', '-n', 'team-a'], ['update', 'secrets', '-n', 'team-a']]) {
+    // PVCs: delete only to wipe a member being replaced (raftkv.dev/replace-member).
+    for (const allowed of [['get', 'secrets', '-n', 'team-a'], ['create', 'secrets', '-n', 'team-a'], ['update', 'secrets', '-n', 'team-a'], ['delete', 'persistentvolumeclaims', '-n', 'team-a']]) {
       assert.equal(await can(allowed), true, `the operator may not ${allowed.join(' ')}`);
     }
     for (const denied of [['list', 'secrets', '-n', 'team-a'], ['watch', 'secrets', '-A'], ['patch', 'secrets', '-n', 'team-a'], ['delete', 'secrets', '-n', 'team-a'],
       ['create', 'clusterroles'], ['create', 'pods', '-n', 'team-a'], ['update', 'leases/other', '-n', 'raftkv-system'],
-      ['get', 'leases', '-n', 'team-a'], ['delete', 'persistentvolumeclaims', '-n', 'team-a'], ['delete', 'raftclusters.raftkv.dev', '-n', 'team-a'], ['list', 'nodes']]) {
+      ['get', 'leases', '-n', 'team-a'], ['list', 'persistentvolumeclaims', '-n', 'team-a'], ['delete', 'raftclusters.raftkv.dev', '-n', 'team-a'], ['list', 'nodes']]) {
       assert.equal(await can(denied), false, `the operator may ${denied.join(' ')}`);
     }
     const scoped = await helm(['template', 'scoped', OPERATOR_CHART, '--namespace', 'ops', '--set', 'watchNamespaces={team-b}']);

@@ -37,6 +37,14 @@ export interface SimOptions {
    * is a separate stream, so `false` replays seeds recorded before it existed.
    */
   readonly rejoinCycles?: boolean;
+  /**
+   * Clients resend a write that timed out, with its sequence number, to another member (default
+   * true), and the exactly-once invariant checks that no command takes effect twice. Separate
+   * stream; `false` replays seeds recorded before it existed.
+   */
+  readonly clientResends?: boolean;
+  /** Known-bad: the state machine keeps no sessions, so a resent write can apply twice. */
+  readonly brokenNoDedup?: boolean;
   /** Receives one readable line per event when set (replay with --trace). */
   readonly trace?: (line: string) => void;
 }
@@ -89,6 +97,10 @@ const SPARE_NODES = 2;
 const ASYNC_WRITE_STREAM = 7;
 /** Prng stream of the rejoin nemesis. */
 const REJOIN_STREAM = 8;
+/** Prng stream of client resends. */
+const RESEND_STREAM = 9;
+/** A client resends one write at most this many times, then gives up (indeterminate). */
+const MAX_RESENDS = 3;
 /** A rejoin step that has not happened within this many ticks is abandoned (the cut heals). */
 const REJOIN_STEP_TIMEOUT_TICKS = 300;
 
@@ -213,8 +225,10 @@ interface ClientOp {
   complete: number;
   outcome: 'ok' | 'fail' | 'info' | 'pending';
   readonly seq: number;
-  readonly deadlineTick: number;
+  deadlineTick: number;
   readonly node: NodeId;
+  /** Times this write was sent again after a timeout (its outcome stays unknown if it fails). */
+  resends: number;
 }
 
 interface Client {
@@ -286,6 +300,9 @@ class Simulation {
   /** Only the rejoin nemesis draws from this (see SimOptions.rejoinCycles). */
   private readonly rejoinRng: Prng;
   private rejoin: RejoinCycle | null = null;
+  /** Only client resends draw from this (see SimOptions.clientResends). */
+  private readonly resendRng: Prng;
+  private readonly resendP: number;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly checker = new SafetyChecker();
   private readonly nodes = new Map<NodeId, SimNode>();
@@ -316,6 +333,8 @@ class Simulation {
     this.rng = new Prng(opts.seed);
     this.asyncRng = new Prng(opts.seed, ASYNC_WRITE_STREAM);
     this.rejoinRng = new Prng(opts.seed, REJOIN_STREAM);
+    this.resendRng = new Prng(opts.seed, RESEND_STREAM);
+    this.resendP = opts.clientResends !== false && this.resendRng.chance(0.6) ? 0.3 + this.resendRng.next() * 0.7 : 0;
     this.trace = opts.trace;
     const r = this.rng;
     const n = opts.nodes ?? r.pick([3, 3, 5, 5, 7]);
@@ -539,7 +558,7 @@ class Simulation {
   private start(n: SimNode): void {
     const s = n.store;
     n.raw = new RawNode(n.config, { hardState: s.hardState, snapshot: s.snapshot, entries: s.entries.slice() });
-    n.kv = KvStore.deserialize(s.snapshotData);
+    n.kv = KvStore.deserialize(s.snapshotData, this.opts.brokenNoDedup !== true);
     n.appliedIndex = s.snapshot.index;
     n.role = 'follower';
     n.leader = null;
@@ -684,7 +703,7 @@ class Simulation {
 
   private applyReady(n: SimNode, rd: Ready): void {
     if (rd.snapshot !== undefined) {
-      n.kv = KvStore.deserialize(n.store.snapshotData);
+      n.kv = KvStore.deserialize(n.store.snapshotData, this.opts.brokenNoDedup !== true);
       n.appliedIndex = rd.snapshot.index;
       this.stats.snapshotsInstalled++;
       this.checker.snapshotInstalled(n.id, rd.snapshot.index, rd.snapshot.term);
@@ -724,15 +743,17 @@ class Simulation {
     if (mine !== undefined) n.proposals.delete(e.index);
     if (e.type === EntryType.Normal) {
       const cmd = decodeCommand(e.data);
-      const changed = n.kv.apply(cmd);
+      const { executed, changed } = n.kv.apply(cmd);
+      if (executed) this.checker.executed(cmd.client, cmd.seq, e.index, n.id);
       if (mine !== undefined && mine.outcome === 'pending') {
         const same = cmd.client === mine.process && cmd.seq === mine.seq;
-        // Another entry took our index: ours was truncated and can never commit.
-        this.complete(mine, same && changed ? 'ok' : 'fail', n.id);
+        // Another entry took our index: ours was truncated and can never commit (unless the
+        // write was resent: another copy may still commit, so its outcome is unknown).
+        this.complete(mine, same && changed ? 'ok' : mine.resends > 0 && !same ? 'info' : 'fail', n.id);
       }
       return;
     }
-    if (mine !== undefined && mine.outcome === 'pending') this.complete(mine, 'fail', n.id);
+    if (mine !== undefined && mine.outcome === 'pending') this.complete(mine, mine.resends > 0 ? 'info' : 'fail', n.id);
     if (e.type === EntryType.ConfChange && !this.handledConfIndexes.has(e.index)) {
       this.handledConfIndexes.add(e.index);
       const cc = decodeConfChange(e.data);
@@ -1131,7 +1152,7 @@ class Simulation {
       const seq = ++c.seq;
       const value = f === 'read' ? null : `c${c.id}v${seq}`;
       const expected = f === 'cas' ? (r.chance(0.8) ? (c.seen.get(key) ?? null) : `c${r.between(1, this.clients.length)}v${r.between(1, Math.max(1, seq))}`) : null;
-      const op: ClientOp = { process: c.id, key, f, value, expected, invoke: ++this.opClock, complete: 0, outcome: 'pending', seq, deadlineTick: this.now + this.clientTimeoutTicks, node: target };
+      const op: ClientOp = { process: c.id, key, f, value, expected, invoke: ++this.opClock, complete: 0, outcome: 'pending', seq, deadlineTick: this.now + this.clientTimeoutTicks, node: target, resends: 0 };
       this.history.push(op);
       c.pending = op;
       this.stats.clientOps++;
@@ -1141,10 +1162,12 @@ class Simulation {
 
   private invokeOn(c: Client, op: ClientOp, target: NodeId, redirects = 0): void {
     const n = this.nodes.get(target);
+    // A resent write may still take effect through an earlier copy: a refusal now says nothing.
+    const refused = op.resends > 0 ? 'info' : 'fail';
     if (n?.raw == null || n.clock === 'paused') {
       // Connection refused: the request never reached a member.
       c.hint = null;
-      this.complete(op, 'fail', `${target} unreachable`);
+      this.complete(op, refused, `${target} unreachable`);
       return;
     }
     try {
@@ -1163,7 +1186,7 @@ class Simulation {
       c.hint = e.leader;
       // A client library follows a redirect to the leader the member names (bounded).
       if (e.code === 'NotLeader' && e.leader !== null && e.leader !== target && redirects < 2) return this.invokeOn(c, op, e.leader, redirects + 1);
-      this.complete(op, 'fail', `${target}: ${e.code}`);
+      this.complete(op, refused, `${target}: ${e.code}`);
     }
   }
 
@@ -1190,6 +1213,16 @@ class Simulation {
       const op = c.pending;
       if (op !== null && op.deadlineTick <= this.now) {
         c.hint = null;
+        if (op.f !== 'read' && this.clientsOn && op.resends < MAX_RESENDS && this.resendRng.chance(this.resendP)) {
+          // Retry with the same sequence number, as a client with a session does after an
+          // indeterminate answer, at a member picked afresh.
+          op.resends++;
+          op.deadlineTick = this.now + this.clientTimeoutTicks;
+          const target = this.resendRng.pick([...this.nodes.keys()]);
+          this.log(() => `client p${op.process} resends ${op.f} #${op.seq} to ${target} (${op.resends})`);
+          this.invokeOn(c, op, target);
+          continue;
+        }
         this.complete(op, 'info', 'timeout');
       }
     }

@@ -11,6 +11,8 @@ export type Property =
   | 'state-machine-safety'
   | 'commit-monotonic'
   | 'applied-le-committed'
+  /** A client's command (client, sequence number) took effect at two log indexes. */
+  | 'exactly-once'
   | 'linearizability'
   | 'liveness'
   /** The core stopped itself on an internal assertion (RaftInvariantError). */
@@ -76,6 +78,8 @@ export class SafetyChecker {
   private readonly committed: (CommittedRecord | undefined)[] = [];
   private readonly applied: (AppliedRecord | undefined)[] = [];
   private readonly commitOf = new Map<string, number>();
+  /** "client:seq" → the log index where that command took effect. */
+  private readonly executedAt = new Map<string, number>();
 
   /** Highest index known committed anywhere. */
   get maxCommitted(): number {
@@ -175,6 +179,18 @@ export class SafetyChecker {
     if (a !== undefined && a.term !== term) throw new PropertyViolation('state-machine-safety', `${node} installed a snapshot at ${index} term ${term}; ${a.by} applied term ${a.term} there`);
     const c = this.committed[index];
     if (c !== undefined && c.term !== term) throw new PropertyViolation('state-machine-safety', `${node} installed a snapshot at ${index} term ${term}; committed as term ${c.term}`);
+  }
+
+  /**
+   * A command of `client` numbered `seq` took effect (changed or was judged against the state)
+   * at `index` on some member. Every member applies the same entry there, so a second index is
+   * a retry applied twice.
+   */
+  executed(client: number, seq: number, index: number, node: string): void {
+    const key = `${client}:${seq}`;
+    const at = this.executedAt.get(key);
+    if (at === undefined) this.executedAt.set(key, index);
+    else if (at !== index) throw new PropertyViolation('exactly-once', `client ${client} command ${seq} took effect at index ${at} and again at ${index} (on ${node})`);
   }
 
   /** Checks `applied <= commit` for one member. */

@@ -38,31 +38,52 @@ export function digest(data: Uint8Array): number {
   return h >>> 0;
 }
 
-/** The replicated map. */
+/** What applying a command did. */
+export interface KvApplied {
+  /** The command took effect now (false: a retry answered from its session, or a stale one). */
+  readonly executed: boolean;
+  /** The register changed (for a retry: whether it changed when the command took effect). */
+  readonly changed: boolean;
+}
+
+/**
+ * The replicated map, with a session per client as the daemon keeps them (the Raft
+ * dissertation's 6.3): the highest sequence number applied and its outcome, so a retry of a
+ * command takes effect once. `dedup: false` is the known-bad variant the checker must catch.
+ */
 export class KvStore {
   private readonly map = new Map<string, string>();
+  private readonly sessions = new Map<number, { seq: number; changed: boolean }>();
 
-  /** Applies one command; returns whether it changed the register (a cas may not). */
-  apply(c: KvCommand): boolean {
-    if (c.f === 'cas' && (this.map.get(c.key) ?? null) !== c.expected) return false;
-    this.map.set(c.key, c.value);
-    return true;
+  constructor(private readonly dedup = true) {}
+
+  apply(c: KvCommand): KvApplied {
+    const s = this.sessions.get(c.client);
+    if (this.dedup && s !== undefined && c.seq <= s.seq) return { executed: false, changed: c.seq === s.seq && s.changed };
+    let changed = true;
+    if (c.f === 'cas' && (this.map.get(c.key) ?? null) !== c.expected) changed = false;
+    else this.map.set(c.key, c.value);
+    if (s === undefined || c.seq > s.seq) this.sessions.set(c.client, { seq: c.seq, changed });
+    return { executed: true, changed };
   }
 
   get(key: string): string | null {
     return this.map.get(key) ?? null;
   }
 
-  /** A self-contained image (the snapshot data). */
+  /** A self-contained image (the snapshot data): registers and sessions. */
   serialize(): Uint8Array {
-    return encoder.encode(JSON.stringify([...this.map.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))));
+    const map = [...this.map.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const sessions = [...this.sessions.entries()].sort((a, b) => a[0] - b[0]).map(([c, s]) => [c, s.seq, s.changed ? 1 : 0]);
+    return encoder.encode(JSON.stringify({ map, sessions }));
   }
 
-  static deserialize(data: Uint8Array): KvStore {
-    const kv = new KvStore();
+  static deserialize(data: Uint8Array, dedup = true): KvStore {
+    const kv = new KvStore(dedup);
     if (data.length === 0) return kv;
-    const pairs = JSON.parse(decoder.decode(data)) as [string, string][];
-    for (const [k, v] of pairs) kv.map.set(k, v);
+    const image = JSON.parse(decoder.decode(data)) as { map: [string, string][]; sessions: [number, number, number][] };
+    for (const [k, v] of image.map) kv.map.set(k, v);
+    for (const [c, seq, changed] of image.sessions) kv.sessions.set(c, { seq, changed: changed === 1 });
     return kv;
   }
 }

@@ -50,6 +50,8 @@ export const ROUTE_ACCESS: readonly RouteAccess[] = [
   { method: 'POST', path: '/v1/snapshot', access: 'admin' },
   { method: 'GET', path: '/v1/snapshot', access: 'admin' },
   { method: 'POST', path: '/v1/debug/faults', access: 'admin' },
+  // The API's description reveals no data; tools and people fetch it before they have a token.
+  { method: 'GET', path: '/v1/openapi.json', access: 'open' },
   { method: 'GET', path: '/healthz', access: 'open' },
   { method: 'GET', path: '/readyz', access: 'open' },
   { method: 'GET', path: '/metrics', access: 'open' },
@@ -69,6 +71,9 @@ function compile(r: RouteAccess): CompiledRoute {
 
 const COMPILED = ROUTE_ACCESS.map(compile);
 
+/** Accesses, weakest first. */
+const ACCESS_ORDER: readonly Access[] = ['open', 'read', 'write', 'admin'];
+
 /** The table entry for a request, or null when no route matches. HEAD falls back to GET's entry. */
 export function routeFor(method: string, path: string): RouteAccess | null {
   const exact = COMPILED.find((r) => r.method === method && r.re.test(path));
@@ -83,11 +88,13 @@ export function routeFor(method: string, path: string): RouteAccess | null {
  * elsewhere are the status page's static files (code, not data) and stay open.
  */
 export function accessFor(method: string, path: string, openPaths: ReadonlySet<string>): Access {
+  const of = (r: RouteAccess): Access => (OPENABLE_PATHS.includes(r.path) ? (openPaths.has(r.path) ? 'open' : 'read') : r.access);
   const r = routeFor(method, path);
-  if (r !== null) {
-    if (OPENABLE_PATHS.includes(r.path)) return openPaths.has(r.path) ? 'open' : 'read';
-    return r.access;
-  }
+  if (r !== null) return of(r);
+  // A served path asked with a method it does not serve: no handler runs, the answer is 405 with
+  // Allow. It needs what the path's weakest route needs (TRACE /healthz is not an admin matter).
+  const onPath = COMPILED.filter((c) => c.re.test(path)).map(of);
+  if (onPath.length > 0) return onPath.reduce((a, b) => (ACCESS_ORDER.indexOf(a) <= ACCESS_ORDER.indexOf(b) ? a : b));
   if (path.startsWith('/v1/') || path === '/v1' || (method !== 'GET' && method !== 'HEAD')) return 'admin';
   return 'open';
 }

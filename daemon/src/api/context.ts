@@ -20,4 +20,6 @@ export interface ApiContext {
   readonly idempotencyBudgetBytes: number;
   /** --max-sessions, stamped into every session open this member proposes. */
   readonly maxSessions: number;
+  /** How long a request waits for an election under way before 503 NO_LEADER (redirect.ts). */
+  readonly leaderWaitMs: number;
 }

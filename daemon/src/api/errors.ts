@@ -41,6 +41,12 @@ export const API_ERRORS = {
   MEMBER_REMOVED: { status: 410 },
   /** `If-Match` did not match the key's mod revision (`0`: the key exists). */
   PRECONDITION_FAILED: { status: 412 },
+  /**
+   * The Idempotency-Key was first used for a different kind of request (a txn, then a PUT): the
+   * stored answer belongs to that one, so the request conflicts with the key's record. Use a
+   * fresh key per distinct request.
+   */
+  IDEMPOTENCY_KEY_REUSED: { status: 409 },
   /** The request body is larger than --max-request-bytes. */
   PAYLOAD_TOO_LARGE: { status: 413 },
   /** Backpressure: too many pending proposals, reads, bytes or watchers. Retry after the delay. */
@@ -93,6 +99,8 @@ export interface LeaderRef {
 /** An operating error raised by the API layer (or translated into one); safe to show to clients. */
 export class ApiError extends Error {
   readonly status: number;
+  /** METHOD_NOT_ALLOWED only: the methods the path does serve (the `Allow` header). */
+  allow: readonly string[] = [];
   constructor(
     readonly code: ApiErrorCode,
     message: string,
@@ -107,6 +115,25 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = API_ERRORS[code].status;
   }
+}
+
+/**
+ * The error for an apply outcome of another kind than the request's. With an Idempotency-Key,
+ * that is the key's first use answering (a client reused it for a different request): 409. Without
+ * one it cannot happen unless something below the API is broken: a plain Error (500, logged).
+ */
+export function outcomeMismatch(got: string, wanted: string, idempotencyKey: string | undefined): Error {
+  if (idempotencyKey !== undefined) {
+    return new ApiError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key '${idempotencyKey}' was already used for a different request (a ${got}, not a ${wanted}); use a new key for each distinct request`);
+  }
+  return new Error(`unexpected apply outcome '${got}' for ${wanted}`);
+}
+
+/** 405 for a path the API serves with other methods; `Allow` lists them (RFC 9110 §15.5.6). */
+export function methodNotAllowed(method: string, path: string, allow: readonly string[]): ApiError {
+  const e = new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; allowed: ${allow.join(', ')} (see GET /v1/openapi.json or docs/api.md)`);
+  e.allow = allow;
+  return e;
 }
 
 /** A response ready to send: status, headers, and the JSON body (serialized). */
@@ -161,7 +188,9 @@ const RAFT_CODES: Readonly<Record<RaftError['code'], ApiErrorCode>> = {
   LearnerNotCaughtUp: 'CONFLICT',
   UnknownMember: 'NOT_FOUND',
   AlreadyMember: 'CONFLICT',
-  InvalidConfChange: 'BAD_REQUEST',
+  // Names are validated before the core sees them: what is left (promote a voter, remove the
+  // last voter) conflicts with the current configuration.
+  InvalidConfChange: 'CONFLICT',
   ProposalTooLarge: 'PAYLOAD_TOO_LARGE',
 };
 
@@ -273,6 +302,7 @@ export function errorResponse(err: unknown, pathAndQuery: string, logger: Logger
   }
   if (api.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer realm="raftkv"';
   if (api.replayed) headers['idempotency-replayed'] = 'true';
+  if (api.code === 'METHOD_NOT_ALLOWED' && api.allow.length > 0) headers['allow'] = api.allow.join(', ');
   const spec: ApiErrorSpec = API_ERRORS[api.code];
   const retryAfter = api.retryAfterSeconds ?? spec.retryAfterSeconds;
   if (retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfter)));

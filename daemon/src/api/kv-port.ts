@@ -49,7 +49,7 @@ export interface FencingToken {
   readonly token: number;
 }
 
-/** A compare of a txn (API.md §2). `value` is bytes for target value, a number for modRevision, a boolean for exists. */
+/** A compare of a txn (docs/api.md). `value` is bytes for target value, a number for modRevision, a boolean for exists. */
 export type TxnCompare =
   | { readonly key: string; readonly target: 'value'; readonly op: '=' | '!=' | '<' | '>'; readonly value: Uint8Array }
   | { readonly key: string; readonly target: 'modRevision'; readonly op: '=' | '!=' | '<' | '>'; readonly value: number }

@@ -32,3 +32,46 @@ export function notLeaderError(leader: LeaderRef | null): ApiError {
   if (leader.clientUrl === '') return new ApiError('NO_LEADER', `the leader (${leader.name}) has not published its client URL yet; retry shortly`);
   return new ApiError('NOT_LEADER', `not the leader; the leader is ${leader.name}`, leader);
 }
+
+/**
+ * While an election is under way (after a leader change, a transfer, a restart) a request waits
+ * for its outcome, bounded by the server's `leaderWaitMs` (the member passes two election
+ * timeouts), before it is answered 503 NO_LEADER: like etcd, which holds a request while it waits
+ * for a leader, the client gets its answer (or a redirect) a moment later instead of an error.
+ */
+export const LEADER_WAIT = { defaultMaxWaitMs: 1000, pollMs: 20 } as const;
+
+function leaderKnown(service: MemberService): boolean {
+  if (service.isLeader()) return true;
+  const l = service.leader();
+  return l !== null && l.clientUrl !== '';
+}
+
+/**
+ * null when a leader (with its client URL) is known now; else a promise that resolves once one
+ * is, or after LEADER_WAIT.maxWaitMs (it never rejects: the caller's check then answers 503).
+ */
+export function leaderElected(service: MemberService, maxWaitMs: number): Promise<void> | null {
+  if (leaderKnown(service) || service.isRemoved() || maxWaitMs <= 0) return null;
+  return new Promise((resolve) => {
+    const until = Date.now() + maxWaitMs;
+    const timer = setInterval(() => {
+      if (!leaderKnown(service) && Date.now() < until) return;
+      clearInterval(timer);
+      resolve();
+    }, LEADER_WAIT.pollMs);
+  });
+}
+
+/** requireLeader after waiting (bounded) for an election under way. */
+export async function requireLeaderSoon(service: MemberService, maxWaitMs: number): Promise<void> {
+  const wait = leaderElected(service, maxWaitMs);
+  if (wait !== null) await wait;
+  requireLeader(service);
+}
+
+/** service.waitLinearizable after waiting (bounded) for an election under way. */
+export function waitLinearizableSoon(service: MemberService, maxWaitMs: number): Promise<void> {
+  const wait = leaderElected(service, maxWaitMs);
+  return wait === null ? service.waitLinearizable() : wait.then(() => service.waitLinearizable());
+}

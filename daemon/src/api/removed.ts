@@ -6,7 +6,7 @@
 import { ApiError } from './errors.js';
 
 /** Read-only paths a removed member still serves (GET/HEAD). */
-const STILL_SERVED = new Set(['/healthz', '/readyz', '/metrics', '/v1/status', '/v1/members']);
+const STILL_SERVED = new Set(['/healthz', '/readyz', '/metrics', '/v1/status', '/v1/members', '/v1/openapi.json']);
 
 /** The 410 a removed member answers with, or null when it still serves `method path`. */
 export function refusalWhenRemoved(method: string, url: string): ApiError | null {

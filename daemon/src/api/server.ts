@@ -19,7 +19,7 @@ import type { ApiContext } from './context.js';
 import { authorize } from './access.js';
 import type { AccessControl } from './access.js';
 import type { TlsMaterial } from '../security/tls-material.js';
-import { ApiError, toApiError } from './errors.js';
+import { ApiError, methodNotAllowed, toApiError } from './errors.js';
 import type { KvPort } from './kv-port.js';
 import { kvBinding } from './kv-binding.js';
 import { DEFAULT_KV_LIMITS } from '../kv/index.js';
@@ -30,6 +30,7 @@ import { registerBackupRoute } from './routes/backup.js';
 import { WatchHub } from './routes/watch.js';
 import { registerWriteRoutes } from './routes/writes.js';
 import { refusalWhenRemoved } from './removed.js';
+import { LEADER_WAIT } from './redirect.js';
 
 /** HTTP timing of the client port. */
 export const HTTP_TIMING = {
@@ -39,6 +40,12 @@ export const HTTP_TIMING = {
   headersTimeoutMs: 35_000,
   /** The whole request (headers and body) must arrive within this; watch responses are not bounded by it. */
   requestTimeoutMs: 60_000,
+  /**
+   * Request line and headers together (node's default is 16 KiB). The longest legitimate request
+   * line is a listing with prefix and after of 4096 characters each, percent-encoded: up to
+   * 2 × 4096 × 12 bytes; beyond this bound the answer is 431.
+   */
+  maxHeaderBytes: 128 * 1024,
   /** On close(): how long in-flight requests may finish before connections are cut. */
   closeGraceMs: 2_000,
   /** Watch: heartbeat comment interval. */
@@ -65,6 +72,8 @@ export interface ApiServerOptions {
   readonly enableFaultInjection: boolean;
   /** The KV module adapter; defaults to kv-binding.ts (the real KV module over service.stateMachine). */
   readonly kv?: KvPort;
+  /** How long a request waits for an election under way before 503 NO_LEADER; default LEADER_WAIT.defaultMaxWaitMs. */
+  readonly leaderWaitMs?: number;
   /** Overrides of HTTP_TIMING's watch settings (tests). */
   readonly watchHeartbeatMs?: number;
   /** Bearer-token / client-certificate access control (--auth-token-file); absent: everything open. */
@@ -131,15 +140,19 @@ function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): { 
   app.set('query parser', 'simple');
   const router = express.Router();
   registerWriteRoutes(router, ctx);
-  registerClusterRoutes(router, ctx, options.enableFaultInjection);
+  registerClusterRoutes(router, ctx, options.enableFaultInjection, options.access !== undefined ? { openPaths: options.access.openPaths } : null);
   registerBackupRoute(router, ctx);
   hub.register(router);
   app.use(router);
   if (options.staticDir !== undefined && existsSync(options.staticDir)) {
     app.use(express.static(options.staticDir, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
   }
+  // A path the API serves with other methods is a 405 with Allow; anything else a 404.
+  const allowed = allowedMethodsOf(() => [...KV_ROUTES, ...routerRoutes(router)]);
   app.use((req: Request, res: Response) => {
-    sendError(res, new ApiError('NOT_FOUND', `no route for ${req.method} ${req.path}`), req.originalUrl, ctx.logger);
+    const allow = allowed(req.path);
+    const err = allow.length > 0 ? methodNotAllowed(req.method, req.path, allow) : new ApiError('NOT_FOUND', `no route for ${req.method} ${req.path} (the API: GET /v1/openapi.json, docs/api.md)`);
+    sendError(res, err, req.originalUrl, ctx.logger);
   });
   // Errors express itself raised (e.g. a malformed percent-encoding in a route parameter).
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -151,6 +164,28 @@ function buildApp(ctx: ApiContext, hub: WatchHub, options: ApiServerOptions): { 
     sendError(res, e, req.originalUrl, ctx.logger);
   });
   return { app, router };
+}
+
+/**
+ * The methods served on a path (HEAD wherever GET is, as express serves it), from the route
+ * templates (`:param` is one segment, `:key` the rest of the path). Compiled on first use, when
+ * every route is registered.
+ */
+function allowedMethodsOf(routes: () => readonly ServedRoute[]): (path: string) => string[] {
+  let compiled: { re: RegExp; method: string }[] | null = null;
+  return (path) => {
+    compiled ??= routes().map((r) => ({
+      method: r.method,
+      re: new RegExp(`^${r.path.split('/').map((seg) => (seg === ':key' ? '.+' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`),
+    }));
+    const methods = new Set<string>();
+    for (const r of compiled) {
+      if (!r.re.test(path)) continue;
+      methods.add(r.method);
+      if (r.method === 'GET') methods.add('HEAD');
+    }
+    return [...methods];
+  };
 }
 
 /** Routes on an express router (method and template of each). */
@@ -187,6 +222,7 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     maxRequestBytes: options.maxRequestBytes,
     idempotencyBudgetBytes: options.idempotencyBudgetBytes ?? DEFAULT_KV_LIMITS.idempotencyBudgetBytes,
     maxSessions: options.maxSessions ?? DEFAULT_KV_LIMITS.maxSessions,
+    leaderWaitMs: options.leaderWaitMs ?? LEADER_WAIT.defaultMaxWaitMs,
   };
   const hub = new WatchHub(ctx, {
     maxWatchers: options.maxWatchers,
@@ -194,6 +230,8 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     heartbeatMs: options.watchHeartbeatMs ?? HTTP_TIMING.watchHeartbeatMs,
   });
   const { app, router } = buildApp(ctx, hub, options);
+  // The latency series of every route exist at 0 from the start (dashboards read rate() of them).
+  for (const r of [...KV_ROUTES, ...routerRoutes(router)]) options.metrics.httpRequestSeconds.zero({ route: r.path, method: r.method, code: '200' });
   const access = options.access;
   const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     try {
@@ -218,7 +256,7 @@ export function createApiServer(service: MemberService, options: ApiServerOption
   const tlsOpts = options.tls;
   let server: Server | HttpsServer;
   if (tlsOpts !== undefined) {
-    const https = createHttpsServer(httpsOptionsOf(tlsOpts.current, tlsOpts.requireClientCert), onRequest);
+    const https = createHttpsServer({ ...httpsOptionsOf(tlsOpts.current, tlsOpts.requireClientCert), maxHeaderSize: HTTP_TIMING.maxHeaderBytes }, onRequest);
     // Rotation: new connections get the new certificate (and CA); open ones keep theirs.
     tlsOpts.onChange((m) => https.setSecureContext(httpsOptionsOf(m, tlsOpts.requireClientCert)));
     https.on('tlsClientError', (err: Error, socket) => {
@@ -226,7 +264,7 @@ export function createApiServer(service: MemberService, options: ApiServerOption
     });
     server = https;
   } else {
-    server = createServer(onRequest);
+    server = createServer({ maxHeaderSize: HTTP_TIMING.maxHeaderBytes }, onRequest);
   }
   server.keepAliveTimeout = HTTP_TIMING.keepAliveTimeoutMs;
   server.headersTimeout = HTTP_TIMING.headersTimeoutMs;

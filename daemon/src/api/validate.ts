@@ -6,14 +6,21 @@ import type { FencingToken, TxnCompare, TxnOp, TxnRequest } from './kv-port.js';
 
 /** Byte bounds of client-supplied strings. */
 export const INPUT_LIMITS = {
-  /** Keys are 1..4096 bytes of UTF-8 (API.md §2). */
-  maxKeyBytes: 4096,
+  /**
+   * Keys (and listing/watch prefixes) are 1..4096 characters (Unicode code points, what JSON
+   * Schema's maxLength counts, so the OpenAPI document states the bound exactly).
+   */
+  maxKeyChars: 4096,
   /** Idempotency-Key header. */
   maxIdempotencyKeyBytes: 256,
-  /** Lock names and owners. */
-  maxLockNameBytes: 256,
-  maxLockOwnerBytes: 256,
-  /** Lock TTLs: 1 ms .. 24 h. */
+  /**
+   * Lock names and owners, in characters (Unicode code points, as JSON Schema's maxLength counts):
+   * 128 characters are at most 512 UTF-8 bytes, the KV module's bound.
+   */
+  maxLockNameChars: 128,
+  maxLockOwnerChars: 128,
+  /** Lock TTLs: 100 ms (the KV module's minimum) .. 24 h. */
+  minLockTtlMs: 100,
   maxLockTtlMs: 24 * 60 * 60 * 1000,
   /** Compares and operations in one txn. */
   maxTxnCompares: 128,
@@ -30,17 +37,39 @@ export function isWellFormedUtf16(s: string): boolean {
   return !LONE_SURROGATE.test(s);
 }
 
+/** Length in Unicode code points (what JSON Schema's minLength/maxLength count). */
+export function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
 function bad(message: string): never {
   throw new ApiError('BAD_REQUEST', message);
 }
 
-/** Percent-decodes a path segment as UTF-8; throws BAD_REQUEST on bad encoding. */
+/** A `%` not followed by two hex digits. */
+const MALFORMED_PERCENT = /%(?![0-9A-Fa-f]{2})/;
+
+/**
+ * Percent-decodes a path segment as UTF-8; throws BAD_REQUEST saying which of the two ways it
+ * is wrong: a malformed escape (`%G1`, a lone `%`), or escapes whose bytes are not UTF-8 (`%FF`).
+ */
 export function decodePathSegment(raw: string, what: string): string {
   if (raw.indexOf('%') === -1) return raw;
+  if (MALFORMED_PERCENT.test(raw)) bad(`${what}: malformed percent-encoding (a % must be followed by two hex digits)`);
   try {
     return decodeURIComponent(raw);
   } catch {
-    return bad(`${what}: invalid percent-encoding`);
+    return bad(`${what} is not valid UTF-8 (its percent-encoded bytes must form UTF-8 text)`);
   }
 }
 
@@ -67,16 +96,20 @@ function decodeQueryPart(raw: string, what: string): string {
   return decodePathSegment(spaced, what);
 }
 
-/** Checks a decoded key: 1..4096 UTF-8 bytes, well-formed (no lone surrogates). */
+/** Checks a decoded key: 1..4096 characters, well-formed (no lone surrogates). */
 export function checkKey(key: string, what = 'key', checkSurrogates = true): string {
   if (key.length === 0) bad(`${what} must not be empty`);
-  // Fast reject before counting bytes: each UTF-16 unit is at least one byte.
-  if (key.length > INPUT_LIMITS.maxKeyBytes || Buffer.byteLength(key, 'utf8') > INPUT_LIMITS.maxKeyBytes) {
-    bad(`${what} is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
-  }
+  checkKeyLength(key, what);
   // Keys decoded from a URL are well-formed already (decodeURIComponent refuses bad UTF-8).
   if (checkSurrogates && !isWellFormedUtf16(key)) bad(`${what} is not valid UTF-8`);
   return key;
+}
+
+/** Throws unless `s` is at most maxKeyChars characters (keys, prefixes, `after`). */
+export function checkKeyLength(s: string, what: string): void {
+  // Fast accept: a code point is at most two UTF-16 units.
+  if (s.length <= INPUT_LIMITS.maxKeyChars) return;
+  if (codePoints(s) > INPUT_LIMITS.maxKeyChars) bad(`${what} is longer than ${INPUT_LIMITS.maxKeyChars} characters`);
 }
 
 /** Decodes and checks the key part of /v1/kv/{key} (everything after the prefix, before `?`). */
@@ -85,32 +118,42 @@ export function parseKeyPath(raw: string): string {
   return checkKey(decodePathSegment(raw, 'key'), 'key', false);
 }
 
-const NON_NEG_INT = /^(0|[1-9][0-9]{0,15})$/;
+/**
+ * Revisions, tokens and counts on the wire: decimal, no sign, no leading zeros, at most 15 digits
+ * (every such number is a safe integer, so the text and the number always agree).
+ */
+export const MAX_WIRE_INTEGER = 999_999_999_999_999;
+/** The pattern of MAX_WIRE_INTEGER's numbers (the OpenAPI document uses the same source). */
+export const NON_NEG_INT_PATTERN = '^(0|[1-9][0-9]{0,14})$';
+const NON_NEG_INT = new RegExp(NON_NEG_INT_PATTERN);
 
 /** `If-Match: <modRevision>`: a non-negative integer (a quoted ETag-style value is accepted). */
 export function parseIfMatch(header: string | undefined): number | undefined {
   if (header === undefined) return undefined;
   let v = header.trim();
   if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
-  if (!NON_NEG_INT.test(v)) bad('If-Match must be a non-negative integer mod revision');
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) bad('If-Match is out of range');
-  return n;
+  if (!NON_NEG_INT.test(v)) bad(`If-Match must be a mod revision: an integer 0..${MAX_WIRE_INTEGER}, optionally in double quotes`);
+  return Number(v);
 }
 
-/** `Fencing-Token: <lock>:<token>`; the lock name may itself contain ':' (the last one splits). */
+/**
+ * `Fencing-Token: <lock>:<token>`: printable ASCII (a header value carries no other text reliably),
+ * the lock name may itself contain ':' (the last one splits).
+ */
+export const FENCING_TOKEN_PATTERN = '^[!-~]([ -~]*[!-~])?:(0|[1-9][0-9]{0,14})$';
+/** Bound of the whole header: a lock name of maxLockNameChars, ':' and 15 digits. */
+export const FENCING_TOKEN_MAX_CHARS = INPUT_LIMITS.maxLockNameChars + 16;
+const FENCING_TOKEN = new RegExp(FENCING_TOKEN_PATTERN);
+
+/** Parses a Fencing-Token header. */
 export function parseFencingToken(header: string | undefined): FencingToken | undefined {
   if (header === undefined) return undefined;
   const v = header.trim();
+  if (v.length > FENCING_TOKEN_MAX_CHARS) bad(`Fencing-Token is longer than ${FENCING_TOKEN_MAX_CHARS} characters`);
+  if (!FENCING_TOKEN.test(v)) bad(`Fencing-Token must be <lock>:<token> in printable ASCII, the token an integer 0..${MAX_WIRE_INTEGER}`);
+  // A lock name longer than any lock can have names no lock: the write is fenced off (409).
   const at = v.lastIndexOf(':');
-  if (at <= 0) bad('Fencing-Token must be <lock>:<token>');
-  const lock = v.slice(0, at);
-  const tokenText = v.slice(at + 1);
-  if (!NON_NEG_INT.test(tokenText)) bad('Fencing-Token: the token must be a non-negative integer');
-  const token = Number(tokenText);
-  if (!Number.isSafeInteger(token)) bad('Fencing-Token: the token is out of range');
-  if (Buffer.byteLength(lock, 'utf8') > INPUT_LIMITS.maxLockNameBytes) bad('Fencing-Token: lock name too long');
-  return { lock, token };
+  return { lock: v.slice(0, at), token: Number(v.slice(at + 1)) };
 }
 
 /** `Idempotency-Key`: 1..256 bytes of visible ASCII. */
@@ -145,18 +188,18 @@ export function parseSessionHeaders(idHeader: string | undefined, seqHeader: str
   return { id: positive(idHeader, 'Session-Id'), seq: positive(seqHeader, 'Session-Seq') };
 }
 
-/** A non-negative integer query parameter, or `fallback` when absent. */
+/** A non-negative integer query parameter, or `fallback` when absent (present but empty is a 400). */
 export function parseIntParam(value: string | null | undefined, name: string, fallback: number, max: number): number {
-  if (value === null || value === undefined || value === '') return fallback;
-  if (!NON_NEG_INT.test(value)) bad(`${name} must be a non-negative integer`);
+  if (value === null || value === undefined) return fallback;
+  if (!NON_NEG_INT.test(value)) bad(`${name} must be an integer 0..${Math.min(max, MAX_WIRE_INTEGER)}`);
   const n = Number(value);
   if (n > max) bad(`${name} must be <= ${max}`);
   return n;
 }
 
-/** `?consistency=`: linearizable (default) or serializable. */
+/** `?consistency=`: linearizable (default when absent) or serializable. */
 export function parseConsistency(value: string | null | undefined): 'linearizable' | 'serializable' {
-  if (value === null || value === undefined || value === '' || value === 'linearizable') return 'linearizable';
+  if (value === null || value === undefined || value === 'linearizable') return 'linearizable';
   if (value === 'serializable') return 'serializable';
   return bad("consistency must be 'linearizable' or 'serializable'");
 }
@@ -165,14 +208,36 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Refuses fields a body does not know: a typo (`"vaule"`) is a 400, not a silently empty value. */
+function onlyFields(o: Record<string, unknown>, known: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) if (!known.includes(k)) bad(`${what}: unknown field '${k}' (known: ${known.join(', ')})`);
+}
+
+/** Standard base64 (RFC 4648 §4) with padding; the OpenAPI document uses the same pattern. */
+export const BASE64_PATTERN = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
+const BASE64 = new RegExp(BASE64_PATTERN);
 
 /** Decodes a base64 field strictly (Buffer.from silently skips garbage). */
 export function decodeBase64(v: unknown, field: string): Uint8Array {
   if (typeof v !== 'string') bad(`${field} must be a base64 string`);
-  const s = v.replace(/\s+/g, '');
-  if (!BASE64.test(s) || s.length % 4 === 1) bad(`${field} must be base64`);
-  return Buffer.from(s, 'base64');
+  if (!BASE64.test(v)) bad(`${field} must be standard base64 with padding (RFC 4648), e.g. "aGVsbG8=" for hello`);
+  return Buffer.from(v, 'base64');
+}
+
+/**
+ * The bytes of a txn value given as `value` (UTF-8 text, stored as its UTF-8 bytes) or
+ * `valueBase64` (any bytes). Exactly one of the two: both, or neither, is a 400 rather than a
+ * guess (a text that happens to be valid base64 must never be decoded behind the client's back).
+ */
+function valueField(o: Record<string, unknown>, f: string): Uint8Array {
+  const hasText = o.value !== undefined;
+  const hasB64 = o.valueBase64 !== undefined;
+  if (hasText && hasB64) bad(`${f}: give either value (UTF-8 text) or valueBase64 (binary), not both`);
+  if (hasB64) return decodeBase64(o.valueBase64, `${f}.valueBase64`);
+  if (!hasText) bad(`${f}: value (UTF-8 text) or valueBase64 (binary, base64) is required`);
+  if (typeof o.value !== 'string') bad(`${f}.value must be a string of UTF-8 text (binary values go in valueBase64)`);
+  if (!isWellFormedUtf16(o.value)) bad(`${f}.value is not valid UTF-8 text (binary values go in valueBase64)`);
+  return Buffer.from(o.value, 'utf8');
 }
 
 function keyField(v: unknown, field: string): string {
@@ -191,13 +256,16 @@ function parseCompare(c: unknown, i: number): TxnCompare {
   const o = op as '=' | '!=' | '<' | '>';
   switch (c.target) {
     case 'value':
-      return { key, target: 'value', op: o, value: decodeBase64(c.value, `${f}.value`) };
+      onlyFields(c, ['key', 'target', 'op', 'value', 'valueBase64'], f);
+      return { key, target: 'value', op: o, value: valueField(c, f) };
     case 'modRevision': {
+      onlyFields(c, ['key', 'target', 'op', 'value'], f);
       const v = c.value;
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${f}.value must be a non-negative integer`);
       return { key, target: 'modRevision', op: o, value: v };
     }
     case 'exists': {
+      onlyFields(c, ['key', 'target', 'op', 'value'], f);
       if (typeof c.value !== 'boolean') bad(`${f}.value must be a boolean`);
       if (o !== '=' && o !== '!=') bad(`${f}.op must be = or != for target exists`);
       return { key, target: 'exists', op: o, value: c.value };
@@ -211,9 +279,18 @@ function parseOp(o: unknown, f: string): TxnOp {
   if (!isRecord(o)) bad(`${f} must be an object`);
   const kinds = Object.keys(o);
   if (kinds.length !== 1) bad(`${f} must have exactly one of put, delete, get`);
-  if (isRecord(o.put)) return { put: { key: keyField(o.put.key, `${f}.put.key`), value: decodeBase64(o.put.value ?? '', `${f}.put.value`) } };
-  if (isRecord(o.delete)) return { delete: { key: keyField(o.delete.key, `${f}.delete.key`) } };
-  if (isRecord(o.get)) return { get: { key: keyField(o.get.key, `${f}.get.key`) } };
+  if (isRecord(o.put)) {
+    onlyFields(o.put, ['key', 'value', 'valueBase64'], `${f}.put`);
+    return { put: { key: keyField(o.put.key, `${f}.put.key`), value: valueField(o.put, `${f}.put`) } };
+  }
+  if (isRecord(o.delete)) {
+    onlyFields(o.delete, ['key'], `${f}.delete`);
+    return { delete: { key: keyField(o.delete.key, `${f}.delete.key`) } };
+  }
+  if (isRecord(o.get)) {
+    onlyFields(o.get, ['key'], `${f}.get`);
+    return { get: { key: keyField(o.get.key, `${f}.get.key`) } };
+  }
   return bad(`${f} must be {"put":{...}}, {"delete":{...}} or {"get":{...}}`);
 }
 
@@ -226,7 +303,8 @@ function list(v: unknown, field: string, max: number): readonly unknown[] {
 
 /** Validates a POST /v1/txn body. */
 export function parseTxn(body: unknown): TxnRequest {
-  if (!isRecord(body)) bad('txn body must be a JSON object');
+  if (!isRecord(body)) bad('txn body must be a JSON object {"compare","success","failure"} (see docs/api.md, POST /v1/txn)');
+  onlyFields(body, ['compare', 'success', 'failure'], 'txn body');
   const compare = list(body.compare, 'compare', INPUT_LIMITS.maxTxnCompares).map(parseCompare);
   const success = list(body.success, 'success', INPUT_LIMITS.maxTxnOps).map((o, i) => parseOp(o, `success[${i}]`));
   const failure = list(body.failure, 'failure', INPUT_LIMITS.maxTxnOps).map((o, i) => parseOp(o, `failure[${i}]`));
@@ -236,46 +314,67 @@ export function parseTxn(body: unknown): TxnRequest {
 /** Validates a lock name (already percent-decoded by the router). */
 export function parseLockName(name: string): string {
   if (name.length === 0) bad('lock name must not be empty');
-  if (Buffer.byteLength(name, 'utf8') > INPUT_LIMITS.maxLockNameBytes) bad(`lock name is longer than ${INPUT_LIMITS.maxLockNameBytes} bytes`);
   if (!isWellFormedUtf16(name)) bad('lock name is not valid UTF-8');
+  if (codePoints(name) > INPUT_LIMITS.maxLockNameChars) bad(`lock name is longer than ${INPUT_LIMITS.maxLockNameChars} characters`);
   return name;
 }
 
 /** Validates a POST /v1/locks/{name} body `{"owner","ttlMs"}`. */
 export function parseLockAcquire(body: unknown): { owner: string; ttlMs: number } {
   if (!isRecord(body)) bad('lock body must be a JSON object {"owner","ttlMs"}');
+  onlyFields(body, ['owner', 'ttlMs'], 'lock body');
   const owner = body.owner;
   if (typeof owner !== 'string' || owner.length === 0) bad('owner must be a non-empty string');
-  if (Buffer.byteLength(owner, 'utf8') > INPUT_LIMITS.maxLockOwnerBytes) bad(`owner is longer than ${INPUT_LIMITS.maxLockOwnerBytes} bytes`);
+  if (!isWellFormedUtf16(owner)) bad('owner is not valid UTF-8 text');
+  if (codePoints(owner) > INPUT_LIMITS.maxLockOwnerChars) bad(`owner is longer than ${INPUT_LIMITS.maxLockOwnerChars} characters`);
   const ttlMs = body.ttlMs;
-  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > INPUT_LIMITS.maxLockTtlMs) {
-    bad(`ttlMs must be an integer in 1..${INPUT_LIMITS.maxLockTtlMs}`);
+  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < INPUT_LIMITS.minLockTtlMs || ttlMs > INPUT_LIMITS.maxLockTtlMs) {
+    bad(`ttlMs must be an integer in ${INPUT_LIMITS.minLockTtlMs}..${INPUT_LIMITS.maxLockTtlMs}`);
   }
   return { owner, ttlMs };
+}
+
+/** Member names, as `raftkv --name` takes them. */
+export const MEMBER_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+const MEMBER_NAME = new RegExp(MEMBER_NAME_PATTERN);
+const PORT = '(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})';
+/** A member's peer URL: `[http[s]://]host:port[/]` (host: a DNS name or IPv4 address). */
+export const PEER_URL_PATTERN = `^(https?://)?[A-Za-z0-9._-]+:${PORT}/?$`;
+/** A member's client URL: `http[s]://host:port[/]`. */
+export const CLIENT_URL_PATTERN = `^https?://[A-Za-z0-9._-]+:${PORT}/?$`;
+const PEER_URL = new RegExp(PEER_URL_PATTERN);
+const CLIENT_URL = new RegExp(CLIENT_URL_PATTERN);
+
+/** Validates a member name in a path (promote, remove) or body. */
+export function parseMemberName(name: unknown, field = 'member name'): string {
+  if (typeof name !== 'string' || !MEMBER_NAME.test(name)) bad(`${field} must be 1..63 of [A-Za-z0-9._-], starting with a letter or digit`);
+  return name;
 }
 
 /** Validates a POST /v1/members body. */
 export function parseMemberAdd(body: unknown): { name: string; peerUrl: string; clientUrl: string } {
   if (!isRecord(body)) bad('member body must be a JSON object {"name","peerUrl","clientUrl"}');
-  const { name, peerUrl, clientUrl } = body;
-  if (typeof name !== 'string' || name.length === 0 || name.length > 63) bad('name must be a string of 1..63 characters');
-  if (typeof peerUrl !== 'string' || peerUrl.length === 0 || peerUrl.length > 512) bad('peerUrl must be a non-empty string');
-  if (clientUrl !== undefined && (typeof clientUrl !== 'string' || clientUrl.length > 512)) bad('clientUrl must be a string');
+  onlyFields(body, ['name', 'peerUrl', 'clientUrl'], 'member body');
+  const { peerUrl, clientUrl } = body;
+  const name = parseMemberName(body.name, 'name');
+  if (typeof peerUrl !== 'string' || !PEER_URL.test(peerUrl)) bad('peerUrl must be [http[s]://]host:port with a port in 1..65535');
+  if (clientUrl !== undefined && (typeof clientUrl !== 'string' || (clientUrl !== '' && !CLIENT_URL.test(clientUrl)))) bad('clientUrl must be http[s]://host:port with a port in 1..65535 (or empty)');
   return { name, peerUrl, clientUrl: clientUrl ?? '' };
 }
 
-/** Validates POST /v1/leader/transfer `{"to"?}`. */
+/** Validates POST /v1/leader/transfer `{"to"?}` (an empty body: any caught-up voter). */
 export function parseTransfer(body: unknown): { to?: string } {
-  if (body === undefined || body === null) return {};
+  if (body === undefined) return {};
   if (!isRecord(body)) bad('transfer body must be a JSON object {"to"?}');
-  if (body.to === undefined || body.to === null) return {};
-  if (typeof body.to !== 'string' || body.to.length === 0) bad('to must be a member name');
-  return { to: body.to };
+  onlyFields(body, ['to'], 'transfer body');
+  if (body.to === undefined) return {};
+  return { to: parseMemberName(body.to, 'to') };
 }
 
 /** Validates POST /v1/debug/faults `{dropPeerTraffic, dropPeers?, durationMs?}`. */
 export function parseFaults(body: unknown): { dropPeerTraffic: boolean; dropPeers?: string[]; durationMs?: number } {
   if (!isRecord(body)) bad('faults body must be a JSON object');
+  onlyFields(body, ['dropPeerTraffic', 'dropPeers', 'durationMs'], 'faults body');
   const out: { dropPeerTraffic: boolean; dropPeers?: string[]; durationMs?: number } = { dropPeerTraffic: body.dropPeerTraffic === true };
   if (body.dropPeerTraffic !== undefined && typeof body.dropPeerTraffic !== 'boolean') bad('dropPeerTraffic must be a boolean');
   if (body.dropPeers !== undefined) {

@@ -25,7 +25,7 @@ export const LIMITS = {
   maxFaultDurationMs: 10 * 60 * 1000,
   /** Fault duration used when the request gives none. */
   defaultFaultDurationMs: 60 * 1000,
-  /** SIGTERM to exit, all included (API.md: within 10 s). */
+  /** SIGTERM to exit, all included (within 10 s). */
   shutdownDeadlineMs: 10_000,
   /** Part of the shutdown spent waiting for a leadership hand-off. */
   shutdownTransferWaitMs: 3_000,

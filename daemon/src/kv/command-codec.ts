@@ -35,7 +35,7 @@ export interface CommandMeta {
 
 export type CompareOp = '=' | '!=' | '<' | '>';
 
-/** A txn compare (API.md §2). A missing key has modRevision 0 and no value. */
+/** A txn compare (docs/api.md). A missing key has modRevision 0 and no value. */
 export type TxnCompare =
   | { readonly key: string; readonly target: 'value'; readonly op: CompareOp; readonly value: Uint8Array }
   | { readonly key: string; readonly target: 'modRevision'; readonly op: CompareOp; readonly value: number }

@@ -9,7 +9,7 @@
 
 /** Bounds and retention of the KV state machine. */
 export interface KvLimits {
-  /** Largest key in UTF-8 bytes (API.md: 1..4096). */
+  /** Largest key in UTF-8 bytes (the API bounds keys at 4096 characters). */
   readonly maxKeyBytes: number;
   /** Largest value in bytes. */
   readonly maxValueBytes: number;
@@ -46,7 +46,8 @@ export interface KvLimits {
 
 /** Defaults; the value bound matches the daemon's 1.5 MiB request limit. */
 export const DEFAULT_KV_LIMITS: KvLimits = Object.freeze({
-  maxKeyBytes: 4096,
+  // The API bounds keys at 4096 characters (JSON Schema's maxLength); 4 UTF-8 bytes each at most.
+  maxKeyBytes: 4 * 4096,
   maxValueBytes: 1536 * 1024,
   idempotencyBudgetBytes: 64 * 1024 * 1024,
   idempotencyTtlMs: 10 * 60_000,

@@ -80,7 +80,7 @@ function cmpHolds(op: '=' | '!=' | '<' | '>', c: number): boolean {
 }
 
 /**
- * The KV state machine (API.md §2). Feed it every committed entry in index order: apply() for
+ * The KV state machine (docs/api.md). Feed it every committed entry in index order: apply() for
  * KV commands, applyNoop() for entries without one (raft Noop, ConfChange, driver entries), so
  * appliedIndex is exact. Reads (get/range/revision/watch) see the applied state.
  */

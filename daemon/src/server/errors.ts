@@ -1,5 +1,5 @@
 // Operating errors the member driver throws to the API layer. Each has a stable code and the
-// HTTP status API.md implies; api/errors.ts maps them to responses in one place. Invariant
+// HTTP status they imply; api/errors.ts maps them to responses in one place. Invariant
 // violations are never one of these: they stop the member.
 import type { RaftError } from '../raft/errors.js';
 
@@ -72,7 +72,9 @@ export function fromRaftError(err: RaftError, leaderOf: (name: string) => { read
     case 'AlreadyMember':
       return new MemberError('Conflict', err.message);
     case 'InvalidConfChange':
-      return new MemberError('InvalidRequest', err.message);
+      // The API validated the names: what is left (promote a voter, remove the last voter)
+      // conflicts with the current configuration.
+      return new MemberError('Conflict', err.message);
     case 'ProposalTooLarge':
       return new MemberError('TooLarge', err.message);
   }

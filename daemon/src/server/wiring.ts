@@ -149,6 +149,8 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   const api = createApiServer(server, {
     metrics, logger, maxRequestBytes: config.maxRequestBytes, maxWatchers: LIMITS.maxWatchers, enableFaultInjection: config.enableFaultInjection,
     idempotencyBudgetBytes: config.idempotencyBudgetBytes, maxSessions: config.maxSessions,
+    // An election takes about one election timeout (randomised up to two): wait that long for one.
+    leaderWaitMs: Math.min(config.requestTimeoutMs, 2 * config.electionTimeoutMs),
     ...(statusPageDir !== undefined ? { staticDir: statusPageDir } : {}),
     ...(apiTls !== undefined ? { tls: apiTls } : {}),
     ...(access !== undefined ? { access } : {}),

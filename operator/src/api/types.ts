@@ -1,5 +1,7 @@
-// TypeScript shapes of the raftkv.dev/v1alpha1 custom resources (shared/API.md §5). They mirror
+// TypeScript shapes of the raftkv.dev/v1alpha1 custom resources (charts/raftkv-operator/crds). They mirror
 // k8s/crds/*.yaml; the CRD schemas apply the defaults, so a spec read from the API server has them.
+
+import type { V1Affinity, V1EnvVar, V1Toleration, V1TopologySpreadConstraint } from '@kubernetes/client-node';
 
 /** API group of every raftkv custom resource. */
 export const GROUP = 'raftkv.dev';
@@ -11,6 +13,27 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const FIELD_MANAGER = 'raftkv-operator';
 /** Finalizer the operator puts on RaftClusters so it can clean up before they go. */
 export const FINALIZER = 'raftkv.dev/cleanup';
+
+/**
+ * Annotation that pauses reconciliation of one RaftCluster: with value PAUSE_VALUE the operator
+ * makes no write for it (owned objects, pods, members, PDB) except the status `Paused` condition
+ * saying so (and one Event when it pauses). Deleting a paused RaftCluster still runs its cleanup.
+ */
+export const PAUSE_ANNOTATION = 'raftkv.dev/reconcile';
+/** The PAUSE_ANNOTATION value that pauses. */
+export const PAUSE_VALUE = 'paused';
+
+/**
+ * Annotation asking the operator to replace one member (value: its name, e.g. `kv-1`): remove it
+ * from the configuration, delete its PVC and pod so it starts empty, add it back as a learner and
+ * promote it. The operator removes the annotation when done (status.replacement shows progress).
+ */
+export const REPLACE_ANNOTATION = 'raftkv.dev/replace-member';
+
+/** True when `metadata` carries the pause annotation. */
+export function isPaused(metadata: { annotations?: Record<string, string> }): boolean {
+  return metadata.annotations?.[PAUSE_ANNOTATION] === PAUSE_VALUE;
+}
 
 /** Kubernetes object metadata, only the fields the operator reads or writes. */
 export interface ObjectMeta {
@@ -73,6 +96,35 @@ export interface RaftClusterSpec {
   tls?: TlsSpec;
   /** Bearer-token authentication on the client port (the daemon's --auth-token-file). */
   auth?: AuthSpec;
+  /**
+   * Pod affinity as in core/v1, used as given. Without a podAntiAffinity of its own the operator
+   * adds one spreading members over nodes per memberAntiAffinity.
+   */
+  affinity?: V1Affinity;
+  /** Default anti-affinity on kubernetes.io/hostname: Preferred (default), Required, or None. */
+  memberAntiAffinity?: 'Preferred' | 'Required' | 'None';
+  /** As in core/v1; a constraint without labelSelector gets the member pods' selector. */
+  topologySpreadConstraints?: V1TopologySpreadConstraint[];
+  tolerations?: V1Toleration[];
+  nodeSelector?: Record<string, string>;
+  priorityClassName?: string;
+  /** Extra pod labels, annotations, env and daemon flags (docs/operator.md). */
+  pod?: PodOverrides;
+  /**
+   * Replace a member (as REPLACE_ANNOTATION does) once it has been unhealthy this long while the
+   * others keep a quorum; 0 = never. Default 900 (the CRD applies it).
+   */
+  replaceUnhealthyAfterSeconds?: number;
+}
+
+/** RaftCluster.spec.pod: additions to the member pods (the operator's own keys cannot be overridden; the CRD refuses them). */
+export interface PodOverrides {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Added to the raftkv container's env. */
+  env?: V1EnvVar[];
+  /** Appended to the raftkv command line (flags the operator sets itself are refused). */
+  extraArgs?: string[];
 }
 
 /** RaftCluster.spec.backup. */
@@ -145,10 +197,13 @@ export interface SecurityStatus {
 /** One member as the operator last saw it (from the members' GET /v1/status). */
 export interface MemberStatus {
   name: string;
+  /** What the member says (leader, follower, learner, candidate), `unreachable` when it did not answer. */
   role: string;
   voter: boolean;
   healthy: boolean;
   appliedIndex: number;
+  /** Since when it has been unhealthy (absent while healthy). */
+  unhealthySince?: string;
 }
 
 /** Lifecycle summary of a RaftCluster. */
@@ -170,6 +225,24 @@ export interface RaftClusterStatus {
   backup?: BackupStatus;
   /** TLS and authentication in effect. */
   security?: SecurityStatus;
+  /**
+   * Set while no member reports a leader: `members` is then the last configuration seen under a
+   * leader (roles and indexes from whoever still answers), not a live view; the time quorum was lost.
+   */
+  membersStaleSince?: string;
+  /** The last failed reconcile pass (kept after recovery; the ReconcileError condition says whether it still fails). */
+  lastError?: ReconcileErrorStatus;
+  /** A member replacement under way (REPLACE_ANNOTATION). */
+  replacement?: { member: string; wiped: boolean; startedAt: string };
+}
+
+/** RaftCluster.status.lastError. */
+export interface ReconcileErrorStatus {
+  /** When it was recorded (refreshed at most once a minute while the same error repeats). */
+  time: string;
+  /** Reconcile step that failed (`apply`, `act`, ...). */
+  step: string;
+  message: string;
 }
 
 /** The RaftCluster custom resource. */
@@ -197,7 +270,7 @@ export interface RaftChaosDrillSpec {
 }
 
 /** Drill lifecycle. */
-export type DrillPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+export type DrillPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
 
 /** RaftChaosDrill.status. */
 export interface RaftChaosDrillStatus {

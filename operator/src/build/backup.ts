@@ -11,7 +11,7 @@ import type { BackupSpec, RaftCluster, RestoreSpec } from '../api/types.js';
 import {
   AUTH_MOUNT_PATH, AUTH_TOKEN_FILE, CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, TLS_MOUNT_PATH, clientScheme, clientServiceName, configMapName,
 } from './names.js';
-import { CM_INITIAL_CLUSTER, CM_INITIAL_CLUSTER_STATE, memberSecretVolumes, ownerReference } from './objects.js';
+import { CM_INITIAL_CLUSTER, CM_INITIAL_CLUSTER_STATE, MEMBER_CONTAINER_SECURITY, TMP_VOLUME, memberSecretVolumes, ownerReference } from './objects.js';
 
 /** Where the backup volume is mounted in the backup Job's pod. */
 export const BACKUP_MOUNT_PATH = '/var/lib/raftkv-backup';
@@ -167,7 +167,8 @@ export function buildRestoreInitContainer(cluster: RaftCluster, restore: Restore
       { name: 'RAFTKV_INITIAL_CLUSTER', valueFrom: { configMapKeyRef: { name: cm, key: CM_INITIAL_CLUSTER } } },
       { name: 'RAFTKV_INITIAL_CLUSTER_STATE', valueFrom: { configMapKeyRef: { name: cm, key: CM_INITIAL_CLUSTER_STATE } } },
     ],
-    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_MOUNT_PATH }, { name: RESTORE_VOLUME, mountPath: RESTORE_MOUNT_PATH, readOnly: true }],
+    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_MOUNT_PATH }, { name: RESTORE_VOLUME, mountPath: RESTORE_MOUNT_PATH, readOnly: true }, { name: TMP_VOLUME, mountPath: '/tmp' }],
+    securityContext: MEMBER_CONTAINER_SECURITY,
   };
 }
 

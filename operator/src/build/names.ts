@@ -22,6 +22,12 @@ export const DEFAULT_TOKEN_SECRET_KEY = 'tokens';
 /** Cluster DNS domain the certificate names cover besides `.svc`. */
 export const CLUSTER_DOMAIN = 'cluster.local';
 
+/**
+ * Label the operator keeps on each member pod from the live raft configuration: `voter` or
+ * `learner` (absent on pods that are not members). The PodDisruptionBudget selects voters only.
+ */
+export const MEMBER_ROLE_LABEL = 'raftkv.dev/role';
+
 /** Labels on every object of one cluster; the pod selector is exactly these. */
 export function selectorLabels(cluster: RaftCluster): Record<string, string> {
   return { 'app.kubernetes.io/name': 'raftkv', 'app.kubernetes.io/instance': cluster.metadata.name };

@@ -1,11 +1,14 @@
 // Pure builders: a RaftCluster spec (plus the few facts the controller decided) → the desired
 // owned objects, ready for server-side apply. No I/O here, so every shape is unit-testable.
-import type { V1ConfigMap, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1Affinity, V1ConfigMap, V1EnvVar, V1PodAntiAffinity, V1PodDisruptionBudget, V1PodSecurityContext, V1Secret, V1SecurityContext, V1Service, V1StatefulSet,
+  V1TopologySpreadConstraint, V1Volume, V1VolumeMount,
+} from '@kubernetes/client-node';
 import type { OwnerReference, RaftCluster } from '../api/types.js';
 import {
   AUTH_MOUNT_PATH, AUTH_TOKEN_FILE, AUTH_VOLUME, CLIENT_PORT, DATA_MOUNT_PATH, DATA_VOLUME, PEER_PORT, TLS_MOUNT_PATH, TLS_VOLUME,
-  caSecretName, clientScheme, clientServiceName, commonLabels, configMapName, generatedTlsSecretName, memberName, memberPeerUrl, pdbName,
-  peerServiceName, quorumOf, selectorLabels, statefulSetName, tlsSecretName, tokenSecretKey,
+  caSecretName, clientScheme, clientServiceName, commonLabels, configMapName, generatedTlsSecretName, MEMBER_ROLE_LABEL, memberName, memberPeerUrl, pdbName,
+  peerServiceName, selectorLabels, statefulSetName, tlsSecretName, tokenSecretKey,
 } from './names.js';
 
 /** ConfigMap key with the bootstrap voters (`n-0=host:2380,...`). */
@@ -67,16 +70,19 @@ export function buildConfigMap(cluster: RaftCluster, inputs: BuildInputs): V1Con
   };
 }
 
-/** PodDisruptionBudget: voluntary evictions may never take the cluster below a quorum of spec.replicas. */
-export function buildPodDisruptionBudget(cluster: RaftCluster): V1PodDisruptionBudget {
+/**
+ * PodDisruptionBudget over the pods labelled voter (MEMBER_ROLE_LABEL); `minAvailable` comes from
+ * planner/disruption.ts (the live configuration and the step under way), never from spec.replicas.
+ */
+export function buildPodDisruptionBudget(cluster: RaftCluster, minAvailable: number): V1PodDisruptionBudget {
   return {
     apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: meta(cluster, pdbName(cluster)),
-    spec: { minAvailable: quorumOf(cluster.spec.replicas), selector: { matchLabels: selectorLabels(cluster) } },
+    spec: { minAvailable, selector: { matchLabels: { ...selectorLabels(cluster), [MEMBER_ROLE_LABEL]: 'voter' } } },
   };
 }
 
 /**
- * The raftkv command line of a member (API.md §1, docs/security.md); the pod name arrives through
+ * The raftkv command line of a member (raftkv --help, docs/security.md); the pod name arrives through
  * $(POD_NAME). With spec.tls one certificate (serverAuth + clientAuth) serves peer mTLS and the
  * HTTPS client port; with spec.auth the token file is the Secret key projected as a file.
  */
@@ -172,30 +178,83 @@ function memberEnv(cluster: RaftCluster): V1EnvVar[] {
   ];
 }
 
+/** uid/gid of the image's non-root user (Dockerfile `USER 1000:1000`). */
+export const MEMBER_UID = 1000;
+/** emptyDir at /tmp: the root file system is read-only, the daemon writes only to its data volume and here. */
+export const TMP_VOLUME = 'tmp';
+/** Bound of the /tmp emptyDir. */
+export const TMP_SIZE_LIMIT = '64Mi';
+/** Environment variables the operator sets on the raftkv container (spec.pod.env may not use them). */
+export const RESERVED_ENV = ['POD_NAME', 'RAFTKV_INITIAL_CLUSTER', 'RAFTKV_INITIAL_CLUSTER_STATE'] as const;
+
+/** Container securityContext of every member container: no privilege, nothing writable but the mounts. */
+export const MEMBER_CONTAINER_SECURITY: V1SecurityContext = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+
+/** Pod securityContext of the members. */
+export function memberPodSecurity(): V1PodSecurityContext {
+  return { runAsNonRoot: true, runAsUser: MEMBER_UID, runAsGroup: MEMBER_UID, fsGroup: MEMBER_UID, seccompProfile: { type: 'RuntimeDefault' } };
+}
+
+/**
+ * spec.affinity as given; without a podAntiAffinity of its own, one on kubernetes.io/hostname per
+ * spec.memberAntiAffinity (Preferred by default: members spread over nodes where there are enough;
+ * Required: never two on one node; None).
+ */
+export function memberAffinity(cluster: RaftCluster): V1Affinity | undefined {
+  const user = cluster.spec.affinity ?? {};
+  const mode = cluster.spec.memberAntiAffinity ?? 'Preferred';
+  if (user.podAntiAffinity !== undefined || mode === 'None') return Object.keys(user).length === 0 ? undefined : user;
+  const term = { labelSelector: { matchLabels: selectorLabels(cluster) }, topologyKey: 'kubernetes.io/hostname' };
+  const podAntiAffinity: V1PodAntiAffinity = mode === 'Required'
+    ? { requiredDuringSchedulingIgnoredDuringExecution: [term] }
+    : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] };
+  return { ...user, podAntiAffinity };
+}
+
+/** spec.topologySpreadConstraints, each without a labelSelector given the member selector. */
+export function memberTopologySpread(cluster: RaftCluster): V1TopologySpreadConstraint[] | undefined {
+  const list = cluster.spec.topologySpreadConstraints;
+  if (list === undefined || list.length === 0) return undefined;
+  return list.map((c) => ({ ...c, labelSelector: c.labelSelector ?? { matchLabels: selectorLabels(cluster) } }));
+}
+
 /**
  * StatefulSet of the members. OnDelete updates: the operator replaces pods itself, followers
  * first and the leader last after a transfer. Parallel pod management: bootstrap members must
  * start together (none is ready before a quorum exists); scaling stays one at a time because the
  * operator moves `replicas` by one. PVCs of scaled-away members are deleted so a later member with
- * the same ordinal joins fresh instead of resuming a stale membership.
+ * the same ordinal joins fresh instead of resuming a stale membership. Placement and the
+ * spec.pod additions come from the spec; the hardening (non-root, read-only root, no
+ * capabilities, RuntimeDefault seccomp) is not optional.
  */
 export function buildStatefulSet(cluster: RaftCluster, inputs: BuildInputs): V1StatefulSet {
   const labels = selectorLabels(cluster);
   const storage = cluster.spec.storage;
   const secrets = memberSecretVolumes(cluster);
+  const extra = cluster.spec.pod ?? {};
   // The kubelet's HTTPS probes do not verify the certificate; /readyz and /healthz stay open with auth on.
   const scheme = clientScheme(cluster) === 'https' ? { scheme: 'HTTPS' } : {};
   const container = {
     name: 'raftkv',
     image: cluster.spec.image,
     imagePullPolicy: cluster.spec.imagePullPolicy ?? 'IfNotPresent',
-    args: memberArgs(cluster),
-    env: memberEnv(cluster),
+    args: [...memberArgs(cluster), ...(extra.extraArgs ?? [])],
+    env: [...memberEnv(cluster), ...(extra.env ?? [])],
     ports: [{ name: 'client', containerPort: CLIENT_PORT }, { name: 'peer', containerPort: PEER_PORT }],
     readinessProbe: { httpGet: { path: '/readyz', port: CLIENT_PORT, ...scheme }, periodSeconds: 2, failureThreshold: 3 },
     livenessProbe: { httpGet: { path: '/healthz', port: CLIENT_PORT, ...scheme }, periodSeconds: 10, failureThreshold: 6, initialDelaySeconds: 10 },
-    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_MOUNT_PATH }, ...secrets.mounts],
+    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_MOUNT_PATH }, ...secrets.mounts, { name: TMP_VOLUME, mountPath: '/tmp' }],
+    securityContext: MEMBER_CONTAINER_SECURITY,
     ...(cluster.spec.resources === undefined ? {} : { resources: cluster.spec.resources }),
+  };
+  const affinity = memberAffinity(cluster);
+  const spread = memberTopologySpread(cluster);
+  const placement = {
+    ...(affinity === undefined ? {} : { affinity }),
+    ...(spread === undefined ? {} : { topologySpreadConstraints: spread }),
+    ...(cluster.spec.tolerations === undefined || cluster.spec.tolerations.length === 0 ? {} : { tolerations: cluster.spec.tolerations }),
+    ...(cluster.spec.nodeSelector === undefined || Object.keys(cluster.spec.nodeSelector).length === 0 ? {} : { nodeSelector: cluster.spec.nodeSelector }),
+    ...(cluster.spec.priorityClassName === undefined ? {} : { priorityClassName: cluster.spec.priorityClassName }),
   };
   return {
     apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta(cluster, statefulSetName(cluster)),
@@ -207,13 +266,17 @@ export function buildStatefulSet(cluster: RaftCluster, inputs: BuildInputs): V1S
       persistentVolumeClaimRetentionPolicy: { whenScaled: 'Delete', whenDeleted: 'Retain' },
       selector: { matchLabels: labels },
       template: {
-        metadata: { labels: commonLabels(cluster) },
+        metadata: {
+          labels: { ...(extra.labels ?? {}), ...commonLabels(cluster) },
+          ...(extra.annotations === undefined || Object.keys(extra.annotations).length === 0 ? {} : { annotations: extra.annotations }),
+        },
         spec: {
-          // SIGTERM hands leadership off and flushes within 10 s (API.md §1).
+          // SIGTERM hands leadership off and flushes within 10 s (`raftkv --help`).
           terminationGracePeriodSeconds: 15,
-          securityContext: { fsGroup: 1000 },
+          securityContext: memberPodSecurity(),
+          ...placement,
           containers: [container],
-          ...(secrets.volumes.length === 0 ? {} : { volumes: secrets.volumes }),
+          volumes: [...secrets.volumes, { name: TMP_VOLUME, emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }],
         },
       },
       volumeClaimTemplates: [{

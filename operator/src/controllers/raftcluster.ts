@@ -1,29 +1,34 @@
 // RaftCluster reconciler: load → deletion/finalizer → observe members → plan one step → apply owned
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
-import type { V1ConfigMap, V1CronJob, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1CronJob, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1StatefulSet, V1StorageClass } from '@kubernetes/client-node';
 import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, SecurityStatus } from '../api/types.js';
-import { API_VERSION, FINALIZER } from '../api/types.js';
+import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, REPLACE_ANNOTATION, isPaused } from '../api/types.js';
+import type { BuildInputs } from '../build/objects.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
   CM_INITIAL_CLUSTER_STATE, initialClusterFor, tlsSecretInEffect,
 } from '../build/objects.js';
 import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, withRestore } from '../build/backup.js';
 import {
-  clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
+  DATA_VOLUME, MEMBER_ROLE_LABEL, clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
   pvcName, quorumOf, selectorString, statefulSetName,
 } from '../build/names.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeClient, KubeObject } from '../kube/rest.js';
-import { isConflict, resourcePath } from '../kube/rest.js';
+import { isConflict, isNotFound, resourcePath } from '../kube/rest.js';
 import type { MemberClientOptions, MemberCredentials, MemberStatusResponse } from '../member-client/client.js';
 import { MemberClient, MemberClientError, NO_CREDENTIALS } from '../member-client/client.js';
 import type { CertificateLifetimes } from '../security/certificates.js';
 import { DEFAULT_CERTIFICATE_LIFETIMES } from '../security/certificates.js';
 import type { OperatorMetrics } from '../metrics.js';
-import type { ObservedMember, ObservedPod, PlanStep } from '../planner/planner.js';
-import { plan } from '../planner/planner.js';
+import type { ObservedMember, ObservedPod, PlanStep, PlannerInput } from '../planner/planner.js';
+import { autoReplaceCandidate, plan } from '../planner/planner.js';
+import { disruptionBudget } from '../planner/disruption.js';
+import type { ObservedClaim, StorageStep } from '../planner/storage.js';
+import { planStorage } from '../planner/storage.js';
 import { isoSeconds, jsonEqual, setCondition } from './conditions.js';
+import type { DrillLocks } from './drill-locks.js';
 import { ClusterSecurity, SecurityProblem } from './security.js';
 import type { ReconcileResult, Step, StepResult } from './steps.js';
 import { CONTINUE, DONE, requeueAfter, runSteps } from './steps.js';
@@ -72,6 +77,8 @@ export interface ControllerDeps {
   readonly memberAdvertise: MemberAdvertiseResolver;
   readonly memberClientOptions: MemberClientOptions;
   readonly now: () => number;
+  /** Shared by both controllers: a cluster with a drill running plans no change. */
+  readonly drillLocks?: DrillLocks;
 }
 
 /** What one pass observed of the members. */
@@ -80,15 +87,27 @@ export interface MemberObservation {
   readonly term: number | undefined;
   readonly commitIndex: number;
   readonly members: ObservedMember[];
+  /** Every member that answered its GET /v1/status this pass (also without a leader). */
+  readonly answered?: ReadonlyMap<string, { readonly role: string; readonly appliedIndex: number }>;
 }
 
 interface Ctx {
   readonly namespace: string;
+  /** Step running now (for the ReconcileError condition). */
+  stepName?: string;
   readonly name: string;
   cluster?: RaftCluster;
   sts?: V1StatefulSet | undefined;
   cm?: V1ConfigMap | undefined;
   pods: ObservedPod[];
+  /** StatefulSet replicas in effect (its spec, or the member count when it must be recreated). */
+  stsReplicas?: number | undefined;
+  /** What to do about spec.storage this pass. */
+  storage?: StorageStep;
+  /** Member whose PVC and pod this pass deleted (a replacement). */
+  wiped?: string;
+  /** MEMBER_ROLE_LABEL of each member pod now (undefined: unlabelled), for the PDB sync. */
+  podRoles: Map<string, string | undefined>;
   /** How the operator reaches this cluster's members (CA to trust, token); set by the security step. */
   credentials: MemberCredentials;
   security?: SecurityStatus;
@@ -122,10 +141,11 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
     }));
   };
   await query(candidates);
+  const answered = (): Map<string, { role: string; appliedIndex: number }> => new Map([...statuses].map(([n, st]) => [n, { role: st.role, appliedIndex: st.appliedIndex }]));
   let leaderStatus: MemberStatusResponse | undefined;
   for (const s of statuses.values()) if (s.role === 'leader' && (leaderStatus === undefined || s.term > leaderStatus.term)) leaderStatus = s;
   if (leaderStatus === undefined) {
-    return { leader: undefined, term: Math.max(0, ...[...statuses.values()].map((s) => s.term)) || undefined, commitIndex: 0, members: [] };
+    return { leader: undefined, term: Math.max(0, ...[...statuses.values()].map((s) => s.term)) || undefined, commitIndex: 0, members: [], answered: answered() };
   }
   await query(leaderStatus.members.map((m) => m.name));
   const members: ObservedMember[] = leaderStatus.members.map((m) => {
@@ -136,7 +156,7 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
       role: s?.role ?? 'unknown', appliedIndex: s?.appliedIndex ?? 0,
     };
   });
-  return { leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members };
+  return { leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members, answered: answered() };
 }
 
 function podReady(p: V1Pod): boolean {
@@ -150,9 +170,10 @@ export class RaftClusterController {
 
   constructor(private readonly deps: ControllerDeps, private readonly options: RaftClusterControllerOptions = DEFAULT_RAFTCLUSTER_OPTIONS) {
     this.security = new ClusterSecurity(deps.client, deps.now, options.certificates ?? DEFAULT_CERTIFICATE_LIFETIMES);
-    this.steps = [
+    const steps: Step<Ctx>[] = [
       { name: 'load', run: (c) => this.load(c) },
       { name: 'deletion', run: (c) => this.handleDeletion(c) },
+      { name: 'pause', run: (c) => this.honourPause(c) },
       { name: 'finalizer', run: (c) => this.ensureFinalizer(c) },
       { name: 'security', run: (c) => this.ensureSecurity(c) },
       { name: 'observe', run: (c) => this.observe(c) },
@@ -160,12 +181,61 @@ export class RaftClusterController {
       { name: 'act', run: (c) => this.act(c) },
       { name: 'status', run: (c) => this.writeStatus(c) },
     ];
+    this.steps = steps.map((st) => ({ name: st.name, run: (c: Ctx) => { c.stepName = st.name; return st.run(c); } }));
   }
 
-  /** Reconciles `namespace/name` once. Throws on API errors (the queue backs off). */
+  /**
+   * Reconciles `namespace/name` once. Throws on API errors (the queue backs off); the error is
+   * first written to status (ReconcileError condition, lastError) and recorded as an Event.
+   */
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = '', name = ''] = key.split('/');
-    return runSteps(this.steps, { namespace, name, pods: [], credentials: NO_CREDENTIALS });
+    const ctx: Ctx = { namespace, name, pods: [], podRoles: new Map(), credentials: NO_CREDENTIALS };
+    try {
+      return await runSteps(this.steps, ctx);
+    } catch (err) {
+      await this.recordReconcileError(ctx, err);
+      throw err;
+    }
+  }
+
+  /** Best effort: a failure to record the error must not hide the error itself. */
+  private async recordReconcileError(c: Ctx, err: unknown): Promise<void> {
+    const cluster = c.cluster;
+    if (cluster === undefined || isPaused(cluster.metadata) || cluster.metadata.deletionTimestamp !== undefined) return;
+    const step = c.stepName ?? 'unknown';
+    const message = err instanceof Error ? err.message : String(err);
+    const next = reconcileErrorStatus(cluster, step, message, this.deps.now());
+    if (next === undefined) return;
+    try {
+      if (cluster.status?.lastError?.message !== next.lastError?.message) await this.deps.events.record(cluster, 'Warning', 'ReconcileError', `${step}: ${message}`);
+      await this.deps.client.mergePatch(clusterPath(c.namespace, c.name, 'status'), { status: next });
+    } catch (e) {
+      this.deps.log.warn({ cluster: `${c.namespace}/${c.name}`, err: String(e) }, 'could not record the reconcile error in status');
+    }
+  }
+
+  /**
+   * PAUSE_ANNOTATION: no write for this cluster but the Paused condition (the one exception, so
+   * `kubectl get` shows why nothing happens) and an Event when it pauses. No requeue: removing
+   * the annotation is a watch event.
+   */
+  private async honourPause(c: Ctx): Promise<StepResult> {
+    const cluster = c.cluster;
+    if (cluster === undefined) return DONE;
+    if (!isPaused(cluster.metadata)) return CONTINUE;
+    const prev = (cluster.status?.conditions ?? []).find((x) => x.type === 'Paused');
+    if (prev?.status !== 'True') {
+      const gen = cluster.metadata.generation;
+      const conditions = setCondition(cluster.status?.conditions ?? [], {
+        type: 'Paused', status: 'True', reason: 'ReconcilePaused',
+        message: `annotation ${PAUSE_ANNOTATION}: ${PAUSE_VALUE}: the operator makes no change to this cluster (objects, pods, members, PDB, status other than this condition) until it is removed`,
+        ...(gen === undefined ? {} : { observedGeneration: gen }),
+      }, isoSeconds(this.deps.now()));
+      await this.deps.client.mergePatch(clusterPath(c.namespace, c.name, 'status'), { status: { conditions } });
+      await this.deps.events.record(cluster, 'Normal', 'Paused', `reconciliation paused by annotation ${PAUSE_ANNOTATION}: ${PAUSE_VALUE}`);
+    }
+    return DONE;
   }
 
   private memberClient(cluster: RaftCluster, member: string, credentials: MemberCredentials): MemberClient {
@@ -252,15 +322,23 @@ export class RaftClusterController {
     c.pods = pods.items.map((p) => ({
       name: p.metadata?.name ?? '',
       ready: podReady(p),
+      terminating: p.metadata?.deletionTimestamp !== undefined,
       outdated: updateRevision !== undefined && p.metadata?.labels?.['controller-revision-hash'] !== undefined && p.metadata.labels['controller-revision-hash'] !== updateRevision,
     }));
-    const stsReplicas = c.sts?.spec?.replicas;
+    c.podRoles = new Map(pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => [p.metadata?.name ?? '', p.metadata?.labels?.[MEMBER_ROLE_LABEL]]));
     const candidates = new Set<string>();
-    for (let i = 0; i < Math.max(stsReplicas ?? 0, cluster.status?.members?.length ?? 0); i++) candidates.add(memberName(cluster, i));
+    for (let i = 0; i < Math.max(c.sts?.spec?.replicas ?? 0, cluster.status?.members?.length ?? 0); i++) candidates.add(memberName(cluster, i));
     for (const m of cluster.status?.members ?? []) candidates.add(m.name);
-    c.observed = stsReplicas === undefined && candidates.size === 0
+    c.observed = c.sts === undefined && candidates.size === 0
       ? { leader: undefined, term: undefined, commitIndex: 0, members: [] }
       : await observeMembers(cluster, [...candidates], (m) => this.memberClient(cluster, m, c.credentials));
+    // A StatefulSet gone after the cluster formed (replaced for a storage change, or deleted by hand
+    // with --cascade=orphan) is recreated with the members there are, never bootstrapped again.
+    const formedBefore = c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] === 'existing';
+    const stsReplicas = c.sts?.spec?.replicas ?? (formedBefore ? Math.max(1, c.observed.members.length || (cluster.status?.members?.length ?? 0) || cluster.spec.replicas) : undefined);
+    c.stsReplicas = stsReplicas;
+    c.storage = await this.observeStorage(c, cluster);
+    await this.maybeAutoReplace(c, cluster);
     c.step = plan({
       desiredReplicas: cluster.spec.replicas,
       statefulSetReplicas: stsReplicas,
@@ -270,6 +348,8 @@ export class RaftClusterController {
       pods: c.pods,
       learnerMaxLagEntries: this.options.learnerMaxLagEntries,
       memberNameOf: (i) => memberName(cluster, i),
+      drillInProgress: this.deps.drillLocks?.holder(`${c.namespace}/${c.name}`),
+      replace: replaceRequest(cluster),
     });
     return CONTINUE;
   }
@@ -278,7 +358,7 @@ export class RaftClusterController {
     const cluster = c.cluster;
     const step = c.step;
     if (cluster === undefined || step === undefined) return DONE;
-    const current = c.sts?.spec?.replicas;
+    const current = c.stsReplicas;
     const replicas = step.kind === 'bootstrap' || step.kind === 'setStatefulSetReplicas' ? step.replicas : (current ?? 0);
     const bootstrapCount = step.kind === 'bootstrap' ? step.replicas : cluster.spec.replicas;
     const initialCluster = c.cm?.data?.[CM_INITIAL_CLUSTER] ?? initialClusterFor(cluster, bootstrapCount);
@@ -292,10 +372,10 @@ export class RaftClusterController {
     await client.apply(buildPeerService(cluster) as KubeObject);
     await client.apply(buildClientService(cluster) as KubeObject);
     await client.apply(buildConfigMap(cluster, inputs) as KubeObject);
-    await client.apply(buildPodDisruptionBudget(cluster) as KubeObject);
+    await this.syncDisruptionBudget(c, cluster, step);
     const restore = cluster.spec.restore;
     if (step.kind === 'bootstrap' && restore !== undefined) await this.warnStaleDataVolumes(cluster, c.namespace, step.replicas);
-    await client.apply(withRestore(buildStatefulSet(cluster, inputs), cluster) as KubeObject);
+    await this.applyStatefulSet(c, cluster, inputs);
     if (state === 'existing' && c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] !== 'existing') {
       await this.deps.events.record(cluster, 'Normal', 'Bootstrapped', `bootstrap members formed a cluster; later members join with --initial-cluster-state=existing`);
       if (restore !== undefined) await this.deps.events.record(cluster, 'Normal', 'Restored', `cluster restored from backup ${restore.file} on PVC ${restore.claimName}`);
@@ -303,6 +383,145 @@ export class RaftClusterController {
     c.bootstrapState = state;
     await this.syncBackup(c, cluster);
     return CONTINUE;
+  }
+
+  /**
+   * spec.replaceUnhealthyAfterSeconds: a member unhealthy that long (status.members[].unhealthySince)
+   * in a settled cluster gets the replace annotation, as if the user had set it; the replacement
+   * then runs as a deliberate one. The annotation is the record, so a restart resumes it.
+   */
+  private async maybeAutoReplace(c: Ctx, cluster: RaftCluster): Promise<void> {
+    const obs = c.observed;
+    if (obs === undefined || cluster.metadata.annotations?.[REPLACE_ANNOTATION] !== undefined) return;
+    const since = new Map<string, number>();
+    for (const m of cluster.status?.members ?? []) if (m.unhealthySince !== undefined) since.set(m.name, Date.parse(m.unhealthySince));
+    const afterSeconds = cluster.spec.replaceUnhealthyAfterSeconds ?? 0;
+    const member = autoReplaceCandidate({ desiredReplicas: cluster.spec.replicas, leader: obs.leader, members: obs.members, unhealthySinceMs: since, nowMs: this.deps.now(), afterMs: afterSeconds * 1000 });
+    if (member === undefined || this.deps.drillLocks?.holder(`${c.namespace}/${c.name}`) !== undefined) return;
+    let updated: RaftCluster & KubeObject;
+    try {
+      updated = await this.deps.client.mergePatch<RaftCluster & KubeObject>(clusterPath(c.namespace, c.name), {
+        metadata: { resourceVersion: cluster.metadata.resourceVersion, annotations: { [REPLACE_ANNOTATION]: member } },
+      });
+    } catch (err) {
+      if (isConflict(err)) return; // changed since this pass read it: the next pass decides again
+      throw err;
+    }
+    cluster.metadata = updated.metadata;
+    await this.deps.events.record(cluster, 'Warning', 'AutoReplaceMember', `${member} unhealthy since ${since.get(member) === undefined ? '?' : isoSeconds(since.get(member) ?? 0)} (over ${afterSeconds} s) while the others keep a quorum: replacing it`);
+  }
+
+  /**
+   * The data volumeClaimTemplate in effect and, only when spec.storage differs from it, the
+   * members' PVCs and whether their StorageClass allows expansion; then planner/storage.ts decides.
+   */
+  private async observeStorage(c: Ctx, cluster: RaftCluster): Promise<StorageStep> {
+    const vct = c.sts?.spec?.volumeClaimTemplates?.find((t) => t.metadata?.name === DATA_VOLUME);
+    if (vct === undefined) return { kind: 'none' };
+    const current = { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), storageClassName: vct.spec?.storageClassName };
+    const desired = cluster.spec.storage;
+    try {
+      if (planStorage(desired, current, []).kind === 'none') return { kind: 'none' };
+      const client = this.deps.client;
+      const classes = new Map<string, true | string>();
+      const expandable = async (cls: string | undefined): Promise<true | string> => {
+        if (cls === undefined || cls === '') return 'it has no StorageClass';
+        const known = classes.get(cls);
+        if (known !== undefined) return known;
+        let verdict: true | string;
+        try {
+          const sc = await client.get<V1StorageClass & KubeObject>(`/apis/storage.k8s.io/v1/storageclasses/${encodeURIComponent(cls)}`);
+          verdict = sc === undefined ? `StorageClass ${cls} not found` : sc.allowVolumeExpansion === true ? true : `StorageClass ${cls} does not allow volume expansion (allowVolumeExpansion is not true)`;
+        } catch (err) {
+          verdict = `the operator cannot read StorageClass ${cls} (${err instanceof Error ? err.message : String(err)})`;
+        }
+        classes.set(cls, verdict);
+        return verdict;
+      };
+      const claims: ObservedClaim[] = [];
+      for (let i = 0; i < (c.sts?.spec?.replicas ?? 0); i++) {
+        const pvc = await client.get<V1PersistentVolumeClaim & KubeObject>(resourcePath('v1', 'PersistentVolumeClaim', c.namespace, pvcName(cluster, i)));
+        if (pvc === undefined) continue;
+        const cls = pvc.spec?.storageClassName;
+        claims.push({ name: pvc.metadata?.name ?? '', request: String(pvc.spec?.resources?.requests?.['storage'] ?? '0'), storageClassName: cls, expandable: await expandable(cls) });
+      }
+      return planStorage(desired, current, claims);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      return { kind: 'refuse', message: err.message };
+    }
+  }
+
+  /**
+   * The StatefulSet, with the data volumeClaimTemplate it already has unless planner/storage.ts
+   * says the new one can go in (the field is immutable: applying a change would fail every pass).
+   * Replacing it deletes the object with the orphan cascade (pods and PVCs stay, the next pass
+   * recreates it and it adopts them); while that deletion is pending nothing is applied.
+   */
+  private async applyStatefulSet(c: Ctx, cluster: RaftCluster, inputs: BuildInputs): Promise<void> {
+    const client = this.deps.client;
+    const storage = c.storage ?? { kind: 'none' };
+    const vct = c.sts?.spec?.volumeClaimTemplates?.find((t) => t.metadata?.name === DATA_VOLUME);
+    if (c.sts?.metadata?.deletionTimestamp !== undefined) return;
+    if (storage.kind === 'expandClaims') {
+      for (const claim of storage.claims) {
+        await client.mergePatch(resourcePath('v1', 'PersistentVolumeClaim', c.namespace, claim), { spec: { resources: { requests: { storage: storage.size } } } });
+      }
+      await this.deps.events.record(cluster, 'Normal', 'ExpandVolumes', `requested ${storage.size} for ${storage.claims.join(', ')} (expanded in place by the StorageClass's provisioner)`);
+    }
+    if (storage.kind === 'replaceStatefulSet') {
+      await client.delete(resourcePath('apps/v1', 'StatefulSet', c.namespace, statefulSetName(cluster)), { propagationPolicy: 'Orphan' });
+      await this.deps.events.record(cluster, 'Normal', 'ReplaceStatefulSet', `StatefulSet deleted with the orphan cascade (pods and PVCs stay) and recreated: ${storage.reason}`);
+      return;
+    }
+    const keep = storage.kind !== 'none' && vct !== undefined;
+    const shaped = keep
+      ? { ...cluster, spec: { ...cluster.spec, storage: { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), ...(vct.spec?.storageClassName === undefined ? {} : { storageClassName: vct.spec.storageClassName }) } } }
+      : cluster;
+    await client.apply(withRestore(buildStatefulSet(shaped, inputs), cluster) as KubeObject);
+  }
+
+  /**
+   * PDB and pod role labels from the live configuration (planner/disruption.ts). Every write keeps
+   * the guarantee: minAvailable is raised before any voter label is added or removed and lowered
+   * only after, so between two writes the bound is the stricter of both. Without a leader nothing
+   * is known: an existing PDB and the labels stay as they are.
+   */
+  private async syncDisruptionBudget(c: Ctx, cluster: RaftCluster, step: PlanStep): Promise<void> {
+    const client = this.deps.client;
+    const path = resourcePath('policy/v1', 'PodDisruptionBudget', c.namespace, pdbName(cluster));
+    const current = await client.get<V1PodDisruptionBudget & KubeObject>(path);
+    const obs = c.observed;
+    const warnSingle = (): Promise<void> => this.deps.events.record(cluster, 'Warning', 'SingleVoterDisruptable',
+      'one voter: the PodDisruptionBudget allows evicting it (minAvailable 0) so a node drain can finish; the cluster is unavailable while it restarts. Run 3 replicas to keep serving through a drain');
+    if (obs === undefined || obs.leader === undefined || obs.members.length === 0) {
+      if (current === undefined) {
+        await client.apply(buildPodDisruptionBudget(cluster, cluster.spec.replicas === 1 ? 0 : quorumOf(cluster.spec.replicas)) as KubeObject);
+        if (cluster.spec.replicas === 1) await warnSingle();
+      }
+      return;
+    }
+    const budget = disruptionBudget(obs.members, step);
+    const voterSelector = current?.spec?.selector?.matchLabels?.[MEMBER_ROLE_LABEL] === 'voter';
+    const was = voterSelector && typeof current?.spec?.minAvailable === 'number' ? current.spec.minAvailable : undefined;
+    // The disruption controller recomputes a PDB when a pod starts matching it, not when one stops:
+    // a pod losing its voter label would stay counted as healthy. So first raise minAvailable by
+    // the pods about to leave (evictions wait until that generation is processed, then the stale
+    // count is still safe), relabel, and write the final value (a new generation: a recount).
+    const leaving = [...c.podRoles].filter(([pod, label]) => label === 'voter' && budget.roles.get(pod) !== 'voter').length;
+    const first = Math.max(was ?? 0, budget.minAvailable + leaving);
+    if (was !== first) await client.apply(buildPodDisruptionBudget(cluster, first) as KubeObject);
+    for (const [pod, label] of c.podRoles) {
+      const want = budget.roles.get(pod);
+      if (label === want) continue;
+      try {
+        await client.mergePatch(resourcePath('v1', 'Pod', c.namespace, pod), { metadata: { labels: { [MEMBER_ROLE_LABEL]: want ?? null } } });
+      } catch (err) {
+        if (!isNotFound(err)) throw err; // gone since the list: its replacement is labelled next pass
+      }
+    }
+    if (first !== budget.minAvailable) await client.apply(buildPodDisruptionBudget(cluster, budget.minAvailable) as KubeObject);
+    if (budget.singleVoter && was !== 0) await warnSingle();
   }
 
   /**
@@ -417,6 +636,15 @@ export class RaftClusterController {
         await this.deps.client.delete(resourcePath('v1', 'Pod', c.namespace, step.pod));
         note('Normal', 'DeletePod', `deleted pod ${step.pod}: ${step.reason}`);
         break;
+      case 'wipeMember': {
+        // The PVC first: it goes once no pod uses it; the StatefulSet then recreates both, empty.
+        const ordinal = ordinalOf(cluster, step.member);
+        if (ordinal !== undefined) await this.deps.client.delete(resourcePath('v1', 'PersistentVolumeClaim', c.namespace, pvcName(cluster, ordinal)));
+        await this.deps.client.delete(resourcePath('v1', 'Pod', c.namespace, step.member));
+        c.wiped = step.member;
+        note('Normal', 'WipeMember', `deleted PVC and pod of ${step.member} (removed from the cluster): it restarts empty and joins again as a learner`);
+        break;
+      }
     }
     c.requeueMs = this.options.stepRequeueMs;
     return CONTINUE;
@@ -429,8 +657,27 @@ export class RaftClusterController {
     if (cluster === undefined || obs === undefined || step === undefined) return DONE;
     const old = cluster.status ?? {};
     const nowIso = isoSeconds(this.deps.now());
-    const next = computeStatus(cluster, obs, step, c.sts?.spec?.replicas, nowIso, c.security);
+    const next = computeStatus(cluster, obs, step, c.stsReplicas, nowIso, c.security);
     if (c.backup !== undefined) next.backup = c.backup;
+    const replacing = cluster.metadata.annotations?.[REPLACE_ANNOTATION];
+    if (replacing !== undefined) {
+      const prev = old.replacement?.member === replacing ? old.replacement : undefined;
+      const wiped = prev?.wiped === true || c.wiped === replacing;
+      if (wiped && obs.members.some((m) => m.name === replacing && m.voter)) {
+        await this.deps.client.mergePatch(clusterPath(c.namespace, c.name), { metadata: { annotations: { [REPLACE_ANNOTATION]: null } } });
+        await this.deps.events.record(cluster, 'Normal', 'MemberReplaced', `${replacing} replaced: removed, started empty, joined as a learner and promoted`);
+      } else {
+        next.replacement = { member: replacing, wiped, startedAt: prev?.startedAt ?? nowIso };
+      }
+    }
+    const storageCond = storageCondition(c.storage ?? { kind: 'none' }, c.sts?.metadata?.deletionTimestamp !== undefined, cluster.metadata.generation);
+    if (c.sts !== undefined || c.storage?.kind !== 'none') {
+      const prevStorage = (old.conditions ?? []).find((x) => x.type === 'StorageSynced');
+      next.conditions = setCondition(next.conditions ?? [], storageCond, nowIso);
+      if (storageCond.reason === 'StorageChangeRefused' && prevStorage?.message !== storageCond.message) {
+        await this.deps.events.record(cluster, 'Warning', 'StorageChangeRefused', storageCond.message);
+      }
+    }
     const restore = cluster.spec.restore;
     if (restore !== undefined) next.conditions = setCondition(next.conditions ?? [], restoredCondition(restore, c.bootstrapState === 'existing', cluster.metadata.generation), nowIso);
     const prevProgress = (old.conditions ?? []).find((x) => x.type === 'Progressing');
@@ -463,9 +710,42 @@ export function securityBlockedStatus(cluster: RaftCluster, problem: SecurityPro
   return { phase: 'Degraded', conditions, selector: selectorString(cluster), ...og };
 }
 
+/** The replacement the annotation asks for, with what status.replacement says is done. */
+function replaceRequest(cluster: RaftCluster): PlannerInput['replace'] {
+  const member = cluster.metadata.annotations?.[REPLACE_ANNOTATION];
+  if (member === undefined) return undefined;
+  const r = cluster.status?.replacement;
+  return { member, ordinal: ordinalOf(cluster, member), wiped: r?.member === member && r.wiped };
+}
+
+/** ReconcileError condition of a pass that completed. */
+function reconciledCondition(gen: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+  return { type: 'ReconcileError', status: 'False', reason: 'Reconciled', message: 'the last reconcile pass completed', ...(gen === undefined ? {} : { observedGeneration: gen }) };
+}
+
+/**
+ * Members to report. With a leader: the live view. Without one: the last configuration seen under a
+ * leader, each member unhealthy, with the role and applied index it reports itself if it answered
+ * (`unreachable` otherwise), so the per-member view survives exactly when it is needed.
+ */
+function reportedMembers(cluster: RaftCluster, obs: MemberObservation, nowIso: string): { members: MemberStatus[]; stale: boolean } {
+  const last = cluster.status?.members ?? [];
+  const since = (name: string): { unhealthySince: string } => ({ unhealthySince: last.find((x) => x.name === name)?.unhealthySince ?? nowIso });
+  if (obs.leader !== undefined || last.length === 0) {
+    return { members: obs.members.map((m) => ({ name: m.name, role: m.role, voter: m.voter, healthy: m.healthy, appliedIndex: m.appliedIndex, ...(m.healthy ? {} : since(m.name)) })), stale: false };
+  }
+  return {
+    stale: true,
+    members: last.map((m) => {
+      const a = obs.answered?.get(m.name);
+      return { name: m.name, role: a?.role ?? 'unreachable', voter: m.voter, healthy: false, appliedIndex: a?.appliedIndex ?? m.appliedIndex, ...since(m.name) };
+    }),
+  };
+}
+
 /** Pure status computation from one pass's observation and decision (unit-tested). */
 export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step: PlanStep, stsReplicas: number | undefined, nowIso: string, security?: SecurityStatus): RaftClusterStatus {
-  const members: MemberStatus[] = obs.members.map((m) => ({ name: m.name, role: m.role, voter: m.voter, healthy: m.healthy, appliedIndex: m.appliedIndex }));
+  const { members, stale } = reportedMembers(cluster, obs, nowIso);
   const voters = obs.members.filter((m) => m.voter);
   const healthyVoters = voters.filter((m) => m.healthy).length;
   const available = obs.leader !== undefined && voters.length > 0 && healthyVoters >= quorumOf(voters.length);
@@ -476,7 +756,9 @@ export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step
   let conditions: Condition[] = cluster.status?.conditions ?? [];
   conditions = setCondition(conditions, available
     ? cond('Available', 'True', 'QuorumHealthy', `leader ${obs.leader ?? ''}, ${healthyVoters}/${voters.length} voters healthy`)
-    : cond('Available', 'False', 'NoQuorum', obs.leader === undefined ? 'no member reports a leader' : `${healthyVoters}/${voters.length} voters healthy`), nowIso);
+    : cond('Available', 'False', 'NoQuorum', obs.leader === undefined
+      ? `no member reports a leader${stale ? `; status.members is the last configuration seen (stale since ${cluster.status?.membersStaleSince ?? nowIso})` : ''}`
+      : `${healthyVoters}/${voters.length} voters healthy`), nowIso);
   const progressing = step.kind === 'none'
     ? cond('Progressing', 'False', 'Settled', `cluster matches spec (${cluster.spec.replicas} voters)`)
     : step.kind === 'refuse'
@@ -488,14 +770,17 @@ export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step
     : unhealthy.length > 0
       ? cond('Degraded', 'True', 'MemberUnhealthy', `unhealthy: ${unhealthy.join(', ')}`)
       : cond('Degraded', 'False', 'AllMembersHealthy', `${members.length} members healthy`), nowIso);
+  conditions = setCondition(conditions, reconciledCondition(gen), nowIso);
+  if (conditions.some((x) => x.type === 'Paused')) conditions = setCondition(conditions, cond('Paused', 'False', 'Reconciling', `no ${PAUSE_ANNOTATION}: ${PAUSE_VALUE} annotation; the operator acts on this cluster`), nowIso);
   let phase: RaftClusterPhase;
   if (cluster.metadata.deletionTimestamp !== undefined) phase = 'Deleting';
-  else if (stsReplicas === undefined || (obs.leader === undefined && cluster.status?.leader === undefined)) phase = 'Bootstrapping';
+  else if (stsReplicas === undefined || (obs.leader === undefined && members.length === 0)) phase = 'Bootstrapping';
   else if (!available) phase = 'Degraded';
   else if (step.kind === 'deletePod' || (step.kind === 'transferLeadership' && members.length === cluster.spec.replicas)) phase = 'Upgrading';
   else if (members.length !== cluster.spec.replicas || stsReplicas !== members.length || members.some((m) => !m.voter)) phase = 'Scaling';
   else if (unhealthy.length > 0) phase = 'Degraded';
   else phase = 'Running';
+  const lastError = cluster.status?.lastError;
   const status: RaftClusterStatus = {
     phase,
     replicas: members.length,
@@ -507,8 +792,42 @@ export function computeStatus(cluster: RaftCluster, obs: MemberObservation, step
     ...(obs.leader === undefined ? {} : { leader: obs.leader }),
     ...(obs.term === undefined ? {} : { term: obs.term }),
     ...(security === undefined ? {} : { security }),
+    ...(stale ? { membersStaleSince: cluster.status?.membersStaleSince ?? nowIso } : {}),
+    ...(lastError === undefined ? {} : { lastError }),
   };
   return status;
+}
+
+/**
+ * Status after a failed pass (pure): the ReconcileError condition (True, the step and the error)
+ * and lastError. undefined when nothing needs writing: the same error repeating within
+ * `refreshMs` of the recorded one (each status write wakes the watch, which would defeat the
+ * queue's backoff).
+ */
+export function reconcileErrorStatus(cluster: RaftCluster, step: string, message: string, nowMs: number, refreshMs = 60_000): Pick<RaftClusterStatus, 'conditions' | 'lastError'> | undefined {
+  const msg = message.slice(0, 1000);
+  const old = cluster.status;
+  const prev = old?.conditions?.find((x) => x.type === 'ReconcileError');
+  const last = old?.lastError;
+  if (prev?.status === 'True' && last !== undefined && last.step === step && last.message === msg && nowMs - Date.parse(last.time) < refreshMs) return undefined;
+  const gen = cluster.metadata.generation;
+  const nowIso = isoSeconds(nowMs);
+  const conditions = setCondition(old?.conditions ?? [], {
+    type: 'ReconcileError', status: 'True', reason: `${step.charAt(0).toUpperCase()}${step.slice(1)}Failed`, message: `${step}: ${msg}`, ...(gen === undefined ? {} : { observedGeneration: gen }),
+  }, nowIso);
+  return { conditions, lastError: { time: nowIso, step, message: msg } };
+}
+
+/** The `StorageSynced` condition: the members' volumes match spec.storage, or what is under way, or why not. */
+export function storageCondition(step: StorageStep, replacing: boolean, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+  const gen = generation === undefined ? {} : { observedGeneration: generation };
+  if (replacing) return { type: 'StorageSynced', status: 'False', reason: 'ReplacingStatefulSet', message: 'waiting for the old StatefulSet object to go (orphan cascade, done by the garbage collector); pods and PVCs stay', ...gen };
+  switch (step.kind) {
+    case 'none': return { type: 'StorageSynced', status: 'True', reason: 'InSync', message: 'member volumes match spec.storage', ...gen };
+    case 'expandClaims': return { type: 'StorageSynced', status: 'False', reason: 'ExpandingVolumes', message: `requesting ${step.size} for ${step.claims.join(', ')}`, ...gen };
+    case 'replaceStatefulSet': return { type: 'StorageSynced', status: 'False', reason: 'ReplacingStatefulSet', message: step.reason, ...gen };
+    case 'refuse': return { type: 'StorageSynced', status: 'False', reason: 'StorageChangeRefused', message: step.message, ...gen };
+  }
 }
 
 /** The `Restored` condition of a cluster created with spec.restore: True once its bootstrap members formed a cluster. */
@@ -528,6 +847,7 @@ function stepReason(step: PlanStep): string {
     case 'transferLeadership': return 'TransferringLeadership';
     case 'removeMember': return 'RemovingMember';
     case 'deletePod': return 'RollingPods';
+    case 'wipeMember': return 'ReplacingMember';
     default: return 'Settled';
   }
 }
@@ -538,6 +858,7 @@ function stepMessage(step: PlanStep): string {
     case 'addLearner': return `adding ${step.member} as a learner`;
     case 'promote': return `promoting ${step.member}`;
     case 'removeMember': return `removing ${step.member}`;
+    case 'wipeMember': return `deleting the PVC and pod of ${step.member} so it joins again empty`;
     default: return '';
   }
 }

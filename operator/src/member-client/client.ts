@@ -1,4 +1,4 @@
-// HTTP(S) client for one raftkv member's API (shared/API.md §2-3), as the operator and drills use it.
+// HTTP(S) client for one raftkv member's API (docs/api.md), as the operator and drills use it.
 // Follows 307 redirects to the leader itself (bounded), so a call may be sent to any member.
 // node:http(s) rather than fetch: fetch cannot be given a CA bundle without a dependency on undici,
 // and a member of a TLS cluster is trusted through the cluster's own `ca.crt` only.
@@ -32,7 +32,7 @@ export class MemberClientError extends Error {
     readonly url: string,
     /** HTTP status; 0 when the request never got an answer (connect error, timeout). */
     readonly status: number,
-    /** The member's error code (API.md §2) when it sent one. */
+    /** The member's error code (docs/api.md) when it sent one. */
     readonly code: string | undefined,
     message: string,
   ) {
@@ -127,6 +127,16 @@ export class MemberClient {
       return res.body.toString('utf8');
     } catch (err) {
       if (err instanceof MemberClientError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** DELETE /v1/kv/{key} (through the leader); resolves also when the key was absent. */
+  async delete(key: string): Promise<void> {
+    try {
+      await this.send('DELETE', `/v1/kv/${encodeURIComponent(key)}`);
+    } catch (err) {
+      if (err instanceof MemberClientError && err.status === 404) return;
       throw err;
     }
   }

@@ -21,6 +21,8 @@ export interface ObservedPod {
   readonly ready: boolean;
   /** Runs an older StatefulSet revision than the current one. */
   readonly outdated: boolean;
+  /** Being deleted (deletionTimestamp set). */
+  readonly terminating?: boolean;
 }
 
 /** Everything the planner decides from. */
@@ -41,6 +43,13 @@ export interface PlannerInput {
   readonly learnerMaxLagEntries: number;
   /** Pod name for an ordinal. */
   readonly memberNameOf: (ordinal: number) => string;
+  /** A RaftChaosDrill running against this cluster (`namespace/name`): no change is made meanwhile. */
+  readonly drillInProgress?: string | undefined;
+  /**
+   * A member to replace (annotation raftkv.dev/replace-member): removed, its PVC and pod deleted
+   * (`wiped` once done, from status.replacement), then added back as a learner and promoted.
+   */
+  readonly replace?: { readonly member: string; readonly ordinal: number | undefined; readonly wiped: boolean } | undefined;
 }
 
 /** Why the planner will not act now; each ends up as a condition reason and an Event. */
@@ -50,7 +59,9 @@ export type RefusalReason =
   | 'MemberUnhealthy'
   | 'ChangeInProgress'
   | 'LearnerNotCaughtUp'
-  | 'RolloutWaitingForHealth';
+  | 'RolloutWaitingForHealth'
+  | 'DrillInProgress'
+  | 'ReplacementRefused';
 
 /** The next step. `none` means the cluster matches the spec. */
 export type PlanStep =
@@ -62,6 +73,7 @@ export type PlanStep =
   | { readonly kind: 'transferLeadership'; readonly from: string; readonly to: string; readonly reason: string }
   | { readonly kind: 'removeMember'; readonly member: string }
   | { readonly kind: 'deletePod'; readonly pod: string; readonly reason: string }
+  | { readonly kind: 'wipeMember'; readonly member: string }
   | { readonly kind: 'refuse'; readonly reason: RefusalReason; readonly message: string };
 
 /** Largest cluster the CRD accepts. */
@@ -85,10 +97,18 @@ export function pickTransferTarget(members: readonly ObservedMember[], from: str
 /**
  * Decides the next step. Order of concerns: a valid spec; the StatefulSet exists (bootstrap);
  * a leader and a healthy quorum (otherwise nothing is safe); membership names we understand;
- * finish a half-done change (learner) before starting another; then scale by one member; then
- * an image rollout, followers first and the leader last after a transfer.
+ * finish a half-done change (learner) before starting another; then scale by one member (a
+ * scale-down removes dead members first and never a live voter whose removal would cost the
+ * quorum); then an image rollout: pods already down on an outdated revision first (so a bad
+ * rollout can be reverted), then followers, the leader last after a transfer.
  */
 export function plan(input: PlannerInput): PlanStep {
+  const step = planChange(input);
+  if (input.drillInProgress === undefined || step.kind === 'none' || step.kind === 'refuse' || step.kind === 'bootstrap') return step;
+  return refuse('DrillInProgress', `drill ${input.drillInProgress} is running; ${step.kind} waits until it has finished`);
+}
+
+function planChange(input: PlannerInput): PlanStep {
   const desired = input.desiredReplicas;
   if (!Number.isInteger(desired) || desired < 1 || desired > MAX_REPLICAS || desired % 2 === 0) {
     return refuse('InvalidReplicas', `spec.replicas=${desired} must be odd and in 1..${MAX_REPLICAS}`);
@@ -107,11 +127,20 @@ export function plan(input: PlannerInput): PlanStep {
   }
   const foreign = members.find((m) => m.ordinal === undefined);
   if (foreign !== undefined) return refuse('ChangeInProgress', `member ${foreign.name} is not a pod of this cluster; remove it by hand`);
-  const gap = members.findIndex((m, i) => m.ordinal !== i);
-  if (gap !== -1) return refuse('ChangeInProgress', `members are not the ordinals 0..${members.length - 1} (found ${members.map((m) => m.name).join(', ')})`);
-
+  const r = input.replace;
+  if (r !== undefined) {
+    const replacing = planReplacement(input, members, r);
+    if (replacing !== undefined) return replacing;
+  }
+  // Ordinals below spec.replicas must be 0..k-1 with no hole. Above it (a scale-down under way)
+  // any subset is fine: a dead member there is removed before the higher live ones.
+  const keptCount = members.filter((m) => (m.ordinal ?? 0) < desired).length;
+  const gap = members.findIndex((m, i) => i < keptCount && m.ordinal !== i);
   const n = members.length;
   const highest = members[n - 1];
+  const span = (highest?.ordinal ?? -1) + 1;
+  if (gap !== -1 || (span !== n && n <= desired)) return refuse('ChangeInProgress', `members are not the ordinals 0..${n - 1} (found ${members.map((m) => m.name).join(', ')})`);
+
   const learners = members.filter((m) => !m.voter);
   for (const learner of learners) {
     if (desired < n && learner === highest) return { kind: 'removeMember', member: learner.name };
@@ -120,11 +149,14 @@ export function plan(input: PlannerInput): PlanStep {
     return refuse('LearnerNotCaughtUp', `learner ${learner.name} is ${learner.healthy ? `${lag} entries behind (max ${input.learnerMaxLagEntries})` : 'not healthy yet'}`);
   }
 
-  const unhealthy = members.filter((m) => !m.healthy);
   const sts = input.statefulSetReplicas;
-  const needsChange = n !== desired || sts !== n || input.pods.some((p) => p.outdated);
-  if (needsChange && unhealthy.length > 0) {
-    return refuse('MemberUnhealthy', `waiting for ${unhealthy.map((m) => m.name).join(', ')} to be healthy before changing the cluster`);
+  const outdatedDown = new Set(input.pods.filter((p) => p.outdated && !p.ready).map((p) => p.name));
+  // Unhealthy members that block a change: not those a scale-down removes anyway, nor those on an
+  // outdated pod that is down already (the rollout replaces them first).
+  const blocking = members.filter((m) => !m.healthy && !(n > desired && (m.ordinal ?? 0) >= desired) && !outdatedDown.has(m.name));
+  const needsChange = n !== desired || sts !== span || input.pods.some((p) => p.outdated);
+  if (needsChange && blocking.length > 0) {
+    return refuse('MemberUnhealthy', `waiting for ${blocking.map((m) => m.name).join(', ')} to be healthy before changing the cluster`);
   }
 
   if (n < desired) {
@@ -132,23 +164,36 @@ export function plan(input: PlannerInput): PlanStep {
     if (sts > n + 1) return { kind: 'setStatefulSetReplicas', replicas: n + 1, reason: `more pods (${sts}) than members+1; one member joins at a time` };
     return { kind: 'addLearner', member: input.memberNameOf(n) };
   }
-  if (sts > n) return { kind: 'setStatefulSetReplicas', replicas: n, reason: `stop pods beyond the ${n} members` };
-  if (n > desired && highest !== undefined) {
-    if (highest.name === input.leader) {
-      const to = pickTransferTarget(members, highest.name);
-      if (to === undefined) return refuse('NoQuorum', `no healthy voter to take over from ${highest.name}`);
-      return { kind: 'transferLeadership', from: highest.name, to: to.name, reason: `leader ${highest.name} is being removed (scale down ${n}→${desired})` };
+  if (sts > span) return { kind: 'setStatefulSetReplicas', replicas: span, reason: `stop pods beyond the members (highest ${highest?.name ?? '-'})` };
+  if (n > desired) {
+    // Dead members first (removing one never costs a quorum), then the highest ordinal.
+    const leaving = members.filter((m) => (m.ordinal ?? 0) >= desired).sort((a, b) => Number(a.healthy) - Number(b.healthy) || (b.ordinal ?? 0) - (a.ordinal ?? 0));
+    const target = leaving[0];
+    if (target !== undefined) {
+      if (target.name === input.leader) {
+        const to = pickTransferTarget(members, target.name);
+        if (to === undefined) return refuse('NoQuorum', `no healthy voter to take over from ${target.name}`);
+        return { kind: 'transferLeadership', from: target.name, to: to.name, reason: `leader ${target.name} is being removed (scale down ${n}→${desired})` };
+      }
+      if (target.healthy && target.voter && healthyVoters - 1 < quorumOf(voters.length - 1)) {
+        return refuse('MemberUnhealthy', `removing ${target.name} would leave ${healthyVoters - 1} healthy of ${voters.length - 1} voters, below a quorum`);
+      }
+      return { kind: 'removeMember', member: target.name };
     }
-    return { kind: 'removeMember', member: highest.name };
   }
-  if (sts < n) return { kind: 'setStatefulSetReplicas', replicas: n, reason: `${n} members but only ${sts} pods` };
+  if (sts < span) return { kind: 'setStatefulSetReplicas', replicas: span, reason: `${n} members but only ${sts} pods` };
 
   const outdated = input.pods.filter((p) => p.outdated);
   if (outdated.length > 0) {
     // A pod just deleted is missing until the StatefulSet recreates it: count it as not ready.
     const missing: string[] = [];
     for (let i = 0; i < n; i++) if (!input.pods.some((p) => p.name === input.memberNameOf(i))) missing.push(input.memberNameOf(i));
-    const notReady = [...missing, ...input.pods.filter((p) => !p.ready).map((p) => p.name)];
+    if (missing.length > 0) return refuse('RolloutWaitingForHealth', `waiting for ${missing.join(', ')} to be recreated before replacing the next pod`);
+    // An outdated pod that is down already (crash-looping on a bad image, say) costs nothing to
+    // replace: it goes first, which is also what lets a bad rollout be reverted.
+    const down = outdated.filter((p) => !p.ready && p.name !== input.leader).sort((a, b) => b.name.localeCompare(a.name))[0];
+    if (down !== undefined) return { kind: 'deletePod', pod: down.name, reason: `replace ${down.name} first: not ready on an outdated revision` };
+    const notReady = input.pods.filter((p) => !p.ready).map((p) => p.name);
     if (notReady.length > 0) return refuse('RolloutWaitingForHealth', `waiting for ${notReady.join(', ')} to be ready before replacing the next pod`);
     const follower = outdated.filter((p) => p.name !== input.leader).sort((a, b) => b.name.localeCompare(a.name))[0];
     if (follower !== undefined) return { kind: 'deletePod', pod: follower.name, reason: `roll follower ${follower.name} to the new revision` };
@@ -158,4 +203,66 @@ export function plan(input: PlannerInput): PlanStep {
     return { kind: 'transferLeadership', from: leader, to: to.name, reason: `leader ${leader} is the last pod on the old revision` };
   }
   return { kind: 'none' };
+}
+
+/**
+ * The steps of a deliberate replacement of member `r.member` (ordinal below spec.replicas):
+ * remove it (leadership moved first; a live voter only when the rest keep a quorum), delete its
+ * PVC and pod so it starts empty, add it back as a learner, promote it (the learner rule above
+ * does that). undefined once it is a voter again after the wipe: the replacement is done.
+ */
+function planReplacement(input: PlannerInput, members: readonly ObservedMember[], r: NonNullable<PlannerInput['replace']>): PlanStep | undefined {
+  if (r.ordinal === undefined || r.ordinal >= input.desiredReplicas) {
+    return refuse('ReplacementRefused', `${r.member} is not a member pod of this cluster below spec.replicas=${input.desiredReplicas}`);
+  }
+  const m = members.find((x) => x.name === r.member);
+  if (!r.wiped) {
+    if (m === undefined) return { kind: 'wipeMember', member: r.member };
+    if (m.name === input.leader) {
+      const to = pickTransferTarget(members, m.name);
+      if (to === undefined) return refuse('NoQuorum', `no healthy voter to take over from ${m.name}`);
+      return { kind: 'transferLeadership', from: m.name, to: to.name, reason: `${m.name} is being replaced` };
+    }
+    const voters = members.filter((x) => x.voter);
+    const healthy = voters.filter((x) => x.healthy).length;
+    if (m.voter && m.healthy && healthy - 1 < quorumOf(voters.length - 1)) {
+      return refuse('ReplacementRefused', `removing ${m.name} would leave ${healthy - 1} healthy of ${voters.length - 1} voters, below a quorum`);
+    }
+    return { kind: 'removeMember', member: m.name };
+  }
+  if (m === undefined) {
+    if (!input.pods.some((p) => p.name === r.member && p.terminating !== true)) return refuse('ChangeInProgress', `waiting for the StatefulSet to recreate pod ${r.member} with an empty volume`);
+    return { kind: 'addLearner', member: r.member };
+  }
+  return undefined;
+}
+
+/** What the automatic replacement decides from. */
+export interface AutoReplaceInput {
+  readonly desiredReplicas: number;
+  readonly leader: string | undefined;
+  readonly members: readonly ObservedMember[];
+  /** When each unhealthy member was first seen unhealthy (status.members[].unhealthySince). */
+  readonly unhealthySinceMs: ReadonlyMap<string, number>;
+  readonly nowMs: number;
+  /** spec.replaceUnhealthyAfterSeconds in ms; 0 = never. */
+  readonly afterMs: number;
+}
+
+/**
+ * The member to replace automatically, if any: unhealthy for at least afterMs, below
+ * spec.replicas, not the leader, in a settled cluster (all members voters, as many as the spec
+ * asks) whose other voters keep a quorum (removing a dead voter never costs it). One at a time,
+ * lowest ordinal first.
+ */
+export function autoReplaceCandidate(input: AutoReplaceInput): string | undefined {
+  if (input.afterMs <= 0 || input.leader === undefined) return undefined;
+  const ms = input.members;
+  if (ms.length !== input.desiredReplicas || ms.some((m) => !m.voter || m.ordinal === undefined)) return undefined;
+  if (ms.filter((m) => m.healthy).length < quorumOf(ms.length)) return undefined;
+  const due = ms.filter((m) => {
+    const since = input.unhealthySinceMs.get(m.name);
+    return !m.healthy && m.name !== input.leader && (m.ordinal ?? Infinity) < input.desiredReplicas && since !== undefined && input.nowMs - since >= input.afterMs;
+  }).sort((a, b) => (a.ordinal ?? 0) - (b.ordinal ?? 0));
+  return due[0]?.name;
 }

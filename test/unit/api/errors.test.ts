@@ -28,6 +28,7 @@ test('every registry entry maps to its status, the error shape, and Retry-After 
     GONE: [410, undefined],
     MEMBER_REMOVED: [410, undefined],
     PRECONDITION_FAILED: [412, undefined],
+    IDEMPOTENCY_KEY_REUSED: [409, undefined],
     PAYLOAD_TOO_LARGE: [413, undefined],
     TOO_MANY_REQUESTS: [429, '1'],
     IDEMPOTENCY_WINDOW_FULL: [429, '1'],
@@ -97,7 +98,7 @@ test('every core refusal maps to a registry code', () => {
     LearnerNotCaughtUp: 409,
     UnknownMember: 404,
     AlreadyMember: 409,
-    InvalidConfChange: 400,
+    InvalidConfChange: 409, // names are validated first: promote a voter, remove the last voter
     ProposalTooLarge: 413,
   };
   for (const code of Object.keys(want) as RaftErrorCode[]) {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { MemberError } from '../../../daemon/src/server/errors.js';
 import { errorCode, raw, startApi } from './harness.js';
+import { LEADER_WAIT } from '../../../daemon/src/api/redirect.js';
 import type { TestApi } from './harness.js';
 
 let t: TestApi;
@@ -108,12 +109,18 @@ describe('kv', () => {
     const long = await fetch(`${t.url}/v1/kv?prefix=ls/&after=${'x'.repeat(5000)}`);
     assert.equal(long.status, 400);
     assert.match(((await long.json()) as { error: string }).error, /after is longer than/);
-    // Malformed percent-encoding is refused, not paged from U+FFFD; `+` is a space.
-    for (const q of ['after=%FF%FE', 'prefix=%E0%A4', 'after=%zz', 'prefix=ls/&consistency=%C0']) {
+    // Bytes that are not UTF-8 are refused (not paged from U+FFFD), and the message says which
+    // fault it is: not UTF-8, or a malformed escape. `+` is a space.
+    for (const [q, why] of [
+      ['after=%FF%FE', /query parameter after is not valid UTF-8/], ['prefix=%E0%A4', /query parameter prefix is not valid UTF-8/],
+      ['after=%zz', /query parameter after: malformed percent-encoding/], ['prefix=ls/&consistency=%C0', /query parameter consistency is not valid UTF-8/],
+    ] as const) {
       const r = await fetch(`${t.url}/v1/kv?${q}`);
       assert.equal(r.status, 400, q);
-      assert.match(((await r.json()) as { error: string }).error, /invalid percent-encoding/, q);
+      assert.match(((await r.json()) as { error: string }).error, why, q);
     }
+    // Present but empty is not "absent": a 400 that names the parameter.
+    for (const q of ['limit=', 'consistency=']) assert.equal((await fetch(`${t.url}/v1/kv?${q}`)).status, 400, q);
     await put('ls b', 'space');
     const spaced = (await (await fetch(`${t.url}/v1/kv?prefix=ls+b`)).json()) as { kvs: { key: string }[] };
     assert.deepEqual(spaced.kvs.map((k) => k.key), ['ls b']);
@@ -149,7 +156,9 @@ describe('input validation (400)', () => {
     ['bad percent-encoding', () => raw(t.url, 'PUT', '/v1/kv/%zz', 'v')],
     ['bad UTF-8 in a key', () => raw(t.url, 'GET', '/v1/kv/%ff%fe')],
     ['empty key', () => raw(t.url, 'PUT', '/v1/kv/', 'v')],
-    ['key longer than 4096 bytes', () => raw(t.url, 'PUT', `/v1/kv/${'é'.repeat(2049).split('').map(encodeURIComponent).join('')}`, 'v')],
+    ['key longer than 4096 characters', () => raw(t.url, 'PUT', `/v1/kv/${encodeURIComponent('é'.repeat(4097))}`, 'v')],
+    ['key longer than 4096 characters (4-byte characters)', () => raw(t.url, 'GET', `/v1/kv/${encodeURIComponent('😀'.repeat(4097))}`)],
+    ['prefix longer than 4096 characters', () => raw(t.url, 'GET', `/v1/kv?prefix=${encodeURIComponent('😀'.repeat(4097))}`)],
     ['If-Match not an integer', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'if-match': 'banana' })],
     ['If-Match negative', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'if-match': '-1' })],
     ['Fencing-Token without lock', () => raw(t.url, 'PUT', '/v1/kv/k', 'v', { 'fencing-token': '12' })],
@@ -158,13 +167,28 @@ describe('input validation (400)', () => {
     ['malformed txn JSON', () => raw(t.url, 'POST', '/v1/txn', '{"compare": [', { 'content-type': 'application/json' })],
     ['txn with a bad shape', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: 'nope' }))],
     ['txn with a bad compare target', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: [{ key: 'a', target: 'size', op: '=', value: 1 }] }))],
-    ['txn put value not base64', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 'a', value: '!!!' } }] }))],
+    ['txn put valueBase64 not base64', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 'a', valueBase64: 'hello world' } }] }))],
+    ['txn put valueBase64 without padding', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 'a', valueBase64: 'aGk' } }] }))],
+    ['txn put with both value and valueBase64', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 'a', value: 'hi', valueBase64: 'aGk=' } }] }))],
+    ['txn put with no value', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 'a' } }] }))],
+    ['txn put value not a string', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 'a', value: 5 } }] }))],
+    ['txn put with a misspelt field', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 'a', vaule: 'x' } }] }))],
+    ['txn with an unknown top-level field', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compares: [], success: [] }))],
+    ['txn compare value with both value and valueBase64', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: [{ key: 'a', target: 'value', op: '=', value: 'x', valueBase64: 'eA==' }] }))],
+    ['txn compare exists with valueBase64', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: [{ key: 'a', target: 'exists', op: '=', value: true, valueBase64: 'eA==' }] }))],
     ['txn with an empty key', () => raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ get: { key: '' } }] }))],
     ['lock owner not a string', () => raw(t.url, 'POST', '/v1/locks/x', '{"owner": 5, "ttlMs": 100}')],
     ['lock ttl missing', () => raw(t.url, 'POST', '/v1/locks/x', '{"owner": "a"}')],
+    ['lock ttl below the KV minimum', () => raw(t.url, 'POST', '/v1/locks/x', '{"owner": "a", "ttlMs": 99}')],
+    ['lock release with an empty token', () => raw(t.url, 'DELETE', '/v1/locks/x?token=')],
+    ['member add with a bad peer URL', () => raw(t.url, 'POST', '/v1/members', JSON.stringify({ name: 'n9', peerUrl: 'http://10.0.0.9:99999' }))],
+    ['member add with a bad name', () => raw(t.url, 'POST', '/v1/members', JSON.stringify({ name: '-x', peerUrl: '10.0.0.9:2380' }))],
+    ['member promote with a bad name', () => raw(t.url, 'POST', '/v1/members/%20x/promote')],
+    ['transfer to a bad name', () => raw(t.url, 'POST', '/v1/leader/transfer', JSON.stringify({ to: '' }))],
     ['lock release without token', () => raw(t.url, 'DELETE', '/v1/locks/x')],
     ['member add with a bad body', () => raw(t.url, 'POST', '/v1/members', '[]')],
     ['watch with a bad revision', () => raw(t.url, 'GET', '/v1/watch?prefix=a&fromRevision=x')],
+    ['watch with an empty revision', () => raw(t.url, 'GET', '/v1/watch?prefix=a&fromRevision=')],
   ];
   for (const [name, send] of cases) {
     test(name, async () => {
@@ -174,10 +198,33 @@ describe('input validation (400)', () => {
     });
   }
 
-  test('a key of exactly 4096 bytes is accepted', async () => {
-    const key = 'k'.repeat(4096);
-    const r = await raw(t.url, 'PUT', `/v1/kv/${key}`, 'v');
+  test('a key that is not UTF-8 says so; a malformed escape says that', async () => {
+    const notUtf8 = await raw(t.url, 'GET', '/v1/kv/%ff%fe');
+    assert.equal(notUtf8.status, 400);
+    assert.match(notUtf8.text, /key is not valid UTF-8/);
+    const malformed = await raw(t.url, 'GET', '/v1/kv/a%zz');
+    assert.equal(malformed.status, 400);
+    assert.match(malformed.text, /key: malformed percent-encoding/);
+  });
+
+  test('txn: "hello world" as valueBase64 is a 400 that says what base64 is, not stored garbage', async () => {
+    const r = await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 't', valueBase64: 'hello world' } }] }));
+    assert.equal(r.status, 400);
+    assert.match(r.text, /success\[0\]\.put\.valueBase64 must be standard base64/);
+    const both = await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ put: { key: 't', value: 'a', valueBase64: 'YQ==' } }] }));
+    assert.match(both.text, /either value \(UTF-8 text\) or valueBase64 \(binary\), not both/);
+    assert.equal((await raw(t.url, 'GET', '/v1/kv/t')).status, 404);
+  });
+
+  test('a key of exactly 4096 characters is accepted, 4-byte characters too (the bound JSON Schema states)', async () => {
+    const r = await raw(t.url, 'PUT', `/v1/kv/${'k'.repeat(4096)}`, 'v');
     assert.equal(r.status, 200, r.text);
+    const wide = '😀'.repeat(4096);
+    const w = await raw(t.url, 'PUT', `/v1/kv/${encodeURIComponent(wide)}`, 'v');
+    assert.equal(w.status, 200, w.text);
+    const list = await raw(t.url, 'GET', `/v1/kv?prefix=${encodeURIComponent(wide)}&after=${encodeURIComponent(wide.slice(0, -2))}`);
+    assert.equal(list.status, 200, list.text);
+    assert.equal((JSON.parse(list.text) as { kvs: unknown[] }).kvs.length, 1);
   });
 });
 
@@ -235,7 +282,7 @@ describe('leadership', () => {
     ['PUT', '/v1/kv/r?x=1', 'v'],
     ['DELETE', '/v1/kv/r'],
     ['POST', '/v1/txn', '{}'],
-    ['POST', '/v1/locks/l', '{"owner":"a","ttlMs":10}'],
+    ['POST', '/v1/locks/l', '{"owner":"a","ttlMs":1000}'],
     ['DELETE', '/v1/locks/l?token=3'],
     ['POST', '/v1/members', '{"name":"n9","peerUrl":"127.0.0.1:9","clientUrl":"http://127.0.0.1:8"}'],
     ['POST', '/v1/members/n2/promote'],
@@ -253,12 +300,40 @@ describe('leadership', () => {
     });
   }
 
-  test('without a leader, writes are 503 NO_LEADER with Retry-After', async () => {
+  test('a malformed write on a follower is 400 there, not a redirect to the same 400', async () => {
+    t.member.leaderIs = { name: 'n2', clientUrl: 'http://127.0.0.1:2381' };
+    for (const [method, path, body] of [
+      ['POST', '/v1/txn', ''], ['POST', '/v1/txn', '{"compare":"x"}'], ['POST', '/v1/locks/l', '{"owner":"a"}'], ['DELETE', '/v1/locks/l?token=x'],
+      ['POST', '/v1/members', '{"name":"n9"}'], ['POST', '/v1/leader/transfer', '{"to":""}'], ['POST', '/v1/members/-x/promote', undefined],
+      ['PUT', '/v1/kv/a%zz', 'v'], ['PUT', '/v1/kv/a', 'v'],
+    ] as const) {
+      const r = await raw(t.url, method, path, body, path === '/v1/kv/a' ? { 'if-match': 'x' } : {});
+      assert.equal(r.status, 400, `${method} ${path} ${body ?? ''}: ${r.text}`);
+    }
+  });
+
+  test('without a leader, writes are 503 NO_LEADER with Retry-After (after waiting LEADER_WAIT for an election)', async () => {
     t.member.leaderIs = null;
+    const startMs = Date.now();
     const r = await put('nl', 'v');
+    assert.ok(Date.now() - startMs >= LEADER_WAIT.defaultMaxWaitMs - 100, 'the write waited for an election first');
     assert.equal(r.status, 503);
     assert.equal(r.headers.get('retry-after'), '1');
     assert.equal(errorCode(await r.text()), 'NO_LEADER');
+  });
+
+  test('a write arriving during an election waits for the leader, then is served or redirected (no 503)', async () => {
+    t.member.leaderIs = null;
+    setTimeout(() => { t.member.leaderIs = 'self'; }, 300).unref();
+    const w = await put('elect', 'v');
+    assert.equal(w.status, 200, await w.clone().text());
+    t.member.leaderIs = null;
+    setTimeout(() => { t.member.leaderIs = { name: 'n2', clientUrl: 'http://127.0.0.1:2381' }; }, 300).unref();
+    const redirected = await raw(t.url, 'POST', '/v1/txn', '{}');
+    assert.equal(redirected.status, 307, redirected.text);
+    t.member.leaderIs = null;
+    setTimeout(() => { t.member.leaderIs = 'self'; }, 300).unref();
+    assert.equal((await fetch(`${t.url}/v1/kv/elect`)).status, 200);
   });
 
   test('a leader lost between check and propose still redirects (driver NotLeader)', async () => {
@@ -326,22 +401,38 @@ describe('preconditions, fencing, idempotency', () => {
     assert.equal(other.status, 200);
     assert.notDeepEqual(await json(other), first, 'a different key is a different write');
   });
+
+  test('an Idempotency-Key reused for a different kind of request is 409 IDEMPOTENCY_KEY_REUSED, not a 500 (schemathesis finding)', async () => {
+    const h = { 'idempotency-key': 'reused-1', 'content-type': 'application/json' };
+    assert.equal((await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ success: [{ get: { key: 'x' } }] }), h)).status, 200);
+    for (const [method, path, body] of [['PUT', '/v1/kv/reused', 'v'], ['DELETE', '/v1/kv/reused', undefined], ['POST', '/v1/locks/reused', '{"owner":"o","ttlMs":1000}'], ['DELETE', '/v1/locks/reused?token=1', undefined]] as const) {
+      const r = await raw(t.url, method, path, body, h);
+      assert.equal(r.status, 409, `${method} ${path}: ${r.text}`);
+      assert.equal(errorCode(r.text), 'IDEMPOTENCY_KEY_REUSED');
+      assert.match(r.text, /already used for a different request \(a txn/);
+    }
+  });
 });
 
 describe('txn', () => {
   test('compare/success/failure with results', async () => {
     await put('tx/a', 'A');
     const txn = {
-      compare: [{ key: 'tx/a', target: 'value', op: '=', value: Buffer.from('A').toString('base64') }],
-      success: [{ put: { key: 'tx/b', value: Buffer.from('B').toString('base64') } }, { get: { key: 'tx/a' } }, { delete: { key: 'tx/zz' } }],
+      compare: [{ key: 'tx/a', target: 'value', op: '=', value: 'A' }],
+      success: [{ put: { key: 'tx/b', value: 'hello world' } }, { put: { key: 'tx/bin', valueBase64: Buffer.from([0, 255, 10]).toString('base64') } }, { get: { key: 'tx/a' } }, { delete: { key: 'tx/zz' } }],
       failure: [],
     };
     const r = await raw(t.url, 'POST', '/v1/txn', JSON.stringify(txn), { 'content-type': 'application/json' });
     assert.equal(r.status, 200, r.text);
     const body = JSON.parse(r.text) as { succeeded: boolean; revision: number; results: { type: string; kv?: { value: string } | null }[] };
     assert.equal(body.succeeded, true);
-    assert.deepEqual(body.results.map((x) => x.type), ['put', 'get', 'delete']);
-    assert.equal(Buffer.from(body.results[1]?.kv?.value ?? '', 'base64').toString(), 'A');
+    assert.deepEqual(body.results.map((x) => x.type), ['put', 'put', 'get', 'delete']);
+    assert.equal(Buffer.from(body.results[2]?.kv?.value ?? '', 'base64').toString(), 'A');
+    // value is stored as its UTF-8 text, valueBase64 as the bytes it encodes.
+    assert.equal((await raw(t.url, 'GET', '/v1/kv/tx/b')).text, 'hello world');
+    assert.deepEqual(Buffer.from(await (await fetch(`${t.url}/v1/kv/tx/bin`)).arrayBuffer()), Buffer.from([0, 255, 10]));
+    const byBytes = await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: [{ key: 'tx/bin', target: 'value', op: '=', valueBase64: 'AP8K' }], success: [], failure: [] }));
+    assert.equal((JSON.parse(byBytes.text) as { succeeded: boolean }).succeeded, true, byBytes.text);
     const miss = await raw(t.url, 'POST', '/v1/txn', JSON.stringify({ compare: [{ key: 'tx/none', target: 'exists', op: '=', value: true }], success: [], failure: [{ get: { key: 'tx/none' } }] }));
     const mb = JSON.parse(miss.text) as { succeeded: boolean; results: { kv: unknown }[] };
     assert.equal(mb.succeeded, false);
@@ -443,11 +534,21 @@ describe('cluster routes', () => {
     assert.equal(t.member.faults, null);
   });
 
-  test('unknown routes are 404 JSON; wrong methods are 405', async () => {
+  test('unknown routes are 404 JSON; a known path with the wrong method is 405 with Allow', async () => {
     const r = await raw(t.url, 'GET', '/v2/nothing');
     assert.equal(r.status, 404);
     assert.equal(errorCode(r.text), 'NOT_FOUND');
-    assert.equal((await raw(t.url, 'POST', '/v1/kv/x')).status, 405);
+    for (const [method, path, allow] of [
+      ['POST', '/v1/kv/x', 'GET, HEAD, PUT, DELETE'], ['PATCH', '/v1/kv/a/b', 'GET, HEAD, PUT, DELETE'], ['DELETE', '/v1/kv', 'GET, HEAD'],
+      ['GET', '/v1/txn', 'POST'], ['PUT', '/v1/locks/job', 'POST, DELETE'], ['GET', '/v1/members/n2', 'DELETE'],
+      ['DELETE', '/v1/status', 'GET, HEAD, OPTIONS'], ['POST', '/healthz', 'GET, HEAD'], ['PUT', '/v1/snapshot', 'POST, GET, HEAD'],
+      ['GET', '/v1/leader/transfer', 'POST'], ['TRACE', '/v1/watch', 'GET, HEAD'], ['POST', '/v1/openapi.json', 'GET, HEAD'],
+    ] as const) {
+      const res = await raw(t.url, method, path);
+      assert.equal(res.status, 405, `${method} ${path}: ${res.text}`);
+      assert.equal(errorCode(res.text), 'METHOD_NOT_ALLOWED');
+      assert.deepEqual(String(res.headers['allow']).split(', ').sort(), allow.split(', ').sort(), `${method} ${path}`);
+    }
   });
 });
 

@@ -81,3 +81,11 @@ test('applied never exceeds committed', () => {
   c.appliedWithinCommit('a', 3, 3);
   violates('applied-le-committed', () => c.appliedWithinCommit('a', 4, 3));
 });
+
+test('exactly-once: one client command taking effect at two indexes is caught; at one index on every member it is not', () => {
+  const c = new SafetyChecker();
+  c.executed(2, 7, 41, 'n1');
+  c.executed(2, 7, 41, 'n2');
+  c.executed(2, 8, 44, 'n1');
+  assert.throws(() => c.executed(2, 7, 45, 'n3'), (e: unknown) => e instanceof PropertyViolation && e.property === 'exactly-once');
+});

@@ -77,7 +77,7 @@ test('re-added member with a fresh disk cannot help elect a stale leader', () =>
     // Found before the simulator wrote leader Readys asynchronously, before leaders told a
     // removed member its removal and before the rejoin nemesis: replayed without them (each
     // changes the schedule).
-    const opts = { seed, asyncLeaderWrites: false, notifyRemovedMembers: false, rejoinCycles: false, ...(nodes !== undefined ? { nodes } : {}) };
+    const opts = { seed, asyncLeaderWrites: false, notifyRemovedMembers: false, rejoinCycles: false, clientResends: false, ...(nodes !== undefined ? { nodes } : {}) };
     const r = runSimulation(opts);
     assert.ok(r.ok, `seed ${seed}: ${String(r.property)}: ${r.detail ?? ''}`);
     // 302583 no longer reaches the shape since members answer a stale leader with their term
@@ -96,7 +96,8 @@ test('re-added member with a fresh disk cannot help elect a stale leader', () =>
 // (pre-vote and check-quorum off) and, unable to campaign, never raised anyone's term. The core
 // now always answers a stale leader with its term. 2769 (--nodes 3): a learner promoted while
 // below its vote floor could not vote; with the removed leader gone the others never had a
-// quorum. Promotion now needs every committed entry. Each seed fails with the old rule.
+// quorum. Promotion now needs every committed entry. Each seed fails with the old rule. Found
+// before clients resent writes: replayed without resends.
 test('liveness: a re-added learner holding a higher term catches up; a promoted learner can vote', () => {
   const seeds = [
     { seed: 2002227, broken: { silentToStaleLeader: true }, rejoinCycles: false },
@@ -105,10 +106,25 @@ test('liveness: a re-added learner holding a higher term catches up; a promoted 
     { seed: 2769, nodes: 3, broken: { promoteBelowCommit: true }, rejoinCycles: true },
   ] as const;
   for (const c of seeds) {
-    const opts = { seed: c.seed, rejoinCycles: c.rejoinCycles, ...('nodes' in c ? { nodes: c.nodes } : {}) };
+    const opts = { seed: c.seed, rejoinCycles: c.rejoinCycles, clientResends: false, ...('nodes' in c ? { nodes: c.nodes } : {}) };
     const r = runSimulation(opts);
     assert.ok(r.ok, `seed ${c.seed}: ${String(r.property)}: ${r.detail ?? ''}`);
     const old = runSimulation({ ...opts, brokenVariants: c.broken });
     assert.equal(old.property, 'liveness', `seed ${c.seed} must fail liveness with ${Object.keys(c.broken).join('+')}`);
   }
+});
+
+// Clients resend a write that timed out with its sequence number (as raftctl's session does);
+// the state machine's sessions make it take effect once, across snapshots and restarts. Without
+// them the exactly-once checker fails.
+test('a resent write takes effect once: the exactly-once checker catches a state machine without sessions', () => {
+  let caught: SimResult | undefined;
+  for (let seed = 1; seed <= 20 && caught === undefined; seed++) {
+    const bad = runSimulation({ seed, brokenNoDedup: true, safetyTicks: 1500 });
+    if (!bad.ok) caught = bad;
+  }
+  assert.ok(caught !== undefined, 'no seed in 1..20 failed without sessions');
+  assert.equal(caught.property, 'exactly-once', `${String(caught.property)}: ${caught.detail ?? ''}`);
+  const good = runSimulation({ seed: caught.seed, safetyTicks: 1500 });
+  assert.ok(good.ok, `seed ${caught.seed} with sessions: ${String(good.property)}: ${good.detail ?? ''}`);
 });

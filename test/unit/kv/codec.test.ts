@@ -93,9 +93,9 @@ test('garbage, truncation and trailing bytes yield typed errors, never throws', 
 });
 
 test('decode enforces limits', () => {
-  const big = encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k'.repeat(4097), value: enc('v') });
+  const big = encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k'.repeat(4 * 4096 + 1), value: enc('v') });
   assert.equal(decodeCommand(big).ok, false);
-  assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k'.repeat(4096), value: enc('v') })).ok, true);
+  assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k'.repeat(4 * 4096), value: enc('v') })).ok, true);
   assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: '', value: enc('v') })).ok, false);
   const v = encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: new Uint8Array(11) });
   assert.equal(decodeCommand(v, { ...DEFAULT_KV_LIMITS, maxValueBytes: 10 }).ok, false);
@@ -104,7 +104,7 @@ test('decode enforces limits', () => {
   assert.equal(decodeCommand(encodeCommand({ op: 'lockAcquire', proposedAtMs: 1, name: 'n', owner: 'o', ttlMs: 1 })).ok, false, 'ttl below minimum');
   assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: enc(''), ifMatch: -1 })).ok, false);
   assert.equal(decodeCommand(encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: enc(''), ifMatch: 1.5 })).ok, false);
-  assert.match(validateCommand({ op: 'put', proposedAtMs: 1, key: 'x'.repeat(5000), value: enc('') }) ?? '', /exceeds|key/);
+  assert.match(validateCommand({ op: 'put', proposedAtMs: 1, key: 'x'.repeat(4 * 4096 + 1), value: enc('') }) ?? '', /exceeds|key/);
   assert.equal(validateCommand({ op: 'delete', proposedAtMs: 1, key: 'ok' }), null);
 });
 

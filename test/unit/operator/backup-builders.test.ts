@@ -73,7 +73,8 @@ test('restore init container: raftkv restore --skip-if-initialized with the memb
   for (const name of ['POD_NAME', 'RAFTKV_INITIAL_CLUSTER', 'RAFTKV_INITIAL_CLUSTER_STATE']) {
     assert.deepEqual(init?.env?.find((e) => e.name === name), member?.env?.find((e) => e.name === name), name);
   }
-  assert.deepEqual(init?.volumeMounts, [{ name: 'data', mountPath: '/var/lib/raftkv' }, { name: 'restore-source', mountPath: RESTORE_MOUNT_PATH, readOnly: true }]);
+  assert.deepEqual(init?.volumeMounts, [{ name: 'data', mountPath: '/var/lib/raftkv' }, { name: 'restore-source', mountPath: RESTORE_MOUNT_PATH, readOnly: true }, { name: 'tmp', mountPath: '/tmp' }]);
+  assert.equal(init?.securityContext?.readOnlyRootFilesystem, true);
   assert.deepEqual(pod?.volumes?.find((v) => v.name === 'restore-source'), { name: 'restore-source', persistentVolumeClaim: { claimName: 'old-backups', readOnly: true } });
   // Without spec.restore the StatefulSet is exactly what buildStatefulSet makes.
   assert.deepEqual(withRestore(buildStatefulSet(cluster(), inputs), cluster()), buildStatefulSet(cluster(), inputs));

@@ -10,7 +10,7 @@ import { cluster, inputs } from './fixtures.js';
 
 test('every owned object carries a controller owner reference to the RaftCluster', () => {
   const c = cluster();
-  for (const o of [buildPeerService(c), buildClientService(c), buildConfigMap(c, inputs), buildPodDisruptionBudget(c), buildStatefulSet(c, inputs)]) {
+  for (const o of [buildPeerService(c), buildClientService(c), buildConfigMap(c, inputs), buildPodDisruptionBudget(c, 2), buildStatefulSet(c, inputs)]) {
     assert.deepEqual(o.metadata?.ownerReferences, [{ apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', name: 'kv', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
     assert.equal(o.metadata?.namespace, 'prod');
   }
@@ -30,9 +30,10 @@ test('headless peer service publishes not-ready pods; client service does not', 
   assert.equal(buildClientService(cluster()).spec?.publishNotReadyAddresses, undefined);
 });
 
-test('PDB keeps a quorum of spec.replicas', () => {
-  assert.equal(buildPodDisruptionBudget(cluster({ replicas: 5 })).spec?.minAvailable, 3);
-  assert.equal(buildPodDisruptionBudget(cluster({ replicas: 1 })).spec?.minAvailable, 1);
+test('PDB selects voter pods only, with the minAvailable it is given', () => {
+  const pdb = buildPodDisruptionBudget(cluster({ replicas: 5 }), 4);
+  assert.equal(pdb.spec?.minAvailable, 4);
+  assert.deepEqual(pdb.spec?.selector?.matchLabels, { 'app.kubernetes.io/name': 'raftkv', 'app.kubernetes.io/instance': 'kv', 'raftkv.dev/role': 'voter' });
   assert.deepEqual([1, 2, 3, 4, 5, 9].map(quorumOf), [1, 2, 2, 3, 3, 5]);
 });
 
@@ -87,4 +88,57 @@ test('ordinals and durations parse strictly', () => {
   assert.throws(() => parseDurationMs('10'), RangeError);
   assert.throws(() => parseDurationMs(''), RangeError);
   assert.throws(() => parseDurationMs('5s junk'), RangeError);
+});
+
+test('member pods are hardened: non-root 1000, read-only root with /tmp an emptyDir, no capabilities, RuntimeDefault seccomp', () => {
+  const pod = buildStatefulSet(cluster(), inputs).spec?.template.spec;
+  assert.deepEqual(pod?.securityContext, { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+  const ctr = pod?.containers[0];
+  assert.deepEqual(ctr?.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+  // Writable mounts: the data volume and /tmp only.
+  assert.deepEqual(ctr?.volumeMounts?.filter((m) => m.readOnly !== true).map((m) => m.mountPath), ['/var/lib/raftkv', '/tmp']);
+  assert.ok(memberArgs(cluster()).some((a) => a === '--data-dir=/var/lib/raftkv/data'), 'the data dir is inside the data volume');
+  assert.deepEqual(pod?.volumes?.find((v) => v.name === 'tmp')?.emptyDir, { sizeLimit: '64Mi' });
+});
+
+test('placement: preferred anti-affinity on the hostname by default, required or none one field away, user affinity kept', () => {
+  const byDefault = buildStatefulSet(cluster(), inputs).spec?.template.spec?.affinity;
+  assert.deepEqual(byDefault, { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'raftkv', 'app.kubernetes.io/instance': 'kv' } }, topologyKey: 'kubernetes.io/hostname' } }] } });
+  const required = buildStatefulSet(cluster({ memberAntiAffinity: 'Required' }), inputs).spec?.template.spec?.affinity;
+  assert.equal(required?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.topologyKey, 'kubernetes.io/hostname');
+  assert.equal(required?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution, undefined);
+  assert.equal(buildStatefulSet(cluster({ memberAntiAffinity: 'None' }), inputs).spec?.template.spec?.affinity, undefined);
+  const nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }] } };
+  const mixed = buildStatefulSet(cluster({ affinity: { nodeAffinity } }), inputs).spec?.template.spec?.affinity;
+  assert.deepEqual(mixed?.nodeAffinity, nodeAffinity);
+  assert.ok(mixed?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution !== undefined, 'default anti-affinity added next to the user nodeAffinity');
+  const own = { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { x: 'y' } }, topologyKey: 'topology.kubernetes.io/zone' }] };
+  assert.deepEqual(buildStatefulSet(cluster({ affinity: { podAntiAffinity: own } }), inputs).spec?.template.spec?.affinity, { podAntiAffinity: own });
+});
+
+test('placement and pod additions reach the pod template; the operator keeps its own labels, env and flags', () => {
+  const sts = buildStatefulSet(cluster({
+    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' }],
+    tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'raftkv', effect: 'NoSchedule' }],
+    nodeSelector: { disk: 'ssd' },
+    priorityClassName: 'high',
+    pod: { labels: { team: 'a', 'app.kubernetes.io/instance': 'spoof' }, annotations: { 'prometheus.io/scrape': 'true' }, env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=512' }], extraArgs: ['--log-level=debug'] },
+  }), inputs);
+  const t = sts.spec?.template;
+  assert.deepEqual(t?.spec?.topologySpreadConstraints?.[0]?.labelSelector, { matchLabels: { 'app.kubernetes.io/name': 'raftkv', 'app.kubernetes.io/instance': 'kv' } }, 'missing labelSelector filled with the member selector');
+  assert.equal(t?.spec?.tolerations?.[0]?.key, 'dedicated');
+  assert.deepEqual(t?.spec?.nodeSelector, { disk: 'ssd' });
+  assert.equal(t?.spec?.priorityClassName, 'high');
+  assert.equal(t?.metadata?.labels?.['team'], 'a');
+  assert.equal(t?.metadata?.labels?.['app.kubernetes.io/instance'], 'kv', 'selector labels cannot be overridden');
+  assert.deepEqual(t?.metadata?.annotations, { 'prometheus.io/scrape': 'true' });
+  const ctr = t?.spec?.containers[0];
+  assert.equal(ctr?.env?.at(-1)?.name, 'NODE_OPTIONS');
+  assert.equal(ctr?.env?.[0]?.name, 'POD_NAME');
+  assert.equal(ctr?.args?.at(-1), '--log-level=debug');
+  assert.equal(ctr?.args?.[0], '--name=$(POD_NAME)');
+  // Nothing of it when unset.
+  const plain = buildStatefulSet(cluster(), inputs).spec?.template;
+  for (const k of ['topologySpreadConstraints', 'tolerations', 'nodeSelector', 'priorityClassName'] as const) assert.equal(plain?.spec?.[k], undefined, k);
+  assert.equal(plain?.metadata?.annotations, undefined);
 });

@@ -78,8 +78,9 @@ test('StatefulSet with tls and auth: Secrets mounted read-only, TLS flags, https
   assert.deepEqual(pod?.volumes, [
     { name: 'tls', secret: { secretName: 'kv-tls', defaultMode: 0o440 } },
     { name: 'auth-tokens', secret: { secretName: 'kv-tokens', defaultMode: 0o440, items: [{ key: 'file', path: 'tokens' }] } },
+    { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
   ]);
-  assert.deepEqual(ctr?.volumeMounts?.slice(1), [{ name: 'tls', mountPath: '/etc/raftkv/tls', readOnly: true }, { name: 'auth-tokens', mountPath: '/etc/raftkv/auth', readOnly: true }]);
+  assert.deepEqual(ctr?.volumeMounts?.slice(1, 3), [{ name: 'tls', mountPath: '/etc/raftkv/tls', readOnly: true }, { name: 'auth-tokens', mountPath: '/etc/raftkv/auth', readOnly: true }]);
   assert.equal(ctr?.readinessProbe?.httpGet?.scheme, 'HTTPS');
   assert.equal(ctr?.livenessProbe?.httpGet?.scheme, 'HTTPS');
   assert.equal(tlsSecretInEffect(sts), 'kv-tls');
@@ -90,7 +91,7 @@ test('StatefulSet with tls and auth: Secrets mounted read-only, TLS flags, https
   assert.deepEqual(user.spec?.template.spec?.volumes?.[1]?.secret?.items, [{ key: 'tokens', path: 'tokens' }]);
   // Off: nothing of it (known-bad direction: the plain cluster must not grow flags or volumes).
   const plain = buildStatefulSet(cluster({ tls: { enabled: false } }), inputs);
-  assert.equal(plain.spec?.template.spec?.volumes, undefined);
+  assert.deepEqual(plain.spec?.template.spec?.volumes?.map((v) => v.name), ['tmp']);
   assert.equal(plain.spec?.template.spec?.containers[0]?.readinessProbe?.httpGet?.scheme, undefined);
   assert.ok(!memberArgs(cluster()).some((a) => /^--(peer-|cert|key|auth)/.test(a) || a.includes('https://')));
   assert.equal(tlsSecretInEffect(plain), null);

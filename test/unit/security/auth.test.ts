@@ -119,6 +119,27 @@ describe('access table', () => {
     assert.equal(accessFor('POST', '/v1/members/n2/promote', open), 'admin');
     assert.equal(accessFor('GET', '/v1/snapshot', open), 'admin');
   });
+
+  test('a served path with a method it does not serve needs what its weakest route needs (the answer is 405, schemathesis finding)', async () => {
+    const open = new Set(['/healthz', '/readyz', '/metrics']);
+    assert.equal(accessFor('TRACE', '/healthz', open), 'open');
+    assert.equal(accessFor('TRACE', '/metrics', new Set()), 'read');
+    assert.equal(accessFor('PATCH', '/v1/kv/a', open), 'read');
+    assert.equal(accessFor('GET', '/v1/txn', open), 'write');
+    assert.equal(accessFor('PUT', '/v1/snapshot', open), 'admin');
+    const access: AccessControl = { tokens: { current: TokenTable.parse(TOKEN_FILE) }, openPaths: open };
+    const t = await startApi({ access });
+    try {
+      for (const path of ['/healthz', '/readyz', '/metrics']) {
+        const r = await fetch(`${t.url}${path}`, { method: 'PATCH' });
+        assert.equal(r.status, 405, `PATCH ${path}`);
+        assert.equal(r.headers.get('allow'), 'GET, HEAD');
+      }
+      assert.equal((await fetch(`${t.url}/v1/txn`)).status, 401, 'a protected path still wants credentials first');
+    } finally {
+      await t.close();
+    }
+  });
 });
 
 describe('401 and 403 on every protected route (real API server)', () => {

@@ -12,6 +12,7 @@ import { parseConsistency } from '../validate.js';
 import { encodeBackupHead } from '../../server/backup-file.js';
 import type { BackupHeader } from '../../server/backup-file.js';
 import { query, route } from './handler.js';
+import { waitLinearizableSoon } from '../redirect.js';
 
 /** Bytes written per chunk (backpressure is honoured between chunks). */
 const CHUNK_BYTES = 1024 * 1024;
@@ -21,7 +22,7 @@ export function registerBackupRoute(router: Router, ctx: ApiContext): void {
   router.get('/v1/snapshot', route(ctx, '/v1/snapshot', async (req, res) => {
     const startMs = performance.now();
     const consistency = parseConsistency(query(req, 'consistency'));
-    if (consistency === 'linearizable') await ctx.service.waitLinearizable();
+    if (consistency === 'linearizable') await waitLinearizableSoon(ctx.service, ctx.leaderWaitMs);
     const sm = resolveKvStateMachine(ctx.service.stateMachine);
     // One synchronous step: the image, its index and its revision describe the same state.
     const image = sm.snapshot();

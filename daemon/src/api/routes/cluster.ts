@@ -4,16 +4,18 @@
 import type { Router } from 'express';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { requireLeader } from '../redirect.js';
+import { requireLeaderSoon } from '../redirect.js';
 import { readJson } from '../respond.js';
-import { parseFaults, parseMemberAdd, parseTransfer } from '../validate.js';
+import { parseFaults, parseMemberAdd, parseMemberName, parseTransfer } from '../validate.js';
 import { param, route } from './handler.js';
+import { openApiDocument } from '../openapi.js';
+import type { DocumentAuth } from '../openapi.js';
 
 /** Status and members are fetched cross-origin by the status page of another member. */
 const CORS = { 'access-control-allow-origin': '*' } as const;
 
 /** Registers the cluster routes. `enableFaultInjection` off: POST /v1/debug/faults is 404. */
-export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFaultInjection: boolean): void {
+export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFaultInjection: boolean, auth: DocumentAuth | null): void {
   const { service } = ctx;
 
   // Preflight for browsers that send one (custom headers); the answers above are simple GETs.
@@ -28,38 +30,46 @@ export function registerClusterRoutes(router: Router, ctx: ApiContext, enableFau
   router.get('/v1/members', route(ctx, '/v1/members', () => Promise.resolve({ status: 200, body: { members: service.status().members }, headers: CORS })));
 
   router.post('/v1/members', route(ctx, '/v1/members', async (req) => {
-    requireLeader(service);
     const m = parseMemberAdd(await readJson(req, ctx.maxRequestBytes));
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     await service.addLearner(m);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.post('/v1/members/:name/promote', route(ctx, '/v1/members/:name/promote', async (req) => {
-    const name = param(req, 'name');
-    requireLeader(service);
+    const name = parseMemberName(param(req, 'name'));
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     await service.promote(name);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.delete('/v1/members/:name', route(ctx, '/v1/members/:name', async (req) => {
-    const name = param(req, 'name');
-    requireLeader(service);
+    const name = parseMemberName(param(req, 'name'));
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     await service.removeMember(name);
     return { status: 200, body: { members: service.status().members } };
   }));
 
   router.post('/v1/leader/transfer', route(ctx, '/v1/leader/transfer', async (req) => {
-    requireLeader(service);
     const t = parseTransfer(await readJson(req, ctx.maxRequestBytes));
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     const r = await service.transferLeadership(t.to);
     const leader = service.leader();
     return { status: 200, body: { leader: r.leader, clientUrl: leader?.name === r.leader ? leader.clientUrl : null } };
   }));
 
   router.post('/v1/snapshot', route(ctx, '/v1/snapshot', async () => {
-    requireLeader(service);
+    await requireLeaderSoon(service, ctx.leaderWaitMs);
     const r = await service.snapshotNow();
     return { status: 200, body: { index: r.index } };
+  }));
+
+  // The document is built once; it changes only with the code.
+  const openApi = JSON.stringify(openApiDocument(auth));
+  router.get('/v1/openapi.json', route(ctx, '/v1/openapi.json', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(openApi), ...CORS });
+    res.end(openApi);
+    return Promise.resolve(null);
   }));
 
   router.get('/healthz', route(ctx, '/healthz', () => Promise.resolve({ status: 200, body: { ok: true } })));

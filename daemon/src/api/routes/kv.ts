@@ -4,12 +4,12 @@
 // allocate closures.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiContext } from '../context.js';
-import { ApiError } from '../errors.js';
+import { ApiError, methodNotAllowed, outcomeMismatch } from '../errors.js';
 import type { KeyWrite, KvEntryView } from '../kv-port.js';
-import { requireLeader } from '../redirect.js';
+import { leaderElected, requireLeader, waitLinearizableSoon } from '../redirect.js';
 import { readBody, sendError, sendJson } from '../respond.js';
 import { REPLAYED_HEADER } from '../kv-port.js';
-import { INPUT_LIMITS, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath, parseQuery, parseSessionHeaders } from '../validate.js';
+import { INPUT_LIMITS, checkKeyLength, parseConsistency, parseFencingToken, parseIdempotencyKey, parseIfMatch, parseIntParam, parseKeyPath, parseQuery, parseSessionHeaders } from '../validate.js';
 
 const KEY_PREFIX = '/v1/kv/';
 const ROUTE_KEY = '/v1/kv/:key';
@@ -24,6 +24,9 @@ export const KV_ROUTES: readonly { readonly method: string; readonly path: strin
   { method: 'GET', path: ROUTE_LIST },
   { method: 'HEAD', path: ROUTE_LIST },
 ];
+
+const KEY_METHODS = KV_ROUTES.filter((r) => r.path === ROUTE_KEY).map((r) => r.method);
+const LIST_METHODS = KV_ROUTES.filter((r) => r.path === ROUTE_LIST).map((r) => r.method);
 
 /** Calls `fn`, turning a synchronous throw into a rejection so it reaches the error mapping. */
 function settle<T>(fn: () => Promise<T>): Promise<T> {
@@ -81,7 +84,7 @@ export function handleKvRequest(ctx: ApiContext, req: IncomingMessage, res: Serv
   const startMs = performance.now();
   const method = req.method ?? 'GET';
   if (path === ROUTE_LIST) {
-    if (method !== 'GET' && method !== 'HEAD') return finishError(ctx, res, new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/kv`), url, ROUTE_LIST, method, startMs);
+    if (method !== 'GET' && method !== 'HEAD') return finishError(ctx, res, methodNotAllowed(method, '/v1/kv', LIST_METHODS), url, ROUTE_LIST, method, startMs);
     serveList(ctx, res, url, q, method, startMs);
     return true;
   }
@@ -104,7 +107,7 @@ export function handleKvRequest(ctx: ApiContext, req: IncomingMessage, res: Serv
       serveDelete(ctx, req, res, url, key, startMs);
       return true;
     default:
-      return finishError(ctx, res, new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/kv/{key}`), url, ROUTE_KEY, method, startMs);
+      return finishError(ctx, res, methodNotAllowed(method, '/v1/kv/{key}', KEY_METHODS), url, ROUTE_KEY, method, startMs);
   }
 }
 
@@ -128,7 +131,7 @@ function serveGet(ctx: ApiContext, res: ServerResponse, url: string, q: number, 
     sendValue(ctx, res, url, key, method, startMs);
     return;
   }
-  settle(() => ctx.service.waitLinearizable()).then(
+  settle(() => waitLinearizableSoon(ctx.service, ctx.leaderWaitMs)).then(
     () => sendValue(ctx, res, url, key, method, startMs),
     (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, method, startMs),
   );
@@ -166,10 +169,10 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
     if (q !== -1) {
       const params = parseQuery(url.slice(q + 1));
       prefix = params.get('prefix') ?? '';
-      if (Buffer.byteLength(prefix) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `prefix is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+      checkKeyLength(prefix, 'prefix');
       const afterParam = params.get('after');
       if (afterParam !== undefined) {
-        if (Buffer.byteLength(afterParam) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `after is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
+        checkKeyLength(afterParam, 'after');
         after = afterParam;
       }
       limit = parseIntParam(params.get('limit'), 'limit', INPUT_LIMITS.defaultListLimit, INPUT_LIMITS.maxListLimit);
@@ -191,39 +194,59 @@ function serveList(ctx: ApiContext, res: ServerResponse, url: string, q: number,
     }
   };
   if (consistency === 'serializable') send();
-  else settle(() => ctx.service.waitLinearizable()).then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
+  else settle(() => waitLinearizableSoon(ctx.service, ctx.leaderWaitMs)).then(send, (err: unknown) => finishError(ctx, res, err, url, ROUTE_LIST, method, startMs));
 }
 
 function servePut(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
   let w: KeyWrite;
   try {
     w = keyWrite(ctx, req, key);
-    requireLeader(ctx.service);
   } catch (err) {
     finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs);
     return;
   }
-  readBody(req, ctx.maxRequestBytes, res).then(
-    (value) => propose(ctx, res, url, 'PUT', startMs, () => ctx.kv.encode.put({ ...w, value, proposedAtMs: Date.now() })),
-    (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs),
-  );
+  withLeader(ctx, res, url, 'PUT', startMs, () => {
+    readBody(req, ctx.maxRequestBytes, res).then(
+      (value) => propose(ctx, res, url, 'PUT', startMs, () => ctx.kv.encode.put({ ...w, value, proposedAtMs: Date.now() }), w.idempotencyKey),
+      (err: unknown) => finishError(ctx, res, err, url, ROUTE_KEY, 'PUT', startMs),
+    );
+  });
+}
+
+/**
+ * Runs `then` once this member may take the write: at once when a leader is known (the hot
+ * path stays synchronous), after a bounded wait while an election is under way; answers the
+ * redirect or 503 itself otherwise.
+ */
+function withLeader(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT' | 'DELETE', startMs: number, then: () => void): void {
+  const go = (): void => {
+    try {
+      requireLeader(ctx.service);
+    } catch (err) {
+      finishError(ctx, res, err, url, ROUTE_KEY, method, startMs);
+      return;
+    }
+    then();
+  };
+  const wait = leaderElected(ctx.service, ctx.leaderWaitMs);
+  if (wait === null) go();
+  else void wait.then(go);
 }
 
 function serveDelete(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: string, key: string, startMs: number): void {
   let w: KeyWrite;
   try {
     w = keyWrite(ctx, req, key);
-    requireLeader(ctx.service);
   } catch (err) {
     finishError(ctx, res, err, url, ROUTE_KEY, 'DELETE', startMs);
     return;
   }
   // A DELETE body carries nothing; let node discard it.
   req.resume();
-  propose(ctx, res, url, 'DELETE', startMs, () => ctx.kv.encode.delete({ ...w, proposedAtMs: Date.now() }));
+  withLeader(ctx, res, url, 'DELETE', startMs, () => propose(ctx, res, url, 'DELETE', startMs, () => ctx.kv.encode.delete({ ...w, proposedAtMs: Date.now() }), w.idempotencyKey));
 }
 
-function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT' | 'DELETE', startMs: number, encode: () => Uint8Array): void {
+function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT' | 'DELETE', startMs: number, encode: () => Uint8Array, idempotencyKey: string | undefined): void {
   let command: Uint8Array;
   try {
     command = encode();
@@ -238,7 +261,7 @@ function propose(ctx: ApiContext, res: ServerResponse, url: string, method: 'PUT
         let body: string;
         if (o.kind === 'put') body = `{"revision":${o.revision},"term":${o.term},"index":${o.index}}`;
         else if (o.kind === 'delete') body = `{"deleted":${o.deleted},"revision":${o.revision},"term":${o.term},"index":${o.index}}`;
-        else throw new Error(`unexpected outcome ${o.kind} for ${method}`);
+        else throw outcomeMismatch(o.kind, method === 'PUT' ? 'put' : 'delete', idempotencyKey);
         sendJson(res, 200, body, o.replayed ? REPLAYED : undefined);
         ctx.timer.observe(ROUTE_KEY, method, 200, startMs);
       } catch (err) {

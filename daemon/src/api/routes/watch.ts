@@ -7,7 +7,7 @@ import type { Request, Response, Router } from 'express';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import type { KvWatchEvent, KvWatchHandle } from '../kv-port.js';
-import { INPUT_LIMITS, parseIntParam } from '../validate.js';
+import { MAX_WIRE_INTEGER, checkKeyLength, parseIntParam } from '../validate.js';
 import { query, route } from './handler.js';
 
 /** Bounds of the watch streams. */
@@ -48,12 +48,12 @@ export class WatchHub {
 
   private open(req: Request, res: Response): void {
     const prefix = query(req, 'prefix') ?? '';
-    if (Buffer.byteLength(prefix) > INPUT_LIMITS.maxKeyBytes) throw new ApiError('BAD_REQUEST', `prefix is longer than ${INPUT_LIMITS.maxKeyBytes} bytes`);
-    const fromText = query(req, 'fromRevision') ?? query(req, 'from_revision');
+    checkKeyLength(prefix, 'prefix');
+    const fromText = query(req, 'fromRevision');
     const lastEventId = req.headers['last-event-id'];
     let fromRevision: number;
-    if (fromText !== undefined && fromText !== '') fromRevision = parseIntParam(fromText, 'fromRevision', 0, Number.MAX_SAFE_INTEGER);
-    else if (typeof lastEventId === 'string' && lastEventId !== '') fromRevision = parseIntParam(lastEventId, 'Last-Event-ID', 0, Number.MAX_SAFE_INTEGER) + 1;
+    if (fromText !== undefined) fromRevision = parseIntParam(fromText, 'fromRevision', 0, MAX_WIRE_INTEGER);
+    else if (typeof lastEventId === 'string') fromRevision = parseIntParam(lastEventId, 'Last-Event-ID', 0, MAX_WIRE_INTEGER) + 1;
     else fromRevision = 0; // from now
     if (this.watchers.size >= this.limits.maxWatchers) {
       throw new ApiError('TOO_MANY_REQUESTS', `too many open watches (at most ${this.limits.maxWatchers})`);

@@ -3,12 +3,12 @@
 import type { Request } from 'express';
 import type { Router } from 'express';
 import type { ApiContext } from '../context.js';
-import { ApiError } from '../errors.js';
+import { ApiError, outcomeMismatch } from '../errors.js';
 import { REPLAYED_HEADER } from '../kv-port.js';
 import type { TxnOpResultView, WriteMeta, WriteOutcome } from '../kv-port.js';
-import { requireLeader } from '../redirect.js';
+import { requireLeaderSoon } from '../redirect.js';
 import { readJson } from '../respond.js';
-import { parseIdempotencyKey, parseIntParam, parseLockAcquire, parseLockName, parseSessionHeaders, parseTxn } from '../validate.js';
+import { MAX_WIRE_INTEGER, parseIdempotencyKey, parseIntParam, parseLockAcquire, parseLockName, parseSessionHeaders, parseTxn } from '../validate.js';
 import { kvJson } from './kv.js';
 import { param, query, route } from './handler.js';
 
@@ -33,8 +33,8 @@ function replayedHeaders(o: WriteOutcome): Readonly<Record<string, string>> {
   return o.replayed ? REPLAYED : NO_HEADERS;
 }
 
-function unexpected(o: WriteOutcome, what: string): never {
-  throw new Error(`unexpected apply outcome '${o.kind}' for ${what}`);
+function unexpected(o: WriteOutcome, what: string, meta?: WriteMeta): never {
+  throw outcomeMismatch(o.kind, what, meta?.idempotencyKey);
 }
 
 function txnResultJson(r: TxnOpResultView): unknown {
@@ -49,39 +49,41 @@ function txnResultJson(r: TxnOpResultView): unknown {
 /** Registers POST /v1/txn, POST /v1/locks/:name and DELETE /v1/locks/:name. */
 export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
   router.post('/v1/txn', route(ctx, '/v1/txn', async (req) => {
-    requireLeader(ctx.service);
-    const txn = parseTxn(await readJson(req, ctx.maxRequestBytes));
+    // Validated before the leader check: a malformed request is a 400 on any member, never a
+    // redirect the client would follow only to get the 400 from the leader.
     const meta = writeMeta(ctx, req);
+    const txn = parseTxn(await readJson(req, ctx.maxRequestBytes));
+    await requireLeaderSoon(ctx.service, ctx.leaderWaitMs);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.txn({ ...txn, ...meta, proposedAtMs: Date.now() })));
-    if (o.kind !== 'txn') unexpected(o, 'txn');
+    if (o.kind !== 'txn') unexpected(o, 'txn', meta);
     return { status: 200, body: { succeeded: o.succeeded, revision: o.revision, results: o.results.map(txnResultJson) }, headers: replayedHeaders(o) };
   }));
 
   router.post('/v1/locks/:name', route(ctx, '/v1/locks/:name', async (req) => {
     const name = parseLockName(param(req, 'name'));
-    requireLeader(ctx.service);
-    const body = parseLockAcquire(await readJson(req, ctx.maxRequestBytes));
     const meta = writeMeta(ctx, req);
+    const body = parseLockAcquire(await readJson(req, ctx.maxRequestBytes));
+    await requireLeaderSoon(ctx.service, ctx.leaderWaitMs);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockAcquire({ ...meta, name, owner: body.owner, ttlMs: body.ttlMs, proposedAtMs: Date.now() })));
-    if (o.kind !== 'lock') unexpected(o, 'lock acquire');
+    if (o.kind !== 'lock') unexpected(o, 'lock acquire', meta);
     return { status: 200, body: { token: o.token, owner: o.owner }, headers: replayedHeaders(o) };
   }));
 
   router.delete('/v1/locks/:name', route(ctx, '/v1/locks/:name', async (req) => {
     const name = parseLockName(param(req, 'name'));
     const tokenText = query(req, 'token');
-    if (tokenText === undefined || tokenText === '') throw new ApiError('BAD_REQUEST', 'token query parameter is required: DELETE /v1/locks/{name}?token=F');
-    const token = parseIntParam(tokenText, 'token', 0, Number.MAX_SAFE_INTEGER);
-    requireLeader(ctx.service);
+    if (tokenText === undefined) throw new ApiError('BAD_REQUEST', 'token query parameter is required: DELETE /v1/locks/{name}?token=F');
+    const token = parseIntParam(tokenText, 'token', 0, MAX_WIRE_INTEGER);
     const meta = writeMeta(ctx, req);
+    await requireLeaderSoon(ctx.service, ctx.leaderWaitMs);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.lockRelease({ ...meta, name, token, proposedAtMs: Date.now() })));
-    if (o.kind !== 'unlock') unexpected(o, 'lock release');
+    if (o.kind !== 'unlock') unexpected(o, 'lock release', meta);
     return { status: 200, body: { released: o.released }, headers: replayedHeaders(o) };
   }));
 
   router.post('/v1/sessions', route(ctx, '/v1/sessions', async (req) => {
-    requireLeader(ctx.service);
     await readJson(req, ctx.maxRequestBytes); // no fields; the body, if any, is read and ignored
+    await requireLeaderSoon(ctx.service, ctx.leaderWaitMs);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.sessionOpen({ proposedAtMs: Date.now(), maxSessions: ctx.maxSessions })));
     if (o.kind !== 'session') unexpected(o, 'session open');
     // The id as a string: clients put it in a header, and JSON numbers above 2^53 would not survive.
@@ -90,7 +92,7 @@ export function registerWriteRoutes(router: Router, ctx: ApiContext): void {
 
   router.delete('/v1/sessions/:id', route(ctx, '/v1/sessions/:id', async (req) => {
     const id = parseIntParam(param(req, 'id'), 'session id', 0, Number.MAX_SAFE_INTEGER);
-    requireLeader(ctx.service);
+    await requireLeaderSoon(ctx.service, ctx.leaderWaitMs);
     const o = ctx.kv.outcome(await ctx.service.proposeCommand(ctx.kv.encode.sessionClose({ proposedAtMs: Date.now(), id })));
     if (o.kind !== 'sessionClosed') unexpected(o, 'session close');
     return { status: 200, body: { closed: o.closed } };
