@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
-import { Operator } from '../../operator/src/operator.js';
+import type { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
-import { FakeRaftCluster } from './fake-members.js';
+import { FakeRaftCluster, operatorOverFakes } from './fake-members.js';
 
 const CR = '/apis/raftkv.dev/v1alpha1/namespaces/default/raftclusters';
 const STS = '/apis/apps/v1/namespaces/default/statefulsets';
@@ -58,14 +58,7 @@ before(async () => {
   cp = await startKubeControlPlane();
   const root = repoRoot();
   await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'status-op',
-    log: { info: (o, m) => logLines.push(`INFO ${m ?? ''} ${JSON.stringify(o)}`), warn: (o, m) => logLines.push(`WARN ${m ?? ''} ${JSON.stringify(o)}`), error: (o, m) => logLines.push(`ERROR ${m ?? ''} ${JSON.stringify(o)}`) },
-    lease: { name: 'status-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (c, m) => fakes.get(c.metadata.name)?.urlOf(m) ?? 'http://127.0.0.1:1', memberClient: { requestTimeoutMs: 1000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 300, stepRequeueMs: 100, learnerMaxLagEntries: 10 },
-    queue: { baseDelayMs: 50, maxDelayMs: 1000, maxKeys: 100 },
-  });
+  op = operatorOverFakes(cp.kubeConfig(), 'status-op', fakes, logLines, { queue: { baseDelayMs: 50, maxDelayMs: 1000, maxKeys: 100 } });
   await op.start();
 });
 

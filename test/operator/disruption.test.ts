@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
-import { Operator } from '../../operator/src/operator.js';
-import { FakeRaftCluster } from './fake-members.js';
+import type { Operator } from '../../operator/src/operator.js';
+import { FakeRaftCluster, operatorOverFakes } from './fake-members.js';
 
 const CR = '/apis/raftkv.dev/v1alpha1/namespaces/default/raftclusters';
 const PODS = '/api/v1/namespaces/default/pods';
@@ -73,13 +73,7 @@ before(async () => {
   cp = await startKubeControlPlane({ controllerManager: true });
   const root = repoRoot();
   await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'pdb-op',
-    log: { info: (o, m) => logLines.push(`INFO ${m ?? ''} ${JSON.stringify(o)}`), warn: (o, m) => logLines.push(`WARN ${m ?? ''} ${JSON.stringify(o)}`), error: (o, m) => logLines.push(`ERROR ${m ?? ''} ${JSON.stringify(o)}`) },
-    lease: { name: 'pdb-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (c, m) => fakes.get(c.metadata.name)?.urlOf(m) ?? 'http://127.0.0.1:1', memberClient: { requestTimeoutMs: 1000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 300, stepRequeueMs: 100, learnerMaxLagEntries: 10 },
-  });
+  op = operatorOverFakes(cp.kubeConfig(), 'pdb-op', fakes, logLines);
   await op.start();
 });
 

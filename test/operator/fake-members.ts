@@ -4,6 +4,8 @@
 // redirect rule, and records every membership call in order.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Operator } from '../../operator/src/operator.js';
+import type { OperatorOptions } from '../../operator/src/operator.js';
 
 /** A member of the fake cluster. */
 export interface FakeMember {
@@ -152,4 +154,22 @@ export class FakeRaftCluster {
     }
     return this.send(res, 404, { error: `no route ${method} ${path}`, code: 'NotFound' });
   }
+}
+
+/**
+ * An Operator in this process against `kubeConfig`, with fast polls and leases, whose members are
+ * the FakeRaftCluster registered in `fakes` under the RaftCluster's name; log lines go to `logLines`.
+ */
+export function operatorOverFakes(kubeConfig: OperatorOptions['kubeConfig'], identity: string, fakes: ReadonlyMap<string, FakeRaftCluster>, logLines: string[], extra: Partial<OperatorOptions> = {}): Operator {
+  const line = (level: string) => (o: object, m?: string): void => {
+    logLines.push(`${level} ${m ?? ''} ${JSON.stringify(o)}`);
+  };
+  return new Operator({
+    kubeConfig, namespaces: ['default'], identity,
+    log: { info: line('INFO'), warn: line('WARN'), error: line('ERROR') },
+    lease: { name: identity, namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
+    memberUrl: (c, m) => fakes.get(c.metadata.name)?.urlOf(m) ?? 'http://127.0.0.1:1', memberClient: { requestTimeoutMs: 1000, maxRedirects: 3 },
+    raftCluster: { pollIntervalMs: 300, stepRequeueMs: 100, learnerMaxLagEntries: 10 },
+    ...extra,
+  });
 }

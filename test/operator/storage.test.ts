@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
-import { Operator } from '../../operator/src/operator.js';
+import type { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
-import { FakeRaftCluster } from './fake-members.js';
+import { FakeRaftCluster, operatorOverFakes } from './fake-members.js';
 
 const CR = '/apis/raftkv.dev/v1alpha1/namespaces/default/raftclusters';
 const STS = '/apis/apps/v1/namespaces/default/statefulsets';
@@ -70,13 +70,7 @@ before(async () => {
     const r = await cp.request('POST', '/apis/storage.k8s.io/v1/storageclasses', { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name }, provisioner: 'example.com/none', allowVolumeExpansion: allow });
     assert.equal(r.status, 201, JSON.stringify(r.body));
   }
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'storage-op',
-    log: { info: (o, m) => logLines.push(`INFO ${m ?? ''} ${JSON.stringify(o)}`), warn: (o, m) => logLines.push(`WARN ${m ?? ''} ${JSON.stringify(o)}`), error: (o, m) => logLines.push(`ERROR ${m ?? ''} ${JSON.stringify(o)}`) },
-    lease: { name: 'storage-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (c, m) => fakes.get(c.metadata.name)?.urlOf(m) ?? 'http://127.0.0.1:1', memberClient: { requestTimeoutMs: 1000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 300, stepRequeueMs: 100, learnerMaxLagEntries: 10 },
-  });
+  op = operatorOverFakes(cp.kubeConfig(), 'storage-op', fakes, logLines);
   await op.start();
 });
 
