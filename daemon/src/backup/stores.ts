@@ -82,7 +82,8 @@ export function metaFromS3(md: Readonly<Record<string, string>>): BackupMeta | n
   return { sha256, revision, index, member };
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync a directory so a rename in it survives a crash (the file's own fsync does not cover it). */
+export async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();

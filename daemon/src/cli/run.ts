@@ -19,6 +19,7 @@ import { SNAPSHOT_PART_RE, planPrune, snapshotNames, sortSnapshots, stalePartFil
 import { renderStatusTable, statusJson } from './status-table.js';
 import { runSnapshotUrlCommand } from './snapshot-url.js';
 import { openMemberBackup } from './member-backup.js';
+import { syncDir } from '../backup/stores.js';
 import { MAX_TOKEN_FILE_BYTES, TokenFileUnusable, tokenFromFileText } from './token-file.js';
 import type { MemberRow, StatusBody } from './status-table.js';
 
@@ -190,16 +191,6 @@ interface SavedBackup {
   readonly index: string;
   readonly revision: string;
   readonly ms: number;
-}
-
-/** fsync a directory so a rename in it survives a crash (the file's own fsync does not cover it). */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /**
