@@ -28,7 +28,7 @@ interface Args {
   maxMinutes: number;
 }
 
-const BROKEN = ['commitPreviousTermByCount', 'voteTwiceInTerm', 'readIndexWithoutQuorum', 'voteWithoutConf', 'neverSendSnapshot', 'silentToStaleLeader', 'promoteBelowCommit'] as const;
+const BROKEN = ['commitPreviousTermByCount', 'voteTwiceInTerm', 'readIndexWithoutQuorum', 'voteWithoutConf', 'neverSendSnapshot', 'silentToStaleLeader', 'promoteBelowCommit', 'trustStaleAcks'] as const;
 const USAGE = `usage: main.js [--seeds N [--first S | --first-from-commit]] [--seed N] [--trace] [--nodes 3|5|7[,..]] [--ticks N] [--broken ${BROKEN.join('|')}] [--keep-going] [--workers N] [--max-minutes M]`;
 /** Seeds drawn from a commit hash fall in 1..COMMIT_SEED_SPACE (far from the small pinned seeds). */
 const COMMIT_SEED_SPACE = 1_000_000_000;

@@ -1059,6 +1059,11 @@ export class RawNode {
   }
 
   private handleAppendAck(m: Message, pr: Progress): void {
+    // A probing leader has sent nothing below its probe point since the progress began: a lower
+    // ack answers an Append sent to an earlier incarnation of this name (removed, wiped, re-added)
+    // and would set a match the new log does not have, after which its rejections look stale
+    // forever (simulator seed 5099160 --nodes 5).
+    if (pr.state === 'probe' && m.index < pr.next - 1 && this.cfg.brokenVariants?.trustStaleAcks !== true) return;
     const wasPaused = pr.isPaused();
     if (pr.maybeUpdate(m.index)) {
       pr.lastProgressTick = this.tickCount;

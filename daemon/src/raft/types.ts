@@ -178,6 +178,8 @@ export interface BrokenVariants {
   readonly silentToStaleLeader?: boolean;
   /** Promote a learner within maxLearnerLagEntries even if it lacks committed entries (liveness only). */
   readonly promoteBelowCommit?: boolean;
+  /** Count an ack below the probe point (from an earlier incarnation of a re-added name) (liveness only). */
+  readonly trustStaleAcks?: boolean;
 }
 
 export interface RaftConfig {
