@@ -182,6 +182,8 @@ const schemas: Obj = {
             { type: 'object', required: ['type', 'key', 'revision'], additionalProperties: false, properties: { type: { const: 'put' }, key: { type: 'string' }, revision: wireInt('Revision of the put.') } },
             { type: 'object', required: ['type', 'key', 'deleted'], additionalProperties: false, properties: { type: { const: 'delete' }, key: { type: 'string' }, deleted: { type: 'boolean' } } },
             { type: 'object', required: ['type', 'key', 'kv'], additionalProperties: false, properties: { type: { const: 'get' }, key: { type: 'string' }, kv: { oneOf: [ref('KeyValue'), { type: 'null' }] } } },
+            // A replayed txn (Idempotency-Replayed: true): the window keeps outcomes, not the values its gets saw.
+            { type: 'object', required: ['type', 'key', 'forgotten'], additionalProperties: false, properties: { type: { const: 'get' }, key: { type: 'string' }, forgotten: { const: true } } },
           ],
         },
       },
@@ -282,7 +284,7 @@ const parameters: Obj = {
   },
   SessionId: {
     name: 'Session-Id', in: 'header', required: false,
-    description: 'Exactly-once writes through a client session (POST /v1/sessions): the session id, with Session-Seq. Not together with Idempotency-Key.',
+    description: 'Exactly-once writes through a client session (POST /v1/sessions): the session id, with Session-Seq. With both a session and an Idempotency-Key the session decides retries and the key is not recorded.',
     schema: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', example: '118' },
   },
   SessionSeq: {

@@ -171,13 +171,12 @@ export function parseIdempotencyKey(header: string | undefined): string | undefi
 }
 
 /**
- * `Session-Id` and `Session-Seq` (both, or neither): positive integers. A write carries either
- * them or an Idempotency-Key, not both (which one would decide a retry would be ambiguous).
+ * `Session-Id` and `Session-Seq` (both, or neither): positive integers. With an Idempotency-Key
+ * as well, the session decides retries and the key is not recorded (the callers drop it).
  */
-export function parseSessionHeaders(idHeader: string | undefined, seqHeader: string | undefined, idempotencyKey: string | undefined): { id: number; seq: number } | undefined {
+export function parseSessionHeaders(idHeader: string | undefined, seqHeader: string | undefined): { id: number; seq: number } | undefined {
   if (idHeader === undefined && seqHeader === undefined) return undefined;
   if (idHeader === undefined || seqHeader === undefined) bad('Session-Id and Session-Seq go together');
-  if (idempotencyKey !== undefined) bad('a write carries Session-Id/Session-Seq or an Idempotency-Key, not both');
   const positive = (v: string, name: string): number => {
     const t = v.trim();
     if (!NON_NEG_INT.test(t)) bad(`${name} must be a positive integer`);

@@ -47,10 +47,14 @@ describe('client sessions and the idempotency window over HTTP', () => {
   });
 
   test('bad session headers are 400; the session bound is 429 TOO_MANY_SESSIONS', async () => {
-    for (const headers of [{ 'session-id': '1' }, { 'session-id': 'x', 'session-seq': '1' }, { 'session-id': '1', 'session-seq': '0' }, { 'session-id': '1', 'session-seq': '1', 'idempotency-key': 'k' }]) {
+    for (const headers of [{ 'session-id': '1' }, { 'session-id': 'x', 'session-seq': '1' }, { 'session-id': '1', 'session-seq': '0' }]) {
       const r = await raw(t.url, 'PUT', '/v1/kv/b', 'v', headers);
       assert.equal(r.status, 400, JSON.stringify(headers));
     }
+    // With a key as well the session decides: session 999 is not open, so 410 and nothing applied.
+    const both = await raw(t.url, 'PUT', '/v1/kv/b', 'v', { 'session-id': '999', 'session-seq': '1', 'idempotency-key': 'k' });
+    assert.equal(both.status, 410, both.text);
+    assert.equal(errorCode(both.text), 'SESSION_UNKNOWN');
     const a = await raw(t.url, 'POST', '/v1/sessions');
     const b = await raw(t.url, 'POST', '/v1/sessions');
     const c = await raw(t.url, 'POST', '/v1/sessions');

@@ -50,15 +50,14 @@ function keyWrite(ctx: ApiContext, req: IncomingMessage, key: string): KeyWrite 
   const h = req.headers;
   const w: { -readonly [K in keyof KeyWrite]: KeyWrite[K] } = { key, proposedAtMs: 0 };
   const idem = parseIdempotencyKey(oneHeader(h['idempotency-key']));
-  if (idem !== undefined) {
-    w.idempotencyKey = idem;
-    w.idempotencyBudgetBytes = ctx.idempotencyBudgetBytes;
-  }
   const sid = oneHeader(h['session-id']);
   const sseq = oneHeader(h['session-seq']);
-  if (sid !== undefined || sseq !== undefined) {
-    const session = parseSessionHeaders(sid, sseq, idem);
-    if (session !== undefined) w.session = session;
+  const session = sid !== undefined || sseq !== undefined ? parseSessionHeaders(sid, sseq) : undefined;
+  // A session and a key: the session decides retries (documented in the OpenAPI document).
+  if (session !== undefined) w.session = session;
+  else if (idem !== undefined) {
+    w.idempotencyKey = idem;
+    w.idempotencyBudgetBytes = ctx.idempotencyBudgetBytes;
   }
   const ifMatch = parseIfMatch(oneHeader(h['if-match']));
   if (ifMatch !== undefined) w.ifMatch = ifMatch;

@@ -20,9 +20,10 @@ function oneHeader(req: Request, name: string): string | undefined {
 /** Idempotency-Key (with this member's budget stamped) or Session-Id/Session-Seq. */
 function writeMeta(ctx: ApiContext, req: Request): WriteMeta {
   const idem = parseIdempotencyKey(oneHeader(req, 'idempotency-key'));
-  const session = parseSessionHeaders(oneHeader(req, 'session-id'), oneHeader(req, 'session-seq'), idem);
-  if (idem !== undefined) return { idempotencyKey: idem, idempotencyBudgetBytes: ctx.idempotencyBudgetBytes, proposedAtMs: Date.now() };
+  const session = parseSessionHeaders(oneHeader(req, 'session-id'), oneHeader(req, 'session-seq'));
+  // A session and a key: the session decides retries (documented in the OpenAPI document).
   if (session !== undefined) return { session, proposedAtMs: Date.now() };
+  if (idem !== undefined) return { idempotencyKey: idem, idempotencyBudgetBytes: ctx.idempotencyBudgetBytes, proposedAtMs: Date.now() };
   return { proposedAtMs: Date.now() };
 }
 
