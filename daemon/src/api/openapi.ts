@@ -284,7 +284,7 @@ const parameters: Obj = {
   },
   SessionId: {
     name: 'Session-Id', in: 'header', required: false,
-    description: 'Exactly-once writes through a client session (POST /v1/sessions): the session id, with Session-Seq. With both a session and an Idempotency-Key the session decides retries and the key is not recorded.',
+    description: 'Exactly-once writes through a client session (POST /v1/sessions): the session id, always together with Session-Seq (one without the other is a 400). Accepted on every write (PUT/DELETE /v1/kv/{key}, POST /v1/txn, POST/DELETE /v1/locks/{name}); the operations do not list the pair because OpenAPI cannot say that two headers go together. With both a session and an Idempotency-Key the session decides retries and the key is not recorded.',
     schema: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', example: '118' },
   },
   SessionSeq: {
@@ -322,7 +322,7 @@ const responses: Obj = {
 
 const kvWrite = (summary: string, description: string): Obj => ({
   summary, description,
-  parameters: [param('IfMatch'), param('FencingToken'), param('IdempotencyKey'), param('SessionId'), param('SessionSeq')],
+  parameters: [param('IfMatch'), param('FencingToken'), param('IdempotencyKey')],
   responses: { ...WRITE_ERRORS, 409: resp('Conflict'), 412: resp('PreconditionFailed') },
 });
 
@@ -416,7 +416,7 @@ const paths: Obj = {
     post: {
       operationId: 'txn', tags: ['kv'], summary: 'Transaction',
       description: 'Compare-and-swap over several keys. Values are given as value (UTF-8 text) or valueBase64 (any bytes), exactly one of the two; responses carry values as base64. Followers redirect (307) to the leader.',
-      parameters: [param('IdempotencyKey'), param('SessionId'), param('SessionSeq')],
+      parameters: [param('IdempotencyKey')],
       requestBody: jsonBody(ref('TxnRequest'), TXN_EXAMPLE),
       responses: {
         200: ok('The txn ran (succeeded says which branch).', ref('TxnResult'), {
@@ -432,21 +432,21 @@ const paths: Obj = {
     post: {
       operationId: 'acquireLock', tags: ['locks'], summary: 'Acquire a lock',
       description: 'Acquires the lock for owner (409 while another owner holds it; the same owner re-acquiring renews it). The token fences writes (Fencing-Token header).',
-      parameters: [param('IdempotencyKey'), param('SessionId'), param('SessionSeq')],
+      parameters: [param('IdempotencyKey')],
       requestBody: jsonBody(ref('LockRequest'), { owner: 'backup-7f9c', ttlMs: 60000 }),
       responses: { 200: ok('Held.', ref('LockResult'), { token: 12, owner: 'backup-7f9c' }), ...WRITE_ERRORS, 409: resp('Conflict') },
     },
     delete: {
       operationId: 'releaseLock', tags: ['locks'], summary: 'Release a lock',
       description: '409 when the lock is not held or token is not its current token.',
-      parameters: [{ name: 'token', in: 'query', required: true, description: 'The token the acquire answered.', schema: { type: 'integer', minimum: 0, maximum: MAX_WIRE_INTEGER }, example: 12 }, param('IdempotencyKey'), param('SessionId'), param('SessionSeq')],
+      parameters: [{ name: 'token', in: 'query', required: true, description: 'The token the acquire answered.', schema: { type: 'integer', minimum: 0, maximum: MAX_WIRE_INTEGER }, example: 12 }, param('IdempotencyKey')],
       responses: { 200: ok('Released.', ref('ReleaseResult'), { released: true }), ...WRITE_ERRORS, 409: resp('Conflict') },
     },
   },
   '/v1/sessions': {
     post: {
       operationId: 'openSession', tags: ['sessions'], summary: 'Open a client session',
-      description: 'A session makes writes exactly-once at the cost of memory per client, not per request (Raft dissertation 6.3): send Session-Id and an increasing Session-Seq with each write. Idle sessions expire after ttlMs. The body, if any, is ignored. Followers redirect (307) to the leader.',
+      description: 'A session makes writes exactly-once at the cost of memory per client, not per request (Raft dissertation 6.3): send the headers Session-Id and an increasing Session-Seq (components/parameters SessionId, SessionSeq; both or neither) with each write. Idle sessions expire after ttlMs. The body, if any, is ignored. Followers redirect (307) to the leader.',
       responses: {
         201: ok('Opened.', { type: 'object', required: ['id', 'ttlMs'], additionalProperties: false, properties: { id: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' }, ttlMs: { type: 'integer', minimum: 1 } } }, { id: '118', ttlMs: 600000 }),
         ...WRITE_ERRORS,
