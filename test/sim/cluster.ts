@@ -993,6 +993,28 @@ class Simulation {
     n.decommissioned = true;
   }
 
+  /**
+   * A joiner started for an addLearner that never committed (the proposal was lost with its
+   * leader) waits outside every configuration for an add that no one will retry once faults stop;
+   * an operator deletes such a failed join. Shut down: left running it would hold its term forever.
+   */
+  private abandonOrphans(): void {
+    const known = new Set<NodeId>();
+    for (const n of this.nodes.values()) {
+      if (n.raw === null) continue;
+      const cs = n.raw.status().confState;
+      for (const id of [...cs.voters, ...cs.learners]) known.add(id);
+    }
+    for (const n of this.nodes.values()) {
+      if (n.raw === null || n.decommissioned) continue;
+      const cs = n.raw.status().confState;
+      if (cs.voters.length === 0 && cs.learners.length === 0 && !known.has(n.id)) {
+        this.crash(n, 'join never committed: shut down');
+        n.decommissioned = true;
+      }
+    }
+  }
+
   private endRejoin(why: string): void {
     this.log(() => `rejoin: ${this.rejoin?.target ?? '?'} healed (${why})`);
     this.rejoin = null;
@@ -1090,6 +1112,7 @@ class Simulation {
     this.partitionUntil = -1;
     this.abandonJoin();
     this.rejoin = null;
+    this.abandonOrphans();
     for (const n of this.nodes.values()) {
       n.clock = 'normal';
       n.crashPhase = null;
