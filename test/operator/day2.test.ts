@@ -8,7 +8,7 @@ import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
 import type { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
-import { FakeRaftCluster, operatorOverFakes } from './fake-members.js';
+import { FakeRaftCluster, operatorOverFakes, pollUntil } from './fake-members.js';
 
 const CR = '/apis/raftkv.dev/v1alpha1/namespaces/default/raftclusters';
 const STS = '/apis/apps/v1/namespaces/default/statefulsets';
@@ -21,15 +21,7 @@ let op: Operator;
 const fakes = new Map<string, FakeRaftCluster>();
 const logLines: string[] = [];
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${logLines.slice(-10).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> => pollUntil(what, fn, timeoutMs, logLines, 100);
 
 async function get<T>(path: string): Promise<T | undefined> {
   const r = await cp.request('GET', path);

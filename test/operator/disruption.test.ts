@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
 import type { Operator } from '../../operator/src/operator.js';
-import { FakeRaftCluster, operatorOverFakes } from './fake-members.js';
+import { FakeRaftCluster, operatorOverFakes, pollUntil } from './fake-members.js';
 
 const CR = '/apis/raftkv.dev/v1alpha1/namespaces/default/raftclusters';
 const PODS = '/api/v1/namespaces/default/pods';
@@ -23,15 +23,7 @@ const logLines: string[] = [];
 interface Pod { metadata: { name: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string }; status?: { phase?: string; conditions?: { type: string; status: string }[] } }
 interface Pdb { metadata: { generation: number }; spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } }; status?: { observedGeneration?: number; disruptionsAllowed?: number; expectedPods?: number; currentHealthy?: number } }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${logLines.slice(-10).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> => pollUntil(what, fn, timeoutMs, logLines);
 
 async function get<T>(path: string): Promise<T | undefined> {
   const r = await cp.request('GET', path);

@@ -173,3 +173,14 @@ export function operatorOverFakes(kubeConfig: OperatorOptions['kubeConfig'], ide
     ...extra,
   });
 }
+
+/** Polls `fn` until it yields a value (not undefined/false); a timeout names `what` with the operator's last log lines. */
+export async function pollUntil<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, logLines: readonly string[], pollMs = 150): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${logLines.slice(-10).join('\n')}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
