@@ -19,6 +19,7 @@ const USAGE = 'usage: node dist/bench/ab.js --a DIR [--rounds N] [--duration-ms 
 /** Bounds that keep a typo from running for hours. */
 const MAX_ROUNDS = 10;
 const MAX_DURATION_MS = 60_000;
+const WARMUP_RUN_MS = 4_000;
 
 interface Settings { readonly aDir: string; readonly rounds: number; readonly durationMs: number; readonly connections: readonly number[] }
 
@@ -31,8 +32,8 @@ function usage(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Settings {
   let aDir = '';
-  let rounds = 3;
-  let durationMs = 6_000;
+  let rounds = 4;
+  let durationMs = 5_000;
   let connections: number[] = [1, 16, 64, 256];
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
@@ -83,6 +84,8 @@ async function main(): Promise<void> {
   try {
     await a.start();
     await b.start();
+    // One untimed run per cluster first: a fresh process's first seconds (JIT, RocksDB caches) are slower.
+    for (const c of [a, b]) await benchPut((await c.leader()).clientPort, 16, WARMUP_RUN_MS, false);
     for (let round = 0; round < s.rounds; round++) {
       for (const [ci, c] of s.connections.entries()) {
         const order = (round + ci) % 2 === 0 ? variants : [...variants].reverse();

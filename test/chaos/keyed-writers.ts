@@ -18,8 +18,9 @@ export interface KeyedWriteRecord {
   outcome: 'ok' | 'fail' | 'info';
   /** The revision of the first 200 answer. */
   revision: number | null;
-  /** The last definite status seen (or null). */
+  /** The last definite status seen (or null), and its error code (410 is a removed member or an unknown session). */
   status: number | null;
+  code: string | null;
   /** Revisions answered by replays during the run (a retry answered from memory). */
   readonly replayRevisions: number[];
   attempts: number;
@@ -101,7 +102,7 @@ export class KeyedWriters {
   }
 
   private newRecord(key: string, idemKey: string | null, session: KeyedWriteRecord['session']): KeyedWriteRecord {
-    const rec: KeyedWriteRecord = { key, value: `v${this.records.length}`, idemKey, session, firstAtMs: Date.now(), outcome: 'info', revision: null, status: null, replayRevisions: [], attempts: 0 };
+    const rec: KeyedWriteRecord = { key, value: `v${this.records.length}`, idemKey, session, firstAtMs: Date.now(), outcome: 'info', revision: null, status: null, code: null, replayRevisions: [], attempts: 0 };
     this.records.push(rec);
     return rec;
   }
@@ -174,6 +175,7 @@ export class KeyedWriters {
     } else if (DEFINITE_FAILURE.has(a.status) && rec.outcome === 'info') {
       rec.outcome = 'fail';
       rec.status = a.status;
+      rec.code = a.code;
     }
   }
 }

@@ -129,7 +129,7 @@ export async function checkEndOfRunRetries(base: string, writers: KeyedWriters, 
   for (const rec of writers.records) {
     const s = after.get(rec.key);
     for (const rev of rec.replayRevisions) if (s === undefined || s.modRevision !== rev) problems.push(`${rec.key}: replayed in the run with rev ${rev}, stored at ${s?.modRevision ?? 'absent'}`);
-    if (rec.session !== null && rec.status === 410) problems.push(`${rec.key}: session ${rec.session.id} was unknown (410) during the run`);
+    if (rec.session !== null && rec.code === 'SESSION_UNKNOWN') problems.push(`${rec.key}: session ${rec.session.id} was unknown (410 SESSION_UNKNOWN) during the run`);
   }
   const counts = countOutcomes(writers.records);
   const detail = `${writers.records.length} writes (${counts.ok} acknowledged, ${counts.fail} refused, ${counts.info} unknown; ${writers.sessionsOpened} sessions); ` +

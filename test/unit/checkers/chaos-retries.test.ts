@@ -6,7 +6,7 @@ import { judgeRetry, pickRetries } from '../../chaos/retries.js';
 import type { KeyedWriteRecord, KeyedWriters } from '../../chaos/keyed-writers.js';
 
 function rec(over: Partial<KeyedWriteRecord> = {}): KeyedWriteRecord {
-  return { key: 'kw/0/1', value: 'v1', idemKey: 'k1', session: null, firstAtMs: 0, outcome: 'info', revision: null, status: null, replayRevisions: [], attempts: 1, ...over };
+  return { key: 'kw/0/1', value: 'v1', idemKey: 'k1', session: null, firstAtMs: 0, outcome: 'info', revision: null, status: null, code: null, replayRevisions: [], attempts: 1, ...over };
 }
 const stored = { value: 'v1', modRevision: 40, createRevision: 40 };
 
