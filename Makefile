@@ -5,7 +5,7 @@ NODE_TEST := node scripts/run-tests.mjs
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .PHONY: install deps build lint test test-unit test-sim test-cluster test-api test-chaos test-operator \
-        test-e2e demo bench sim sim-long chaos e2e e2e-kind manifests clean image test-image cluster-up cluster-down cluster-status test-node
+        test-e2e demo bench bench-ab sim sim-long chaos e2e e2e-kind manifests clean image test-image cluster-up cluster-down cluster-status test-node
 
 ## install: npm packages (from the lockfile) and the system packages the tests use
 install: node_modules/.installed deps
@@ -55,9 +55,12 @@ test-api: build
 	bash scripts/ensure-schemathesis.sh >/dev/null
 	node dist/test/api/main.js --max-time 150
 
+## test-chaos: 5 minutes of faults under full-rate keyed and sessioned writes, then every unknown-outcome
+## write is retried (and must return its first answer); two planted bugs prove the checkers catch them
 test-chaos: build
-	node dist/test/chaos/main.js --members 5 --duration 60s --nemesis partition,kill,pause,disk,membership,transfer
+	node dist/test/chaos/main.js --members 5 --duration 300s --nemesis partition,kill,pause,disk,membership,transfer --keyed-writers 16 --session-writers 4
 	node dist/test/chaos/main.js --members 3 --duration 20s --nemesis kill,pause --planted-bug stale-read --expect-failure
+	node dist/test/chaos/main.js --members 3 --duration 15s --nemesis kill,pause --keyed-writers 8 --session-writers 2 --planted-bug idempotency-lapse --expect-failure
 
 test-operator: build
 	bash scripts/ensure-k8s-binaries.sh
@@ -84,6 +87,12 @@ demo: install build
 ## bench: raftkv against etcd, same machine, same load, same durability
 bench: install build
 	node dist/bench/main.js
+
+## bench-ab: a change's cost on the put rows: A=<git ref> (built once into .cache/bench-ab/) against
+## this checkout, both as 3-member clusters, alternating rounds; ARGS go to bench/ab.ts
+bench-ab: install build
+	@test -n "$(A)" || { echo "usage: make bench-ab A=<git ref> [ARGS='--rounds 3 --duration-ms 6000']"; exit 2; }
+	bash scripts/bench-ab.sh $(A) $(ARGS)
 
 ## image: build the image from the Dockerfile on a private Docker daemon (no registry needed:
 ## the base image is made locally once, scripts/ensure-base-image.sh); TAG=raftkv:dev by default

@@ -17,6 +17,9 @@ import type { NemesisContext, NemesisName } from './nemesis.js';
 import { checkConvergence, checkDurability, checkIdempotency } from './checks.js';
 import type { CheckResult } from './checks.js';
 import { checkChaosLinearizable } from './linearizable.js';
+import { KeyedWriters } from './keyed-writers.js';
+import { checkEndOfRunRetries } from './retries.js';
+import { DEFAULT_KV_LIMITS } from '../../daemon/src/kv/index.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Bound on waiting for the cluster to converge after faults heal. */
@@ -38,9 +41,12 @@ interface ChaosSettings {
   readonly expectFailure: boolean;
   readonly plantedBug: string | null;
   readonly keepData: boolean;
+  /** Full-rate writers with an Idempotency-Key per write / with a client session each. */
+  readonly keyedWriters: number;
+  readonly sessionWriters: number;
 }
 
-const USAGE = 'usage: chaos [--members N] [--duration 60s] [--nemesis partition,kill,pause,disk,membership,transfer|none] [--seed N] [--workers N] [--loopback] [--planted-bug NAME --expect-failure] [--keep-data]';
+const USAGE = 'usage: chaos [--members N] [--duration 60s] [--nemesis partition,kill,pause,disk,membership,transfer|none] [--seed N] [--workers N] [--loopback] [--keyed-writers N] [--session-writers N] [--snapshot-entries N] [--planted-bug NAME --expect-failure] [--keep-data]';
 
 function usage(msg: string): never {
   process.stderr.write(`chaos: ${msg}\n${USAGE}\n`);
@@ -58,7 +64,7 @@ function parseArgs(argv: readonly string[]): ChaosSettings {
   let s: ChaosSettings = {
     members: 5, durationMs: 60_000, nemeses: ALL_NEMESES, seed: Date.now() % 1_000_000, workers: 6,
     electionTimeoutMs: 1000, heartbeatIntervalMs: 100, snapshotEntries: 500, loopback: false,
-    expectFailure: false, plantedBug: null, keepData: false,
+    expectFailure: false, plantedBug: null, keepData: false, keyedWriters: 0, sessionWriters: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -90,12 +96,16 @@ function parseArgs(argv: readonly string[]): ChaosSettings {
       case '--expect-failure': s = { ...s, expectFailure: true }; break;
       case '--planted-bug': s = { ...s, plantedBug: next() }; break;
       case '--keep-data': s = { ...s, keepData: true }; break;
+      case '--keyed-writers': s = { ...s, keyedWriters: int() }; break;
+      case '--session-writers': s = { ...s, sessionWriters: int() }; break;
       default: usage(`unknown flag ${flag ?? ''}`);
     }
   }
   if (s.members < 3 || s.members > MAX_CHAOS_MEMBERS || s.members % 2 === 0) usage(`--members must be odd, 3..${MAX_CHAOS_MEMBERS}`);
   if (s.durationMs < 1000 || s.durationMs > MAX_DURATION_MS) usage('--duration must be 1s..60m');
   if (s.workers < 1 || s.workers > 64) usage('--workers must be 1..64');
+  if (s.keyedWriters > 64 || s.sessionWriters > 64) usage('--keyed-writers and --session-writers must be 0..64');
+  if (s.snapshotEntries < 1) usage('--snapshot-entries must be at least 1');
   return s;
 }
 
@@ -183,8 +193,14 @@ async function main(): Promise<number> {
       workers: s.workers, registerKeys: 5, requestTimeoutMs: 2000, thinkMs: 20,
       endpoints: () => members.members.map((m) => members.clientUrl(m.index)),
     }, new ChaosRng(s.seed ^ 0x5bd1e995));
+    const writers = new KeyedWriters({
+      idempotencyKeyWorkers: s.keyedWriters, sessionWorkers: s.sessionWriters, requestTimeoutMs: 2000,
+      endpoints: () => members.members.map((m) => members.clientUrl(m.index)),
+    }, new ChaosRng(s.seed ^ 0x27d4eb2f));
     const loadStart = clients.now();
+    const loadStartWallMs = Date.now();
     clients.start();
+    writers.start();
     const ctx: NemesisContext = { set: members, network, rng, electionTimeoutMs: s.electionTimeoutMs, log, counts: new Map(), removed: new Set(), diskEpisodes: [] };
     const nemeses = tmpfsMember < 0 ? s.nemeses.filter((n) => n !== 'disk') : s.nemeses;
     await runSchedule(ctx, nemeses, Date.now() + s.durationMs);
@@ -204,9 +220,9 @@ async function main(): Promise<number> {
       await wipeAndRejoin(ctx, m, 30_000);
     }
     await sleep(s.electionTimeoutMs * 2);
-    await clients.stop();
+    await Promise.all([clients.stop(), writers.stop()]);
     const loadEnd = clients.now();
-    log(`clients stopped after ${clients.history.length} register ops`);
+    log(`clients stopped after ${clients.history.length} register ops${writers.records.length > 0 ? ` and ${writers.records.length} keyed/sessioned writes in ${((Date.now() - loadStartWallMs) / 1000).toFixed(0)} s` : ''}`);
 
     log('restarting every member (kill -9 all, start all)');
     await Promise.all(members.members.map((m) => members.kill9(m)));
@@ -232,6 +248,12 @@ async function main(): Promise<number> {
     if (leader) {
       checks.push(await guarded('acknowledged writes durable', () => checkDurability(members, clients, voters)));
       checks.push(await guarded('idempotency keys applied at most once', () => checkIdempotency(members, clients, leader.index)));
+      if (writers.records.length > 0) {
+        // The promise users read: a retry within the TTL (the shorter of the two windows) is applied at most once.
+        const ttlMs = Math.min(DEFAULT_KV_LIMITS.idempotencyTtlMs, DEFAULT_KV_LIMITS.sessionTtlMs);
+        log(`end-of-run retries: ${((Date.now() - loadStartWallMs) / 1000).toFixed(0)} s after the load began (TTL ${ttlMs / 1000} s)`);
+        checks.push(await guarded('retries within the TTL return their first answer', () => checkEndOfRunRetries(members.clientUrl(leader.index), writers, ttlMs)));
+      }
       checks.push(await guarded('members converge', () => checkConvergence(members, voters)));
     } else {
       checks.push({ name: 'acknowledged writes durable', ok: false, detail: 'not checked: no leader after the restart' });

@@ -5,8 +5,8 @@
 //   node dist/test/chaos/planted-raftkv.js --planted-bug stale-read <raftkv flags...>
 import { runDaemonCli } from '../../daemon/src/daemon.js';
 
-/** The bugs this entry can plant (server.ts reads them). */
-export const PLANTED_BUGS = ['stale-read'] as const;
+/** The bugs this entry can plant (stale-read: server.ts; idempotency-lapse: server/wiring.ts, the exactly-once windows last 5 s). */
+export const PLANTED_BUGS = ['stale-read', 'idempotency-lapse'] as const;
 
 const [flag, bug, ...rest] = process.argv.slice(2);
 if (flag !== '--planted-bug' || bug === undefined || !(PLANTED_BUGS as readonly string[]).includes(bug)) {

@@ -120,7 +120,9 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
     transport = new TcpTransport(transportOptions);
   }
   // The flags also judge commands from before budgets were stamped into the log.
-  const kv = new KvStateMachine({ limits: { idempotencyBudgetBytes: config.idempotencyBudgetBytes, maxSessions: config.maxSessions } });
+  // The chaos tier's planted 'idempotency-lapse' (test entry only) shortens both exactly-once windows to 5 s.
+  const lapse = o.plantedBug === 'idempotency-lapse' ? { idempotencyTtlMs: 5_000, sessionTtlMs: 5_000 } : {};
+  const kv = new KvStateMachine({ limits: { idempotencyBudgetBytes: config.idempotencyBudgetBytes, maxSessions: config.maxSessions, ...lapse } });
   metrics.setExactlyOnceSource(() => kv.exactlyOnceStats());
   server = new MemberServer<KvStateMachine, unknown>({
     config, logger, metrics, storage, transport, node, stateMachine: kv,

@@ -1,0 +1,136 @@
+// `make bench-ab A=<git ref>`: the cost of a change, measured as users feel it. Two raftkv builds
+// (A: an older checkout's bin/raftkv, B: this one) run as 3-member clusters on loopback, fsync
+// on, and this build's `raftctl bench` drives put rows at each one in alternating rounds (the
+// order flips every case and round, so drift on a shared machine hits both). B is measured with
+// client sessions (raftctl's default) and with `--sessions false`; A, which may predate sessions,
+// without. Prints a table of medians and B/A ratios and writes bench/results/ab-latest.{md,json}.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { RaftkvBenchCluster } from './clusters.js';
+import type { BenchResult } from '../daemon/src/cli/bench/load-generator.js';
+
+const run = promisify(execFile);
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const USAGE = 'usage: node dist/bench/ab.js --a DIR [--rounds N] [--duration-ms N] [--connections 1,16,64,256]  (DIR: a built checkout with bin/raftkv)';
+/** Bounds that keep a typo from running for hours. */
+const MAX_ROUNDS = 10;
+const MAX_DURATION_MS = 60_000;
+const WARMUP_RUN_MS = 4_000;
+
+interface Settings { readonly aDir: string; readonly rounds: number; readonly durationMs: number; readonly connections: readonly number[] }
+
+interface Variant { readonly label: string; readonly cluster: RaftkvBenchCluster; readonly sessions: boolean }
+
+function usage(msg: string): never {
+  process.stderr.write(`bench-ab: ${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: readonly string[]): Settings {
+  let aDir = '';
+  let rounds = 4;
+  let durationMs = 5_000;
+  let connections: number[] = [1, 16, 64, 256];
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    const need = (): string => (v === undefined ? usage(`${argv[i]} needs a value`) : v);
+    switch (argv[i]) {
+      case '--a': aDir = resolve(need()); i++; break;
+      case '--rounds': rounds = Number(need()); i++; break;
+      case '--duration-ms': durationMs = Number(need()); i++; break;
+      case '--connections': connections = need().split(',').map(Number); i++; break;
+      default: usage(`unknown argument ${argv[i] ?? ''}`);
+    }
+  }
+  if (aDir === '' || !existsSync(join(aDir, 'bin', 'raftkv'))) usage('--a must name a built checkout (DIR/bin/raftkv)');
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) usage(`--rounds must be 1..${MAX_ROUNDS}`);
+  if (!Number.isInteger(durationMs) || durationMs < 1000 || durationMs > MAX_DURATION_MS) usage(`--duration-ms must be 1000..${MAX_DURATION_MS}`);
+  if (connections.some((c) => !Number.isInteger(c) || c < 1 || c > 1024)) usage('--connections: integers 1..1024');
+  return { aDir, rounds, durationMs, connections };
+}
+
+async function benchPut(port: number, connections: number, durationMs: number, sessions: boolean): Promise<BenchResult> {
+  const { stdout } = await run(process.execPath, [
+    join(repoRoot, 'bin', 'raftctl'), 'bench', '--endpoint', `127.0.0.1:${port}`, '--op', 'put',
+    '--connections', String(connections), '--duration', `${durationMs}ms`, '--warmup', '1s', '--value-bytes', '256',
+    '--sessions', String(sessions), '--json',
+  ], { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout) as BenchResult;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+async function main(): Promise<void> {
+  const s = parseArgs(process.argv.slice(2));
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-bench-ab-'));
+  const timing = { electionTimeoutMs: 1000, heartbeatIntervalMs: 100, snapshotEntries: 10_000 };
+  const a = new RaftkvBenchCluster(join(dir, 'a'), 23_100, timing, join(s.aDir, 'bin', 'raftkv'));
+  const b = new RaftkvBenchCluster(join(dir, 'b'), 23_200, timing, join(repoRoot, 'bin', 'raftkv'));
+  const variants: Variant[] = [
+    { label: 'A', cluster: a, sessions: false },
+    { label: 'B', cluster: b, sessions: true },
+    { label: 'B --sessions false', cluster: b, sessions: false },
+  ];
+  const results = new Map<string, BenchResult[]>();
+  const load: number[] = [];
+  try {
+    await a.start();
+    await b.start();
+    // One untimed run per cluster first: a fresh process's first seconds (JIT, RocksDB caches) are slower.
+    for (const c of [a, b]) await benchPut((await c.leader()).clientPort, 16, WARMUP_RUN_MS, false);
+    for (let round = 0; round < s.rounds; round++) {
+      for (const [ci, c] of s.connections.entries()) {
+        const order = (round + ci) % 2 === 0 ? variants : [...variants].reverse();
+        for (const v of order) {
+          const leader = await v.cluster.leader();
+          const r = await benchPut(leader.clientPort, c, s.durationMs, v.sessions);
+          const key = `${c}|${v.label}`;
+          results.set(key, [...(results.get(key) ?? []), r]);
+          load.push(loadavg()[0] ?? 0);
+          process.stdout.write(`  round ${round + 1} put c=${String(c).padEnd(4)} ${v.label.padEnd(19)} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}\n`);
+        }
+      }
+    }
+  } finally {
+    await a.stopAll();
+    await b.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const rows: string[] = [
+    `A = ${s.aDir}, B = this checkout; ${s.rounds} alternating rounds of ${s.durationMs / 1000} s per case; medians; load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}`,
+    '',
+    '| put | A ops/s (p50 ms) | B ops/s (p50 ms) | B/A | B --sessions false ops/s (p50 ms) | /A |',
+    '|---|---|---|---|---|---|',
+  ];
+  const json: Record<string, unknown>[] = [];
+  for (const c of s.connections) {
+    const m = (label: string): { ops: number; p50: number } => {
+      const rs = results.get(`${c}|${label}`) ?? [];
+      return { ops: median(rs.map((r) => r.opsPerSec)), p50: median(rs.map((r) => r.p50Ms)) };
+    };
+    const ra = m('A');
+    const rb = m('B');
+    const rn = m('B --sessions false');
+    rows.push(`| c=${c} | ${ra.ops.toFixed(0)} (${ra.p50.toFixed(2)}) | ${rb.ops.toFixed(0)} (${rb.p50.toFixed(2)}) | ${(rb.ops / ra.ops).toFixed(3)}× | ${rn.ops.toFixed(0)} (${rn.p50.toFixed(2)}) | ${(rn.ops / ra.ops).toFixed(3)}× |`);
+    json.push({ connections: c, a: ra, b: rb, bWithoutSessions: rn, runs: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((r) => r.opsPerSec)])) });
+  }
+  const md = rows.join('\n');
+  process.stdout.write(`\n${md}\n`);
+  const out = join(repoRoot, 'bench', 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'ab-latest.md'), `${md}\n`);
+  writeFileSync(join(out, 'ab-latest.json'), `${JSON.stringify({ settings: s, rows: json }, null, 1)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench-ab: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
