@@ -21,6 +21,8 @@ import type { MemberClientOptions } from './member-client/client.js';
 import { DEFAULT_MEMBER_CLIENT_OPTIONS } from './member-client/client.js';
 import type { OperatorMetrics } from './metrics.js';
 import { createOperatorMetrics } from './metrics.js';
+import type { EvictionWebhookOptions } from './webhook/eviction-webhook.js';
+import { EvictionWebhook } from './webhook/eviction-webhook.js';
 
 /** Everything the operator can be told; only kubeConfig, identity and lease are required. */
 export interface OperatorOptions {
@@ -44,6 +46,11 @@ export interface OperatorOptions {
   readonly metricsPort?: number;
   readonly metricsHost?: string;
   readonly log: Logger;
+  /**
+   * The validating webhook on pods/eviction (refuses evicting a leader's pod until leadership
+   * moved; webhook/eviction-webhook.ts), served by every replica; undefined = not served.
+   */
+  readonly evictionWebhook?: EvictionWebhookOptions;
   /** Called when leadership is lost; main exits so a fresh process starts clean. */
   readonly onLostLeadership?: () => void;
 }
@@ -65,6 +72,8 @@ export class Operator {
   private readonly controllers: ControllerRun[];
   private readonly drills: RaftChaosDrillController;
   private server: http.Server | undefined;
+  /** The eviction webhook, when options.evictionWebhook asks for it. */
+  readonly webhook: EvictionWebhook | undefined;
   private active = false;
   private stopping = false;
   /** Reconciles run so far (all controllers), for tests. */
@@ -83,6 +92,7 @@ export class Operator {
       drillLocks: new DrillLocks(),
     };
     const clusters = new RaftClusterController(deps, options.raftCluster ?? DEFAULT_RAFTCLUSTER_OPTIONS);
+    this.webhook = options.evictionWebhook === undefined ? undefined : new EvictionWebhook(deps, options.evictionWebhook);
     this.drills = new RaftChaosDrillController(deps, options.drill ?? DEFAULT_DRILL_OPTIONS);
     this.controllers = [
       { name: 'raftcluster', kind: 'RaftCluster', reconcile: (k) => clusters.reconcile(k), queue: new WorkQueue(), informers: [], workers: [] },
@@ -148,6 +158,7 @@ export class Operator {
         srv.listen(this.options.metricsPort, this.options.metricsHost ?? '0.0.0.0', () => res());
       });
     }
+    await this.webhook?.start();
     this.elector.start();
   }
 
@@ -159,6 +170,7 @@ export class Operator {
     await this.elector.stop();
     await Promise.allSettled(this.controllers.flatMap((c) => c.workers));
     await this.drills.drain();
+    await this.webhook?.stop();
     const srv = this.server;
     if (srv !== undefined) await new Promise<void>((res) => srv.close(() => res()));
   }

@@ -1,0 +1,114 @@
+// Operator tier: the eviction webhook on a real kube-apiserver (with kube-controller-manager: the
+// StatefulSet controller makes the member pods, the disruption controller the PDB's allowance). The
+// API server calls the operator's HTTPS webhook with the caBundle the operator wrote into the
+// ValidatingWebhookConfiguration; the Eviction API is the real one. Members are fakes.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { KubeControlPlane } from '../lib/kube-control-plane.js';
+import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
+import { freePort } from '../lib/free-port.js';
+import type { Operator } from '../../operator/src/operator.js';
+import { FakeRaftCluster, operatorOverFakes, pollUntil } from './fake-members.js';
+
+const CR = '/apis/raftkv.dev/v1alpha1/namespaces/default/raftclusters';
+const PODS = '/api/v1/namespaces/default/pods';
+const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations';
+const CONFIG = 'raftkv-operator-eviction';
+const WAIT_MS = 60_000;
+
+let cp: KubeControlPlane;
+let op: Operator;
+const fakes = new Map<string, FakeRaftCluster>();
+const logLines: string[] = [];
+
+interface Pod { metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string }; status?: { phase?: string; conditions?: { type: string; status: string }[] } }
+
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> => pollUntil(what, fn, timeoutMs, logLines);
+
+async function get<T>(path: string): Promise<T | undefined> {
+  const r = await cp.request('GET', path);
+  return r.status === 200 ? (r.body as T) : undefined;
+}
+
+async function markReady(names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    await waitFor(`pod ${name}`, () => get<Pod>(`${PODS}/${name}`));
+    const r = await cp.request('PATCH', `${PODS}/${name}/status`, { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }, 'application/merge-patch+json');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+}
+
+async function evict(name: string): Promise<{ status: number; message: string }> {
+  const r = await cp.request('POST', `${PODS}/${name}/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: 'default' } });
+  return { status: r.status, message: String((r.body as { message?: string }).message ?? '') };
+}
+
+before(async () => {
+  cp = await startKubeControlPlane({ controllerManager: true });
+  const root = repoRoot();
+  await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
+  const port = await freePort();
+  // As the chart installs it (there through the operator's Service), without a caBundle: the operator writes it.
+  const created = await cp.request('POST', WEBHOOKS, {
+    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: CONFIG },
+    webhooks: [{
+      name: 'leader-eviction.raftkv.dev', admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', failurePolicy: 'Fail', timeoutSeconds: 5,
+      clientConfig: { url: `https://127.0.0.1:${port}/validate-eviction` },
+      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods/eviction'], scope: 'Namespaced' }],
+    }],
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  op = operatorOverFakes(cp.kubeConfig(), 'evict-op', fakes, logLines, {
+    evictionWebhook: { port, host: '127.0.0.1', namespace: 'default', serviceName: 'raftkv-operator-webhook', secretName: 'raftkv-operator-webhook-tls', configName: CONFIG, extraNames: ['127.0.0.1'] },
+  });
+  await op.start();
+});
+
+after(async () => {
+  await op?.stop();
+  await cp?.stop();
+  for (const f of fakes.values()) await f.stop();
+});
+
+test('the operator writes its CA into the webhook configuration; a pod that is not a member is evicted as usual', async () => {
+  const cfg = await get<{ webhooks: { clientConfig: { caBundle?: string } }[] }>(`${WEBHOOKS}/${CONFIG}`);
+  const ca = Buffer.from(cfg?.webhooks[0]?.clientConfig.caBundle ?? '', 'base64').toString('utf8');
+  assert.match(ca, /BEGIN CERTIFICATE/);
+  const secret = await get<{ data: Record<string, string> }>('/api/v1/namespaces/default/secrets/raftkv-operator-webhook-tls');
+  assert.equal(Buffer.from(secret?.data['ca.crt'] ?? '', 'base64').toString('utf8'), ca, 'the Secret holds the same CA');
+  assert.equal((await cp.request('POST', PODS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain', labels: { app: 'other' } }, spec: { containers: [{ name: 'c', image: 'x' }] } })).status, 201);
+  const r = await evict('plain');
+  assert.equal(r.status, 201, r.message);
+});
+
+test('evicting the leader pod is refused with 429 while leadership moves away, and goes through after', async () => {
+  const names = ['ev-0', 'ev-1', 'ev-2'];
+  const fake = new FakeRaftCluster(names);
+  await fake.start();
+  fakes.set('ev', fake);
+  assert.equal((await cp.request('POST', CR, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: 'ev' }, spec: { replicas: 3, image: 'raftkv:test' } })).status, 201);
+  await markReady(names);
+  await waitFor('PDB allows one voter eviction', async () => {
+    const p = await get<{ metadata: { generation: number }; status?: { observedGeneration?: number; disruptionsAllowed?: number } }>('/apis/policy/v1/namespaces/default/poddisruptionbudgets/ev');
+    return p?.status?.observedGeneration === p?.metadata.generation && p?.status?.disruptionsAllowed === 1;
+  });
+  assert.equal(fake.leader, 'ev-0');
+
+  const t0 = Date.now();
+  const refused = await evict('ev-0');
+  assert.equal(refused.status, 429, refused.message);
+  assert.match(refused.message, /pod ev-0 runs the leader of RaftCluster default\/ev: the raftkv operator is moving leadership/);
+  assert.equal((await get<Pod>(`${PODS}/ev-0`))?.metadata.deletionTimestamp, undefined, 'the leader pod is still there');
+  await waitFor('leadership moved off ev-0', async () => fake.calls.some((c) => c.startsWith('transfer ev-0->')));
+  assert.notEqual(fake.leader, 'ev-0');
+
+  // The retry (kubectl drain's, here by hand) now finds a follower and the PDB allows one.
+  const allowed = await waitFor('eviction of ev-0 accepted', async () => {
+    const r = await evict('ev-0');
+    return r.status === 201 ? r : undefined;
+  });
+  console.log(`# leader eviction: refused with 429, accepted ${Date.now() - t0} ms later after transfer (${fake.calls.filter((c) => c.startsWith('transfer')).join(', ')})`);
+  assert.equal(allowed.status, 201);
+  assert.equal(fake.calls.filter((c) => c.startsWith('transfer')).length, 1, 'one transfer');
+});
