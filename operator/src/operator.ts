@@ -72,6 +72,7 @@ export class Operator {
   private readonly controllers: ControllerRun[];
   private readonly drills: RaftChaosDrillController;
   private server: http.Server | undefined;
+  private webhookRetry: NodeJS.Timeout | undefined;
   /** The eviction webhook, when options.evictionWebhook asks for it. */
   readonly webhook: EvictionWebhook | undefined;
   private active = false;
@@ -158,8 +159,25 @@ export class Operator {
         srv.listen(this.options.metricsPort, this.options.metricsHost ?? '0.0.0.0', () => res());
       });
     }
-    await this.webhook?.start();
+    if (this.webhook !== undefined) await this.startWebhook(this.webhook, 0);
     this.elector.start();
+  }
+
+  /**
+   * The eviction webhook must not keep the controllers from running (e.g. RBAC for its Secret
+   * missing): a failure is logged and retried with backoff (1 s doubling to 60 s).
+   */
+  private async startWebhook(webhook: EvictionWebhook, attempt: number): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await webhook.start();
+      this.options.log.info({ port: webhook.port }, 'eviction webhook serving');
+    } catch (err) {
+      const retryInMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+      this.options.log.error({ err: String(err), retryInMs }, 'eviction webhook could not start; evictions of leader pods are not intercepted meanwhile');
+      this.webhookRetry = setTimeout(() => void this.startWebhook(webhook, attempt + 1), retryInMs);
+      this.webhookRetry.unref();
+    }
   }
 
   /** Stops controllers, releases the lease, closes the metrics server; waits for running drills. */
@@ -170,6 +188,7 @@ export class Operator {
     await this.elector.stop();
     await Promise.allSettled(this.controllers.flatMap((c) => c.workers));
     await this.drills.drain();
+    if (this.webhookRetry !== undefined) clearTimeout(this.webhookRetry);
     await this.webhook?.stop();
     const srv = this.server;
     if (srv !== undefined) await new Promise<void>((res) => srv.close(() => res()));

@@ -155,6 +155,7 @@ export class EvictionWebhook {
 
   /** Ensures the certificate, writes the caBundle, starts serving. */
   async start(): Promise<void> {
+    if (this.server?.listening === true) return;
     const o = this.options;
     const cert = await ensureWebhookCertificate(this.deps.client, o, this.deps.now());
     if (!await patchCaBundle(this.deps.client, o.configName, cert.caPem)) {
