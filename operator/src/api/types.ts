@@ -121,6 +121,17 @@ export interface RaftClusterSpec {
    * operator clears it when the recovery is done (or was not needed), so one approval is used once.
    */
   recovery?: RecoverySpec;
+  /** What RaftChaosDrills may do to this cluster. */
+  chaos?: ChaosSpec;
+}
+
+/** RaftCluster.spec.chaos. */
+export interface ChaosSpec {
+  /**
+   * Allow the drills that inject a failure (DESTRUCTIVE_DRILL_ACTIONS: kill a pod ungracefully,
+   * cut a member off). Default false: such a drill fails at once and injects nothing.
+   */
+  allowDestructive?: boolean;
 }
 
 /** RaftCluster.spec.recovery. */
@@ -313,6 +324,13 @@ export interface RaftCluster {
 export type DrillAction = 'KillLeader' | 'KillFollower' | 'PartitionLeader' | 'IsolateFollower' | 'RollingRestart';
 /** Every DrillAction, for validation and the CRD enum. */
 export const DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower', 'RollingRestart'];
+
+/**
+ * Actions that inject a failure (a pod killed, a member cut off from its peers) and need the
+ * RaftCluster's spec.chaos.allowDestructive. RollingRestart is an ordinary graceful restart
+ * (each member hands over on SIGTERM, the leader goes last), as a rollout does.
+ */
+export const DESTRUCTIVE_DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower'];
 
 /** RaftChaosDrill.spec. */
 export interface RaftChaosDrillSpec {
