@@ -4,7 +4,9 @@
 // members on 127.0.0.1. No kubelet runs, so the test plays it for the member pods: a pod that
 // exists runs one raftkv process whose data dir belongs to the pod's PVC (a new PVC is an empty
 // volume), with the env a configMapKeyRef would give it from the cluster's ConfigMap (peer DNS
-// names mapped to loopback ports); a deleted or recreated pod restarts the process.
+// names mapped to loopback ports), and marks the pod Running and Ready; a deleted or recreated pod
+// restarts the process. The second test evicts the leader's pod through the real Eviction API with
+// the operator's eviction webhook registered: refused (429) until the real leader has handed over.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,6 +20,7 @@ import { LocalMembers } from '../lib/local-members.js';
 import { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
 import { MemberClient } from '../../operator/src/member-client/client.js';
+import { freePort } from '../lib/free-port.js';
 import { pollUntil } from './fake-members.js';
 
 const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'daemon', 'src', 'main.js');
@@ -71,6 +74,8 @@ async function kubeletPass(): Promise<void> {
       '--cluster-token', 'kv.default', '--election-timeout-ms', '1000', '--heartbeat-interval-ms', '100', '--log-level', 'warn', '--enable-fault-injection'], { env, stdio: 'ignore' });
     local.procs.set(name, child);
     running.set(name, { podUid: pod.metadata.uid, pvcUid: pvc.metadata.uid });
+    // Ready as soon as it runs (the PDB counts Ready pods; the operator's own health comes from /v1/status).
+    await cp.request('PATCH', `${NS}/pods/${name}/status`, { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }, 'application/merge-patch+json');
   }
 }
 
@@ -79,6 +84,16 @@ before(async () => {
   const root = repoRoot();
   await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
   await local.allocate(NAMES);
+  const webhookPort = await freePort();
+  const vwc = await cp.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', {
+    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'recovery-eviction' },
+    webhooks: [{
+      name: 'leader-eviction.raftkv.dev', admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', failurePolicy: 'Fail', timeoutSeconds: 5,
+      clientConfig: { url: `https://127.0.0.1:${webhookPort}/validate-eviction` },
+      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods/eviction'], scope: 'Namespaced' }],
+    }],
+  });
+  assert.equal(vwc.status, 201, JSON.stringify(vwc.body));
   let busy = false;
   kubelet = setInterval(() => {
     if (busy) return;
@@ -93,6 +108,7 @@ before(async () => {
     memberAdvertise: (_c, m) => ({ peerUrl: local.peerAddr(m), clientUrl: local.clientUrl(m) }),
     memberClient: { requestTimeoutMs: 2000, maxRedirects: 3 },
     raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
+    evictionWebhook: { port: webhookPort, host: '127.0.0.1', namespace: 'default', serviceName: 'raftkv-operator-webhook', secretName: 'raftkv-operator-webhook-tls', configName: 'recovery-eviction', extraNames: ['127.0.0.1'] },
   });
   await op.start();
 });
@@ -207,4 +223,53 @@ test('spec.recovery: 1 survivor of 3 (its peers lost with their disks) becomes 3
     return s0 !== undefined && s0.leader !== null && s0.members.filter((m) => m.voter).length === 3;
   });
   assert.equal(await new MemberClient(local.clientUrl('kv-0')).get('after/1'), 'ok');
+});
+
+test('evicting the pod of the real leader: 429 while the operator moves leadership, accepted after; the cluster keeps serving', { timeout: 300_000 }, async () => {
+  const cluster = (): Promise<RaftCluster | undefined> => get<RaftCluster>(`${CR}/kv`);
+  const settled = await waitFor('3 healthy voters', async () => {
+    const c = await cluster();
+    return c?.status?.phase === 'Running' && c.status.members?.length === 3 && c.status.members.every((m) => m.voter && m.healthy) ? c : undefined;
+  });
+  await waitFor('PDB allows one voter eviction', async () => {
+    const p = await get<{ metadata: { generation: number }; status?: { observedGeneration?: number; disruptionsAllowed?: number } }>('/apis/policy/v1/namespaces/default/poddisruptionbudgets/kv');
+    return p?.status?.observedGeneration === p?.metadata.generation && p?.status?.disruptionsAllowed === 1;
+  });
+  const leader = settled.status?.leader ?? '';
+  assert.ok(NAMES.includes(leader), `leader ${leader}`);
+  const evict = async (): Promise<{ status: number; message: string }> => {
+    const r = await cp.request('POST', `${NS}/pods/${leader}/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: leader, namespace: 'default' } });
+    return { status: r.status, message: String((r.body as { message?: string }).message ?? '') };
+  };
+  const t0 = Date.now();
+  const refused = await evict();
+  assert.equal(refused.status, 429, refused.message);
+  assert.match(refused.message, new RegExp(`pod ${leader} runs the leader of RaftCluster default/kv: the raftkv operator is moving leadership`));
+  const accepted = await waitFor('the retried eviction accepted', async () => {
+    const r = await evict();
+    if (r.status === 201) return r;
+    assert.equal(r.status, 429, r.message);
+    await new Promise((res) => setTimeout(res, 300));
+    return undefined;
+  }, 30_000);
+  const tookMs = Date.now() - t0;
+  assert.equal(accepted.status, 201);
+  const others = NAMES.filter((n) => n !== leader);
+  const after = await new MemberClient(local.clientUrl(others[0] ?? '')).status();
+  assert.ok(after.leader !== null && after.leader.name !== leader, `leadership moved before the eviction (now ${after.leader?.name ?? 'none'})`);
+  console.log(`# real leader ${leader}: eviction refused, accepted ${tookMs} ms later; new leader ${after.leader?.name ?? '?'} (term ${after.term})`);
+  const oldUid = running.get(leader)?.podUid;
+  await put('after-eviction', 'ok', others);
+  await waitFor('the evicted pod recreated and its member running again on its PVC', async () => {
+    const pod = await get<Obj>(`${NS}/pods/${leader}`);
+    const r = running.get(leader);
+    return pod !== undefined && pod.metadata.uid !== oldUid && r?.podUid === pod.metadata.uid;
+  });
+  await waitFor('3 healthy voters again', async () => {
+    const st = await new MemberClient(local.clientUrl(leader)).status().catch(() => undefined);
+    const c = await cluster();
+    return st !== undefined && st.leader !== null && st.members.filter((m) => m.voter).length === 3
+      && c?.status?.phase === 'Running' && (c.status.members ?? []).every((m) => m.voter && m.healthy);
+  });
+  assert.equal(await new MemberClient(local.clientUrl(leader)).get('after-eviction'), 'ok');
 });
