@@ -167,9 +167,10 @@ export interface RecoveryStatus {
   /** Every other member of the last configuration: wiped and added back empty. */
   lostMembers: LostMember[];
   /**
-   * Entries the lost members were last seen to have applied beyond the survivor's last index: at
-   * least that many acknowledged writes may be lost (0: none known; writes after the last
-   * observation are not known to the operator).
+   * Committed entries the lost members were last seen to have applied beyond the survivor's last
+   * index: they are lost (the client writes among them; the rest are a new leader's no-op or
+   * configuration entries). 0: none known. Entries committed after the operator's last look are
+   * not counted.
    */
   entriesAtRisk: number;
   /** Lost members whose PVC and pod were deleted. */

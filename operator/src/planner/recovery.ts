@@ -115,7 +115,7 @@ function startRecovery(input: RecoveryInput, approval: RecoverySpec): { kind: 's
   const lastSeen = Math.max(0, ...lostMembers.map((m) => m.lastKnownAppliedIndex ?? 0));
   const entriesAtRisk = Math.max(0, lastSeen - chosen.lastIndex);
   const risk = entriesAtRisk > 0
-    ? `the lost members were last seen at applied index ${lastSeen}, ${entriesAtRisk} entries beyond the survivor: those writes are lost`
+    ? `the lost members were last seen at applied index ${lastSeen}, ${entriesAtRisk} committed entries beyond the survivor are lost (the client writes among them)`
     : 'no lost member was seen ahead of the survivor (writes after the operator last looked are not known)';
   return {
     kind: 'started',

@@ -64,7 +64,7 @@ test('1 survivor of 3: wipe the lost members, force the survivor once, add learn
   assert.equal(record.survivorLastIndex, 104);
   assert.equal(record.entriesAtRisk, 16);
   assert.deepEqual(record.lostMembers, [{ name: 'kv-1', lastKnownAppliedIndex: 120 }, { name: 'kv-2', lastKnownAppliedIndex: 118 }]);
-  assert.match(record.message, /16 entries beyond the survivor/);
+  assert.match(record.message, /16 committed entries beyond the survivor are lost/);
   ({ step, record } = stepOf(planRecovery(input({ record }))));
   assert.equal(step, 'wipeMember kv-2');
   ({ step, record } = stepOf(planRecovery(input({ record }))));
