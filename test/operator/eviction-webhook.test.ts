@@ -9,6 +9,7 @@ import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
 import { freePort } from '../lib/free-port.js';
 import type { Operator } from '../../operator/src/operator.js';
+import { EvictionWebhook } from '../../operator/src/webhook/eviction-webhook.js';
 import { FakeRaftCluster, operatorOverFakes, pollUntil } from './fake-members.js';
 
 const CR = '/apis/raftkv.dev/v1alpha1/namespaces/default/raftclusters';
@@ -95,6 +96,12 @@ test('evicting the leader pod is refused with 429 while leadership moves away, a
   });
   assert.equal(fake.leader, 'ev-0');
 
+  // A dry run is answered the same way but moves nothing (sideEffects: NoneOnDryRun).
+  const dry = await cp.request('POST', `${PODS}/ev-0/eviction?dryRun=All`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'ev-0', namespace: 'default' }, deleteOptions: { dryRun: ['All'] } });
+  assert.equal(dry.status, 429, JSON.stringify(dry.body));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(!fake.calls.some((c) => c.startsWith('transfer')), `no transfer for a dry run: ${fake.calls.join(', ')}`);
+
   const t0 = Date.now();
   const refused = await evict('ev-0');
   assert.equal(refused.status, 429, refused.message);
@@ -111,4 +118,32 @@ test('evicting the leader pod is refused with 429 while leadership moves away, a
   console.log(`# leader eviction: refused with 429, accepted ${Date.now() - t0} ms later after transfer (${fake.calls.filter((c) => c.startsWith('transfer')).join(', ')})`);
   assert.equal(allowed.status, 201);
   assert.equal(fake.calls.filter((c) => c.startsWith('transfer')).length, 1, 'one transfer');
+});
+
+test('a second replica serves the certificate the first one stored (one CA in the caBundle for all replicas)', async () => {
+  const before = await get<{ metadata: { resourceVersion: string }; data: Record<string, string> }>('/api/v1/namespaces/default/secrets/raftkv-operator-webhook-tls');
+  const second = new EvictionWebhook({ client: op.client, log: { info: () => undefined, warn: () => undefined, error: () => undefined }, memberUrl: () => 'http://127.0.0.1:1', memberClientOptions: { requestTimeoutMs: 1000, maxRedirects: 3 }, now: () => Date.now() },
+    { port: 0, host: '127.0.0.1', namespace: 'default', serviceName: 'raftkv-operator-webhook', secretName: 'raftkv-operator-webhook-tls', configName: CONFIG, extraNames: ['127.0.0.1'] });
+  await second.start();
+  try {
+    const afterStart = await get<{ metadata: { resourceVersion: string }; data: Record<string, string> }>('/api/v1/namespaces/default/secrets/raftkv-operator-webhook-tls');
+    assert.equal(afterStart?.metadata.resourceVersion, before?.metadata.resourceVersion, 'the Secret was not rewritten');
+    const cfg = await get<{ webhooks: { clientConfig: { caBundle?: string } }[] }>(`${WEBHOOKS}/${CONFIG}`);
+    assert.equal(cfg?.webhooks[0]?.clientConfig.caBundle, before?.data['ca.crt'], 'the caBundle is still the one CA');
+    // It answers a review over TLS with that certificate.
+    const https = await import('node:https');
+    const ca = Buffer.from(before?.data['ca.crt'] ?? '', 'base64').toString('utf8');
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: second.port, path: '/validate-eviction', method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u1', name: 'nope', namespace: 'default', subResource: 'eviction', operation: 'CREATE' } }));
+    });
+    assert.deepEqual(JSON.parse(answer), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u1', allowed: true } });
+  } finally {
+    await second.stop();
+  }
 });
