@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
-import { freePort } from '../lib/free-port.js';
 import type { Operator } from '../../operator/src/operator.js';
 import { EvictionWebhook } from '../../operator/src/webhook/eviction-webhook.js';
-import { FakeRaftCluster, operatorOverFakes, pollUntil } from './fake-members.js';
+import type { EvictionWebhookOptions } from '../../operator/src/webhook/eviction-webhook.js';
+import { FakeRaftCluster, operatorOverFakes, pollUntil, registerEvictionWebhook } from './fake-members.js';
 
 const CR = '/apis/raftkv.dev/v1alpha1/namespaces/default/raftclusters';
 const PODS = '/api/v1/namespaces/default/pods';
@@ -20,6 +20,7 @@ const WAIT_MS = 60_000;
 
 let cp: KubeControlPlane;
 let op: Operator;
+let webhook: EvictionWebhookOptions;
 const fakes = new Map<string, FakeRaftCluster>();
 const logLines: string[] = [];
 
@@ -49,20 +50,9 @@ before(async () => {
   cp = await startKubeControlPlane({ controllerManager: true });
   const root = repoRoot();
   await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
-  const port = await freePort();
   // As the chart installs it (there through the operator's Service), without a caBundle: the operator writes it.
-  const created = await cp.request('POST', WEBHOOKS, {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: CONFIG },
-    webhooks: [{
-      name: 'leader-eviction.raftkv.dev', admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', failurePolicy: 'Fail', timeoutSeconds: 5,
-      clientConfig: { url: `https://127.0.0.1:${port}/validate-eviction` },
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods/eviction'], scope: 'Namespaced' }],
-    }],
-  });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  op = operatorOverFakes(cp.kubeConfig(), 'evict-op', fakes, logLines, {
-    evictionWebhook: { port, host: '127.0.0.1', namespace: 'default', serviceName: 'raftkv-operator-webhook', secretName: 'raftkv-operator-webhook-tls', configName: CONFIG, extraNames: ['127.0.0.1'] },
-  });
+  webhook = await registerEvictionWebhook(cp, CONFIG);
+  op = operatorOverFakes(cp.kubeConfig(), 'evict-op', fakes, logLines, { evictionWebhook: webhook });
   await op.start();
 });
 
@@ -123,7 +113,7 @@ test('evicting the leader pod is refused with 429 while leadership moves away, a
 test('a second replica serves the certificate the first one stored (one CA in the caBundle for all replicas)', async () => {
   const before = await get<{ metadata: { resourceVersion: string }; data: Record<string, string> }>('/api/v1/namespaces/default/secrets/raftkv-operator-webhook-tls');
   const second = new EvictionWebhook({ client: op.client, log: { info: () => undefined, warn: () => undefined, error: () => undefined }, memberUrl: () => 'http://127.0.0.1:1', memberClientOptions: { requestTimeoutMs: 1000, maxRedirects: 3 }, now: () => Date.now() },
-    { port: 0, host: '127.0.0.1', namespace: 'default', serviceName: 'raftkv-operator-webhook', secretName: 'raftkv-operator-webhook-tls', configName: CONFIG, extraNames: ['127.0.0.1'] });
+    { ...webhook, port: 0 });
   await second.start();
   try {
     const afterStart = await get<{ metadata: { resourceVersion: string }; data: Record<string, string> }>('/api/v1/namespaces/default/secrets/raftkv-operator-webhook-tls');

@@ -20,8 +20,7 @@ import { LocalMembers } from '../lib/local-members.js';
 import { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
 import { MemberClient } from '../../operator/src/member-client/client.js';
-import { freePort } from '../lib/free-port.js';
-import { pollUntil } from './fake-members.js';
+import { pollUntil, registerEvictionWebhook } from './fake-members.js';
 
 const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'daemon', 'src', 'main.js');
 const NS = '/api/v1/namespaces/default';
@@ -84,16 +83,7 @@ before(async () => {
   const root = repoRoot();
   await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
   await local.allocate(NAMES);
-  const webhookPort = await freePort();
-  const vwc = await cp.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'recovery-eviction' },
-    webhooks: [{
-      name: 'leader-eviction.raftkv.dev', admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', failurePolicy: 'Fail', timeoutSeconds: 5,
-      clientConfig: { url: `https://127.0.0.1:${webhookPort}/validate-eviction` },
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods/eviction'], scope: 'Namespaced' }],
-    }],
-  });
-  assert.equal(vwc.status, 201, JSON.stringify(vwc.body));
+  const webhook = await registerEvictionWebhook(cp, 'recovery-eviction');
   let busy = false;
   kubelet = setInterval(() => {
     if (busy) return;
@@ -108,7 +98,7 @@ before(async () => {
     memberAdvertise: (_c, m) => ({ peerUrl: local.peerAddr(m), clientUrl: local.clientUrl(m) }),
     memberClient: { requestTimeoutMs: 2000, maxRedirects: 3 },
     raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
-    evictionWebhook: { port: webhookPort, host: '127.0.0.1', namespace: 'default', serviceName: 'raftkv-operator-webhook', secretName: 'raftkv-operator-webhook-tls', configName: 'recovery-eviction', extraNames: ['127.0.0.1'] },
+    evictionWebhook: webhook,
   });
   await op.start();
 });
