@@ -26,6 +26,9 @@ async function main(): Promise<void> {
     identity: `${process.env['POD_NAME'] ?? hostname()}-${randomBytes(4).toString('hex')}`,
     lease: { name: flags.leaseName, namespace: flags.leaseNamespace, durationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
     metricsPort: flags.metricsPort, log,
+    ...(flags.webhook === undefined ? {} : {
+      evictionWebhook: { port: flags.webhook.port, namespace: flags.leaseNamespace, serviceName: flags.webhook.service, secretName: flags.webhook.secret, configName: flags.webhook.config },
+    }),
     onLostLeadership: () => {
       log.error('lost leadership; exiting');
       process.exit(1);

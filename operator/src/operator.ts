@@ -21,6 +21,8 @@ import type { MemberClientOptions } from './member-client/client.js';
 import { DEFAULT_MEMBER_CLIENT_OPTIONS } from './member-client/client.js';
 import type { OperatorMetrics } from './metrics.js';
 import { createOperatorMetrics } from './metrics.js';
+import type { EvictionWebhookOptions } from './webhook/eviction-webhook.js';
+import { EvictionWebhook } from './webhook/eviction-webhook.js';
 
 /** Everything the operator can be told; only kubeConfig, identity and lease are required. */
 export interface OperatorOptions {
@@ -44,6 +46,11 @@ export interface OperatorOptions {
   readonly metricsPort?: number;
   readonly metricsHost?: string;
   readonly log: Logger;
+  /**
+   * The validating webhook on pods/eviction (refuses evicting a leader's pod until leadership
+   * moved; webhook/eviction-webhook.ts), served by every replica; undefined = not served.
+   */
+  readonly evictionWebhook?: EvictionWebhookOptions;
   /** Called when leadership is lost; main exits so a fresh process starts clean. */
   readonly onLostLeadership?: () => void;
 }
@@ -65,6 +72,9 @@ export class Operator {
   private readonly controllers: ControllerRun[];
   private readonly drills: RaftChaosDrillController;
   private server: http.Server | undefined;
+  private webhookRetry: NodeJS.Timeout | undefined;
+  /** The eviction webhook, when options.evictionWebhook asks for it. */
+  readonly webhook: EvictionWebhook | undefined;
   private active = false;
   private stopping = false;
   /** Reconciles run so far (all controllers), for tests. */
@@ -83,6 +93,7 @@ export class Operator {
       drillLocks: new DrillLocks(),
     };
     const clusters = new RaftClusterController(deps, options.raftCluster ?? DEFAULT_RAFTCLUSTER_OPTIONS);
+    this.webhook = options.evictionWebhook === undefined ? undefined : new EvictionWebhook(deps, options.evictionWebhook);
     this.drills = new RaftChaosDrillController(deps, options.drill ?? DEFAULT_DRILL_OPTIONS);
     this.controllers = [
       { name: 'raftcluster', kind: 'RaftCluster', reconcile: (k) => clusters.reconcile(k), queue: new WorkQueue(), informers: [], workers: [] },
@@ -148,7 +159,25 @@ export class Operator {
         srv.listen(this.options.metricsPort, this.options.metricsHost ?? '0.0.0.0', () => res());
       });
     }
+    if (this.webhook !== undefined) await this.startWebhook(this.webhook, 0);
     this.elector.start();
+  }
+
+  /**
+   * The eviction webhook must not keep the controllers from running (e.g. RBAC for its Secret
+   * missing): a failure is logged and retried with backoff (1 s doubling to 60 s).
+   */
+  private async startWebhook(webhook: EvictionWebhook, attempt: number): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await webhook.start();
+      this.options.log.info({ port: webhook.port }, 'eviction webhook serving');
+    } catch (err) {
+      const retryInMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+      this.options.log.error({ err: String(err), retryInMs }, 'eviction webhook could not start; evictions of leader pods are not intercepted meanwhile');
+      this.webhookRetry = setTimeout(() => void this.startWebhook(webhook, attempt + 1), retryInMs);
+      this.webhookRetry.unref();
+    }
   }
 
   /** Stops controllers, releases the lease, closes the metrics server; waits for running drills. */
@@ -159,6 +188,8 @@ export class Operator {
     await this.elector.stop();
     await Promise.allSettled(this.controllers.flatMap((c) => c.workers));
     await this.drills.drain();
+    if (this.webhookRetry !== undefined) clearTimeout(this.webhookRetry);
+    await this.webhook?.stop();
     const srv = this.server;
     if (srv !== undefined) await new Promise<void>((res) => srv.close(() => res()));
   }

@@ -25,10 +25,10 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
   }
 }
 
-async function startCluster(cluster: string, fake: FakeRaftCluster): Promise<void> {
+async function startCluster(cluster: string, fake: FakeRaftCluster, allowDestructive = true): Promise<void> {
   fakes.set(cluster, fake);
   await fake.start();
-  assert.equal((await cp.request('POST', `${NS}/raftclusters`, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: cluster }, spec: { replicas: 3, image: 'raftkv:test', enableFaultInjection: true } })).status, 201);
+  assert.equal((await cp.request('POST', `${NS}/raftclusters`, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: cluster }, spec: { replicas: 3, image: 'raftkv:test', enableFaultInjection: true, ...(allowDestructive ? { chaos: { allowDestructive: true } } : {}) } })).status, 201);
   await waitFor('cluster Running', async () => {
     const r = await cp.request('GET', `${NS}/raftclusters/${cluster}`);
     return (r.body as RaftCluster).status?.phase === 'Running' ? true : undefined;
@@ -104,6 +104,27 @@ test('a drill fails when acknowledged writes are lost (planted bug in the fake)'
   assert.ok((d.status?.lostWrites ?? 0) > 0);
   assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'WritesLost');
   assert.ok(fake.calls.includes('faults lo-1 drop=true'), fake.calls.join(', '));
+});
+
+test('a drill that injects a failure needs spec.chaos.allowDestructive: without it, Failed at once and nothing injected', async () => {
+  const fake = new FakeRaftCluster(['nd-0', 'nd-1', 'nd-2']);
+  await startCluster('nd', fake, false);
+  for (const action of ['PartitionLeader', 'KillFollower']) {
+    const name = `nd-${action.toLowerCase()}`;
+    await createDrill('nd', name, action);
+    const d = await drillDone(name);
+    assert.equal(d.status?.phase, 'Failed');
+    assert.equal(d.status?.conditions?.find((c) => c.type === 'Complete')?.reason, 'DestructiveNotAllowed');
+    assert.match(d.status?.message ?? '', new RegExp(`${action} injects a failure and RaftCluster nd does not allow that: set spec.chaos.allowDestructive: true`));
+    assert.equal(d.status?.acknowledgedWrites, undefined, 'no probe ran');
+  }
+  assert.deepEqual(fake.calls, [], 'no fault, no membership call');
+  assert.equal(fake.kv.size, 0, 'no probe key written');
+  // Opting in lets the same drill run.
+  assert.equal((await cp.request('PATCH', `${NS}/raftclusters/nd`, { spec: { chaos: { allowDestructive: true } } }, 'application/merge-patch+json')).status, 200);
+  await createDrill('nd', 'nd-allowed', 'PartitionLeader');
+  const ok = await drillDone('nd-allowed');
+  assert.equal(ok.status?.phase, 'Succeeded', ok.status?.message);
 });
 
 test('steady-state check: a drill on a cluster with a voter down is Aborted and injects nothing', async () => {

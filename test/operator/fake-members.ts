@@ -6,6 +6,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Operator } from '../../operator/src/operator.js';
 import type { OperatorOptions } from '../../operator/src/operator.js';
+import type { EvictionWebhookOptions } from '../../operator/src/webhook/eviction-webhook.js';
+import { EVICTION_WEBHOOK_PATH } from '../../operator/src/webhook/eviction-webhook.js';
+import type { KubeControlPlane } from '../lib/kube-control-plane.js';
+import { freePort } from '../lib/free-port.js';
 
 /** A member of the fake cluster. */
 export interface FakeMember {
@@ -183,4 +187,24 @@ export async function pollUntil<T>(what: string, fn: () => Promise<T | undefined
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${logLines.slice(-10).join('\n')}`);
     await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/**
+ * Registers a ValidatingWebhookConfiguration `configName` on pods/eviction as the chart does, but
+ * reaching the operator at https://127.0.0.1:<free port> (failurePolicy Fail, so a webhook that
+ * does not answer fails the test) and without a caBundle (the operator writes it). Returns the
+ * operator's evictionWebhook options for that port.
+ */
+export async function registerEvictionWebhook(cp: KubeControlPlane, configName: string): Promise<EvictionWebhookOptions> {
+  const port = await freePort();
+  const r = await cp.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', {
+    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: configName },
+    webhooks: [{
+      name: 'leader-eviction.raftkv.dev', admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', failurePolicy: 'Fail', timeoutSeconds: 5,
+      clientConfig: { url: `https://127.0.0.1:${port}${EVICTION_WEBHOOK_PATH}` },
+      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods/eviction'], scope: 'Namespaced' }],
+    }],
+  });
+  if (r.status !== 201) throw new Error(`creating ValidatingWebhookConfiguration ${configName}: ${r.status} ${JSON.stringify(r.body)}`);
+  return { port, host: '127.0.0.1', namespace: 'default', serviceName: 'raftkv-operator-webhook', secretName: 'raftkv-operator-webhook-tls', configName, extraNames: ['127.0.0.1'] };
 }

@@ -16,6 +16,7 @@ import YAML from 'yaml';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
 import { checkEntryPoints, compareTrees, contextCopySources, dockerfileInstallProblems, dockerIgnored, findHelm, importedPackages, listFiles, parseDockerfile, prometheusOperatorCrds, run } from '../lib/packaging.js';
+import { EVICTION_WEBHOOK_PATH } from '../../operator/src/webhook/eviction-webhook.js';
 import { parseOperatorFlags } from '../../operator/src/flags.js';
 import { parseFlags } from '../../daemon/src/config/flags.js';
 
@@ -101,6 +102,14 @@ describe('helm charts', () => {
     assert.equal(flags.leaseName, 'raftkv-operator');
     assert.equal(flags.leaseNamespace, 'ops');
     assert.deepEqual(flags.namespaces, []);
+    // The eviction webhook: the flags name the objects the chart makes.
+    assert.deepEqual(flags.webhook, { port: 9443, service: 'raftkv-operator-webhook', secret: 'raftkv-operator-webhook-tls', config: 'raftkv-operator-eviction' });
+    const vwc = objs.find((o) => o.kind === 'ValidatingWebhookConfiguration') as unknown as { metadata: { name: string }; webhooks: { failurePolicy: string; sideEffects: string; clientConfig: { service: { name: string; namespace: string; path: string } }; rules: { resources: string[] }[] }[] } | undefined;
+    assert.equal(vwc?.metadata.name, flags.webhook?.config);
+    assert.deepEqual(vwc?.webhooks[0]?.clientConfig.service, { name: flags.webhook?.service, namespace: 'ops', path: EVICTION_WEBHOOK_PATH, port: 443 });
+    assert.equal(vwc?.webhooks[0]?.failurePolicy, 'Ignore');
+    assert.deepEqual(vwc?.webhooks[0]?.rules[0]?.resources, ['pods/eviction']);
+    assert.ok(objs.some((o) => o.kind === 'Service' && o.metadata.name === flags.webhook?.service));
     assert.ok(objs.some((o) => o.kind === 'ClusterRoleBinding'));
     assert.ok(!objs.some((o) => o.apiVersion.startsWith('monitoring.coreos.com')), 'monitoring objects are off by default');
     assert.equal(objs.filter((o) => o.kind === 'ConfigMap' && o.metadata.name.includes('dashboard')).length, readdirSync(join(ROOT, 'k8s', 'grafana')).filter((f) => f.endsWith('.json')).length);
@@ -118,8 +127,13 @@ describe('helm charts', () => {
     assert.equal(flags.leaseName, 'rk-leader');
     assert.equal(flags.logLevel, 'debug');
     assert.deepEqual(objs.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'rk').map((o) => o.metadata.namespace).sort(), ['team-a', 'team-b']);
-    // The one cluster-wide grant of a scoped install: get on StorageClasses (cluster-scoped; a size increase reads allowVolumeExpansion).
-    assert.deepEqual(objs.filter((o) => o.kind === 'ClusterRoleBinding').map((o) => o.metadata.name), ['rk-storageclasses']);
+    // The cluster-wide grants of a scoped install: get on StorageClasses (cluster-scoped; a size
+    // increase reads allowVolumeExpansion) and get/patch of its own webhook configuration (caBundle).
+    assert.deepEqual(objs.filter((o) => o.kind === 'ClusterRoleBinding').map((o) => o.metadata.name).sort(), ['rk-storageclasses', 'rk-webhook']);
+    const whRole = objs.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'rk-webhook') as unknown as { rules: { resources: string[]; resourceNames: string[]; verbs: string[] }[] } | undefined;
+    assert.deepEqual(whRole?.rules.map((x) => [x.resources, x.resourceNames, x.verbs]), [[['validatingwebhookconfigurations'], ['rk-eviction'], ['get', 'patch']]]);
+    const vwc = objs.find((o) => o.kind === 'ValidatingWebhookConfiguration') as unknown as { webhooks: { namespaceSelector?: { matchExpressions: { values: string[] }[] } }[] } | undefined;
+    assert.deepEqual(vwc?.webhooks[0]?.namespaceSelector?.matchExpressions[0]?.values, ['team-a', 'team-b'], 'only evictions in the watched namespaces are reviewed');
     const scRole = objs.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'rk-storageclasses') as unknown as { rules: { resources: string[]; verbs: string[] }[] } | undefined;
     assert.deepEqual(scRole?.rules.map((x) => [x.resources, x.verbs]), [[['storageclasses'], ['get']]]);
     assert.deepEqual(objs.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1').map((o) => o.kind).sort(), ['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
@@ -447,6 +461,8 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
       ['get', 'leases', '-n', 'team-a'], ['list', 'persistentvolumeclaims', '-n', 'team-a'], ['delete', 'raftclusters.raftkv.dev', '-n', 'team-a'], ['list', 'nodes']]) {
       assert.equal(await can(denied), false, `the operator may ${denied.join(' ')}`);
     }
+    assert.equal(await can(['patch', 'validatingwebhookconfigurations/raftkv-operator-eviction']), true, 'its own webhook configuration (caBundle)');
+    assert.equal(await can(['patch', 'validatingwebhookconfigurations/other']), false, 'no other webhook configuration');
     const scoped = await helm(['template', 'scoped', OPERATOR_CHART, '--namespace', 'ops', '--set', 'watchNamespaces={team-b}']);
     assert.equal((await kubectl(['apply', '-f', '-'], scoped.stdout)).code, 0);
     const asScoped = ['--as', 'system:serviceaccount:ops:scoped'];

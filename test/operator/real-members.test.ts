@@ -82,7 +82,7 @@ test('scale 3→5→3 with real raftkv members: learners join, get promoted, are
     raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
   });
   await op.start();
-  assert.equal((await cp.request('POST', CR, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: 'kv' }, spec: { replicas: 3, image: 'raftkv:test' } })).status, 201);
+  assert.equal((await cp.request('POST', CR, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: 'kv' }, spec: { replicas: 3, image: 'raftkv:test', chaos: { allowDestructive: true } } })).status, 201);
   const waitCluster = async (what: string, ok: (c: RaftCluster) => boolean, timeoutMs = 90_000): Promise<RaftCluster> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

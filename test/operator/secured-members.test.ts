@@ -185,7 +185,7 @@ test('tls.enabled + auth: the operator generates the Secrets, reaches real membe
   assert.equal((await cp.request('POST', `${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sk-tokens' },
     stringData: { tokens: `# reader first: the operator must pick the admin entry\n${READ_TOKEN} read reader\n${ADMIN_TOKEN} admin operator\n` } })).status, 201);
   assert.equal((await cp.request('POST', CR, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: 'sk' },
-    spec: { replicas: 3, image: 'raftkv:test', enableFaultInjection: true, tls: { enabled: true }, auth: { tokenSecretName: 'sk-tokens' } } })).status, 201);
+    spec: { replicas: 3, image: 'raftkv:test', enableFaultInjection: true, chaos: { allowDestructive: true }, tls: { enabled: true }, auth: { tokenSecretName: 'sk-tokens' } } })).status, 201);
 
   // The kubelet: pods follow the StatefulSet; Secret volumes are kept current.
   let busy = false;

@@ -67,6 +67,12 @@ export interface DaemonConfig {
   readonly credentialReloadIntervalMs: number;
   /** Rewrite the membership to this member alone, keeping its data (recovery from quorum loss). */
   readonly forceNewCluster: boolean;
+  /**
+   * --force-new-cluster-id: do what --force-new-cluster does at most once per id (the id is
+   * recorded in the data dir), so a flag left in place by an orchestrator is safe on every restart;
+   * null: off. With --force-new-cluster-member only the member of that name acts on it.
+   */
+  readonly forceNewClusterOnce: { readonly id: string; readonly member: string | null } | null;
   /** Log a warning when the WAL fsync p99 over the window passes this (0: off). */
   readonly slowFsyncThresholdMs: number;
   readonly slowFsyncWindowMs: number;
@@ -122,10 +128,22 @@ const SPECS: readonly FlagSpec[] = [
   { flag: 'auth-open-paths', kind: 'string', defaultText: AUTH_OPENABLE_PATHS.join(','), help: "with auth on, which of /healthz,/readyz,/metrics stay open ('none': all need the read role)" },
   { flag: 'credential-reload-interval-ms', kind: 'int', defaultText: '5000', help: 'check certificate and token files for changes this often and use new ones without a restart (0: never)' },
   { flag: 'force-new-cluster', kind: 'bool', defaultText: 'false', help: 'DISASTER RECOVERY: rewrite the membership to this member alone, keeping its data; start once with it, then without' },
+  { flag: 'force-new-cluster-id', kind: 'string', defaultText: 'none', help: 'DISASTER RECOVERY, idempotent: as --force-new-cluster, but only once per ID (recorded in the data dir; later starts with the same ID resume normally)' },
+  { flag: 'force-new-cluster-member', kind: 'string', defaultText: 'every member', help: 'with --force-new-cluster-id: only the member with this --name acts on it (one pod template for all members)' },
   { flag: 'slow-fsync-threshold-ms', kind: 'int', defaultText: '1000', help: 'warn in the log when the WAL fsync p99 over --slow-fsync-window-ms passes this (0: off)' },
   { flag: 'slow-fsync-window-ms', kind: 'int', defaultText: '60000', help: 'window of the slow-fsync check' },
   { flag: 'lease-read', kind: 'bool', defaultText: 'true', help: 'serve linearizable reads from the leader lease (assumes tick rates do not drift apart by more than ~10%); false = ReadIndex quorum round per batch' },
 ];
+
+/** --force-new-cluster-id / --force-new-cluster-member → DaemonConfig.forceNewClusterOnce. */
+function forceOnce(id: string | null, member: string | null): DaemonConfig['forceNewClusterOnce'] {
+  if (id === null) {
+    if (member !== null) throw new FlagError('--force-new-cluster-member needs --force-new-cluster-id');
+    return null;
+  }
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw new FlagError('--force-new-cluster-id must be 1-128 characters of A-Z a-z 0-9 . _ -');
+  return { id, member };
+}
 
 /** `election-timeout-ms` → `RAFTKV_ELECTION_TIMEOUT_MS` */
 export function envNameOf(flag: string): string {
@@ -336,6 +354,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     authOpenPaths,
     credentialReloadIntervalMs: int('credential-reload-interval-ms', 5000),
     forceNewCluster: bool('force-new-cluster', false),
+    forceNewClusterOnce: forceOnce(optStr('force-new-cluster-id'), optStr('force-new-cluster-member')),
     slowFsyncThresholdMs: int('slow-fsync-threshold-ms', 1000),
     slowFsyncWindowMs: int('slow-fsync-window-ms', 60_000),
   };

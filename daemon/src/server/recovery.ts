@@ -83,6 +83,38 @@ export async function forceNewCluster(storage: RaftStorage, loaded: LoadedRaftSt
   return { loaded: { hardState, snapshot, entries: [], meta: loaded.meta }, report };
 }
 
+/** Storage meta key holding the last --force-new-cluster-id this data dir carried out. */
+export const FORCE_NEW_CLUSTER_ID_META = 'raftkv.forceNewClusterId';
+
+/**
+ * Whether this start rewrites the membership: --force-new-cluster always; --force-new-cluster-id
+ * only on the member it names (all members when it names none), and only when the data dir has
+ * not carried out that id already.
+ */
+export function forceNewClusterWanted(config: Pick<DaemonConfig, 'name' | 'forceNewCluster' | 'forceNewClusterOnce'>, meta: Readonly<Record<string, string>>): boolean {
+  if (config.forceNewCluster) return true;
+  const once = config.forceNewClusterOnce;
+  if (once === null || (once.member !== null && once.member !== config.name)) return false;
+  return meta[FORCE_NEW_CLUSTER_ID_META] !== once.id;
+}
+
+/**
+ * Applies --force-new-cluster / --force-new-cluster-id before the member starts. The id is
+ * recorded after the rewrite: a crash in between repeats the rewrite on the next start, which
+ * is harmless (the membership is this member alone already and the data is kept).
+ */
+export async function forceNewClusterIfAsked(storage: RaftStorage, loaded: LoadedRaftState, config: DaemonConfig, log: RecoveryLogger): Promise<LoadedRaftState> {
+  const once = config.forceNewClusterOnce;
+  if (!forceNewClusterWanted(config, loaded.meta)) {
+    if (once !== null && (once.member === null || once.member === config.name)) log.info({ id: once.id }, '--force-new-cluster-id already carried out by this data dir; starting normally');
+    return loaded;
+  }
+  const forced = (await forceNewCluster(storage, loaded, config, log)).loaded;
+  if (once === null) return forced;
+  await storage.putMeta(FORCE_NEW_CLUSTER_ID_META, once.id);
+  return { ...forced, meta: { ...forced.meta, [FORCE_NEW_CLUSTER_ID_META]: once.id } };
+}
+
 /** `raftkv restore` inputs. */
 export interface RestoreOptions {
   readonly from: string;

@@ -16,7 +16,7 @@ import { followPeerTlsRotation, transportTlsOf } from '../security/peer-transpor
 import { TokenFile } from '../security/tokens.js';
 import type { AccessControl } from '../api/access.js';
 import type { ApiTls } from '../api/server.js';
-import { forceNewCluster } from './recovery.js';
+import { forceNewClusterIfAsked } from './recovery.js';
 import { SlowFsyncMonitor } from './slow-fsync.js';
 import { registerDiskMetrics } from './disk-metrics.js';
 import { KvStateMachine } from '../kv/state-machine.js';
@@ -66,7 +66,7 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   // RocksDB on a worker thread: its writes fsync synchronously, which must not stall this loop.
   const storage = new WorkerRaftStorage(config.dataDir, { onWorkerDied: (err) => o.onFatal(err) });
   let loaded = await storage.load();
-  if (config.forceNewCluster) loaded = (await forceNewCluster(storage, loaded, config, watchLogger(logger))).loaded;
+  loaded = await forceNewClusterIfAsked(storage, loaded, config, watchLogger(logger));
   const plan = planStart(config, loaded);
   if (plan.newBootstrap) await storage.putMeta(META_KEYS.bootstrap, JSON.stringify(plan.newBootstrap));
   logger.info({ resumed: plan.resumed, voters: plan.confState.voters, learners: plan.confState.learners, snapshotIndex: plan.snapshot?.meta.index ?? 0, entries: loaded.entries.length }, plan.resumed ? 'resuming from disk' : 'bootstrapping a new member');

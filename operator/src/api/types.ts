@@ -115,6 +115,71 @@ export interface RaftClusterSpec {
    * others keep a quorum; 0 = never. Default 900 (the CRD applies it).
    */
   replaceUnhealthyAfterSeconds?: number;
+  /**
+   * Approval of a quorum-loss recovery (docs/operator.md): rebuild the cluster from one surviving
+   * member. Acted on only while no member leads and fewer than a quorum of voters answer; the
+   * operator clears it when the recovery is done (or was not needed), so one approval is used once.
+   */
+  recovery?: RecoverySpec;
+  /** What RaftChaosDrills may do to this cluster. */
+  chaos?: ChaosSpec;
+}
+
+/** RaftCluster.spec.chaos. */
+export interface ChaosSpec {
+  /**
+   * Allow the drills that inject a failure (DESTRUCTIVE_DRILL_ACTIONS: kill a pod ungracefully,
+   * cut a member off). Default false: such a drill fails at once and injects nothing.
+   */
+  allowDestructive?: boolean;
+}
+
+/** RaftCluster.spec.recovery. */
+export interface RecoverySpec {
+  /**
+   * The approval: true lets the operator wipe the lost members, start the survivor once with
+   * `--force-new-cluster` and grow the cluster back. Writes that only the lost members held are lost.
+   */
+  forceNewCluster: boolean;
+  /** The member to keep; default: of the members that answer, the one with the highest last index. */
+  survivor?: string;
+}
+
+/** Where a quorum-loss recovery is. */
+export type RecoveryPhase = 'WipingLostMembers' | 'ForcingSurvivor' | 'Growing' | 'Succeeded';
+
+/** A lost member as the operator last saw it. */
+export interface LostMember {
+  name: string;
+  /** The applied index it last reported (status.members), when the operator ever saw one. */
+  lastKnownAppliedIndex?: number;
+}
+
+/** RaftCluster.status.recovery: the recovery under way, or the last one (kept as the record). */
+export interface RecoveryStatus {
+  /** Passed to the survivor as --force-new-cluster-id, so the rewrite happens once whatever restarts. */
+  id: string;
+  phase: RecoveryPhase;
+  survivor: string;
+  /** The survivor's last log index and term when it was chosen: everything up to it is kept. */
+  survivorLastIndex: number;
+  survivorTerm: number;
+  /** Every other member of the last configuration: wiped and added back empty. */
+  lostMembers: LostMember[];
+  /**
+   * Committed entries the lost members were last seen to have applied beyond the survivor's last
+   * index: they are lost (the client writes among them; the rest are a new leader's no-op or
+   * configuration entries). 0: none known. Entries committed after the operator's last look are
+   * not counted.
+   */
+  entriesAtRisk: number;
+  /** Lost members whose PVC and pod were deleted. */
+  wiped: string[];
+  /** The survivor's pod was deleted so it restarts with --force-new-cluster-id. */
+  survivorRestarted: boolean;
+  message: string;
+  startedAt: string;
+  finishedAt?: string;
 }
 
 /** RaftCluster.spec.pod: additions to the member pods (the operator's own keys cannot be overridden; the CRD refuses them). */
@@ -234,6 +299,8 @@ export interface RaftClusterStatus {
   lastError?: ReconcileErrorStatus;
   /** A member replacement under way (REPLACE_ANNOTATION). */
   replacement?: { member: string; wiped: boolean; startedAt: string };
+  /** The quorum-loss recovery under way, or the last one done (spec.recovery). */
+  recovery?: RecoveryStatus;
 }
 
 /** RaftCluster.status.lastError. */
@@ -258,6 +325,13 @@ export interface RaftCluster {
 export type DrillAction = 'KillLeader' | 'KillFollower' | 'PartitionLeader' | 'IsolateFollower' | 'RollingRestart';
 /** Every DrillAction, for validation and the CRD enum. */
 export const DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower', 'RollingRestart'];
+
+/**
+ * Actions that inject a failure (a pod killed, a member cut off from its peers) and need the
+ * RaftCluster's spec.chaos.allowDestructive. RollingRestart is an ordinary graceful restart
+ * (each member hands over on SIGTERM, the leader goes last), as a rollout does.
+ */
+export const DESTRUCTIVE_DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower'];
 
 /** RaftChaosDrill.spec. */
 export interface RaftChaosDrillSpec {

@@ -16,6 +16,11 @@ export const CM_INITIAL_CLUSTER = 'initial-cluster';
 /** ConfigMap key with `new` (bootstrap) or `existing` (members join through POST /v1/members). */
 export const CM_INITIAL_CLUSTER_STATE = 'initial-cluster-state';
 
+/** ConfigMap key naming the member that runs --force-new-cluster-id (only during a spec.recovery). */
+export const CM_FORCE_NEW_CLUSTER_MEMBER = 'force-new-cluster-member';
+/** ConfigMap key with the recovery id passed as --force-new-cluster-id. */
+export const CM_FORCE_NEW_CLUSTER_ID = 'force-new-cluster-id';
+
 /** What the controller decided that the spec alone does not say. */
 export interface BuildInputs {
   /** StatefulSet replicas now: the planner moves it one member at a time, never the spec directly. */
@@ -24,6 +29,8 @@ export interface BuildInputs {
   readonly initialCluster: string;
   /** `new` until the bootstrap members formed a cluster, `existing` ever after. */
   readonly initialClusterState: 'new' | 'existing';
+  /** During a quorum-loss recovery: the survivor and the recovery id (the member's flags, through the ConfigMap). */
+  readonly forceNewCluster?: { readonly member: string; readonly id: string } | undefined;
 }
 
 /** The owner reference every owned object carries (controller, blocks owner deletion). */
@@ -66,7 +73,10 @@ export function buildClientService(cluster: RaftCluster): V1Service {
 export function buildConfigMap(cluster: RaftCluster, inputs: BuildInputs): V1ConfigMap {
   return {
     apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(cluster, configMapName(cluster)),
-    data: { [CM_INITIAL_CLUSTER]: inputs.initialCluster, [CM_INITIAL_CLUSTER_STATE]: inputs.initialClusterState },
+    data: {
+      [CM_INITIAL_CLUSTER]: inputs.initialCluster, [CM_INITIAL_CLUSTER_STATE]: inputs.initialClusterState,
+      ...(inputs.forceNewCluster === undefined ? {} : { [CM_FORCE_NEW_CLUSTER_MEMBER]: inputs.forceNewCluster.member, [CM_FORCE_NEW_CLUSTER_ID]: inputs.forceNewCluster.id }),
+    },
   };
 }
 
@@ -175,6 +185,9 @@ function memberEnv(cluster: RaftCluster): V1EnvVar[] {
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'RAFTKV_INITIAL_CLUSTER', valueFrom: { configMapKeyRef: { name: cm, key: CM_INITIAL_CLUSTER } } },
     { name: 'RAFTKV_INITIAL_CLUSTER_STATE', valueFrom: { configMapKeyRef: { name: cm, key: CM_INITIAL_CLUSTER_STATE } } },
+    // Present only during a quorum-loss recovery; the daemon acts on them once, on the named member.
+    { name: 'RAFTKV_FORCE_NEW_CLUSTER_ID', valueFrom: { configMapKeyRef: { name: cm, key: CM_FORCE_NEW_CLUSTER_ID, optional: true } } },
+    { name: 'RAFTKV_FORCE_NEW_CLUSTER_MEMBER', valueFrom: { configMapKeyRef: { name: cm, key: CM_FORCE_NEW_CLUSTER_MEMBER, optional: true } } },
   ];
 }
 
@@ -185,7 +198,7 @@ export const TMP_VOLUME = 'tmp';
 /** Bound of the /tmp emptyDir. */
 export const TMP_SIZE_LIMIT = '64Mi';
 /** Environment variables the operator sets on the raftkv container (spec.pod.env may not use them). */
-export const RESERVED_ENV = ['POD_NAME', 'RAFTKV_INITIAL_CLUSTER', 'RAFTKV_INITIAL_CLUSTER_STATE'] as const;
+export const RESERVED_ENV = ['POD_NAME', 'RAFTKV_INITIAL_CLUSTER', 'RAFTKV_INITIAL_CLUSTER_STATE', 'RAFTKV_FORCE_NEW_CLUSTER_ID', 'RAFTKV_FORCE_NEW_CLUSTER_MEMBER'] as const;
 
 /** Container securityContext of every member container: no privilege, nothing writable but the mounts. */
 export const MEMBER_CONTAINER_SECURITY: V1SecurityContext = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };

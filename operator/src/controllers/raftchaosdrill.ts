@@ -3,7 +3,7 @@
 // acknowledged write back and records the verdict. A drill found Running with no run in this
 // process (the operator restarted or lost the lease) is failed: its measurements are gone.
 import type { RaftChaosDrill, RaftChaosDrillStatus, RaftCluster } from '../api/types.js';
-import { API_VERSION, PAUSE_ANNOTATION, PAUSE_VALUE, isPaused, parseDurationMs } from '../api/types.js';
+import { API_VERSION, DESTRUCTIVE_DRILL_ACTIONS, PAUSE_ANNOTATION, PAUSE_VALUE, isPaused, parseDurationMs } from '../api/types.js';
 import { memberName } from '../build/names.js';
 import type { KubeObject } from '../kube/rest.js';
 import { resourcePath } from '../kube/rest.js';
@@ -55,6 +55,11 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done);
   });
+}
+
+/** A destructive drill against a RaftCluster without spec.chaos.allowDestructive. */
+class DrillNotAllowed extends Error {
+  override readonly name = 'DrillNotAllowed';
 }
 
 /** The RaftChaosDrill reconciler. */
@@ -129,10 +134,15 @@ export class RaftChaosDrillController {
       cluster = await this.deps.client.get<RaftCluster & KubeObject>(resourcePath(API_VERSION, 'RaftCluster', ns, drill.spec.clusterRef.name));
       if (cluster === undefined) throw new Error(`RaftCluster ${drill.spec.clusterRef.name} not found`);
       if (isPaused(cluster.metadata)) throw new Error(`RaftCluster ${drill.spec.clusterRef.name} is paused (annotation ${PAUSE_ANNOTATION}: ${PAUSE_VALUE}); a drill writes to its members`);
+      if (DESTRUCTIVE_DRILL_ACTIONS.includes(drill.spec.action) && cluster.spec.chaos?.allowDestructive !== true) {
+        throw new DrillNotAllowed(`${drill.spec.action} injects a failure and RaftCluster ${drill.spec.clusterRef.name} does not allow that: set spec.chaos.allowDestructive: true on it (nothing was injected)`);
+      }
       // A secured cluster: its CA and the admin token, read-only (the RaftCluster controller owns the Secrets).
       credentials = await readMemberCredentials(this.deps.client, cluster);
     } catch (err) {
-      await this.patchStatus(drill, { phase: 'Failed', startedAt: isoSeconds(startMs), finishedAt: isoSeconds(this.deps.now()), message: err instanceof Error ? err.message : String(err) }, 'InvalidDrill');
+      const reason = err instanceof DrillNotAllowed ? 'DestructiveNotAllowed' : 'InvalidDrill';
+      await this.patchStatus(drill, { phase: 'Failed', startedAt: isoSeconds(startMs), finishedAt: isoSeconds(this.deps.now()), message: err instanceof Error ? err.message : String(err) }, reason);
+      if (err instanceof DrillNotAllowed) await this.deps.events.record(drill, 'Warning', reason, err.message);
       return;
     }
     const c = cluster;

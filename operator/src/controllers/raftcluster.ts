@@ -27,6 +27,8 @@ import { autoReplaceCandidate, plan } from '../planner/planner.js';
 import { disruptionBudget } from '../planner/disruption.js';
 import type { ObservedClaim, StorageStep } from '../planner/storage.js';
 import { planStorage } from '../planner/storage.js';
+import type { AnsweringMember, RecoveryDecision } from '../planner/recovery.js';
+import { planRecovery } from '../planner/recovery.js';
 import { isoSeconds, jsonEqual, setCondition } from './conditions.js';
 import type { DrillLocks } from './drill-locks.js';
 import { ClusterSecurity, SecurityProblem } from './security.js';
@@ -88,7 +90,7 @@ export interface MemberObservation {
   readonly commitIndex: number;
   readonly members: ObservedMember[];
   /** Every member that answered its GET /v1/status this pass (also without a leader). */
-  readonly answered?: ReadonlyMap<string, { readonly role: string; readonly appliedIndex: number }>;
+  readonly answered?: ReadonlyMap<string, AnsweringMember>;
 }
 
 interface Ctx {
@@ -117,6 +119,8 @@ interface Ctx {
   requeueMs?: number;
   /** status.backup from this pass (undefined: no spec.backup). */
   backup?: BackupStatus;
+  /** spec.recovery / status.recovery this pass (planner/recovery.ts). */
+  recovery?: RecoveryDecision;
   /** The ConfigMap's initial-cluster-state this pass applied. */
   bootstrapState?: 'new' | 'existing';
 }
@@ -141,7 +145,7 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
     }));
   };
   await query(candidates);
-  const answered = (): Map<string, { role: string; appliedIndex: number }> => new Map([...statuses].map(([n, st]) => [n, { role: st.role, appliedIndex: st.appliedIndex }]));
+  const answered = (): Map<string, AnsweringMember> => new Map([...statuses].map(([n, st]) => [n, { role: st.role, appliedIndex: st.appliedIndex, lastIndex: st.lastIndex, term: st.term }]));
   let leaderStatus: MemberStatusResponse | undefined;
   for (const s of statuses.values()) if (s.role === 'leader' && (leaderStatus === undefined || s.term > leaderStatus.term)) leaderStatus = s;
   if (leaderStatus === undefined) {
@@ -338,6 +342,19 @@ export class RaftClusterController {
     const stsReplicas = c.sts?.spec?.replicas ?? (formedBefore ? Math.max(1, c.observed.members.length || (cluster.status?.members?.length ?? 0) || cluster.spec.replicas) : undefined);
     c.stsReplicas = stsReplicas;
     c.storage = await this.observeStorage(c, cluster);
+    const recovery = planRecovery({
+      approval: cluster.spec.recovery, record: cluster.status?.recovery, desiredReplicas: cluster.spec.replicas,
+      leader: c.observed.leader, commitIndex: c.observed.commitIndex, members: c.observed.members,
+      lastKnown: (cluster.status?.members ?? []).map((m) => ({ name: m.name, voter: m.voter, appliedIndex: m.appliedIndex })),
+      answered: c.observed.answered ?? new Map(), pods: c.pods, learnerMaxLagEntries: this.options.learnerMaxLagEntries,
+      memberNameOf: (i) => memberName(cluster, i), ordinalOf: (m) => ordinalOf(cluster, m),
+      newId: `g${cluster.metadata.generation ?? 0}-${Math.floor(this.deps.now() / 1000)}`, nowIso: isoSeconds(this.deps.now()),
+    });
+    c.recovery = recovery;
+    if (recovery.kind === 'step') {
+      c.step = recovery.step;
+      return CONTINUE;
+    }
     await this.maybeAutoReplace(c, cluster);
     c.step = plan({
       desiredReplicas: cluster.spec.replicas,
@@ -367,7 +384,9 @@ export class RaftClusterController {
     const formed = obs !== undefined && obs.leader !== undefined && bootstrapMembers.every((b) => obs.members.some((m) => m.name === b && m.healthy));
     // A StatefulSet created in this pass starts its pods as bootstrap voters, whatever answers on the member URLs.
     const state = step.kind !== 'bootstrap' && (c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] === 'existing' || formed) ? 'existing' : 'new';
-    const inputs = { statefulSetReplicas: replicas, initialCluster, initialClusterState: state } as const;
+    const rec = c.recovery !== undefined && c.recovery.kind !== 'inactive' ? c.recovery.record : undefined;
+    const forcing = rec !== undefined && (rec.phase === 'ForcingSurvivor' || rec.phase === 'Growing') ? { member: rec.survivor, id: rec.id } : undefined;
+    const inputs = { statefulSetReplicas: replicas, initialCluster, initialClusterState: state, forceNewCluster: forcing } as const;
     const client = this.deps.client;
     await client.apply(buildPeerService(cluster) as KubeObject);
     await client.apply(buildClientService(cluster) as KubeObject);
@@ -636,6 +655,11 @@ export class RaftClusterController {
         await this.deps.client.delete(resourcePath('v1', 'Pod', c.namespace, step.pod));
         note('Normal', 'DeletePod', `deleted pod ${step.pod}: ${step.reason}`);
         break;
+      case 'forceNewCluster':
+        // The ConfigMap (applied above) names the survivor and the id; the restarted pod reads them.
+        await this.deps.client.delete(resourcePath('v1', 'Pod', c.namespace, step.member));
+        note('Warning', 'ForceNewCluster', `restarted ${step.member} with --force-new-cluster-id=${step.id}: it becomes the only voter, keeping its data`);
+        break;
       case 'wipeMember': {
         // The PVC first: it goes once no pod uses it; the StatefulSet then recreates both, empty.
         const ordinal = ordinalOf(cluster, step.member);
@@ -648,6 +672,29 @@ export class RaftClusterController {
     }
     c.requeueMs = this.options.stepRequeueMs;
     return CONTINUE;
+  }
+
+  /**
+   * status.recovery from this pass's decision (the last record is kept once done), with an Event
+   * on every phase change; the start is a Warning that says what may be lost.
+   */
+  private async writeRecovery(c: Ctx, cluster: RaftCluster, old: RaftClusterStatus, next: RaftClusterStatus): Promise<void> {
+    const d = c.recovery;
+    const record = d !== undefined && d.kind !== 'inactive' ? d.record : undefined;
+    const kept = record ?? old.recovery;
+    if (kept !== undefined) next.recovery = kept;
+    if (record === undefined || (old.recovery?.id === record.id && old.recovery.phase === record.phase)) return;
+    const reason = { WipingLostMembers: 'RecoveryStarted', ForcingSurvivor: 'RecoveryForcingSurvivor', Growing: 'RecoveryGrowing', Succeeded: 'RecoverySucceeded' }[record.phase];
+    await this.deps.events.record(cluster, record.phase === 'WipingLostMembers' ? 'Warning' : 'Normal', reason, record.message);
+    this.deps.log.warn({ cluster: `${c.namespace}/${c.name}`, recovery: record.id, phase: record.phase }, record.message);
+  }
+
+  /** spec.recovery is used once: removed when the recovery is done or was not needed. */
+  private async clearRecoveryApproval(c: Ctx, cluster: RaftCluster): Promise<void> {
+    const d = c.recovery;
+    if (d?.kind !== 'clearApproval' || cluster.spec.recovery === undefined) return;
+    await this.deps.client.mergePatch(clusterPath(c.namespace, c.name), { spec: { recovery: null } });
+    if (d.record === undefined) await this.deps.events.record(cluster, 'Normal', 'RecoveryNotNeeded', `spec.recovery removed: ${d.reason}`);
   }
 
   private async writeStatus(c: Ctx): Promise<StepResult> {
@@ -670,6 +717,7 @@ export class RaftClusterController {
         next.replacement = { member: replacing, wiped, startedAt: prev?.startedAt ?? nowIso };
       }
     }
+    await this.writeRecovery(c, cluster, old, next);
     const storageCond = storageCondition(c.storage ?? { kind: 'none' }, c.sts?.metadata?.deletionTimestamp !== undefined, cluster.metadata.generation);
     if (c.sts !== undefined || c.storage?.kind !== 'none') {
       const prevStorage = (old.conditions ?? []).find((x) => x.type === 'StorageSynced');
@@ -693,6 +741,7 @@ export class RaftClusterController {
       for (const k of Object.keys(old)) if (!(k in next) || (next as Record<string, unknown>)[k] === undefined) patch[k] = null;
       await this.deps.client.mergePatch(clusterPath(c.namespace, c.name, 'status'), { status: patch });
     }
+    await this.clearRecoveryApproval(c, cluster);
     return c.requeueMs === undefined ? CONTINUE : requeueAfter(c.requeueMs, step.kind);
   }
 }
@@ -848,6 +897,7 @@ function stepReason(step: PlanStep): string {
     case 'removeMember': return 'RemovingMember';
     case 'deletePod': return 'RollingPods';
     case 'wipeMember': return 'ReplacingMember';
+    case 'forceNewCluster': return 'RecoveringQuorum';
     default: return 'Settled';
   }
 }
@@ -859,6 +909,7 @@ function stepMessage(step: PlanStep): string {
     case 'promote': return `promoting ${step.member}`;
     case 'removeMember': return `removing ${step.member}`;
     case 'wipeMember': return `deleting the PVC and pod of ${step.member} so it joins again empty`;
+    case 'forceNewCluster': return `restarting ${step.member} with --force-new-cluster-id=${step.id}`;
     default: return '';
   }
 }

@@ -61,7 +61,9 @@ export type RefusalReason =
   | 'LearnerNotCaughtUp'
   | 'RolloutWaitingForHealth'
   | 'DrillInProgress'
-  | 'ReplacementRefused';
+  | 'ReplacementRefused'
+  | 'RecoveryRefused'
+  | 'RecoveryInProgress';
 
 /** The next step. `none` means the cluster matches the spec. */
 export type PlanStep =
@@ -74,6 +76,7 @@ export type PlanStep =
   | { readonly kind: 'removeMember'; readonly member: string }
   | { readonly kind: 'deletePod'; readonly pod: string; readonly reason: string }
   | { readonly kind: 'wipeMember'; readonly member: string }
+  | { readonly kind: 'forceNewCluster'; readonly member: string; readonly id: string }
   | { readonly kind: 'refuse'; readonly reason: RefusalReason; readonly message: string };
 
 /** Largest cluster the CRD accepts. */

@@ -17,7 +17,7 @@ test('quorum loss keeps the last configuration, marked stale, with what each mem
   const live = computeStatus(c, { leader: 'kv-0', term: 4, commitIndex: 100, members: [m(0), m(1), m(2)] }, { kind: 'none' }, 3, T0);
   assert.equal(live.membersStaleSince, undefined);
   c.status = live;
-  const lost = computeStatus(c, { leader: undefined, term: 5, commitIndex: 0, members: [], answered: new Map([['kv-1', { role: 'candidate', appliedIndex: 120 }]]) },
+  const lost = computeStatus(c, { leader: undefined, term: 5, commitIndex: 0, members: [], answered: new Map([['kv-1', { role: 'candidate', appliedIndex: 120, lastIndex: 121, term: 5 }]]) },
     { kind: 'refuse', reason: 'NoQuorum', message: 'no member reports a leader' }, 3, T1);
   assert.deepEqual(lost.members, [
     { name: 'kv-0', role: 'unreachable', voter: true, healthy: false, appliedIndex: 100, unhealthySince: T1 },
