@@ -81,9 +81,11 @@ chaos: build
 demo: install build
 	node scripts/demo.mjs
 
-## bench: raftkv against etcd, same machine, same load, same durability
+## bench: raftkv against etcd 3.6 (etcd's own benchmark tool), same machine, same durability,
+## alternating rounds (~6 min); BENCH_ARGS=--quick for a ~1.5 min development run
 bench: install build
-	node dist/bench/main.js
+	bash scripts/ensure-etcd36.sh
+	node dist/bench/main.js $(BENCH_ARGS)
 
 ## image: build the image from the Dockerfile on a private Docker daemon (no registry needed:
 ## the base image is made locally once, scripts/ensure-base-image.sh); TAG=raftkv:dev by default
