@@ -58,15 +58,17 @@ interface Settings {
   /** Only the cases whose name contains this text. */
   readonly cases: string | null;
   readonly quick: boolean;
+  /** raftkv listens from here, the ReadIndex raftkv from +100, etcd from +200 (two ports a member, ten apart). */
+  readonly basePort: number;
 }
 
 const USAGE =
   'usage: node dist/bench/main.js [--quick] [--rounds N] [--duration-ms N] [--failover-trials N] [--snapshot-entries N] ' +
-  '[--election-timeout-ms N] [--heartbeat-interval-ms N] [--only load|failover|all] [--cases TEXT]\n' +
+  '[--election-timeout-ms N] [--heartbeat-interval-ms N] [--only load|failover|all] [--cases TEXT] [--base-port N]\n' +
   '  --quick: 1 round of 2 s a case and 2 failover trials (about 1.5 minutes; for development, not for figures)';
 
 function parseArgs(argv: readonly string[]): Settings {
-  let s: Settings = { rounds: 2, durationMs: 5000, failoverTrials: 5, snapshotEntries: 10_000, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, only: 'all', cases: null, quick: false };
+  let s: Settings = { rounds: 2, durationMs: 5000, failoverTrials: 5, snapshotEntries: 10_000, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, only: 'all', cases: null, quick: false, basePort: 26000 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const v = argv[i + 1];
@@ -85,6 +87,7 @@ function parseArgs(argv: readonly string[]): Settings {
     else if (flag === '--heartbeat-interval-ms') s = { ...s, heartbeatIntervalMs: num() };
     else if (flag === '--only' && (v === 'load' || v === 'failover' || v === 'all')) { s = { ...s, only: v }; i++; }
     else if (flag === '--cases' && v !== undefined) { s = { ...s, cases: v }; i++; }
+    else if (flag === '--base-port') s = { ...s, basePort: Math.min(65000, Math.floor(num())) };
     else usage(`unknown flag ${flag ?? ''}`);
   }
   return s;
@@ -244,10 +247,10 @@ async function main(): Promise<void> {
   const raftkvBin = join(repoRoot, 'bin', 'raftkv');
   const cl: Clusters = {
     raftkv: {
-      default: new RaftkvBenchCluster(join(work, 'raftkv'), 23000, timing, raftkvBin),
-      readindex: new RaftkvBenchCluster(join(work, 'raftkv-readindex'), 23100, timing, raftkvBin, ['--lease-read', 'false']),
+      default: new RaftkvBenchCluster(join(work, 'raftkv'), settings.basePort, timing, raftkvBin),
+      readindex: new RaftkvBenchCluster(join(work, 'raftkv-readindex'), settings.basePort + 100, timing, raftkvBin, ['--lease-read', 'false']),
     },
-    etcd: new EtcdBenchCluster(join(work, 'etcd'), 24000, timing, etcdBin),
+    etcd: new EtcdBenchCluster(join(work, 'etcd'), settings.basePort + 200, timing, etcdBin),
   };
   const all: BenchCluster[] = [cl.raftkv.default, cl.raftkv.readindex, cl.etcd];
   const cleanup = async (): Promise<void> => {
