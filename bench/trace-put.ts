@@ -1,4 +1,4 @@
-// `node dist/bench/trace-put.js [--puts N] [--gap-ms N] [--keep-logs]`: where a single client's
+// `node dist/bench/trace-put.js [--puts N] [--gap-ms N] [--keep-logs] [--raftkv-bin PATH]`: where a single client's
 // PUT spends its time. Starts a 3-member raftkv cluster on loopback (fsync on) with trace logs,
 // sends N PUTs one at a time (spaced apart, so each runs alone), and merges the members' `stage`
 // lines (wall-clock µs, comparable across processes of one host) into one timeline per PUT: the
@@ -27,8 +27,9 @@ function wallUs(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
-function parseArgs(argv: readonly string[]): { puts: number; gapMs: number; keepLogs: boolean; extra: string[] } {
+function parseArgs(argv: readonly string[]): { puts: number; gapMs: number; keepLogs: boolean; bin: string; extra: string[] } {
   let puts = 20;
+  let bin = join(repoRoot, 'bin', 'raftkv');
   let gapMs = 50;
   let keepLogs = false;
   const extra: string[] = [];
@@ -37,11 +38,12 @@ function parseArgs(argv: readonly string[]): { puts: number; gapMs: number; keep
     if (a === '--puts') puts = Number(argv[++i]);
     else if (a === '--gap-ms') gapMs = Number(argv[++i]);
     else if (a === '--keep-logs') keepLogs = true;
+    else if (a === '--raftkv-bin') bin = argv[++i] ?? bin;
     else if (a === '--') {
       extra.push(...argv.slice(i + 1));
       break;
     } else {
-      process.stderr.write(`trace-put: unknown flag ${a ?? ''}\nusage: node dist/bench/trace-put.js [--puts N] [--gap-ms N] [--keep-logs] [-- raftkv flags...]\n`);
+      process.stderr.write(`trace-put: unknown flag ${a ?? ''}\nusage: node dist/bench/trace-put.js [--puts N] [--gap-ms N] [--keep-logs] [--raftkv-bin PATH] [-- raftkv flags...]\n`);
       process.exit(2);
     }
   }
@@ -49,7 +51,7 @@ function parseArgs(argv: readonly string[]): { puts: number; gapMs: number; keep
     process.stderr.write('trace-put: --puts must be 1..10000 and --gap-ms >= 0\n');
     process.exit(2);
   }
-  return { puts, gapMs, keepLogs, extra };
+  return { puts, gapMs, keepLogs, bin, extra };
 }
 
 function median(xs: readonly number[]): number {
@@ -121,7 +123,7 @@ function breakdown(events: readonly StageLine[], sendUs: number, recvUs: number,
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const work = mkdtempSync(join(tmpdir(), 'raftkv-trace-put-'));
-  const cluster = new RaftkvBenchCluster(work, 26300, { electionTimeoutMs: 1000, heartbeatIntervalMs: 100, snapshotEntries: 10_000 }, join(repoRoot, 'bin', 'raftkv'), ['--log-level', 'trace', ...args.extra]);
+  const cluster = new RaftkvBenchCluster(work, 26300, { electionTimeoutMs: 1000, heartbeatIntervalMs: 100, snapshotEntries: 10_000 }, args.bin, ['--log-level', 'trace', ...args.extra]);
   try {
     await cluster.start();
     const leader = await cluster.leader();

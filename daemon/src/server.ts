@@ -514,11 +514,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     // own copy (Raft thesis §10.2.1, as etcd does): it counts itself only after advance(), and
     // messages never depend on this Ready's entries being durable here. Not while storage fails.
     const sendEarly = this.softState.role === 'leader' && termVoteDurable && rd.snapshot === undefined && this.writeBlocked === null;
-    if (sendEarly) {
-      for (const m of rd.messages) this.send(m);
-      // On the wire before our own fsync starts: the followers' fsyncs run alongside it.
-      this.o.transport.flush?.();
-    }
+    if (sendEarly) for (const m of rd.messages) this.send(m);
     // Committed entries already durable here need not wait for this Ready's write (a commit
     // index is safe to apply before it is recorded): answer their clients now.
     let applyFrom = 0;
@@ -545,7 +541,13 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       let ok: boolean;
       if (this.tracingStages()) this.stage('persist-start', { entries: rd.entries.length, hard: batch.hardState !== undefined });
       try {
-        ok = tracingEnabled() ? await this.tracedPersist(batch) : await this.persistWithRetry(batch);
+        // The storage thread has the batch once this returns (the call posts it synchronously).
+        const persisting = tracingEnabled() ? this.tracedPersist(batch) : this.persistWithRetry(batch);
+        // Then the Appends go on the wire at once, not at the end of this event-loop turn: the
+        // followers' fsyncs run alongside ours, and our own write already started (the socket
+        // writes to two peers took up to ~0.8 ms on the loaded test machine).
+        if (sendEarly) this.o.transport.flush?.();
+        ok = await persisting;
       } finally {
         this.writingAsLeader = false;
       }
@@ -554,7 +556,8 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       if (!ok) return; // stopping: nothing after a failed persist may be sent or applied
       this.noteDurable(rd);
     }
-    // 2. send
+    // 2. send (a leader that sent early and wrote nothing has not flushed yet)
+    if (sendEarly && !needsPersist) this.o.transport.flush?.();
     if (!sendEarly) {
       for (const m of rd.messages) this.send(m);
       // A follower's ack leaves before it applies: the leader's commit waits on it.
