@@ -82,7 +82,7 @@ demo: install build
 	node scripts/demo.mjs
 
 ## bench: raftkv against etcd 3.6 (etcd's own benchmark tool), same machine, same durability,
-## alternating rounds (~6 min); BENCH_ARGS=--quick for a ~1.5 min development run
+## alternating rounds (~8 min); BENCH_ARGS=--quick for a ~2 min development run
 bench: install build
 	bash scripts/ensure-etcd36.sh
 	node dist/bench/main.js $(BENCH_ARGS)

@@ -65,10 +65,10 @@ interface Settings {
 const USAGE =
   'usage: node dist/bench/main.js [--quick] [--rounds N] [--duration-ms N] [--failover-trials N] [--snapshot-entries N] ' +
   '[--election-timeout-ms N] [--heartbeat-interval-ms N] [--only load|failover|all] [--cases TEXT] [--base-port N]\n' +
-  '  --quick: 1 round of 2 s a case and 2 failover trials (about 1.5 minutes; for development, not for figures)';
+  '  --quick: 1 round of 2 s a case and 2 failover trials (about 2 minutes; for development, not for figures)';
 
 function parseArgs(argv: readonly string[]): Settings {
-  let s: Settings = { rounds: 2, durationMs: 5000, failoverTrials: 5, snapshotEntries: 10_000, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, only: 'all', cases: null, quick: false, basePort: 26000 };
+  let s: Settings = { rounds: 3, durationMs: 5000, failoverTrials: 5, snapshotEntries: 10_000, electionTimeoutMs: 1000, heartbeatIntervalMs: 100, only: 'all', cases: null, quick: false, basePort: 26000 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const v = argv[i + 1];
