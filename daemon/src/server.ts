@@ -411,9 +411,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   /**
-   * While the leader's own write is in flight: apply committed entries that are durable here and
-   * answer their clients as acknowledgements arrive, instead of after the fsync (RawNode.
-   * leaderProgress says why that is safe); new proposals go out with the next Ready.
+   * While the leader's own write is in flight: apply committed entries (a quorum of the other
+   * members holds them durably; our own copy may still be being written) and answer their
+   * clients as acknowledgements arrive, instead of after the fsync (RawNode.leaderProgress says
+   * why that is safe); new proposals go out with the next Ready.
    */
   private progressWhileWriting(): void {
     this.progressScheduled = false;
