@@ -84,9 +84,11 @@ chaos: build
 demo: install build
 	node scripts/demo.mjs
 
-## bench: raftkv against etcd, same machine, same load, same durability
+## bench: raftkv against etcd 3.6 (etcd's own benchmark tool), same machine, same durability,
+## alternating rounds (~8 min); BENCH_ARGS=--quick for a ~2 min development run
 bench: install build
-	node dist/bench/main.js
+	bash scripts/ensure-etcd36.sh
+	node dist/bench/main.js $(BENCH_ARGS)
 
 ## bench-ab: a change's cost on the put rows: A=<git ref> (built once into .cache/bench-ab/) against
 ## this checkout, both as 3-member clusters, alternating rounds; ARGS go to bench/ab.ts

@@ -1,5 +1,5 @@
-// Starts and stops the two 3-member clusters `make bench` compares: raftkv (bin/raftkv) and
-// etcd (Debian's etcd-server), both on loopback, both with fsync on, data in a temp folder.
+// Starts and stops the 3-member clusters `make bench` compares: raftkv (bin/raftkv) and etcd 3.6
+// (scripts/ensure-etcd36.sh), both on loopback, both with fsync on, data in a temp folder.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
@@ -31,6 +31,8 @@ export interface BenchCluster {
   stopAll(): Promise<void>;
   /** Writes one 256-byte value through any live member; true when acknowledged. */
   tryWrite(key: string, timeoutMs: number): Promise<boolean>;
+  /** Process ids of the live members (for CPU accounting). */
+  pids(): number[];
 }
 
 export interface ClusterTiming {
@@ -102,6 +104,10 @@ abstract class BaseCluster implements BenchCluster {
     await Promise.all(this.members.map((m) => this.stopMember(m, 'SIGKILL')));
   }
 
+  pids(): number[] {
+    return this.live().flatMap((m) => (m.process?.pid !== undefined ? [m.process.pid] : []));
+  }
+
   protected live(): BenchMember[] {
     return this.members.filter((m) => m.process !== null);
   }
@@ -111,7 +117,7 @@ abstract class BaseCluster implements BenchCluster {
 export class RaftkvBenchCluster extends BaseCluster {
   readonly system = 'raftkv' as const;
 
-  constructor(dir: string, basePort: number, timing: ClusterTiming, private readonly raftkvBin: string) {
+  constructor(dir: string, basePort: number, timing: ClusterTiming, private readonly raftkvBin: string, private readonly extraArgs: readonly string[] = []) {
     super(dir, basePort, timing);
   }
 
@@ -128,6 +134,7 @@ export class RaftkvBenchCluster extends BaseCluster {
       '--heartbeat-interval-ms', String(this.timing.heartbeatIntervalMs),
       '--snapshot-entries', String(this.timing.snapshotEntries),
       '--log-level', 'warn',
+      ...this.extraArgs,
     ]);
   }
 
@@ -164,13 +171,17 @@ export class RaftkvBenchCluster extends BaseCluster {
   }
 }
 
-/** etcd members from Debian's etcd-server, fsync on (its default). */
+/** etcd members (the etcd 3.6 binary scripts/ensure-etcd36.sh builds), fsync on (its default). */
 export class EtcdBenchCluster extends BaseCluster {
   readonly system = 'etcd' as const;
 
+  constructor(dir: string, basePort: number, timing: ClusterTiming, private readonly etcdBin: string) {
+    super(dir, basePort, timing);
+  }
+
   startMember(m: BenchMember): void {
     const initial = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
-    this.spawnLogged(m, 'etcd', [
+    this.spawnLogged(m, this.etcdBin, [
       '--name', m.name,
       '--data-dir', join(this.dir, m.name),
       '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,

@@ -347,7 +347,9 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   private onMessage(m: Message): void {
     if (this.stopped) return;
     this.advanceClock(false);
-    if (this.log.isLevelEnabled('trace')) this.log.trace({ type: m.type, from: m.from, n: m.entries.length, index: m.index, waiting: this.wake !== null }, 'message in');
+    if (this.tracingStages() && m.type !== MessageType.Heartbeat && m.type !== MessageType.HeartbeatResp) {
+      this.stage('recv', { type: m.type, from: m.from, n: m.entries.length, index: m.index, commit: m.commit, waiting: this.wake !== null });
+    }
     if (m.type === MessageType.Snapshot) {
       if (!m.snapshot || !m.snapshotData) {
         this.log.warn({ from: m.from }, 'snapshot message without data dropped');
@@ -370,6 +372,19 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       if (oldest === undefined) break;
       this.stashedSnapshots.delete(oldest);
     }
+  }
+
+  /**
+   * One step of the write path at trace level, stamped in wall-clock microseconds (comparable
+   * across the members of one host): `node dist/bench/trace-put.js` merges the members' lines
+   * into a per-PUT timeline. Callers check `this.tracingStages()` first.
+   */
+  private stage(stage: string, fields: Record<string, unknown>): void {
+    this.log.trace({ ...fields, stage, tUs: Math.round((performance.timeOrigin + performance.now()) * 1000) }, 'stage');
+  }
+
+  private tracingStages(): boolean {
+    return this.log.isLevelEnabled('trace');
   }
 
   /** Runs a core call; refusals are logged, invariant violations stop the member. */
@@ -396,9 +411,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   /**
-   * While the leader's own write is in flight: apply committed entries that are durable here and
-   * answer their clients as acknowledgements arrive, instead of after the fsync (RawNode.
-   * leaderProgress says why that is safe); new proposals go out with the next Ready.
+   * While the leader's own write is in flight: apply committed entries (a quorum of the other
+   * members holds them durably; our own copy may still be being written) and answer their
+   * clients as acknowledgements arrive, instead of after the fsync (RawNode.leaderProgress says
+   * why that is safe); new proposals go out with the next Ready.
    */
   private progressWhileWriting(): void {
     this.progressScheduled = false;
@@ -411,7 +427,9 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       return;
     }
     if (progress === null) return;
+    if (this.tracingStages()) this.stage('leader-progress', { committed: progress.committedEntries.length, messages: progress.messages.length });
     for (const m of progress.messages) this.send(m);
+    this.o.transport.flush?.();
     if (progress.committedEntries.length > 0) this.apply(progress.committedEntries);
     for (const rs of progress.readStates) this.reads.readState(rs.requestId, rs.index);
     this.reads.applied(this.appliedIndex);
@@ -421,6 +439,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   // The loop
 
   private async runLoop(): Promise<void> {
+    let woke = false;
     while (!this.loopStopping) {
       this.advanceClock(false);
       this.submitReads();
@@ -429,21 +448,26 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
           await this.takeSnapshot();
           continue;
         }
-        const tw = performance.now();
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });
-        if (this.log.isLevelEnabled('trace')) this.log.trace({ waitedMs: +(performance.now() - tw).toFixed(2) }, 'loop woke');
+        woke = true;
         continue;
       }
-      // Yield to the event loop first: storage writes may block the thread (a synchronous
-      // fsync in the RocksDB binding), so without this hop peer messages and client requests
-      // would wait behind back-to-back Readys. After it, everything that arrived meanwhile is
-      // in the core and goes into this Ready: one synced write for the whole group.
-      await yieldToEventLoop();
-      if (this.loopStopping) break;
-      this.advanceClock(false);
-      this.submitReads();
+      // Yield to the event loop first, so peer messages and client requests that arrived during
+      // the last write (or in the same poll as the wake-up) are in the core and go into this
+      // Ready: one synced write for the whole group. Except on a follower woken from idle: what
+      // woke it is the leader's Append, and the wake-up already ran after the whole socket read
+      // that carried it (every frame in it), so the hop would only delay the follower's fsync,
+      // which a lone client's write waits on. A leader keeps the hop: its proposals come from
+      // many client sockets read in the same poll.
+      if (!woke || this.softState.role === 'leader') {
+        await yieldToEventLoop();
+        if (this.loopStopping) break;
+        this.advanceClock(false);
+        this.submitReads();
+      }
+      woke = false;
       const rd = this.o.node.ready();
       await this.handleReady(rd);
       if (this.snapshotDue() || this.snapshotRequests.length > 0) await this.takeSnapshot();
@@ -469,6 +493,9 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     if (rd.softState) this.onSoftState(rd.softState);
     const t0 = performance.now();
+    if (this.tracingStages()) {
+      this.stage('ready', { first: rd.entries[0]?.index, last: rd.entries[rd.entries.length - 1]?.index, committedFirst: rd.committedEntries[0]?.index, committedLast: rd.committedEntries[rd.committedEntries.length - 1]?.index, messages: rd.messages.length });
+    }
     // Term, vote and a joiner's vote floor must be durable before anything that depends on them.
     const termVoteDurable = rd.hardState === undefined || (rd.hardState.term === this.durable.term && rd.hardState.vote === this.durable.vote && (rd.hardState.voteFloor ?? 0) === this.durable.voteFloor);
     // A hard state that only moves the commit index needs no synced write of its own (as etcd's
@@ -513,17 +540,30 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       this.writingAsLeader = sendEarly;
       if (sendEarly && this.o.node.hasReady()) this.notify();
       let ok: boolean;
+      if (this.tracingStages()) this.stage('persist-start', { entries: rd.entries.length, hard: batch.hardState !== undefined });
       try {
-        ok = tracingEnabled() ? await this.tracedPersist(batch) : await this.persistWithRetry(batch);
+        // The storage thread has the batch once this returns (the call posts it synchronously).
+        const persisting = tracingEnabled() ? this.tracedPersist(batch) : this.persistWithRetry(batch);
+        // Then the Appends go on the wire at once, not at the end of this event-loop turn: the
+        // followers' fsyncs run alongside ours, and our own write already started (the socket
+        // writes to two peers took up to ~0.8 ms on the loaded test machine).
+        if (sendEarly) this.o.transport.flush?.();
+        ok = await persisting;
       } finally {
         this.writingAsLeader = false;
       }
       this.lastPersistMs = performance.now() - tp;
+      if (this.tracingStages()) this.stage('persist-end', { ms: +this.lastPersistMs.toFixed(3) });
       if (!ok) return; // stopping: nothing after a failed persist may be sent or applied
       this.noteDurable(rd);
     }
-    // 2. send
-    if (!sendEarly) for (const m of rd.messages) this.send(m);
+    // 2. send (a leader that sent early and wrote nothing has not flushed yet)
+    if (sendEarly && !needsPersist) this.o.transport.flush?.();
+    if (!sendEarly) {
+      for (const m of rd.messages) this.send(m);
+      // A follower's ack leaves before it applies: the leader's commit waits on it.
+      this.o.transport.flush?.();
+    }
     // 3. install snapshot, apply, answer reads
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
     if (applyFrom < rd.committedEntries.length) this.apply(applyFrom === 0 ? rd.committedEntries : rd.committedEntries.slice(applyFrom));
@@ -550,6 +590,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
 
   /** Applies committed entries (inside an apply span when tracing). */
   private apply(entries: readonly Entry[]): void {
+    if (this.tracingStages()) this.stage('apply', { first: entries[0]?.index, last: entries[entries.length - 1]?.index });
     if (tracingEnabled()) {
       const first = entries[0]?.index ?? 0;
       const last = entries[entries.length - 1]?.index ?? 0;
@@ -604,6 +645,9 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   }
 
   private send(m: Message): void {
+    if (this.tracingStages() && m.type !== MessageType.Heartbeat && m.type !== MessageType.HeartbeatResp) {
+      this.stage('send', { type: m.type, to: m.to, n: m.entries.length, index: m.index, commit: m.commit });
+    }
     if (m.type === MessageType.Snapshot) {
       const snap = this.lastSnapshot;
       if (!m.snapshot || !snap || snap.meta.index !== m.snapshot.index || snap.meta.term !== m.snapshot.term) {
@@ -1007,6 +1051,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       throw err;
     }
     const p = this.proposals.add(pos.index, pos.term, command.length, this.now() + this.o.config.requestTimeoutMs);
+    if (this.tracingStages()) this.stage('propose', { index: pos.index });
     this.notify();
     return p;
   }

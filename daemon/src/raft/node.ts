@@ -423,9 +423,14 @@ export class RawNode {
   /**
    * Leader, between ready() and advance(), while the driver writes that Ready: the work that does
    * not depend on the write, so acknowledgements arriving meanwhile are not held for a whole
-   * fsync. Committed entries that are durable here (they follow every entry handed out before:
-   * while a commit is above the durable index nothing is handed out until advance()), and
-   * messages the core already queued (heartbeats, vote refusals). Appends for new proposals and
+   * fsync. Committed entries, also those of the Ready being written here: the leader counts its
+   * own copy only once durable, so they are committed by acknowledgements of a quorum of other
+   * members, each sent after its own synced write, and applying them does not wait on ours
+   * (etcd-raft applies committed unstable entries too). A lone client's write then waits for the
+   * faster of the leader's fsync and a follower's fsync plus two hops, not for both. In order only:
+   * nothing is handed out while an entry handed out before (the outstanding Ready's committed
+   * entries) was not durable when that Ready was made, as the driver applies those after the
+   * write. And messages the core already queued (heartbeats, vote refusals). Appends for new proposals and
    * the commit broadcast wait for the next Ready: sending them per acknowledgement cost more CPU
    * in smaller messages than it saved in latency. The driver sends, then applies the entries at
    * once (they count as applied on return). Null when this member is not the leader of the
@@ -435,7 +440,7 @@ export class RawNode {
   leaderProgress(): LeaderProgress | null {
     if (this.role !== 'leader' || this.term !== this.prevHard.term) return null;
     let committedEntries: readonly Entry[] = EMPTY_ENTRIES;
-    const hi = Math.min(this.log.committed, this.log.persisted);
+    const hi = this.appliedHandedTo <= this.log.persisted ? this.log.committed : this.appliedHandedTo;
     if (hi > this.appliedHandedTo) {
       committedEntries = this.log.slice(this.appliedHandedTo + 1, hi + 1);
       this.appliedHandedTo = hi;

@@ -141,7 +141,8 @@ export interface Ready {
 
 /**
  * What a leader may act on while the driver is still writing its outstanding Ready (see
- * RawNode.leaderProgress): send `messages`, apply `committedEntries` (all durable here), answer
+ * RawNode.leaderProgress): send `messages`, apply `committedEntries` (committed by a quorum of the
+ * other members; not necessarily durable here yet), answer
  * `readStates` once applied. None of it is repeated in a later Ready.
  */
 export interface LeaderProgress {

@@ -318,7 +318,7 @@ export class TcpTransport implements Transport {
       // What is already queued still goes out (the leader's last Append tells a removed member
       // that its removal committed); then the connection closes, cut after a bound if the peer
       // does not read.
-      this.flush(p);
+      this.flushPeer(p);
       p.queue = [];
       socket.end();
       setTimeout(() => socket.destroy(), this.b.removedPeerLingerMs).unref();
@@ -355,6 +355,12 @@ export class TcpTransport implements Transport {
     if (reason === 'fault') s.droppedByFault++;
     else s.dropped++;
     this.options.observer?.onDropped?.(id, reason);
+  }
+
+  flush(): void {
+    for (const p of this.peers.values()) {
+      if (p.flushScheduled) this.flushPeer(p); // the turn-end flush then finds the queue empty
+    }
   }
 
   send(message: Message): void {
@@ -443,7 +449,7 @@ export class TcpTransport implements Transport {
       // One flush per event-loop turn: everything sent this turn shares a corked write.
       setImmediate(() => {
         p.flushScheduled = false;
-        this.flush(p);
+        this.flushPeer(p);
       });
     }
   }
@@ -492,12 +498,12 @@ export class TcpTransport implements Transport {
       p.backoffAttempt = 0;
       const clientUrl = this.options.clientUrl;
       socket.write(encodeFrame(clientUrl !== undefined ? { kind: 'hello', clusterId: this.options.clusterId, from: this.options.id, clientUrl } : { kind: 'hello', clusterId: this.options.clusterId, from: this.options.id }));
-      this.flush(p);
+      this.flushPeer(p);
     });
     socket.on('drain', () => {
       if (p.socket !== socket) return;
       p.waitingDrain = false;
-      this.flush(p);
+      this.flushPeer(p);
     });
     socket.on('data', (chunk: Buffer) => {
       // Pongs travel back on our outgoing connection, and messages from a peer that does not
@@ -582,7 +588,7 @@ export class TcpTransport implements Transport {
     p.queuedSnapshotBytes = 0;
   }
 
-  private flush(p: Peer): void {
+  private flushPeer(p: Peer): void {
     const socket = p.socket;
     if (!socket || !p.connected || p.waitingDrain || socket.destroyed) return;
     if (p.queueHead >= p.queue.length) return;

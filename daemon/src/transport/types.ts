@@ -13,5 +13,12 @@ export interface Transport {
   setPeer(id: NodeId, address: string): void;
   removePeer(id: NodeId): void;
   send(message: Message): void;
+  /**
+   * Writes what `send` queued now instead of at the end of the event-loop turn. The driver calls
+   * it after handing out a Ready's messages, so an Append reaches the socket before the leader
+   * starts its own fsync and an ack leaves before the follower applies (a single client waits on
+   * exactly that path). Optional: an implementation may deliver at once anyway.
+   */
+  flush?(): void;
   close(): Promise<void>;
 }

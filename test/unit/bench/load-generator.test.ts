@@ -36,6 +36,9 @@ test('bench flags: durations, bounds and usage errors', () => {
   assert.throws(() => parseBenchArgs(['--connections', '0']));
   assert.throws(() => parseBenchArgs(['--op', 'scan']));
   assert.throws(() => parseBenchArgs(['--bogus']));
+  assert.equal(parseBenchArgs([]).options.readConsistency, 'linearizable');
+  assert.equal(parseBenchArgs(['--consistency', 'serializable']).options.readConsistency, 'serializable');
+  assert.throws(() => parseBenchArgs(['--consistency', 'stale']));
 });
 
 test('runLoad counts successes and failures against a real HTTP server', async () => {

@@ -259,3 +259,24 @@ test('a message for a member we do not dial goes back on the connection it made 
     await Promise.all([a.t.close(), b.t.close()]);
   }
 });
+
+test('flush() writes what send() queued at once instead of at the end of the event-loop turn', async () => {
+  const a = await member('a');
+  const b = await member('b');
+  try {
+    a.t.setPeer('b', b.addr);
+    a.t.send(msg('a', 'b', 1));
+    await waitFor(() => b.got.length === 1, 'the connection and the first message');
+    a.t.send(msg('a', 'b', 2));
+    a.t.send(msg('a', 'b', 3));
+    assert.equal(a.t.peerStats().get('b')?.sentMessages, 1, 'send only queues');
+    a.t.flush();
+    assert.equal(a.t.peerStats().get('b')?.sentMessages, 3, 'flush wrote both to the socket synchronously');
+    a.t.flush(); // nothing queued: a no-op
+    await waitFor(() => b.got.length === 3, 'the flushed messages');
+    assert.deepEqual(b.got.map((m) => m.index), [1, 2, 3]);
+    assert.equal(a.t.peerStats().get('b')?.sentMessages, 3, 'the turn-end flush found nothing left to send');
+  } finally {
+    await Promise.all([a.t.close(), b.t.close()]);
+  }
+});

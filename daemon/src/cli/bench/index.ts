@@ -4,11 +4,11 @@ import { DEFAULT_BENCH_OPTIONS, preload, runLoad } from './load-generator.js';
 import type { BenchOp, BenchOptions, BenchTarget, BenchTls } from './load-generator.js';
 
 export { runLoad, preload, DEFAULT_BENCH_OPTIONS } from './load-generator.js';
-export type { BenchOptions, BenchResult, BenchOp, BenchTarget, BenchTls } from './load-generator.js';
+export type { BenchOptions, BenchResult, BenchOp, BenchTarget, BenchTls, BenchReadConsistency } from './load-generator.js';
 
 export const BENCH_USAGE =
   'usage: raftctl bench [--target raftkv|etcd] [--endpoint HOST:PORT] [--op put|get|mix] [--connections N] ' +
-  '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--sessions true|false] [--preload] [--json]\n' +
+  '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--consistency linearizable|serializable] [--sessions true|false] [--preload] [--json]\n' +
   '  raftkv puts go through one client session per connection (Session-Id/Session-Seq) unless --sessions false\n' +
   '  an https:// endpoint uses TLS with raftctl\'s --cacert/--cert/--key; --token (or $RAFTKV_TOKEN) is sent as a bearer token';
 
@@ -66,6 +66,12 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
         const r = Number(value());
         if (!(r >= 0 && r <= 1)) throw new BenchUsageError('--read-ratio must be within 0..1');
         o = { ...o, readRatio: r };
+        break;
+      }
+      case '--consistency': {
+        const c = value();
+        if (c !== 'linearizable' && c !== 'serializable') throw new BenchUsageError('--consistency must be linearizable or serializable');
+        o = { ...o, readConsistency: c };
         break;
       }
       case '--sessions': {

@@ -12,6 +12,7 @@ export const MAX_CONNECTIONS = 1024;
 
 export type BenchTarget = 'raftkv' | 'etcd';
 export type BenchOp = 'put' | 'get' | 'mix';
+export type BenchReadConsistency = 'linearizable' | 'serializable';
 
 /** TLS material for an https:// endpoint (raftctl's --cacert/--cert/--key). */
 export interface BenchTls {
@@ -33,6 +34,8 @@ export interface BenchOptions {
   readonly keyCount: number;
   /** For 'mix': the fraction of reads. */
   readonly readRatio: number;
+  /** Reads: linearizable (the default) or serializable (answered from the member's own state). */
+  readonly readConsistency: BenchReadConsistency;
   readonly keyPrefix: string;
   readonly connectTimeoutMs: number;
   /** Bearer token sent with every request (members with --auth-token-file), or null. */
@@ -56,6 +59,7 @@ export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
   valueBytes: 256,
   keyCount: 1000,
   readRatio: 0.9,
+  readConsistency: 'linearizable',
   keyPrefix: 'bench/',
   connectTimeoutMs: 5_000,
   token: null,
@@ -80,6 +84,8 @@ export interface BenchResult {
   readonly cdf: readonly { readonly percentile: number; readonly ms: number }[];
   /** HTTP status codes of failed requests, counted. */
   readonly errorStatuses: Readonly<Record<string, number>>;
+  /** CPU (user + system) this process spent on the whole run, warm-up and connection set-up included. */
+  readonly clientCpuMs: number;
 }
 
 /** Builds the request bytes each key needs, once, before the run. */
@@ -90,7 +96,8 @@ export class RequestBook {
   readonly putHeads: Buffer[] = [];
   readonly putTails: Buffer[] = [];
 
-  constructor(target: BenchTarget, host: string, keyPrefix: string, keyCount: number, valueBytes: number, token: string | null = null) {
+  constructor(target: BenchTarget, host: string, keyPrefix: string, keyCount: number, valueBytes: number, token: string | null = null, readConsistency: BenchReadConsistency = 'linearizable') {
+    const serializable = readConsistency === 'serializable';
     if (token !== null && !/^[\x21-\x7e]+$/.test(token)) throw new Error('the token must be visible ASCII characters');
     const auth = token === null ? '' : `Authorization: Bearer ${token}\r\n`;
     const value = Buffer.alloc(valueBytes, 'x');
@@ -104,11 +111,11 @@ export class RequestBook {
         this.putHeads.push(head);
         this.putTails.push(tail);
         this.puts.push(Buffer.concat([head, tail]));
-        this.gets.push(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`));
+        this.gets.push(Buffer.from(`GET ${path}${serializable ? '?consistency=serializable' : ''} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`));
       } else {
         const k64 = Buffer.from(key).toString('base64');
         const putBody = JSON.stringify({ key: k64, value: value.toString('base64') });
-        const getBody = JSON.stringify({ key: k64 });
+        const getBody = JSON.stringify(serializable ? { key: k64, serializable: true } : { key: k64 });
         this.puts.push(Buffer.from(`POST /v3/kv/put HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(putBody)}\r\n\r\n${putBody}`));
         this.gets.push(Buffer.from(`POST /v3/kv/range HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(getBody)}\r\n\r\n${getBody}`));
       }
@@ -200,8 +207,9 @@ async function openSessions(options: BenchOptions, n: number): Promise<{ ids: st
 export async function runLoad(options: BenchOptions): Promise<BenchResult> {
   if (options.connections < 1 || options.connections > MAX_CONNECTIONS) throw new Error(`connections must be 1..${MAX_CONNECTIONS}`);
   if (options.keyCount < 1) throw new Error('keyCount must be >= 1');
+  const cpuAtStart = process.cpuUsage();
   const { host, port, secure } = parseEndpoint(options.endpoint);
-  const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes, options.token);
+  const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes, options.token, options.readConsistency);
   const tls = secure ? (options.tls ?? {}) : null;
   const connections = await Promise.all(
     Array.from({ length: options.connections }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs, tls)),
@@ -263,6 +271,7 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
     for (const c of connections) c.close();
     await sessions?.close();
   }
+  const cpu = process.cpuUsage(cpuAtStart);
   const measuredSeconds = Math.max(0.001, (Math.min(performance.now(), end) - measureFrom) / 1000);
   const sorted = recorder.sorted();
   const cdf: { percentile: number; ms: number }[] = [];
@@ -284,6 +293,7 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
     maxMs: sorted.length ? (sorted[sorted.length - 1] ?? 0) : 0,
     cdf,
     errorStatuses,
+    clientCpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
 
