@@ -19,7 +19,10 @@
 #
 # Environment: RAFTKV_CLUSTER_DIR (state, default <repo>/.cache/cluster), IMAGE_TAG (raftkv:dev),
 # SKIP_IMAGE=1 (do not build the image), EXTRA_IMAGE_TAGS (more names for it, space-separated),
-# READY_TIMEOUT_S (each wait, default 180).
+# EXTRA_IMAGE_BUILDS (more builds of the Dockerfile, each under its own name with its own revision
+# label, so a distinct image: a rollout from one build to another), READY_TIMEOUT_S (each wait,
+# default 180). `up` also writes <state>/node.env (network namespace, containerd socket, links)
+# for tests that look at the node from the host.
 # Pinned: Kubernetes v1.37.0 (scripts/ensure-k8s-binaries.sh --node), CoreDNS, local-path-provisioner
 # and pause (scripts/ensure-node-tools.sh); containerd, runc, CNI plugins and etcd from Debian.
 set -euo pipefail
@@ -207,6 +210,13 @@ images() {
   # EXTRA_IMAGE_TAGS: more names for the same image (a rollout from one tag to another).
   local extra=()
   for t in ${EXTRA_IMAGE_TAGS:-}; do "$DOCKER" tag "$image_tag" "$t"; extra+=("$t"); done
+  local rev
+  rev="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  for t in ${EXTRA_IMAGE_BUILDS:-}; do
+    [ "${SKIP_IMAGE:-0}" != 1 ] || fail "EXTRA_IMAGE_BUILDS needs the image build (SKIP_IMAGE=1 given)"
+    bash "$repo/scripts/build-image.sh" --tag "$t" --revision "$rev+${t##*:}"
+    extra+=("$t")
+  done
   "$DOCKER" save -o "$archive" "$image_tag" "${extra[@]}" "$base_image" "$pause_image"
   private_dockerd_stop
   say "images built and saved in $(( $(date +%s) - t0 )) s ($(du -m "$archive" | cut -f1) MiB)"
@@ -575,6 +585,17 @@ up() {
   runtime
   node_agents
   addons
+  cat >"$state/node.env" <<EOF
+NETNS=$netns
+CONTAINERD_SOCK=$containerd_sock
+LINK_NODE=$link_node
+LINK_HOST=$link_host
+NODE_IP=$node_ip
+POD_CIDR=$pod_cidr
+SERVICE_CIDR=$service_cidr
+VOLUMES_DIR=$state/volumes
+POD_LOGS_DIR=$state/pod-logs
+EOF
   trap - EXIT INT TERM
   say "up in $(elapsed): $(kc get nodes --no-headers | awk '{print $1, $2, $5}')"
   echo "export KUBECONFIG=$kubeconfig"
