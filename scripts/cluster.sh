@@ -113,19 +113,35 @@ kill_by_path() {
   done
 }
 
+# SIGTERM to all the named processes at once, then waits for each (SIGKILL after `timeout` s).
+stop_procs() {  # timeout name...
+  local timeout="$1" name p; shift
+  for name in "$@"; do
+    p="$(cat "$pids/$name" 2>/dev/null || true)"
+    [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+  done
+  for name in "$@"; do stop_proc "$name" "$timeout"; done
+}
+
 down() {
   local t0 m d
   t0=$(date +%s)
-  for name in local-path-provisioner coredns kube-proxy kubelet kube-scheduler kube-controller-manager; do stop_proc "$name"; done
+  # The node's agents first, together, so nothing restarts a pod while the pods are removed.
+  stop_procs 20 local-path-provisioner coredns kube-proxy kubelet kube-scheduler kube-controller-manager
   # Every pod's processes: the shims are containerd's children in their own sessions.
   if proc_alive containerd; then
-    local ids
+    local ids id killers=()
     ids="$(ctr --address "$containerd_sock" -n k8s.io tasks ls -q 2>/dev/null || true)"
-    for id in $ids; do ctr --address "$containerd_sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+    for id in $ids; do
+      ctr --address "$containerd_sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 &
+      killers+=($!)
+    done
+    ((${#killers[@]} == 0)) || wait "${killers[@]}" 2>/dev/null || true
   fi
   stop_proc containerd 30
-  stop_proc kube-apiserver
-  stop_proc etcd
+  # Nothing is kept (the state directory goes below), so the API server's graceful drain of its
+  # watches (~7 s) is not waited for.
+  stop_procs 3 kube-apiserver etcd
   kill_by_path
   local t_procs=$(( $(date +%s) - t0 ))
   # Mounts under the state and run directories (overlay snapshots, pod volumes, the kubelet's
@@ -309,6 +325,11 @@ control_plane() {
     --service-account-signing-key-file="$pki/sa.key" --service-cluster-ip-range="$service_cidr" \
     --allow-privileged=true --enable-admission-plugins=NodeRestriction --enable-priority-and-fairness=false \
     --kubelet-preferred-address-types=InternalIP --v=1
+}
+
+# After the API server answers: the controllers and the scheduler.
+controllers() {
+  local pki="$state/pki"
   wait_for kube-apiserver kube-apiserver kc get --raw /readyz
   need_alive etcd
   start_proc kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$state/kube-controller-manager.kubeconfig" \
@@ -582,7 +603,9 @@ up() {
   network
   certs
   control_plane
+  # containerd and the image import while the API server starts.
   runtime
+  controllers
   node_agents
   addons
   cat >"$state/node.env" <<EOF

@@ -26,6 +26,7 @@ finish() {
   cluster down || code=1
   local left
   left="$(cluster leftovers 2>&1 || true)"
+  rmdir "$RAFTKV_CLUSTER_DIR" 2>/dev/null || true
   if [ -n "$left" ]; then
     echo "test-e2e: ERROR: left on the machine after cluster down:"
     echo "$left"

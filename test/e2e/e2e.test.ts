@@ -43,6 +43,7 @@ const timer = new StepTimer();
 const figures: string[] = [];
 let clusterName = '';
 let sampleFile = '';
+let electionTimeoutMs = 0;
 
 const kc = (args: readonly string[], timeoutMs?: number): Promise<string> => kubectl(node.kubeconfig, args, timeoutMs);
 const kn = (args: readonly string[], timeoutMs?: number): Promise<string> => kc(['-n', NS, ...args], timeoutMs);
@@ -133,6 +134,7 @@ before(async () => {
   node = realNodeFromEnv();
   const sample = YAML.parse(readFileSync(join(ROOT, 'k8s', 'samples', 'raftcluster.yaml'), 'utf8')) as RaftCluster;
   clusterName = sample.metadata.name;
+  electionTimeoutMs = sample.spec.raft?.electionTimeoutMs ?? 1000;
   // The sample names the published image; here it is the one built from this tree, as the README says.
   sampleFile = join(work, 'raftcluster.yaml');
   writeFileSync(sampleFile, YAML.stringify({ ...sample, spec: { ...sample.spec, image: IMAGE } }));
@@ -264,20 +266,6 @@ async function runDrill(name: string, action: string, duration: string, maxUnava
   return d;
 }
 
-test('a KillLeader drill (the operator deletes the leader\'s pod) succeeds with no acknowledged write lost', { timeout: 300_000 }, async () => {
-  const oldLeader = (await getCluster())?.status?.leader ?? '';
-  const oldUid = (await pod(oldLeader)).metadata.uid;
-  const d = await runDrill('kill-leader', 'KillLeader', '5s', 30);
-  assert.equal(d.status?.phase, 'Succeeded', `${String(d.status?.message)}\n${await diagnostics()}`);
-  assert.equal(d.status?.lostWrites, 0);
-  assert.ok((d.status?.acknowledgedWrites ?? 0) > 10, `acknowledged ${String(d.status?.acknowledgedWrites)}`);
-  assert.equal(d.status?.leaderBefore, oldLeader);
-  await waitHealthy('5 healthy voters after KillLeader', 5, 180_000);
-  assert.notEqual((await pod(oldLeader)).metadata.uid, oldUid, `${oldLeader} was deleted and recreated by the StatefulSet controller`);
-  const get = await call({ method: 'GET', url: `${memberUrl(clusterName, oldLeader)}/v1/kv/e2e/hello?consistency=serializable` });
-  assert.equal(get.text, 'world', 'the recreated member kept its data (same PVC)');
-});
-
 test('kubectl delete pod of the leader: the kubelet\'s SIGTERM hands leadership off; the pod comes back on its PVC', { timeout: 300_000 }, async () => {
   const leader = (await getCluster())?.status?.leader ?? '';
   const p = await pod(leader);
@@ -297,7 +285,10 @@ test('kubectl delete pod of the leader: the kubelet\'s SIGTERM hands leadership 
   timer.add('delete leader pod → kubectl returns', deleteMs, `grace ${grace} s`);
   timer.add('delete leader pod → new leader named', handoffMs, `${leader} → ${w.newLeader}`);
   assert.ok(deleteMs < (grace * 1000) / 2, `the member exited on SIGTERM (${deleteMs} ms), not at the grace period's SIGKILL (${grace} s)`);
-  assert.ok(handoffMs < 5_000, `leadership moved in ${handoffMs} ms (a hand-off, not an election timeout after a crash)`);
+  // A member that just died would leave the others waiting an election timeout (electionTimeoutMs
+  // to twice that) before anyone campaigns; the SIGTERM hand-off names the new leader at once.
+  assert.ok(Number.isFinite(downMs), `the old leader stopped answering: ${JSON.stringify(w)}`);
+  assert.ok(handoffMs - downMs < electionTimeoutMs, `a new leader ${handoffMs - downMs} ms after the old one went (election timeout ${electionTimeoutMs} ms): a hand-off, not an election after a crash`);
   const t1 = Date.now();
   await waitUntil(`${leader} recreated and Ready`, 180_000, async () => {
     const q = await pod(leader).catch(() => undefined);
@@ -451,28 +442,29 @@ test('kubectl delete of the RaftCluster removes what the operator made; the PVCs
       return left.length === 0 ? true : undefined;
     }, diagnostics);
   });
-  const pvcs = (await kn(['get', 'pvc', '-o', 'name'])).trim().split(/\s+/).filter((x) => x !== '');
-  assert.equal(pvcs.length, 3, `PVCs retained (whenDeleted: Retain): ${pvcs.join(' ')}`);
-  const dirs = readdirSync(node.volumesDir).length;
-  assert.ok(dirs >= 3, `${dirs} volume directories on the node`);
-  await kn(['delete', 'pvc', '--all', '--wait=true', '--timeout=60s'], 70_000);
+  // Only demo's PVCs: the day-2 tests below make their own.
+  const pvcs = (await kn(['get', 'pvc', '-o', 'jsonpath={.items[*].metadata.name}'])).trim().split(/\s+/).filter((x) => x.startsWith(`data-${clusterName}-`)).sort();
+  assert.deepEqual(pvcs, members(3).map((m) => `data-${m}`), 'PVCs retained (whenDeleted: Retain)');
+  const dirs = await Promise.all(pvcs.map(async (c) => {
+    const pv = (await kn(['get', 'pvc', c, '-o', 'jsonpath={.spec.volumeName}'])).trim();
+    return (await kc(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim();
+  }));
+  for (const d of dirs) assert.ok(d.startsWith(node.volumesDir) && existsSync(d), `${d} on the node`);
+  await kn(['delete', 'pvc', ...pvcs, '--wait=true', '--timeout=60s'], 70_000);
   // The provisioner's helper pod removes each directory (reclaimPolicy Delete).
-  await waitUntil('volume directories removed by the provisioner', 120_000, async () => (readdirSync(node.volumesDir).length === 0 ? true : undefined), diagnostics);
+  await waitUntil('volume directories removed by the provisioner', 120_000, async () => (dirs.every((d) => !existsSync(d)) ? true : undefined), diagnostics);
 });
 
 // ---------------------------------------------------------------------------------------------
 // Day 2: a secured cluster, a backup Job from its CronJob, a new cluster restored from it.
 
 const SECURE_SAMPLE = join(ROOT, 'k8s', 'samples', 'secure-raftcluster.yaml');
-const day2 = { name: '', tokens: { admin: '', write: '', read: '' }, ca: '', backupFile: '', savedRevision: 0, written: new Map<string, string>() };
+const day2 = {
+  name: '', tokens: { admin: '', write: '', read: '' }, ca: '', backupFile: '', savedRevision: 0, written: new Map<string, string>(),
+};
 
-async function clusterCa(cluster: string): Promise<string> {
-  const b64 = (await kn(['get', 'secret', `${cluster}-tls`, '-o', 'jsonpath={.data.ca\\.crt}'])).trim();
-  assert.ok(b64 !== '', `${cluster}-tls has ca.crt`);
-  return Buffer.from(b64, 'base64').toString('utf8');
-}
-
-test('day 2: the secured sample: TLS between members, HTTPS with tokens checked by name, a backup CronJob', { timeout: 360_000 }, async () => {
+/** Tokens generated as the sample's comment tells users, their Secret, then the sample (kubectl). */
+async function applySecuredSample(): Promise<RaftCluster> {
   const sample = YAML.parse(readFileSync(SECURE_SAMPLE, 'utf8')) as RaftCluster;
   day2.name = sample.metadata.name;
   day2.tokens = { admin: randomBytes(24).toString('hex'), write: randomBytes(24).toString('hex'), read: randomBytes(24).toString('hex') };
@@ -482,6 +474,17 @@ test('day 2: the secured sample: TLS between members, HTTPS with tokens checked 
   const file = join(work, 'secure.yaml');
   writeFileSync(file, YAML.stringify({ ...sample, spec: { ...sample.spec, image: IMAGE } }));
   await kn(['apply', '-f', file]);
+  return sample;
+}
+
+async function clusterCa(cluster: string): Promise<string> {
+  const b64 = (await kn(['get', 'secret', `${cluster}-tls`, '-o', 'jsonpath={.data.ca\\.crt}'])).trim();
+  assert.ok(b64 !== '', `${cluster}-tls has ca.crt`);
+  return Buffer.from(b64, 'base64').toString('utf8');
+}
+
+test('day 2: the secured sample: TLS between members, HTTPS with tokens checked by name, a backup CronJob', { timeout: 360_000 }, async () => {
+  const sample = await applySecuredSample();
   const c = await timer.step('secured sample → Available (generated CA, HTTPS probes)', () => waitHealthy('secured RaftCluster Available', 3, 240_000, day2.name));
   assert.equal(c.status?.security?.tls, 'OperatorCA');
   assert.equal(c.status?.security?.auth, 'Token');
@@ -560,17 +563,21 @@ test('day 2: a new RaftCluster restored from the backup (spec.restore) serves th
   assert.equal((JSON.parse(w.text) as { revision: number }).revision, day2.savedRevision + 1);
 });
 
-test('helm uninstall and namespace deletion leave no raftkv object or pod behind', { timeout: 240_000 }, async () => {
+test('helm uninstall after the clusters are deleted leaves no raftkv pod or volume behind', { timeout: 240_000 }, async () => {
   await timer.step('uninstall: delete both clusters and the PVCs', async () => {
     await kn(['delete', 'raftcluster', '--all', '--wait=true', '--timeout=120s'], 130_000);
     await kn(['delete', 'pvc', '--all', '--wait=true', '--timeout=60s'], 70_000);
   });
-  await timer.step('uninstall: helm uninstall, namespaces deleted', async () => {
+  await timer.step('uninstall: helm uninstall --wait', async () => {
     const r = await run(HELM, ['--kubeconfig', node.kubeconfig, 'uninstall', 'raftkv-operator', '-n', OPERATOR_NS, '--wait', '--timeout', '120s'], { timeoutMs: 130_000 });
     assert.equal(r.code, 0, `helm uninstall: ${r.stdout}${r.stderr}`);
-    await kc(['delete', 'namespace', NS, OPERATOR_NS, '--wait=true', '--timeout=120s'], 130_000);
   });
-  const left = (await kc(['get', 'pods', '-A', '-o', 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}'])).trim();
-  assert.equal(left, '', `pods left: ${left}`);
+  // The test's own client pod is all that stays (the namespaces go with the node); the operator's
+  // pods and the provisioner's clean-up pods finish on their own.
+  await waitUntil('only the client pod left', 90_000, async () => {
+    const left = (await kc(['get', 'pods', '-A', '-o', 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}'])).trim();
+    return left === `${NS}/${CLIENT}` ? true : undefined;
+  }, diagnostics);
+  assert.ok((await kc(['get', 'crd', '-o', 'name'])).includes('raftclusters.raftkv.dev'), 'helm keeps the CRDs (it never deletes what crds/ installed)');
   await waitUntil('volume directories removed', 60_000, async () => (readdirSync(node.volumesDir).length === 0 ? true : undefined), diagnostics);
 });
