@@ -14,9 +14,12 @@ cluster() { bash "$repo/scripts/cluster.sh" "$@"; }
 start=$(date +%s)
 t_up=0
 t_tests=0
+tests_pgid=""
 finish() {
   local code=$?
   trap - EXIT INT TERM
+  # The tests and everything they started (kubectl, helm, Prometheus) are one process group.
+  [ -z "$tests_pgid" ] || kill -KILL -- "-$tests_pgid" 2>/dev/null || true
   if [ "$code" != 0 ] && [ -d "$RAFTKV_CLUSTER_DIR/logs" ]; then
     rm -rf "$repo/.cache/e2e-logs"
     cp -r "$RAFTKV_CLUSTER_DIR/logs" "$repo/.cache/e2e-logs" 2>/dev/null && echo "test-e2e: node logs kept in .cache/e2e-logs"
@@ -47,6 +50,12 @@ cluster up
 t_up=$(( $(date +%s) - t0 ))
 t0=$(date +%s)
 code=0
-RAFTKV_E2E_CLUSTER_DIR="$RAFTKV_CLUSTER_DIR" HELM="$HELM" node "$repo/scripts/run-tests.mjs" --test-concurrency=1 "$repo/dist/test/e2e" || code=$?
+# In the background and waited for, so a SIGTERM or SIGINT reaches the trap at once (bash runs a
+# trap only after the foreground command ends); in a session of its own, so the trap can end the
+# tests' whole process group.
+RAFTKV_E2E_CLUSTER_DIR="$RAFTKV_CLUSTER_DIR" HELM="$HELM" setsid -w node "$repo/scripts/run-tests.mjs" --test-concurrency=1 "$repo/dist/test/e2e" &
+tests_pgid=$!
+wait "$tests_pgid" || code=$?
+tests_pgid=""
 t_tests=$(( $(date +%s) - t0 ))
 exit "$code"
