@@ -5,7 +5,7 @@ NODE_TEST := node scripts/run-tests.mjs
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .PHONY: install deps build lint test test-unit test-sim test-cluster test-api test-chaos test-operator \
-        test-e2e demo bench bench-ab sim sim-long chaos e2e e2e-kind manifests clean image test-image cluster-up cluster-down cluster-status test-node
+        test-e2e demo bench bench-ab sim sim-long chaos e2e e2e-kind manifests clean image test-image cluster-up cluster-down cluster-status
 
 ## install: npm packages (from the lockfile) and the system packages the tests use
 install: node_modules/.installed deps
@@ -27,7 +27,7 @@ lint: build
 	node scripts/gen-api-docs.mjs --check
 
 ## test: every tier, in order of cost
-test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-e2e test-image
+test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-image test-e2e
 	@echo "make test: all tiers passed"
 
 test-unit: build
@@ -67,9 +67,10 @@ test-operator: build
 	bash scripts/ensure-helm.sh
 	$(NODE_TEST) --test-concurrency=1 dist/test/operator
 
-test-e2e: build
-	bash scripts/ensure-k8s-binaries.sh
-	$(NODE_TEST) --test-concurrency=1 dist/test/e2e
+## test-e2e: the e2e scenario on a real one-node Kubernetes (scripts/cluster.sh), started once for the
+## tier with the image built from the Dockerfile, taken down at the end (test/e2e/README.md)
+test-e2e: build deps
+	bash scripts/test-e2e.sh
 
 e2e: test-e2e
 
@@ -116,11 +117,6 @@ cluster-down:
 
 cluster-status:
 	bash scripts/cluster.sh status
-
-## test-node: cluster-up, the README's helm install / kubectl apply steps on it, cluster-down
-## (not part of `make test` yet)
-test-node: build deps
-	bash scripts/test-node.sh
 
 e2e-kind:
 	bash scripts/e2e-kind.sh

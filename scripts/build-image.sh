@@ -3,8 +3,9 @@
 #   docker build --network host -t <tag> .
 # on this tree's private Docker daemon (scripts/lib/private-dockerd.sh), after loading the base
 # image the Dockerfile names (scripts/ensure-base-image.sh; no image registry is reachable here).
-#   bash scripts/build-image.sh [--tag raftkv:dev] [--save FILE.tar]
-# --save writes `docker save` of the image (for `ctr -n k8s.io images import`).
+#   bash scripts/build-image.sh [--tag raftkv:dev] [--revision R] [--save FILE.tar]
+# --revision sets the image's revision label (default: the short commit hash); two builds with
+# different revisions are two images (different ids) sharing every layer. --save writes `docker save` of the image (for `ctr -n k8s.io images import`).
 # With DOCKER_HOST already set by the caller (scripts/test-image.sh), that daemon is used and left
 # running; otherwise the private daemon is started and stopped again at the end, success or not.
 # Prints the build time and the image size.
@@ -12,11 +13,13 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tag=raftkv:dev
 save=""
+revision=""
 while (($#)); do
   case "$1" in
     --tag) tag="$2"; shift 2 ;;
     --save) save="$2"; shift 2 ;;
-    *) echo "usage: build-image.sh [--tag NAME:TAG] [--save FILE.tar]" >&2; exit 2 ;;
+    --revision) revision="$2"; shift 2 ;;
+    *) echo "usage: build-image.sh [--tag NAME:TAG] [--revision R] [--save FILE.tar]" >&2; exit 2 ;;
   esac
 done
 
@@ -37,7 +40,7 @@ secret=()
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -s "$NODE_EXTRA_CA_CERTS" ]; then
   secret=(--secret "id=extra_ca,src=$NODE_EXTRA_CA_CERTS")
 fi
-revision="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[ -n "$revision" ] || revision="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 t0=$(date +%s)
 echo "build-image: docker build --network host -t $tag ($repo, revision $revision)"
 DOCKER_BUILDKIT=1 "$DOCKER" build --network host --progress plain "${secret[@]}" \

@@ -19,7 +19,10 @@
 #
 # Environment: RAFTKV_CLUSTER_DIR (state, default <repo>/.cache/cluster), IMAGE_TAG (raftkv:dev),
 # SKIP_IMAGE=1 (do not build the image), EXTRA_IMAGE_TAGS (more names for it, space-separated),
-# READY_TIMEOUT_S (each wait, default 180).
+# EXTRA_IMAGE_BUILDS (more builds of the Dockerfile, each under its own name with its own revision
+# label, so a distinct image: a rollout from one build to another), READY_TIMEOUT_S (each wait,
+# default 180). `up` also writes <state>/node.env (network namespace, containerd socket, links)
+# for tests that look at the node from the host.
 # Pinned: Kubernetes v1.37.0 (scripts/ensure-k8s-binaries.sh --node), CoreDNS, local-path-provisioner
 # and pause (scripts/ensure-node-tools.sh); containerd, runc, CNI plugins and etcd from Debian.
 set -euo pipefail
@@ -110,19 +113,35 @@ kill_by_path() {
   done
 }
 
+# SIGTERM to all the named processes at once, then waits for each (SIGKILL after `timeout` s).
+stop_procs() {  # timeout name...
+  local timeout="$1" name p; shift
+  for name in "$@"; do
+    p="$(cat "$pids/$name" 2>/dev/null || true)"
+    [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+  done
+  for name in "$@"; do stop_proc "$name" "$timeout"; done
+}
+
 down() {
   local t0 m d
   t0=$(date +%s)
-  for name in local-path-provisioner coredns kube-proxy kubelet kube-scheduler kube-controller-manager; do stop_proc "$name"; done
+  # The node's agents first, together, so nothing restarts a pod while the pods are removed.
+  stop_procs 20 local-path-provisioner coredns kube-proxy kubelet kube-scheduler kube-controller-manager
   # Every pod's processes: the shims are containerd's children in their own sessions.
   if proc_alive containerd; then
-    local ids
+    local ids id killers=()
     ids="$(ctr --address "$containerd_sock" -n k8s.io tasks ls -q 2>/dev/null || true)"
-    for id in $ids; do ctr --address "$containerd_sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+    for id in $ids; do
+      ctr --address "$containerd_sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 &
+      killers+=($!)
+    done
+    ((${#killers[@]} == 0)) || wait "${killers[@]}" 2>/dev/null || true
   fi
   stop_proc containerd 30
-  stop_proc kube-apiserver
-  stop_proc etcd
+  # Nothing is kept (the state directory goes below), so the API server's graceful drain of its
+  # watches (~7 s) is not waited for.
+  stop_procs 3 kube-apiserver etcd
   kill_by_path
   local t_procs=$(( $(date +%s) - t0 ))
   # Mounts under the state and run directories (overlay snapshots, pod volumes, the kubelet's
@@ -207,6 +226,13 @@ images() {
   # EXTRA_IMAGE_TAGS: more names for the same image (a rollout from one tag to another).
   local extra=()
   for t in ${EXTRA_IMAGE_TAGS:-}; do "$DOCKER" tag "$image_tag" "$t"; extra+=("$t"); done
+  local rev
+  rev="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  for t in ${EXTRA_IMAGE_BUILDS:-}; do
+    [ "${SKIP_IMAGE:-0}" != 1 ] || fail "EXTRA_IMAGE_BUILDS needs the image build (SKIP_IMAGE=1 given)"
+    bash "$repo/scripts/build-image.sh" --tag "$t" --revision "$rev+${t##*:}"
+    extra+=("$t")
+  done
   "$DOCKER" save -o "$archive" "$image_tag" "${extra[@]}" "$base_image" "$pause_image"
   private_dockerd_stop
   say "images built and saved in $(( $(date +%s) - t0 )) s ($(du -m "$archive" | cut -f1) MiB)"
@@ -299,6 +325,11 @@ control_plane() {
     --service-account-signing-key-file="$pki/sa.key" --service-cluster-ip-range="$service_cidr" \
     --allow-privileged=true --enable-admission-plugins=NodeRestriction --enable-priority-and-fairness=false \
     --kubelet-preferred-address-types=InternalIP --v=1
+}
+
+# After the API server answers: the controllers and the scheduler.
+controllers() {
+  local pki="$state/pki"
   wait_for kube-apiserver kube-apiserver kc get --raw /readyz
   need_alive etcd
   start_proc kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$state/kube-controller-manager.kubeconfig" \
@@ -572,9 +603,22 @@ up() {
   network
   certs
   control_plane
+  # containerd and the image import while the API server starts.
   runtime
+  controllers
   node_agents
   addons
+  cat >"$state/node.env" <<EOF
+NETNS=$netns
+CONTAINERD_SOCK=$containerd_sock
+LINK_NODE=$link_node
+LINK_HOST=$link_host
+NODE_IP=$node_ip
+POD_CIDR=$pod_cidr
+SERVICE_CIDR=$service_cidr
+VOLUMES_DIR=$state/volumes
+POD_LOGS_DIR=$state/pod-logs
+EOF
   trap - EXIT INT TERM
   say "up in $(elapsed): $(kc get nodes --no-headers | awk '{print $1, $2, $5}')"
   echo "export KUBECONFIG=$kubeconfig"

@@ -1,13 +1,11 @@
-// Pieces of the e2e environment besides the control plane and the node agent (test harness):
-// kubectl with the test kubeconfig, the operator as a real process, a Prometheus whose targets
-// come from a file_sd file the test rewrites as pods come and go, and the step-timing table.
+// Pieces of the test environments (test harness): kubectl with a test kubeconfig, a Prometheus
+// whose targets come from a file_sd file the test rewrites as pods come and go, and the
+// step-timing table.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { HOSTS_FILE_ENV } from './node-agent-resolver.js';
 import { freePort } from './free-port.js';
 
 const STOP_TIMEOUT_MS = 8_000;
@@ -66,55 +64,6 @@ export function kubectl(kubeconfig: string, args: readonly string[], timeoutMs =
   });
 }
 
-/** The operator as a process: the cluster DNS names of members resolve through the agent's hosts file. */
-export class OperatorProcess {
-  private constructor(private readonly child: ChildProcess, private readonly logFile: string, readonly metricsPort: number) {}
-
-  /** Starts `node --import <resolver> <operatorMain> --kubeconfig ...`; resolves once /healthz answers. */
-  static async start(opts: { operatorMain: string; resolverModule: string; kubeconfig: string; hostsFile: string; logFile: string; namespaces?: string }): Promise<OperatorProcess> {
-    const port = await freeLoopbackPort();
-    const fd = openSync(opts.logFile, 'a');
-    const child = spawn(process.execPath, ['--import', pathToFileURL(opts.resolverModule).href, opts.operatorMain,
-      '--kubeconfig', opts.kubeconfig, '--metrics-port', String(port), '--lease-namespace', 'default', '--log-level', 'info',
-      ...(opts.namespaces === undefined ? [] : ['--namespaces', opts.namespaces])], {
-      stdio: ['ignore', fd, fd], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', [HOSTS_FILE_ENV]: opts.hostsFile },
-    });
-    closeSync(fd);
-    const op = new OperatorProcess(child, opts.logFile, port);
-    try {
-      await waitUntil('operator /healthz', 60_000, async () => {
-        if (child.exitCode !== null) throw new Error(`operator exited ${child.exitCode}: ${op.logTail()}`);
-        const r = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
-        return r.ok ? true : undefined;
-      }, () => op.logTail(), 300);
-    } catch (err) {
-      await op.stop();
-      throw err;
-    }
-    return op;
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  logTail(lines = 30): string {
-    try {
-      return readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
-  }
-
-  async stop(): Promise<void> {
-    await stopChild(this.child);
-  }
-}
-
 /** One Prometheus sample of an instant query. */
 export interface E2ePromSample {
   readonly metric: Readonly<Record<string, string>>;
@@ -125,7 +74,13 @@ export interface E2ePromSample {
 export class E2ePrometheus {
   private constructor(readonly url: string, private readonly dir: string, private readonly child: ChildProcess) {}
 
-  static async start(bin = '/usr/bin/prometheus'): Promise<E2ePrometheus> {
+  /**
+   * `wrap` runs it under another command (the e2e tier: `nsenter --net=<node netns> --`, where the
+   * pod IPs route); `listenHost` is the address its API listens on (default 127.0.0.1).
+   */
+  static async start(opts: { bin?: string; wrap?: readonly string[]; listenHost?: string } = {}): Promise<E2ePrometheus> {
+    const bin = opts.bin ?? '/usr/bin/prometheus';
+    const host = opts.listenHost ?? '127.0.0.1';
     if (!existsSync(bin)) throw new Error(`${bin} is not installed`);
     const dir = mkdtempSync(join(tmpdir(), 'raftkv-e2e-prom-'));
     const port = await freeLoopbackPort();
@@ -136,10 +91,12 @@ export class E2ePrometheus {
       scrape_configs: [{ job_name: 'raftkv', metrics_path: '/metrics', file_sd_configs: [{ files: [join(dir, 'targets.json')], refresh_interval: '1s' }] }],
     }));
     const fd = openSync(join(dir, 'prometheus.log'), 'a');
-    const child = spawn(bin, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`, '--storage.tsdb.retention.time=1h', '--log.level=warn'], { stdio: ['ignore', fd, fd] });
+    const argv = [bin, `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=${host}:${port}`, '--storage.tsdb.retention.time=1h', '--log.level=warn'];
+    const [cmd = bin, ...args] = [...(opts.wrap ?? []), ...argv];
+    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
-    const p = new E2ePrometheus(`http://127.0.0.1:${port}`, dir, child);
+    const p = new E2ePrometheus(`http://${host}:${port}`, dir, child);
     try {
       await waitUntil('prometheus ready', 30_000, async () => {
         if (child.exitCode !== null) throw new Error(`prometheus exited: ${p.log()}`);

@@ -3,7 +3,8 @@
 // a static bearer token with cluster-admin rights, and no kubelet, scheduler or controllers.
 // On request (options.controllerManager / options.scheduler) it also starts kube-controller-manager
 // (every default controller: StatefulSet, garbage collector, PV binder, node lifecycle, ...) and
-// kube-scheduler against the same apiserver, for the e2e tier where a node agent plays kubelet.
+// kube-scheduler against the same apiserver, for operator tests that need those controllers (the
+// e2e tier runs on a real node instead: scripts/cluster.sh).
 //
 // Usage:
 //   const cp = await startKubeControlPlane();          // throws with the logs' tails on failure

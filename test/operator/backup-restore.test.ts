@@ -2,8 +2,8 @@
 // No kubelet runs, so the test plays it and the Job controller: it starts the members of a
 // StatefulSet, runs the backup CronJob's container args (taken from the CronJob the operator made)
 // and the restore init container's args (from the StatefulSet) as local processes, mapping only
-// what a pod would see differently: the volume mount paths (to temp dirs, as the e2e node agent
-// does), `--endpoints` (the client Service → the members' loopback URLs) and the bootstrap peer
+// what a pod would see differently: the volume mount paths (to temp dirs, test/lib/container-args.ts),
+// `--endpoints` (the client Service → the members' loopback URLs) and the bootstrap peer
 // addresses (in-cluster DNS names → loopback; the ConfigMap's initial-cluster-state is used as is).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ import type { V1ConfigMap, V1CronJob, V1StatefulSet } from '@kubernetes/client-n
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
 import { LocalMembers } from '../lib/local-members.js';
-import { localProcessSpec } from '../lib/node-agent-spec.js';
+import { localProcessSpec } from '../lib/container-args.js';
 import { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
 import { BACKUP_MOUNT_PATH, RESTORE_MOUNT_PATH } from '../../operator/src/build/backup.js';

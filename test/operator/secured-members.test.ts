@@ -20,7 +20,7 @@ import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { KubeControlPlane } from '../lib/kube-control-plane.js';
 import { repoRoot, startKubeControlPlane } from '../lib/kube-control-plane.js';
 import { LocalMembers } from '../lib/local-members.js';
-import { mapMountedPath } from '../lib/node-agent-spec.js';
+import { mapMountedPath } from '../lib/container-args.js';
 import { Operator } from '../../operator/src/operator.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
 import { MemberClient } from '../../operator/src/member-client/client.js';
