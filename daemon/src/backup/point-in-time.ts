@@ -16,7 +16,7 @@ import { decodeSegment } from './log-segment.js';
 import type { ShippedEntry } from './log-segment.js';
 import type { SegmentStore } from './segment-store.js';
 import { BackupStoreError } from './stores.js';
-import type { BackupStore } from './stores.js';
+import type { BackupStore, StoredBackup } from './stores.js';
 import { fetchFromStore } from './transfer.js';
 
 /** What state to rebuild. */
@@ -56,6 +56,23 @@ function beyondTarget(e: ShippedEntry, target: RestoreTarget, sm: KvStateMachine
   return false;
 }
 
+/** Downloads (verified) and loads one snapshot into a fresh state machine. */
+async function openSnapshot(backups: BackupStore, picked: StoredBackup, baseFile: string): Promise<{ header: BackupHeader; sm: KvStateMachine }> {
+  await rm(baseFile, { force: true });
+  let image: Uint8Array;
+  let header: BackupHeader;
+  try {
+    await fetchFromStore(backups, picked.name, baseFile);
+    ({ header, image } = decodeBackup(await readFile(baseFile)));
+  } finally {
+    await rm(baseFile, { force: true });
+  }
+  const sm = new KvStateMachine({ scheduleWatchFlush: () => undefined });
+  sm.restore(image);
+  if (sm.appliedIndex !== header.index || sm.revision !== header.revision) throw new BackupFormatError(`${picked.url}: header and image disagree`);
+  return { header, sm };
+}
+
 /**
  * Builds the backup file `file` (created) holding the state at `target` from the snapshots in
  * `backups` and the segments in `segments`. Throws BackupStoreError when the target cannot be
@@ -66,23 +83,20 @@ export async function buildPointInTimeBackup(backups: BackupStore, segments: Seg
   const t0 = performance.now();
   const snaps = await backups.list();
   const eligible = snaps.filter((s) => target.kind === 'revision' ? s.revision <= target.revision : target.kind === 'time' ? s.takenAtMs <= target.timeMs : true);
-  const picked = eligible[eligible.length - 1];
-  if (picked === undefined) {
+  if (eligible.length === 0) {
     throw new BackupStoreError(`no full snapshot at or before ${describeTarget(target)} under ${backups.url} (${snaps.length} snapshot(s) there${snaps[0] !== undefined ? `, the oldest at revision ${snaps[0].revision}` : ''})`);
   }
-  const baseFile = `${file}.base`;
-  await rm(baseFile, { force: true });
-  let image: Uint8Array;
-  let baseHeader: BackupHeader;
-  try {
-    await fetchFromStore(backups, picked.name, baseFile);
-    ({ header: baseHeader, image } = decodeBackup(await readFile(baseFile)));
-  } finally {
-    await rm(baseFile, { force: true });
+  // The newest eligible snapshot; for a time, one whose own clock (the last write it holds) is
+  // not past the target either (the name's time is the saver's clock, not the leader's).
+  let base: { picked: StoredBackup; header: BackupHeader; sm: KvStateMachine } | null = null;
+  for (let i = eligible.length - 1; i >= 0 && base === null; i--) {
+    const candidate = eligible[i] as StoredBackup;
+    const opened = await openSnapshot(backups, candidate, `${file}.base`);
+    if (target.kind === 'time' && opened.sm.clockMs > target.timeMs) continue;
+    base = { picked: candidate, ...opened };
   }
-  const sm = new KvStateMachine({ scheduleWatchFlush: () => undefined });
-  sm.restore(image);
-  if (sm.appliedIndex !== baseHeader.index || sm.revision !== baseHeader.revision) throw new BackupFormatError(`${picked.url}: header and image disagree`);
+  if (base === null) throw new BackupStoreError(`no full snapshot under ${backups.url} holds only writes proposed at or before ${describeTarget(target)}`);
+  const { picked, header: baseHeader, sm } = base;
 
   const listed = await segments.list();
   let segmentsRead = 0;
@@ -123,6 +137,11 @@ export async function buildPointInTimeBackup(backups: BackupStore, segments: Seg
     logEnd = { index: decoded.header.lastIndex, revision: decoded.header.lastRevision };
   }
   if (target.kind === 'revision' && sm.revision !== target.revision) {
+    const later = snaps.find((x) => x.revision > target.revision);
+    if (later !== undefined) {
+      throw new BackupStoreError(`the shipped log under ${segments.url} has a gap: from ${picked.url} it reaches only revision ${sm.revision} (index ${sm.appliedIndex}) `
+        + `and the next snapshot is at revision ${later.revision}, so revision ${target.revision} cannot be rebuilt; restore a revision outside the gap`);
+    }
     throw new BackupStoreError(`revision ${target.revision} is not in the shipped log: from ${picked.url} (revision ${baseHeader.revision}) it reaches revision ${sm.revision} (index ${sm.appliedIndex})`);
   }
   const snapshotImage = sm.snapshot();
