@@ -41,8 +41,6 @@ export interface ShipperLimits {
   readonly bufferMaxBytes: number;
 }
 
-/** Default bounds. */
-export const DEFAULT_SHIPPER_LIMITS: ShipperLimits = { intervalMs: 1000, segmentMaxBytes: 4 * 1024 * 1024, bufferMaxBytes: 64 * 1024 * 1024 };
 /** Upload retries back off from this to SHIP_BACKOFF_MAX_MS (doubling). */
 const SHIP_BACKOFF_MIN_MS = 250;
 const SHIP_BACKOFF_MAX_MS = 5000;
@@ -51,6 +49,8 @@ const SHIP_POLL_MAX_MS = 200;
 /** Shipping counts as stale (unhealthy) when the oldest unshipped entry is older than max(this × interval, STALE_MIN_MS). */
 const STALE_AFTER_INTERVALS = 3;
 const STALE_MIN_MS = 10_000;
+/** Longest stop() waits for an upload in flight. */
+const SHIP_STOP_WAIT_MS = 2000;
 /** The longest error text kept for status. */
 const MAX_ERROR_CHARS = 300;
 
@@ -155,12 +155,19 @@ export class LogShipper {
     this.schedule();
   }
 
-  /** Stops the loop after the upload in flight (if any); idempotent. */
+  /**
+   * Stops the loop; waits for the upload in flight at most SHIP_STOP_WAIT_MS (an unreachable
+   * store must not hold a shutdown: the next leader ships what this one did not). Idempotent.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    await this.running;
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((resolve) => {
+      waited = setTimeout(resolve, SHIP_STOP_WAIT_MS);
+    })]);
+    clearTimeout(waited);
     this.segments?.close();
     this.backups?.close();
   }

@@ -135,7 +135,7 @@ const SPECS: readonly FlagSpec[] = [
   { flag: 'backup-ship-to', kind: 'string', defaultText: 'off', help: 'ship every committed change to this backup prefix (s3://BUCKET/PREFIX/ or file://DIR/) for point-in-time restore; S3 settings from the standard AWS environment (docs/backups.md)' },
   { flag: 'backup-ship-interval-ms', kind: 'int', defaultText: '1000', help: 'a committed change is shipped within this long while the store is reachable (segments are cut by age or size)' },
   { flag: 'backup-segment-max-bytes', kind: 'int', defaultText: '4194304', help: 'largest shipped log segment' },
-  { flag: 'backup-ship-buffer-bytes', kind: 'int', defaultText: '67108864', help: 'applied changes kept in memory for shipping and for a new leader to continue from; beyond it the oldest go and the shipper uploads a full snapshot instead' },
+  { flag: 'backup-ship-buffer-bytes', kind: 'int', defaultText: '33554432', help: 'applied changes kept in memory for shipping and for a new leader to continue from; beyond it the oldest go and the shipper uploads a full snapshot instead' },
   { flag: 'lease-read', kind: 'bool', defaultText: 'true', help: 'serve linearizable reads from the leader lease (assumes tick rates do not drift apart by more than ~10%); false = ReadIndex quorum round per batch' },
 ];
 
@@ -353,7 +353,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     backupShipTo: optStr('backup-ship-to'),
     backupShipIntervalMs: int('backup-ship-interval-ms', 1000),
     backupSegmentMaxBytes: int('backup-segment-max-bytes', 4 * 1024 * 1024),
-    backupShipBufferBytes: int('backup-ship-buffer-bytes', 64 * 1024 * 1024),
+    backupShipBufferBytes: int('backup-ship-buffer-bytes', 32 * 1024 * 1024),
   };
   if (config.backupShipTo !== null) {
     try {

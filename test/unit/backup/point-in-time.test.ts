@@ -26,6 +26,8 @@ import type { RestoreTarget } from '../../../daemon/src/backup/point-in-time.js'
 import { DirSegmentStore } from '../../../daemon/src/backup/segment-store.js';
 import { DirBackupStore } from '../../../daemon/src/backup/stores.js';
 import { parseBackupLocation } from '../../../daemon/src/backup/location.js';
+import { FlagError, parseFlags } from '../../../daemon/src/config/flags.js';
+import { parseRestoreArgs } from '../../../daemon/src/cli/restore.js';
 
 const quiet = { info: () => undefined, warn: () => undefined };
 const LIMITS: ShipperLimits = { intervalMs: 20, segmentMaxBytes: 4096, bufferMaxBytes: 1024 * 1024 };
@@ -259,5 +261,42 @@ describe('log shipping and point-in-time restore (file://)', () => {
     rmSync(join(segDir, first));
     writeFileSync(join(segDir, segmentName(lying.header)), lying.bytes);
     await assert.rejects(rebuild({ kind: 'latest' }), new RegExp(`replay diverged at index ${d.header.firstIndex + 4}`));
+  });
+});
+
+describe('shipping and point-in-time flags', () => {
+  const base = ['--name', 'n1'];
+  test('raftkv --backup-ship-*: defaults, bounds, and a bad location is a usage error', () => {
+    const ok = parseFlags([...base, '--backup-ship-to', 's3://bkt/raftkv/'], {});
+    assert.equal(ok.kind, 'run');
+    if (ok.kind === 'run') {
+      assert.equal(ok.config.backupShipTo, 's3://bkt/raftkv/');
+      assert.equal(ok.config.backupShipIntervalMs, 1000);
+      assert.equal(ok.config.backupSegmentMaxBytes, 4 * 1024 * 1024);
+    }
+    const off = parseFlags(base, {});
+    assert.equal(off.kind === 'run' ? off.config.backupShipTo : 'x', null);
+    assert.throws(() => parseFlags([...base, '--backup-ship-to', '/backups'], {}), FlagError);
+    assert.throws(() => parseFlags([...base, '--backup-ship-to', 's3://bad bucket/'], {}), /--backup-ship-to: bad bucket name/);
+    assert.throws(() => parseFlags([...base, '--backup-ship-to', 's3://bkt/p/'], { AWS_ENDPOINT_URL_S3: 'ftp://x' }), /--backup-ship-to: S3 endpoint must be http/);
+    assert.throws(() => parseFlags([...base, '--backup-ship-interval-ms', '5'], {}), /between 10 and/);
+    assert.throws(() => parseFlags([...base, '--backup-segment-max-bytes', '100'], {}), /between 4096 and/);
+    assert.throws(() => parseFlags([...base, '--backup-segment-max-bytes', '1048576', '--backup-ship-buffer-bytes', '65536'], {}), /at least --backup-segment-max-bytes/);
+  });
+
+  test('raftkv restore --to-revision / --to-time: parsed; with a file, an object, both, or a bad value: a usage error', () => {
+    const common = ['--data-dir', '/tmp/x', '--name', 'n1', '--initial-cluster', 'n1=127.0.0.1:1'];
+    assert.deepEqual(parseRestoreArgs(['--from', 's3://b/p/', '--to-revision', '42', ...common], {}).target, { kind: 'revision', revision: 42 });
+    assert.deepEqual(parseRestoreArgs(['--from', 'file:///b/', '--to-time', '2026-12-05T01:48:50Z', ...common], {}).target, { kind: 'time', timeMs: Date.parse('2026-12-05T01:48:50Z') });
+    assert.deepEqual(parseRestoreArgs(['--from', 's3://b/p/', '--to-time', '1764899330000', ...common], {}).target, { kind: 'time', timeMs: 1764899330000 });
+    assert.equal(parseRestoreArgs(['--from', 's3://b/p/', ...common], {}).target, null);
+    for (const bad of [
+      ['--from', 'backup.snap', '--to-revision', '4'],
+      ['--from', 's3://b/p/obj.snap', '--to-revision', '4'],
+      ['--from', 's3://b/p/', '--to-revision', '4', '--to-time', '1'],
+      ['--from', 's3://b/p/', '--to-revision', '-4'],
+      ['--from', 's3://b/p/', '--to-time', 'yesterday'],
+      ['--from', 's3://b/p/', '--to-time', '2026-12-05T01:48:50'],
+    ]) assert.throws(() => parseRestoreArgs([...bad, ...common], {}), FlagError, bad.join(' '));
   });
 });
