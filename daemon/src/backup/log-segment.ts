@@ -76,6 +76,50 @@ export function recordBytes(dataBytes: number): number {
   return RECORD_HEAD_BYTES + dataBytes;
 }
 
+/** Writes one record at `off` of `out` (which has room); returns the offset after it. */
+export function writeRecord(out: Buffer, off: number, type: number, index: number, term: number, revision: number, data: Uint8Array): number {
+  off = out.writeUInt8(type, off);
+  off = out.writeDoubleBE(index, off);
+  off = out.writeDoubleBE(term, off);
+  off = out.writeDoubleBE(revision, off);
+  off = out.writeUInt32BE(data.length, off);
+  out.set(data, off);
+  return off + data.length;
+}
+
+/** Index of the record at `off` of encoded records, and the offset after it. */
+export function recordAt(records: Buffer, off: number): { index: number; next: number } {
+  return { index: records.readDoubleBE(off + 1), next: off + RECORD_HEAD_BYTES + records.readUInt32BE(off + 25) };
+}
+
+/** Where a run of encoded records sits in the log. */
+export interface RecordsRange {
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  readonly revisionBefore: number;
+  readonly lastRevision: number;
+  readonly entries: number;
+}
+
+/**
+ * A segment from records already encoded with writeRecord (consecutive indexes, as `range`
+ * says; the shipper's buffer keeps them that way, so shipping copies bytes once).
+ */
+export function encodeSegmentRecords(records: Uint8Array, range: RecordsRange, member: string, createdAtMs: number): { bytes: Buffer; header: SegmentHeader; sha256: string } {
+  if (range.entries < 1 || range.lastIndex - range.firstIndex + 1 !== range.entries) throw new RangeError('a segment holds consecutive entries, at least one');
+  const header: SegmentHeader = { v: 1, firstIndex: range.firstIndex, lastIndex: range.lastIndex, revisionBefore: range.revisionBefore, lastRevision: range.lastRevision, entries: range.entries, member, createdAtMs };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const size = MAGIC.length + 4 + json.length + records.length;
+  const out = Buffer.allocUnsafe(size + DIGEST_BYTES);
+  let off = MAGIC.copy(out, 0);
+  off = out.writeUInt32BE(json.length, off);
+  off += json.copy(out, off);
+  out.set(records, off);
+  const digest = createHash('sha256').update(out.subarray(0, size)).digest();
+  digest.copy(out, size);
+  return { bytes: out, header, sha256: digest.toString('hex') };
+}
+
 /** Encodes consecutive entries (asserted) as a segment with its trailer. */
 export function encodeSegment(entries: readonly ShippedEntry[], revisionBefore: number, member: string, createdAtMs: number): { bytes: Buffer; header: SegmentHeader; sha256: string } {
   const first = entries[0];
@@ -84,26 +128,12 @@ export function encodeSegment(entries: readonly ShippedEntry[], revisionBefore: 
   for (let i = 1; i < entries.length; i++) {
     if ((entries[i] as ShippedEntry).index !== (entries[i - 1] as ShippedEntry).index + 1) throw new RangeError('segment entries must be consecutive');
   }
-  const header: SegmentHeader = { v: 1, firstIndex: first.index, lastIndex: last.index, revisionBefore, lastRevision: last.revision, entries: entries.length, member, createdAtMs };
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  let size = MAGIC.length + 4 + json.length;
+  let size = 0;
   for (const e of entries) size += recordBytes(e.data.length);
-  const out = Buffer.allocUnsafe(size + DIGEST_BYTES);
-  let off = MAGIC.copy(out, 0);
-  off = out.writeUInt32BE(json.length, off);
-  off += json.copy(out, off);
-  for (const e of entries) {
-    off = out.writeUInt8(e.type, off);
-    off = out.writeDoubleBE(e.index, off);
-    off = out.writeDoubleBE(e.term, off);
-    off = out.writeDoubleBE(e.revision, off);
-    off = out.writeUInt32BE(e.data.length, off);
-    out.set(e.data, off);
-    off += e.data.length;
-  }
-  const digest = createHash('sha256').update(out.subarray(0, off)).digest();
-  digest.copy(out, off);
-  return { bytes: out, header, sha256: digest.toString('hex') };
+  const records = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const e of entries) off = writeRecord(records, off, e.type, e.index, e.term, e.revision, e.data);
+  return encodeSegmentRecords(records, { firstIndex: first.index, lastIndex: last.index, revisionBefore, lastRevision: last.revision, entries: entries.length }, member, createdAtMs);
 }
 
 function isHeader(v: unknown): v is SegmentHeader {

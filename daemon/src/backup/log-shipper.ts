@@ -12,8 +12,9 @@
 // snapshot of its state (a base) and continues after it: the latest state stays restorable;
 // revisions inside such a gap are not (the restore says so).
 //
-// Memory: the buffer (bounded, oldest dropped first) and one segment being uploaded. The apply
-// path only appends a reference to the entry; uploads run off it, one at a time, with backoff.
+// Memory: the buffer (bounded, oldest dropped first; ship-buffer.ts) and one segment being
+// uploaded. The apply path copies each entry's bytes into the buffer's open chunk (no allocation);
+// uploads run off it, one at a time, with backoff.
 import { Readable } from 'node:stream';
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -23,8 +24,8 @@ import type { BackupHeader } from '../server/backup-file.js';
 import { snapshotNames } from '../cli/snapshot-dir.js';
 import { formatLocation } from './location.js';
 import type { BackupLocation } from './location.js';
-import { encodeSegment, recordBytes, segmentName } from './log-segment.js';
-import type { ShippedEntry } from './log-segment.js';
+import { encodeSegmentRecords, segmentName } from './log-segment.js';
+import { ShipBuffer } from './ship-buffer.js';
 import type { S3Options } from './s3-options.js';
 import { openSegmentStore } from './segment-store.js';
 import type { SegmentStore } from './segment-store.js';
@@ -94,13 +95,6 @@ export interface ShippingStatus {
   readonly lastError: string | null;
 }
 
-interface Buffered {
-  readonly entry: ShippedEntry;
-  readonly revisionBefore: number;
-  readonly appliedAtMs: number;
-  readonly bytes: number;
-}
-
 /** Options of a LogShipper. */
 export interface LogShipperOptions {
   readonly target: BackupLocation;
@@ -118,11 +112,7 @@ export interface LogShipperOptions {
  */
 export class LogShipper {
   private readonly now: () => number;
-  private buffer: Buffered[] = [];
-  /** Index in `buffer` of its first live element (dropped ones are spliced out in bulk). */
-  private head = 0;
-  private bufferedBytes = 0;
-  private lastTappedIndex = 0;
+  private readonly buffer: ShipBuffer;
   private shippedIndex: number | null = null;
   private shippedRevision: number | null = null;
   private lastShippedAtMs: number | null = null;
@@ -131,7 +121,6 @@ export class LogShipper {
   private baseSnapshots = 0;
   private failures = 0;
   private lastError: string | null = null;
-  private droppedEntries = 0;
   private shippedBytes = 0;
   private backoffMs = SHIP_BACKOFF_MIN_MS;
   private retryAtMs = 0;
@@ -144,6 +133,7 @@ export class LogShipper {
 
   constructor(private readonly o: LogShipperOptions) {
     this.now = o.nowMs ?? Date.now;
+    this.buffer = new ShipBuffer(o.limits.segmentMaxBytes, o.limits.bufferMaxBytes);
     this.targetUrl = formatLocation(o.target, null);
     if (o.registry !== undefined) this.registerMetrics(o.registry);
   }
@@ -178,27 +168,15 @@ export class LogShipper {
    * the buffer over.
    */
   tap(e: Entry, revisionBefore: number, revisionAfter: number): void {
-    if (e.index !== this.lastTappedIndex + 1 && this.lastTappedIndex !== 0) this.clearBuffer();
-    this.lastTappedIndex = e.index;
-    // A follower's entries are views into the peer frame they arrived in: copy, so the buffer
-    // holds only its own bytes (and its byte count is true).
-    const data = e.data.byteLength === e.data.buffer.byteLength ? e.data : e.data.slice();
-    const bytes = recordBytes(data.length) + 64;
-    this.buffer.push({ entry: { type: e.type, index: e.index, term: e.term, revision: revisionAfter, data }, revisionBefore, appliedAtMs: this.now(), bytes });
-    this.bufferedBytes += bytes;
-    while (this.bufferedBytes > this.o.limits.bufferMaxBytes && this.head < this.buffer.length) {
-      this.bufferedBytes -= (this.buffer[this.head] as Buffered).bytes;
-      this.head++;
-      this.droppedEntries++;
-    }
-    if (this.head > 4096 && this.head * 2 > this.buffer.length) this.compact();
+    this.buffer.append(e.type, e.index, e.term, revisionBefore, revisionAfter, e.data, this.now());
   }
 
   /** The shipping status (cheap). */
   status(): ShippingStatus {
     const now = this.now();
-    const { oldest, count } = this.pending();
-    const lagSeconds = this.active && oldest !== undefined ? Math.max(0, now - oldest.appliedAtMs) / 1000 : 0;
+    const shipped = this.shippedIndex ?? 0;
+    const oldestMs = this.buffer.oldestAfterMs(shipped);
+    const lagSeconds = this.active && oldestMs !== undefined ? Math.max(0, now - oldestMs) / 1000 : 0;
     const staleMs = Math.max(STALE_AFTER_INTERVALS * this.o.limits.intervalMs, STALE_MIN_MS);
     return {
       target: this.targetUrl,
@@ -208,43 +186,13 @@ export class LogShipper {
       lastShippedAtMs: this.lastShippedAtMs,
       lagSeconds,
       healthy: !this.active || lagSeconds * 1000 <= staleMs,
-      pendingEntries: this.active ? count : 0,
-      bufferedBytes: this.bufferedBytes,
+      pendingEntries: this.active ? this.buffer.countAfter(shipped) : 0,
+      bufferedBytes: this.buffer.bytes,
       segmentsShipped: this.segmentsShipped,
       baseSnapshots: this.baseSnapshots,
       failures: this.failures,
       lastError: this.lastError,
     };
-  }
-
-  /** The oldest buffered entry not shipped yet, and how many there are. */
-  private pending(): { oldest: Buffered | undefined; count: number } {
-    const first = this.buffer[this.head];
-    if (first === undefined || this.shippedIndex === null) return { oldest: first, count: this.buffer.length - this.head };
-    // Entries are consecutive: the first pending one is at a computable position.
-    const at = this.head + Math.max(0, this.shippedIndex + 1 - first.entry.index);
-    return { oldest: this.buffer[at], count: Math.max(0, this.buffer.length - at) };
-  }
-
-  private clearBuffer(): void {
-    this.buffer = [];
-    this.head = 0;
-    this.bufferedBytes = 0;
-  }
-
-  private compact(): void {
-    this.buffer = this.buffer.slice(this.head);
-    this.head = 0;
-  }
-
-  /** Drops buffered entries at or below `index` (shipped). */
-  private trimTo(index: number): void {
-    while (this.head < this.buffer.length && (this.buffer[this.head] as Buffered).entry.index <= index) {
-      this.bufferedBytes -= (this.buffer[this.head] as Buffered).bytes;
-      this.head++;
-    }
-    if (this.head === this.buffer.length) this.clearBuffer();
-    else if (this.head > 4096 && this.head * 2 > this.buffer.length) this.compact();
   }
 
   private schedule(delayMs = Math.min(SHIP_POLL_MAX_MS, Math.max(10, Math.floor(this.o.limits.intervalMs / 4)))): void {
@@ -303,32 +251,26 @@ export class LogShipper {
       this.o.logger.info({ shippedIndex: last.lastIndex, shippedRevision: last.lastRevision }, 'log shipping continues after the last shipped segment');
     }
     for (let rounds = 0; rounds < 64 && !this.stopped && this.o.host.isLeader(); rounds++) {
-      this.trimTo(this.shippedIndex ?? 0);
-      const first = this.buffer[this.head];
       const shipped = this.shippedIndex ?? 0;
-      if (first === undefined ? this.lastTappedIndex > shipped : first.entry.index > shipped + 1) {
-        await this.shipBase(`entries ${shipped + 1}..${(first?.entry.index ?? this.lastTappedIndex + 1) - 1} are no longer buffered`);
+      this.buffer.dropThrough(shipped);
+      const first = this.buffer.firstIndex;
+      if (first === undefined ? this.buffer.lastIndex > shipped : first > shipped + 1) {
+        await this.shipBase(`entries ${shipped + 1}..${(first ?? this.buffer.lastIndex + 1) - 1} are no longer buffered`);
         return;
       }
-      if (first === undefined) return;
-      const due = this.bufferedBytes >= this.o.limits.segmentMaxBytes || this.now() - first.appliedAtMs >= this.o.limits.intervalMs;
+      const oldestMs = this.buffer.oldestAfterMs(shipped);
+      if (oldestMs === undefined) return;
+      const due = this.buffer.bytesAfter(shipped) >= this.o.limits.segmentMaxBytes || this.now() - oldestMs >= this.o.limits.intervalMs;
       if (!due) return;
-      if (!(await this.shipSegment())) return;
+      if (!(await this.shipSegment(shipped))) return;
     }
   }
 
-  /** Uploads the oldest pending entries (up to segmentMaxBytes) as one segment. */
-  private async shipSegment(): Promise<boolean> {
-    const take: ShippedEntry[] = [];
-    let bytes = 0;
-    for (let i = this.head; i < this.buffer.length; i++) {
-      const b = this.buffer[i] as Buffered;
-      if (take.length > 0 && bytes + b.bytes > this.o.limits.segmentMaxBytes) break;
-      take.push(b.entry);
-      bytes += b.bytes;
-    }
-    const revisionBefore = (this.buffer[this.head] as Buffered).revisionBefore;
-    const seg = encodeSegment(take, revisionBefore, this.o.host.member, this.now());
+  /** Uploads the entries after `shipped` held in the buffer's oldest pending chunk as one segment. */
+  private async shipSegment(shipped: number): Promise<boolean> {
+    const pending = this.buffer.takeAfter(shipped);
+    if (pending === undefined) return false;
+    const seg = encodeSegmentRecords(pending.records, pending, this.o.host.member, this.now());
     const name = segmentName(seg.header);
     try {
       await (this.segments as SegmentStore).put(name, seg.bytes, seg.sha256);
@@ -375,7 +317,7 @@ export class LogShipper {
     new Gauge({ name: 'raftkv_backup_ship_last_success_timestamp_seconds', help: 'Wall clock of the last successful upload.', registers: r, collect() { this.set((st().lastShippedAtMs ?? 0) / 1000); } });
     new Gauge({ name: 'raftkv_backup_ship_buffered_bytes', help: 'Bytes of applied entries held for shipping (bounded by --backup-ship-buffer-bytes).', registers: r, collect() { this.set(st().bufferedBytes); } });
     const totals = (): { segments: number; bytes: number; bases: number; failures: number; dropped: number } => ({
-      segments: this.segmentsShipped, bytes: this.shippedBytes, bases: this.baseSnapshots, failures: this.failures, dropped: this.droppedEntries,
+      segments: this.segmentsShipped, bytes: this.shippedBytes, bases: this.baseSnapshots, failures: this.failures, dropped: this.buffer.droppedEntries,
     });
     const counter = (name: string, help: string, pick: () => number): void => {
       new Counter({ name, help, registers: r, collect() { this.reset(); this.inc(pick()); } });
