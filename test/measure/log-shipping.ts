@@ -6,8 +6,8 @@
 //  3. restore time for N keys: N/2 keys written into the shipping cluster, a full snapshot, then
 //     N/2 more (only in the shipped log), then `raftkv restore
 //     --from s3://... ` (latest) and `--to-revision` (between the snapshot and the end), timed.
-//   node dist/test/measure/log-shipping.js [--rounds 3] [--seconds 10] [--keys 100000]
-import { mkdtempSync, rmSync } from 'node:fs';
+//   node dist/test/measure/log-shipping.js [--rounds 3] [--seconds 10] [--keys 100000] [--no-restore]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, freePort, http, raftkvCommand, waitFor } from '../lib/cluster-harness.js';
@@ -26,12 +26,30 @@ const seconds = arg('--seconds', 10);
 const keys = arg('--keys', 100_000);
 const PREFIX = 's3://bench/ship/';
 
-interface BenchRow { readonly opsPerSec: number; readonly p50Ms: number; readonly p99Ms: number; readonly errors: number }
+interface BenchRow { readonly opsPerSec: number; readonly p50Ms: number; readonly p99Ms: number; readonly errors: number; readonly ok: number; cpuUsPerOp?: number }
+
+/** CPU time (user + system, ms) the members' processes used so far, from /proc (100 ticks/s). */
+function cpuMs(c: Cluster): number {
+  let ticks = 0;
+  for (const m of c.running()) {
+    const pid = m.process?.pid;
+    if (pid === undefined) continue;
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited
+    }
+  }
+  return ticks * 10;
+}
 
 async function bench(c: Cluster, extra: readonly string[], onTick?: () => Promise<void>): Promise<BenchRow> {
   const leader = await c.waitForLeader();
   const endpoint = leader.clientUrl.replace(/^http:\/\//, '');
   const p = run([...raftctlCommand(), 'bench', '--endpoint', endpoint, '--op', 'put', '--connections', '64', '--duration', `${seconds}s`, '--warmup', '2s', '--json', ...extra], {}, (seconds + 60) * 1000);
+  const cpu0 = cpuMs(c);
   let done = false;
   const ticker = (async () => {
     while (!done && onTick !== undefined) {
@@ -43,7 +61,10 @@ async function bench(c: Cluster, extra: readonly string[], onTick?: () => Promis
   done = true;
   await ticker;
   if (r.code !== 0) throw new Error(`bench: ${r.stderr}`);
-  return JSON.parse(r.stdout) as BenchRow;
+  const row = JSON.parse(r.stdout) as BenchRow;
+  // The whole run (warm-up included) over the ops of the measured part: the same bias on and off.
+  row.cpuUsPerOp = ((cpuMs(c) - cpu0) * 1000) / Math.max(1, row.ok);
+  return row;
 }
 
 const median = (xs: readonly number[]): number => {
@@ -76,11 +97,17 @@ try {
     results.on.push(await bench(on, [], sampleLag));
     const o = results.off[i] as BenchRow;
     const n = results.on[i] as BenchRow;
-    rows.push(`round ${i + 1}: off ${o.opsPerSec.toFixed(0)} ops/s p50 ${o.p50Ms.toFixed(2)} p99 ${o.p99Ms.toFixed(2)} | on ${n.opsPerSec.toFixed(0)} ops/s p50 ${n.p50Ms.toFixed(2)} p99 ${n.p99Ms.toFixed(2)} (errors ${o.errors}/${n.errors})`);
+    rows.push(`round ${i + 1}: off ${o.opsPerSec.toFixed(0)} ops/s p50 ${o.p50Ms.toFixed(2)} p99 ${o.p99Ms.toFixed(2)} cpu ${(o.cpuUsPerOp ?? 0).toFixed(0)} us/op | on ${n.opsPerSec.toFixed(0)} ops/s p50 ${n.p50Ms.toFixed(2)} p99 ${n.p99Ms.toFixed(2)} cpu ${(n.cpuUsPerOp ?? 0).toFixed(0)} us/op (errors ${o.errors}/${n.errors})`);
   }
   const offOps = median(results.off.map((r) => r.opsPerSec));
   const onOps = median(results.on.map((r) => r.opsPerSec));
   rows.push(`put c=64 medians: off ${offOps.toFixed(0)} ops/s, on ${onOps.toFixed(0)} ops/s: shipping costs ${((1 - onOps / offOps) * 100).toFixed(1)}% throughput; p99 off ${median(results.off.map((r) => r.p99Ms)).toFixed(2)} ms, on ${median(results.on.map((r) => r.p99Ms)).toFixed(2)} ms`);
+  const ratios = results.on.map((n, i) => n.opsPerSec / (results.off[i] as BenchRow).opsPerSec);
+  const geo = Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length);
+  rows.push(`per-round throughput ratio on/off: ${ratios.map((r) => r.toFixed(2)).join(' ')}, geometric mean ${geo.toFixed(3)}`);
+  const cpuOff = median(results.off.map((r) => r.cpuUsPerOp ?? 0));
+  const cpuOn = median(results.on.map((r) => r.cpuUsPerOp ?? 0));
+  rows.push(`member CPU per put (3 members, user+system): median off ${cpuOff.toFixed(0)} us, on ${cpuOn.toFixed(0)} us: shipping adds ${((cpuOn / cpuOff - 1) * 100).toFixed(1)}%`);
   rows.push(`shipping lag under c=64 load (${lags.length} samples every ~0.5 s): median ${median(lags).toFixed(2)} s, max ${Math.max(...lags).toFixed(2)} s`);
   for (const [label, c] of [['off', off], ['on', on]] as const) {
     const terms = await Promise.all(c.running().map(async (m) => ((await http(`${m.clientUrl}/v1/status`)).json as { term: number }).term));
@@ -89,6 +116,10 @@ try {
   await off.destroy();
   off = null;
 
+  if (process.argv.includes('--no-restore')) {
+    process.stdout.write(`log shipping figures (${new Date().toISOString()}):\n${rows.map((r) => `  ${r}`).join('\n')}\n`);
+    process.exit(0);
+  }
   // Restore time: `keys` distinct keys, a full snapshot after the first half.
   const half = Math.floor(keys / 2);
   // The test client follows redirects and retries through leader changes (a loaded machine has some).

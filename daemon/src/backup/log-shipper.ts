@@ -168,7 +168,7 @@ export class LogShipper {
    * the buffer over.
    */
   tap(e: Entry, revisionBefore: number, revisionAfter: number): void {
-    this.buffer.append(e.type, e.index, e.term, revisionBefore, revisionAfter, e.data, this.now());
+    this.buffer.append(e.type, e.index, e.term, revisionBefore, revisionAfter, e.data, this.now);
   }
 
   /** The shipping status (cheap). */

@@ -50,9 +50,9 @@ export class ShipBuffer {
 
   /**
    * Appends one applied entry. An entry that does not follow the previous one (a snapshot was
-   * installed in between) empties the buffer first.
+   * installed in between) empties the buffer first. `nowMs` is read only when a chunk starts.
    */
-  append(type: number, index: number, term: number, revisionBefore: number, revisionAfter: number, data: Uint8Array, nowMs: number): void {
+  append(type: number, index: number, term: number, revisionBefore: number, revisionAfter: number, data: Uint8Array, nowMs: () => number): void {
     if (this.lastIndex !== 0 && index !== this.lastIndex + 1) this.clear();
     this.lastIndex = index;
     const need = recordBytes(data.length);
@@ -62,7 +62,7 @@ export class ShipBuffer {
       else c.sealed = true;
     }
     if (c === undefined || c.sealed) {
-      c = { buf: Buffer.allocUnsafe(Math.max(need, Math.min(CHUNK_START_BYTES, this.segmentMaxBytes))), used: 0, firstIndex: index, lastIndex: index - 1, revisionBefore, lastRevision: revisionBefore, firstAtMs: nowMs, sealed: false };
+      c = { buf: Buffer.allocUnsafe(Math.max(need, Math.min(CHUNK_START_BYTES, this.segmentMaxBytes))), used: 0, firstIndex: index, lastIndex: index - 1, revisionBefore, lastRevision: revisionBefore, firstAtMs: nowMs(), sealed: false };
       this.chunks.push(c);
       this.heldBytes += c.buf.length;
     }

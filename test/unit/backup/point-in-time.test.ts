@@ -17,7 +17,8 @@ import { EntryType } from '../../../daemon/src/raft/types.js';
 import type { Entry } from '../../../daemon/src/raft/types.js';
 import { BackupFormatError, decodeBackup, encodeBackup } from '../../../daemon/src/server/backup-file.js';
 import { snapshotNames } from '../../../daemon/src/cli/snapshot-dir.js';
-import { decodeSegment, encodeSegment, parseSegmentName, segmentName } from '../../../daemon/src/backup/log-segment.js';
+import { decodeSegment, encodeSegment, encodeSegmentRecords, parseSegmentName, segmentName } from '../../../daemon/src/backup/log-segment.js';
+import { ShipBuffer } from '../../../daemon/src/backup/ship-buffer.js';
 import type { ShippedEntry } from '../../../daemon/src/backup/log-segment.js';
 import { LogShipper } from '../../../daemon/src/backup/log-shipper.js';
 import type { ShipperLimits } from '../../../daemon/src/backup/log-shipper.js';
@@ -298,5 +299,37 @@ describe('shipping and point-in-time flags', () => {
       ['--from', 's3://b/p/', '--to-time', 'yesterday'],
       ['--from', 's3://b/p/', '--to-time', '2026-12-05T01:48:50'],
     ]) assert.throws(() => parseRestoreArgs([...bad, ...common], {}), FlagError, bad.join(' '));
+  });
+});
+
+describe('the shipping buffer', () => {
+  const data = (i: number): Uint8Array => Buffer.from(`entry-${i}`);
+  const fill = (b: ShipBuffer, from: number, to: number): void => {
+    for (let i = from; i <= to; i++) b.append(EntryType.Normal, i, 1, i - 1, i, data(i), () => 1000 + i);
+  };
+
+  test('the records after a shipped index decode to exactly those entries; taking them starts a new chunk', () => {
+    const b = new ShipBuffer(64 * 1024, 1024 * 1024);
+    fill(b, 1, 100);
+    const p = b.takeAfter(40);
+    assert.ok(p);
+    assert.deepEqual([p.firstIndex, p.lastIndex, p.revisionBefore, p.lastRevision, p.entries], [41, 100, 40, 100, 60]);
+    const seg = decodeSegment(encodeSegmentRecords(p.records, p, 'n1', 0).bytes);
+    assert.deepEqual(seg.entries.map((e) => [e.index, Buffer.from(e.data).toString()]), Array.from({ length: 60 }, (_, i) => [41 + i, `entry-${41 + i}`]));
+    fill(b, 101, 110);
+    b.dropThrough(100);
+    assert.equal(b.firstIndex, 101, 'a new chunk after the taken one');
+    assert.equal(b.oldestAfterMs(100), 1101);
+    assert.equal(b.countAfter(100), 10);
+  });
+
+  test('full: the oldest chunks go and are counted; a discontinuity empties it', () => {
+    const b = new ShipBuffer(4096, 16 * 1024);
+    fill(b, 1, 2000);
+    assert.ok(b.bytes <= 16 * 1024 + 4096, `${b.bytes} bytes held`);
+    assert.ok((b.firstIndex ?? 0) > 1 && b.droppedEntries === (b.firstIndex ?? 0) - 1, 'dropped from the oldest, counted');
+    b.append(EntryType.Normal, 5000, 2, 7, 8, data(5000), () => 0);
+    assert.equal(b.firstIndex, 5000);
+    assert.equal(b.countAfter(0), 1);
   });
 });
