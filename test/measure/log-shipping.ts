@@ -116,11 +116,18 @@ try {
   await off.destroy();
   off = null;
 
-  if (process.argv.includes('--no-restore')) {
-    process.stdout.write(`log shipping figures (${new Date().toISOString()}):\n${rows.map((r) => `  ${r}`).join('\n')}\n`);
-    process.exit(0);
-  }
-  // Restore time: `keys` distinct keys, a full snapshot after the first half.
+  if (!process.argv.includes('--no-restore')) await measureRestore(on, env, rows);
+  process.stdout.write(`log shipping figures (${new Date().toISOString()}):\n${rows.map((r) => `  ${r}`).join('\n')}\n`);
+} finally {
+  await off?.destroy();
+  await on?.destroy();
+  s3.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Restore time: `keys` distinct keys, a full snapshot after the first half. */
+async function measureRestore(onCluster: Cluster, env: Record<string, string>, rows: string[]): Promise<void> {
+  const on = onCluster;
   const half = Math.floor(keys / 2);
   // The test client follows redirects and retries through leader changes (a loaded machine has some).
   const load = async (from: number, to: number): Promise<void> => {
@@ -154,10 +161,4 @@ try {
     const out = JSON.parse(r.stdout.trim().split('\n')[0] ?? '{}') as { keys: number; revision: number; totalMs: number; durationMs: number; pointInTime: { segmentsRead: number; entriesReplayed: number; buildMs: number } };
     rows.push(`restore ${label}: ${out.keys} keys at revision ${out.revision} (snapshot at ${snapRevision}, log end ${st.revision}): ${out.pointInTime.segmentsRead} segments, ${out.pointInTime.entriesReplayed} entries replayed, build ${out.pointInTime.buildMs} ms, data dir ${out.durationMs} ms, total ${out.totalMs} ms, wall ${r.ms} ms, peak RSS ${Math.round(Number(/maxrss_kb=(\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024)} MiB`);
   }
-  process.stdout.write(`log shipping figures (${new Date().toISOString()}):\n${rows.map((r) => `  ${r}`).join('\n')}\n`);
-} finally {
-  await off?.destroy();
-  await on?.destroy();
-  s3.stop();
-  rmSync(dir, { recursive: true, force: true });
 }
