@@ -18,6 +18,27 @@ const RECORD_HEAD_BYTES = 1 + 8 + 8 + 8 + 4;
 const MAX_HEADER_BYTES = 64 * 1024;
 /** Segments live in this folder under the backup prefix (snapshots sit beside it). */
 export const SEGMENT_FOLDER = 'log/';
+/**
+ * Segments are grouped in sub-folders by first index (`log/0000000012/seg-...` holds those starting
+ * at 1 200 000..1 299 999), so no listing ever reads more than this many of them (each segment holds
+ * at least one entry) however long the log is shipped.
+ */
+export const SEGMENT_FOLDER_INDEXES = 100_000;
+
+/** The sub-folder (a number; its name is segmentFolderName) of a segment starting at `firstIndex`. */
+export function segmentFolderOf(firstIndex: number): number {
+  return Math.floor(firstIndex / SEGMENT_FOLDER_INDEXES);
+}
+
+/** `12` → `0000000012`. */
+export function segmentFolderName(folder: number): string {
+  return String(folder).padStart(10, '0');
+}
+
+/** Parses a sub-folder name; undefined for anything else. */
+export function parseSegmentFolder(name: string): number | undefined {
+  return /^\d{10}$/.test(name) ? Number(name) : undefined;
+}
 
 /** One committed entry as shipped. */
 export interface ShippedEntry {

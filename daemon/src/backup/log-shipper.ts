@@ -234,9 +234,12 @@ export class LogShipper {
     this.active = true;
     if (this.now() < this.retryAtMs) return;
     if (this.shippedIndex === null) {
+      // The shipped end is in the last sub-folders (one more back: a segment may run past its
+      // folder's range). Reading it too low only ships some entries twice, which restores skip.
       let listed;
       try {
-        listed = await this.segments.list();
+        const folders = (await this.segments.folders()).slice(-2);
+        listed = (await Promise.all(folders.map((f) => (this.segments as SegmentStore).listFolder(f)))).flat();
       } catch (err) {
         this.noteFailure(err, `listing ${this.segments.url}`);
         return;

@@ -12,8 +12,8 @@ import { decodeCommand } from '../kv/command-codec.js';
 import { BackupFormatError, decodeBackup, encodeBackup } from '../server/backup-file.js';
 import type { BackupHeader } from '../server/backup-file.js';
 import { isDriverEntry } from '../server/driver-entries.js';
-import { decodeSegment } from './log-segment.js';
-import type { ShippedEntry } from './log-segment.js';
+import { decodeSegment, segmentFolderOf } from './log-segment.js';
+import type { SegmentName, ShippedEntry } from './log-segment.js';
 import type { SegmentStore } from './segment-store.js';
 import { BackupStoreError } from './stores.js';
 import type { BackupStore, StoredBackup } from './stores.js';
@@ -54,6 +54,27 @@ function beyondTarget(e: ShippedEntry, target: RestoreTarget, sm: KvStateMachine
     return d.ok && d.command.proposedAtMs > target.timeMs;
   }
   return false;
+}
+
+/** Walk-back bound: sub-folders before the snapshot's looked at for a segment running past it. */
+const MAX_FOLDERS_BACK = 64;
+
+/**
+ * The segments that may hold entries after `index`, in index order, listed one sub-folder at a
+ * time as the replay asks for them (a restore that stops early lists no further).
+ */
+async function* segmentsAfter(segments: SegmentStore, index: number): AsyncGenerator<SegmentName> {
+  const folders = await segments.folders();
+  const home = segmentFolderOf(index + 1);
+  let start = folders.findIndex((f) => f >= home);
+  if (start === -1) start = folders.length;
+  // A segment that starts in an earlier folder may still run past `index`.
+  for (let back = 0; back < MAX_FOLDERS_BACK && start > 0; back++) {
+    const prev = await segments.listFolder(folders[start - 1] as number);
+    if (!prev.some((s) => s.lastIndex > index)) break;
+    start--;
+  }
+  for (let i = start; i < folders.length; i++) yield* await segments.listFolder(folders[i] as number);
 }
 
 /** Downloads (verified) and loads one snapshot into a fresh state machine. */
@@ -98,12 +119,12 @@ export async function buildPointInTimeBackup(backups: BackupStore, segments: Seg
   if (base === null) throw new BackupStoreError(`no full snapshot under ${backups.url} holds only writes proposed at or before ${describeTarget(target)}`);
   const { picked, header: baseHeader, sm } = base;
 
-  const listed = await segments.list();
+  const listed = segmentsAfter(segments, sm.appliedIndex);
   let segmentsRead = 0;
   let entriesReplayed = 0;
   let done = false;
   let logEnd = { index: sm.appliedIndex, revision: sm.revision };
-  for (const seg of listed) {
+  for await (const seg of listed) {
     if (done) break;
     if (seg.lastIndex <= sm.appliedIndex) continue;
     if (seg.firstIndex > sm.appliedIndex + 1) {

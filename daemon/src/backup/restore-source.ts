@@ -47,7 +47,7 @@ export async function withLocalBackup<T>(from: string, dataDir: string, s3: S3Op
     await rm(file, { force: true });
     await mkdir(dirname(file), { recursive: true });
     await store.check();
-    if (segments !== null && (target !== null || (await segments.list()).length > 0)) {
+    if (segments !== null && (target !== null || (await segments.folders()).length > 0)) {
       const pointInTime = await buildPointInTimeBackup(store, segments, target ?? { kind: 'latest' }, file);
       return await fn(file, { backup: null, pointInTime });
     }

@@ -2,12 +2,12 @@
 // segment-store.ts's interfaces over object-store.ts). Loaded only when an s3:// location is used.
 import { Readable } from 'node:stream';
 import { formatLocation } from './location.js';
-import { SEGMENT_FOLDER } from './log-segment.js';
+import { SEGMENT_FOLDER, segmentFolderName } from './log-segment.js';
 import type { SegmentName } from './log-segment.js';
 import { ObjectStore } from './object-store.js';
 import { ObjectStoreError } from './s3-options.js';
 import type { S3Options } from './s3-options.js';
-import { MAX_SEGMENT_OBJECT_BYTES, sortSegments } from './segment-store.js';
+import { MAX_SEGMENT_OBJECT_BYTES, segmentPath, sortFolders, sortSegments } from './segment-store.js';
 import type { FetchedSegment, SegmentStore } from './segment-store.js';
 import { sortSnapshots } from '../cli/snapshot-dir.js';
 import { metaFromS3, metaToS3 } from './stores.js';
@@ -68,21 +68,27 @@ export class S3SegmentStore implements SegmentStore {
     this.url = formatLocation({ kind: 's3', bucket: store.bucket, prefix: this.folder, object: null });
   }
 
-  async list(): Promise<SegmentName[]> {
-    const objects = await this.store.list(this.folder);
-    return sortSegments(objects.map((o) => o.key.slice(this.folder.length)));
+  async folders(): Promise<number[]> {
+    return sortFolders(await this.store.listFolders(this.folder));
+  }
+
+  async listFolder(folder: number): Promise<SegmentName[]> {
+    const sub = `${this.folder}${segmentFolderName(folder)}/`;
+    const objects = await this.store.list(sub);
+    return sortSegments(objects.map((o) => o.key.slice(sub.length)));
   }
 
   put(name: string, bytes: Buffer, sha256: string): Promise<void> {
     // One PUT (a segment is below the part size) with the SDK's SHA-256 the store verifies on
     // arrival, and ours over the whole file recorded for restores to check.
-    return this.store.putStream(this.folder + name, Readable.from([bytes]), { [SEGMENT_SHA256_KEY]: sha256 });
+    return this.store.putStream(this.folder + segmentPath(name), Readable.from([bytes]), { [SEGMENT_SHA256_KEY]: sha256 });
   }
 
   async get(name: string): Promise<FetchedSegment> {
-    const head = await this.store.head(this.folder + name);
+    const key = this.folder + segmentPath(name);
+    const head = await this.store.head(key);
     if (head.bytes > MAX_SEGMENT_OBJECT_BYTES) throw new ObjectStoreError('other', `${this.url}${name} is ${head.bytes} bytes, above the ${MAX_SEGMENT_OBJECT_BYTES} a segment may have`);
-    const stream = await this.store.getStream(this.folder + name);
+    const stream = await this.store.getStream(key);
     const chunks: Buffer[] = [];
     let total = 0;
     for await (const c of stream) {

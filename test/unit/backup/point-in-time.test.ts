@@ -7,7 +7,7 @@
 // a real S3 server in test/cluster/backup-pitr.test.ts.
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -24,7 +24,8 @@ import { LogShipper } from '../../../daemon/src/backup/log-shipper.js';
 import type { ShipperLimits } from '../../../daemon/src/backup/log-shipper.js';
 import { buildPointInTimeBackup } from '../../../daemon/src/backup/point-in-time.js';
 import type { RestoreTarget } from '../../../daemon/src/backup/point-in-time.js';
-import { DirSegmentStore } from '../../../daemon/src/backup/segment-store.js';
+import { DirSegmentStore, listAllSegments, segmentPath } from '../../../daemon/src/backup/segment-store.js';
+import type { SegmentStore } from '../../../daemon/src/backup/segment-store.js';
 import { DirBackupStore } from '../../../daemon/src/backup/stores.js';
 import { parseBackupLocation } from '../../../daemon/src/backup/location.js';
 import { FlagError, parseFlags } from '../../../daemon/src/config/flags.js';
@@ -194,7 +195,7 @@ describe('log shipping and point-in-time restore (file://)', () => {
     }
     await until('b shipped everything', () => b.shipper.status().shippedIndex === 400);
     assert.equal(b.shipper.status().baseSnapshots, 0, 'b continued the shipped log');
-    assert.ok(readdirSync(join(dir, 'log')).length > 5, 'several segments');
+    assert.ok((await listAllSegments(new DirSegmentStore(dir))).length > 5, 'several segments');
 
     const final = log.after.get(400);
     assert.ok(final);
@@ -239,6 +240,47 @@ describe('log shipping and point-in-time restore (file://)', () => {
     assert.equal((await rebuild({ kind: 'revision', revision: early?.revision ?? 0 })).sm.hash(), early?.hash);
   });
 
+  test('segments are grouped by first index; a restore finds one that runs past its folder into the next', async () => {
+    const store: SegmentStore = new DirSegmentStore(dir);
+    const log = new Log();
+    const sm = new KvStateMachine({ scheduleWatchFlush: () => undefined });
+    const image0 = sm.snapshot();
+    const base = encodeBackup({ v: 1, member: 'a', index: 0, term: 0, revision: 0, keys: 0, createdAtMs: 0, imageBytes: image0.length, consistency: 'linearizable' }, image0);
+    await new DirBackupStore(dir).write(snapshotNames(Date.now() - 60_000, 0).final, Readable.from([base]));
+    // Indexes 1..99 998, then 10 more across the folder line at 100 000.
+    const shipped: ShippedEntry[] = [];
+    for (let i = 1; i <= 99_998; i++) {
+      const e = log.add(-1);
+      shipped.push({ type: e.type, index: e.index, term: e.term, revision: log.after.get(e.index)?.revision ?? 0, data: e.data });
+    }
+    const tail: ShippedEntry[] = [];
+    for (let i = 0; i < 10; i++) {
+      const e = log.add(i);
+      tail.push({ type: e.type, index: e.index, term: e.term, revision: log.after.get(e.index)?.revision ?? 0, data: e.data });
+    }
+    // One segment from 99 990 to 100 003 (starts in folder 0, ends in folder 1), one after it.
+    const a = encodeSegment(shipped.slice(0, 99_989), 0, 'a', 0);
+    const b = encodeSegment([...shipped.slice(99_989), ...tail.slice(0, 5)], a.header.lastRevision, 'a', 0);
+    const c = encodeSegment(tail.slice(5), b.header.lastRevision, 'a', 0);
+    for (const seg of [a, b, c]) await store.put(segmentName(seg.header), seg.bytes, seg.sha256);
+    assert.deepEqual(await store.folders(), [0, 1]);
+    // A snapshot at 100 001 (folder 1): the segment it needs next starts in folder 0.
+    const at1 = new KvStateMachine({ scheduleWatchFlush: () => undefined });
+    for (const e of [...shipped, ...tail.slice(0, 3)]) {
+      if (e.type === EntryType.Normal) at1.apply(e.index, e.term, e.data);
+      else at1.applyNoop(e.index, e.term);
+    }
+    assert.equal(at1.appliedIndex, 100_001);
+    const image1 = at1.snapshot();
+    const snap1 = encodeBackup({ v: 1, member: 'a', index: 100_001, term: 1, revision: at1.revision, keys: at1.size, createdAtMs: 0, imageBytes: image1.length, consistency: 'linearizable' }, image1);
+    await new DirBackupStore(dir).write(snapshotNames(Date.now(), at1.revision).final, Readable.from([snap1]));
+    const latest = await rebuild({ kind: 'latest' });
+    assert.equal(latest.baseRevision, at1.revision, 'from the newest snapshot');
+    assert.equal(latest.sm.hash(), log.after.get(100_008)?.hash);
+    const at = log.after.get(100_002);
+    assert.equal((await rebuild({ kind: 'revision', revision: at?.revision ?? -1 })).sm.hash(), at?.hash);
+  });
+
   test('a damaged segment and a segment the replay does not reproduce are refused', async () => {
     const log = new Log();
     const a = await start(new FakeMember('a', target));
@@ -247,20 +289,20 @@ describe('log shipping and point-in-time restore (file://)', () => {
     await until('a shipped', () => a.shipper.status().shippedIndex === 60);
     await a.shipper.stop();
     const segDir = join(dir, 'log');
-    const names = readdirSync(segDir).sort();
-    const first = names[0] ?? '';
-    const bytes = readFileSync(join(segDir, first));
+    const first = (await listAllSegments(new DirSegmentStore(dir)))[0]?.name ?? '';
+    assert.equal(segmentPath(first), `0000000000/${first}`, 'grouped by first index');
+    const bytes = readFileSync(join(segDir, segmentPath(first)));
     // Damage: one byte flipped.
     const damaged = Buffer.from(bytes);
     damaged[damaged.length - 40] = (damaged[damaged.length - 40] ?? 0) ^ 1;
-    writeFileSync(join(segDir, first), damaged);
+    writeFileSync(join(segDir, segmentPath(first)), damaged);
     await assert.rejects(rebuild({ kind: 'latest' }), /checksum mismatch/);
     // A well-formed segment whose recorded revisions are not what the entries produce (a member
     // that applied differently): the replay stops at the first entry that disagrees.
     const d = decodeSegment(bytes);
     const lying = encodeSegment(d.entries.map((e) => ({ ...e, revision: e.revision + (e.index > d.header.firstIndex + 3 ? 1 : 0) })), d.header.revisionBefore, 'liar', 0);
-    rmSync(join(segDir, first));
-    writeFileSync(join(segDir, segmentName(lying.header)), lying.bytes);
+    rmSync(join(segDir, segmentPath(first)));
+    writeFileSync(join(segDir, segmentPath(segmentName(lying.header))), lying.bytes);
     await assert.rejects(rebuild({ kind: 'latest' }), new RegExp(`replay diverged at index ${d.header.firstIndex + 4}`));
   });
 });
