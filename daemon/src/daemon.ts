@@ -98,6 +98,10 @@ async function run(config: DaemonConfig, hooks: DaemonTestHooks): Promise<void> 
   });
   member = wired.server;
   await wired.server.start();
+  if (wired.shipper !== null) {
+    await wired.shipper.start();
+    logger.info({ to: config.backupShipTo, intervalMs: config.backupShipIntervalMs, segmentMaxBytes: config.backupSegmentMaxBytes }, 'shipping the committed log to the backup store');
+  }
   const http = wired.api;
   try {
     await http.listen(config.listenClientUrl);
@@ -124,6 +128,7 @@ async function run(config: DaemonConfig, hooks: DaemonTestHooks): Promise<void> 
       // in flight get ShuttingDown / redirects instead of connection resets.
       wired.stopBackground();
       await wired.server.stop();
+      await wired.shipper?.stop();
       await http.close();
       // Bounded: an unreachable collector must not hold the exit past the SIGTERM budget.
       await Promise.race([

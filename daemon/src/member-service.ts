@@ -3,6 +3,7 @@
 // side). The API layer depends only on this interface, so it is tested against an in-memory
 // fake and the driver can change freely behind it.
 import type { ApplyResult, KvStateMachine } from './kv/index.js';
+import type { ShippingStatus } from './backup/log-shipper.js';
 
 /** A member as shown in status and membership calls (docs/api.md). */
 export interface MemberInfo {
@@ -36,6 +37,8 @@ export interface MemberStatus {
   readonly progress?: Readonly<Record<string, { readonly match: number; readonly state: string }>>;
   /** Extension: recent leader changes seen by this member, newest last (bounded). */
   readonly leaderHistory?: readonly { readonly term: number; readonly leader: string; readonly atMs: number }[];
+  /** Extension: continuous backup shipping (members started with --backup-ship-to). */
+  readonly backupShipping?: ShippingStatus;
 }
 
 /** What the drills' fault endpoint may switch on (POST /v1/debug/faults). */

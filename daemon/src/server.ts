@@ -94,6 +94,13 @@ export interface MemberServerOptions<S extends DriverStateMachine<R>, R> {
    * 'stale-read' answers linearizable reads from local state without ReadIndex.
    */
   readonly plantedBug?: string;
+  /**
+   * Called after each committed entry is applied, in index order, with the KV revision before
+   * and after it (continuous backup shipping taps here). Must be cheap and must not throw.
+   */
+  readonly onApplied?: (entry: Entry, revisionBefore: number, revisionAfter: number) => void;
+  /** Extension shown in /v1/status as `backupShipping` (when backups are shipped). */
+  readonly backupShippingStatus?: () => NonNullable<MemberStatus['backupShipping']>;
 }
 
 const ROLES: readonly MemberRole[] = ['leader', 'follower', 'candidate', 'learner'];
@@ -697,9 +704,11 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
 
   private applyEntries(entries: readonly Entry[]): void {
     let confMayHaveChanged = false;
+    const tap = this.o.onApplied;
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue; // already in the state (restored snapshot)
       if (e.index !== this.appliedIndex + 1) throw new RaftInvariantError(`apply gap: applied ${this.appliedIndex}, next entry ${e.index}`);
+      const revisionBefore = tap !== undefined ? this.stateMachine.revision : 0;
       switch (e.type) {
         case EntryType.Normal: {
           if (isDriverEntry(e.data)) {
@@ -735,6 +744,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       }
       this.appliedIndex = e.index;
       this.appliedTerm = e.term;
+      if (tap !== undefined) tap(e, revisionBefore, this.stateMachine.revision);
     }
     if (confMayHaveChanged) {
       // The core's view is authoritative (it knows the bootstrap voters a joiner never saw).
@@ -1087,6 +1097,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       revision: this.stateMachine.revision,
       removed: this.removed,
       leaderHistory: [...this.leaderHistory],
+      ...(this.o.backupShippingStatus !== undefined ? { backupShipping: this.o.backupShippingStatus() } : {}),
     };
     return st.role === 'leader' ? { ...base, progress } : base;
   }

@@ -112,6 +112,23 @@ export class ObjectStore {
     return out;
   }
 
+  /** The "folders" directly under `prefix` (names without the prefix and the trailing slash), at most MAX_LIST_OBJECTS. */
+  async listFolders(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ...(token !== undefined ? { ContinuationToken: token } : {}) }));
+        for (const p of r.CommonPrefixes ?? []) if (p.Prefix !== undefined) out.push(p.Prefix.slice(prefix.length).replace(/\/$/, ''));
+        if (out.length > MAX_LIST_OBJECTS) throw new ObjectStoreError('other', `more than ${MAX_LIST_OBJECTS} folders under s3://${this.bucket}/${prefix}`);
+        token = r.IsTruncated === true ? r.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    } catch (err) {
+      throw this.fail(err);
+    }
+    return out;
+  }
+
   /**
    * Uploads `body` to `key` as it streams (multipart above partSizeBytes; at most
    * MULTIPART_QUEUE parts in memory), with a SHA-256 checksum per part that the store verifies

@@ -15,8 +15,9 @@ import { restoreDataDir } from '../server/recovery.js';
 import { LocationError } from '../backup/location.js';
 import { S3OptionsError, S3_FLAGS, s3OptionsFrom } from '../backup/s3-options.js';
 import { withLocalBackup } from '../backup/restore-source.js';
+import type { RestoreTarget } from '../backup/point-in-time.js';
 
-export const RESTORE_USAGE = 'usage: raftkv restore --from FILE|s3://BUCKET/PREFIX/[OBJECT]|file://DIR/[OBJECT] [--s3-endpoint URL] [--s3-region R] [--s3-path-style B] [--s3-ca-file F] --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN] [--skip-if-initialized] [--initial-cluster-state new|existing]';
+export const RESTORE_USAGE = 'usage: raftkv restore --from FILE|s3://BUCKET/PREFIX/[OBJECT]|file://DIR/[OBJECT] [--to-revision R | --to-time T] [--s3-endpoint URL] [--s3-region R] [--s3-path-style B] [--s3-ca-file F] --data-dir DIR --name NAME --initial-cluster n1=host:port,... [--cluster-token TOKEN] [--skip-if-initialized] [--initial-cluster-state new|existing]';
 
 /** `raftkv restore --help`. */
 export const RESTORE_HELP = `${RESTORE_USAGE}
@@ -27,7 +28,13 @@ start each member with its usual flags (the same --name, --data-dir and --cluste
 
   --from FILE|URL             the backup: a file, s3://BUCKET/PREFIX/OBJECT or file://DIR/OBJECT, or
                               s3://BUCKET/PREFIX/ (file://DIR/) for the newest there; its checksum
-                              is verified first (an S3 object's recorded SHA-256 too)
+                              is verified first (an S3 object's recorded SHA-256 too). A prefix
+                              the log was shipped to (raftkv --backup-ship-to) restores the latest
+                              shipped state: its newest snapshot plus the log after it
+  --to-revision R             point-in-time: the exact state at KV revision R (the newest snapshot
+                              at or before R plus the shipped log up to R); --from is the prefix
+  --to-time T                 point-in-time: the state after the last write proposed at or before
+                              T (RFC 3339, e.g. 2026-12-05T02:30:00Z, or ms since the epoch)
   --s3-endpoint URL, --s3-region R, --s3-path-style B, --s3-ca-file F
                               for s3:// (defaults: the standard AWS environment; docs/security.md)
   --data-dir DIR              the member's data dir: absent or empty
@@ -39,7 +46,7 @@ start each member with its usual flags (the same --name, --data-dir and --cluste
 Each flag is also read from RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR); flags win.
 Prints one JSON line on success. Exit codes: 0 done (or skipped), 1 failure, 2 bad flags.`;
 
-const FLAGS = ['from', 'data-dir', 'name', 'initial-cluster', 'cluster-token', 'initial-cluster-state', ...S3_FLAGS.map((f) => f.slice(2) as `s3-${string}`)] as const;
+const FLAGS = ['from', 'to-revision', 'to-time', 'data-dir', 'name', 'initial-cluster', 'cluster-token', 'initial-cluster-state', ...S3_FLAGS.map((f) => f.slice(2) as `s3-${string}`)] as const;
 type RestoreFlag = (typeof FLAGS)[number];
 /** Flags without a value. */
 const BOOL_FLAGS = ['skip-if-initialized'] as const;
@@ -57,6 +64,17 @@ export interface RestoreArgs {
   readonly initialClusterState: 'new' | 'existing';
   /** --s3-* flags (or RAFTKV_S3_*) for an s3:// --from, keyed as in S3_FLAGS. */
   readonly s3Flags: ReadonlyMap<string, string>;
+  /** --to-revision / --to-time; null: the backup as saved (or the latest shipped state of a prefix). */
+  readonly target: RestoreTarget | null;
+}
+
+/** Parses --to-time: RFC 3339 with a zone, or ms since the epoch. */
+export function parseTimeMs(text: string): number {
+  if (/^[0-9]{1,16}$/.test(text)) return Number(text);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i.test(text)) throw new FlagError(`--to-time: expected RFC 3339 with a zone (2026-12-05T02:30:00Z) or ms since the epoch, got '${text}'`);
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new FlagError(`--to-time: not a valid time '${text}'`);
+  return ms;
 }
 
 /** Parses `restore`'s arguments (without the word `restore`). Throws FlagError. */
@@ -86,8 +104,16 @@ export function parseRestoreArgs(argv: readonly string[], env: Readonly<Record<s
   };
   const state = get('initial-cluster-state') ?? 'new';
   if (state !== 'new' && state !== 'existing') throw new FlagError(`--initial-cluster-state: expected new or existing, got '${state}'`);
+  const toRevision = get('to-revision');
+  const toTime = get('to-time');
+  if (toRevision !== undefined && toTime !== undefined) throw new FlagError('give --to-revision or --to-time, not both');
+  if (toRevision !== undefined && !/^[0-9]{1,15}$/.test(toRevision)) throw new FlagError(`--to-revision: expected a revision (a whole number), got '${toRevision}'`);
+  const target: RestoreTarget | null = toRevision !== undefined ? { kind: 'revision', revision: Number(toRevision) } : toTime !== undefined ? { kind: 'time', timeMs: parseTimeMs(toTime) } : null;
+  const from = need('from');
+  if (target !== null && !/^(s3|file):\/\/.*\/$/i.test(from)) throw new FlagError(`--to-revision and --to-time need --from to be the backup prefix the log was shipped to (s3://BUCKET/PREFIX/ or file://DIR/, ending in /), got '${from}'`);
   return {
-    from: need('from'),
+    target,
+    from,
     dataDir: need('data-dir'),
     name: need('name'),
     initialCluster: parseInitialCluster(need('initial-cluster')),
@@ -143,11 +169,15 @@ export async function runRestore(argv: readonly string[], env: Readonly<Record<s
     }
     const s3 = s3OptionsFrom(args.s3Flags, env);
     const t0 = performance.now();
-    const { r, fetched } = await withLocalBackup(args.from, args.dataDir, s3, async (file, f) => ({ r: await restoreDataDir({ ...args, from: file }), fetched: f }));
+    const { r, fetched } = await withLocalBackup(args.from, args.dataDir, s3, async (file, f) => ({ r: await restoreDataDir({ ...args, from: file }), fetched: f }), args.target);
+    const b = fetched?.backup ?? null;
+    const pit = fetched?.pointInTime ?? null;
     out.write(`${JSON.stringify({
       restored: true, member: args.name, dataDir: r.dataDir, voters: r.voters, index: r.header.index, term: r.header.term,
       revision: r.header.revision, keys: r.header.keys, sha256: r.sha256, durationMs: r.durationMs,
-      ...(fetched !== null ? { source: fetched.url, bytes: fetched.bytes, downloadMs: fetched.ms, metadataChecksumVerified: fetched.metadataChecked, totalMs: Math.round(performance.now() - t0) } : {}),
+      ...(b !== null ? { source: b.url, bytes: b.bytes, downloadMs: b.ms, metadataChecksumVerified: b.metadataChecked } : {}),
+      ...(pit !== null ? { source: args.from, pointInTime: { base: pit.base, baseRevision: pit.baseRevision, segmentsRead: pit.segmentsRead, entriesReplayed: pit.entriesReplayed, logEndRevision: pit.logEndRevision, logEndIndex: pit.logEndIndex, buildMs: pit.ms } } : {}),
+      ...(fetched !== null ? { totalMs: Math.round(performance.now() - t0) } : {}),
     })}\n`);
     return 0;
   } catch (e) {

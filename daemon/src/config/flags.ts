@@ -5,6 +5,8 @@ import { assertLimits, LimitError } from './limits.js';
 import { DEFAULT_KV_LIMITS } from '../kv/limits.js';
 import type { TlsFiles } from '../security/tls-material.js';
 import { RAFTKV_VERSION } from '../version.js';
+import { LocationError, parseBackupLocation } from '../backup/location.js';
+import { S3OptionsError, s3OptionsFrom } from '../backup/s3-options.js';
 
 /** One line printed with every flag error (exit 2). */
 export const USAGE_LINE =
@@ -76,6 +78,12 @@ export interface DaemonConfig {
   /** Log a warning when the WAL fsync p99 over the window passes this (0: off). */
   readonly slowFsyncThresholdMs: number;
   readonly slowFsyncWindowMs: number;
+  /** --backup-ship-to: ship the committed log to this backup prefix (s3://BUCKET/PREFIX/ or file://DIR/); null: off. */
+  readonly backupShipTo: string | null;
+  /** Most time an applied entry waits before it is shipped (the recovery point while the store is up). */
+  readonly backupShipIntervalMs: number;
+  readonly backupSegmentMaxBytes: number;
+  readonly backupShipBufferBytes: number;
 }
 
 /** Bad flags or environment: print the message and USAGE_LINE on stderr, exit 2. */
@@ -132,6 +140,10 @@ const SPECS: readonly FlagSpec[] = [
   { flag: 'force-new-cluster-member', kind: 'string', defaultText: 'every member', help: 'with --force-new-cluster-id: only the member with this --name acts on it (one pod template for all members)' },
   { flag: 'slow-fsync-threshold-ms', kind: 'int', defaultText: '1000', help: 'warn in the log when the WAL fsync p99 over --slow-fsync-window-ms passes this (0: off)' },
   { flag: 'slow-fsync-window-ms', kind: 'int', defaultText: '60000', help: 'window of the slow-fsync check' },
+  { flag: 'backup-ship-to', kind: 'string', defaultText: 'off', help: 'ship every committed change to this backup prefix (s3://BUCKET/PREFIX/ or file://DIR/) for point-in-time restore; S3 settings from the standard AWS environment (docs/backups.md)' },
+  { flag: 'backup-ship-interval-ms', kind: 'int', defaultText: '1000', help: 'a committed change is shipped within this long while the store is reachable (segments are cut by age or size)' },
+  { flag: 'backup-segment-max-bytes', kind: 'int', defaultText: '4194304', help: 'largest shipped log segment' },
+  { flag: 'backup-ship-buffer-bytes', kind: 'int', defaultText: '33554432', help: 'applied changes kept in memory for shipping and for a new leader to continue from; beyond it the oldest go and the shipper uploads a full snapshot instead' },
   { flag: 'lease-read', kind: 'bool', defaultText: 'true', help: 'serve linearizable reads from the leader lease (assumes tick rates do not drift apart by more than ~10%); false = ReadIndex quorum round per batch' },
 ];
 
@@ -357,7 +369,23 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     forceNewClusterOnce: forceOnce(optStr('force-new-cluster-id'), optStr('force-new-cluster-member')),
     slowFsyncThresholdMs: int('slow-fsync-threshold-ms', 1000),
     slowFsyncWindowMs: int('slow-fsync-window-ms', 60_000),
+    backupShipTo: optStr('backup-ship-to'),
+    backupShipIntervalMs: int('backup-ship-interval-ms', 1000),
+    backupSegmentMaxBytes: int('backup-segment-max-bytes', 4 * 1024 * 1024),
+    backupShipBufferBytes: int('backup-ship-buffer-bytes', 32 * 1024 * 1024),
   };
+  if (config.backupShipTo !== null) {
+    try {
+      parseBackupLocation(config.backupShipTo, 'prefix');
+      s3OptionsFrom(new Map(), env);
+    } catch (err) {
+      if (err instanceof LocationError || err instanceof S3OptionsError) throw new FlagError(`--backup-ship-to: ${err.message}`);
+      throw err;
+    }
+  }
+  if (config.backupShipIntervalMs < 10 || config.backupShipIntervalMs > 3_600_000) throw new FlagError('--backup-ship-interval-ms must be between 10 and 3600000');
+  if (config.backupSegmentMaxBytes < 4096 || config.backupSegmentMaxBytes > 256 * 1024 * 1024) throw new FlagError('--backup-segment-max-bytes must be between 4096 and 268435456');
+  if (config.backupShipBufferBytes < config.backupSegmentMaxBytes) throw new FlagError('--backup-ship-buffer-bytes must be at least --backup-segment-max-bytes');
   if (config.slowFsyncWindowMs < 1000) throw new FlagError('--slow-fsync-window-ms must be at least 1000');
   try {
     assertLimits(config);

@@ -26,6 +26,9 @@ import type { ApiServer } from '../api/server.js';
 import { MemberServer } from '../server.js';
 import { META_KEYS, planStart } from './bootstrap.js';
 import { WorkerRaftStorage } from '../storage/worker-raft-storage.js';
+import { LogShipper } from '../backup/log-shipper.js';
+import { parseBackupLocation } from '../backup/location.js';
+import { s3OptionsFrom } from '../backup/s3-options.js';
 
 /** What `wireMember` needs besides the configuration. */
 export interface WireOptions {
@@ -45,6 +48,8 @@ export interface WiredMember {
   readonly resumed: boolean;
   /** Stops the credential reloaders and the slow-fsync check (call on shutdown). */
   stopBackground(): void;
+  /** Continuous backup shipping (--backup-ship-to), or null. Start after the server; stop on shutdown. */
+  readonly shipper: LogShipper | null;
 }
 
 /** Credential file watchers and their logger adapter. */
@@ -124,11 +129,25 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   const lapse = o.plantedBug === 'idempotency-lapse' ? { idempotencyTtlMs: 5_000, sessionTtlMs: 5_000 } : {};
   const kv = new KvStateMachine({ limits: { idempotencyBudgetBytes: config.idempotencyBudgetBytes, maxSessions: config.maxSessions, ...lapse } });
   metrics.setExactlyOnceSource(() => kv.exactlyOnceStats());
+  // Bad locations and S3 settings fail here, at start, as bad flags (exit 2 via FlagError).
+  const shipper = config.backupShipTo === null ? null : new LogShipper({
+    target: parseBackupLocation(config.backupShipTo, 'prefix'),
+    s3: s3OptionsFrom(new Map(), process.env),
+    limits: { intervalMs: config.backupShipIntervalMs, segmentMaxBytes: config.backupSegmentMaxBytes, bufferMaxBytes: config.backupShipBufferBytes },
+    host: {
+      member: config.name,
+      isLeader: () => server?.isLeader() ?? false,
+      stateImage: () => ({ image: kv.snapshot(), index: kv.appliedIndex, term: kv.appliedTerm, revision: kv.revision, keys: kv.size }),
+    },
+    logger: watchLogger(logger),
+    registry: metrics.registry,
+  });
   server = new MemberServer<KvStateMachine, unknown>({
     config, logger, metrics, storage, transport, node, stateMachine: kv,
     addressBook: plan.addressBook, confState: plan.confState, snapshot: plan.snapshot, hardState: plan.initialState.hardState,
     onFatal: o.onFatal,
     ...(o.plantedBug !== undefined ? { plantedBug: o.plantedBug } : {}),
+    ...(shipper !== null ? { onApplied: (e, before, after) => shipper.tap(e, before, after), backupShippingStatus: () => shipper.status() } : {}),
   });
   // The status page (GET /) is optional: served when its folder is found beside the build or in the source tree.
   const statusPageDir = findStatusPageDir();
@@ -161,5 +180,5 @@ export async function wireMember(o: WireOptions): Promise<WiredMember> {
   const fsync = new SlowFsyncMonitor(metrics.walFsyncSeconds, config.slowFsyncThresholdMs, config.slowFsyncWindowMs, { warn: (o, m) => logger.warn(o, m) });
   await fsync.start();
   stoppers.push(() => fsync.stop());
-  return { server, api, resumed: plan.resumed, stopBackground: () => stoppers.forEach((f) => f()) };
+  return { server, api, resumed: plan.resumed, stopBackground: () => stoppers.forEach((f) => f()), shipper };
 }

@@ -77,7 +77,7 @@ describe('raftctl credentials and snapshot save', () => {
 
   test('restore arguments', () => {
     const r = parseRestoreArgs(['--from', 'f', '--data-dir', 'd', '--name', 'n1', '--initial-cluster', 'n1=h:1,n2=h:2'], {});
-    assert.deepEqual(r, { from: 'f', dataDir: 'd', name: 'n1', initialCluster: [{ name: 'n1', peerAddress: 'h:1' }, { name: 'n2', peerAddress: 'h:2' }], clusterToken: 'raftkv', skipIfInitialized: false, initialClusterState: 'new', s3Flags: new Map() });
+    assert.deepEqual(r, { from: 'f', dataDir: 'd', name: 'n1', initialCluster: [{ name: 'n1', peerAddress: 'h:1' }, { name: 'n2', peerAddress: 'h:2' }], clusterToken: 'raftkv', skipIfInitialized: false, initialClusterState: 'new', s3Flags: new Map(), target: null });
     const s3 = parseRestoreArgs(['--from', 's3://b/p/', '--data-dir', 'd', '--name', 'n1', '--initial-cluster', 'n1=h:1', '--s3-region', 'eu-west-1'], { RAFTKV_S3_ENDPOINT: 'http://127.0.0.1:9000', RAFTKV_S3_PATH_STYLE: '' });
     assert.deepEqual(s3.s3Flags, new Map([['--s3-endpoint', 'http://127.0.0.1:9000'], ['--s3-region', 'eu-west-1']]), 'flags, RAFTKV_S3_* (empty = unset)');
     assert.equal(parseRestoreArgs(['--from=f', '--data-dir=d', '--name=n1', '--initial-cluster=n1=h:1', '--cluster-token=t2'], {}).clusterToken, 't2');
