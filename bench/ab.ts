@@ -15,13 +15,13 @@ import type { BenchResult } from '../daemon/src/cli/bench/load-generator.js';
 
 const run = promisify(execFile);
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const USAGE = 'usage: node dist/bench/ab.js --a DIR [--rounds N] [--duration-ms N] [--connections 1,16,64,256]  (DIR: a built checkout with bin/raftkv)';
+const USAGE = 'usage: node dist/bench/ab.js --a DIR [--b DIR] [--rounds N] [--duration-ms N] [--connections 1,16,64,256]  (DIR: a built checkout with bin/raftkv; B defaults to this one; the load generator is always this checkout\'s raftctl bench)';
 /** Bounds that keep a typo from running for hours. */
 const MAX_ROUNDS = 10;
 const MAX_DURATION_MS = 60_000;
 const WARMUP_RUN_MS = 4_000;
 
-interface Settings { readonly aDir: string; readonly rounds: number; readonly durationMs: number; readonly connections: readonly number[] }
+interface Settings { readonly aDir: string; readonly bDir: string; readonly rounds: number; readonly durationMs: number; readonly connections: readonly number[] }
 
 interface Variant { readonly label: string; readonly cluster: RaftkvBenchCluster; readonly sessions: boolean }
 
@@ -32,6 +32,7 @@ function usage(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Settings {
   let aDir = '';
+  let bDir = repoRoot;
   let rounds = 4;
   let durationMs = 5_000;
   let connections: number[] = [1, 16, 64, 256];
@@ -40,6 +41,7 @@ function parseArgs(argv: readonly string[]): Settings {
     const need = (): string => (v === undefined ? usage(`${argv[i]} needs a value`) : v);
     switch (argv[i]) {
       case '--a': aDir = resolve(need()); i++; break;
+      case '--b': bDir = resolve(need()); i++; break;
       case '--rounds': rounds = Number(need()); i++; break;
       case '--duration-ms': durationMs = Number(need()); i++; break;
       case '--connections': connections = need().split(',').map(Number); i++; break;
@@ -47,10 +49,11 @@ function parseArgs(argv: readonly string[]): Settings {
     }
   }
   if (aDir === '' || !existsSync(join(aDir, 'bin', 'raftkv'))) usage('--a must name a built checkout (DIR/bin/raftkv)');
+  if (!existsSync(join(bDir, 'bin', 'raftkv'))) usage('--b must name a built checkout (DIR/bin/raftkv)');
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) usage(`--rounds must be 1..${MAX_ROUNDS}`);
   if (!Number.isInteger(durationMs) || durationMs < 1000 || durationMs > MAX_DURATION_MS) usage(`--duration-ms must be 1000..${MAX_DURATION_MS}`);
   if (connections.some((c) => !Number.isInteger(c) || c < 1 || c > 1024)) usage('--connections: integers 1..1024');
-  return { aDir, rounds, durationMs, connections };
+  return { aDir, bDir, rounds, durationMs, connections };
 }
 
 async function benchPut(port: number, connections: number, durationMs: number, sessions: boolean): Promise<BenchResult> {
@@ -73,7 +76,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-bench-ab-'));
   const timing = { electionTimeoutMs: 1000, heartbeatIntervalMs: 100, snapshotEntries: 10_000 };
   const a = new RaftkvBenchCluster(join(dir, 'a'), 23_100, timing, join(s.aDir, 'bin', 'raftkv'));
-  const b = new RaftkvBenchCluster(join(dir, 'b'), 23_200, timing, join(repoRoot, 'bin', 'raftkv'));
+  const b = new RaftkvBenchCluster(join(dir, 'b'), 23_200, timing, join(s.bDir, 'bin', 'raftkv'));
   const variants: Variant[] = [
     { label: 'A', cluster: a, sessions: false },
     { label: 'B', cluster: b, sessions: true },
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const rows: string[] = [
-    `A = ${s.aDir}, B = this checkout; ${s.rounds} alternating rounds of ${s.durationMs / 1000} s per case; medians; load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}`,
+    `A = ${s.aDir}, B = ${s.bDir === repoRoot ? 'this checkout' : s.bDir}; ${s.rounds} alternating rounds of ${s.durationMs / 1000} s per case; medians; load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}`,
     '',
     '| put | A ops/s (p50 ms) | B ops/s (p50 ms) | B/A | B --sessions false ops/s (p50 ms) | /A |',
     '|---|---|---|---|---|---|',

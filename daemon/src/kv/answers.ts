@@ -49,36 +49,80 @@ export interface Answer {
   readonly deletedBits?: Uint8Array | undefined;
 }
 
-/** Summarises a result to remember. */
-export function answerOf(res: ApplyResult): Answer {
-  const base = { index: res.index, term: res.term };
+/** The fields of an answer, written in place (a session keeps them inline). */
+export interface AnswerSlot {
+  kind: number;
+  index: number;
+  term: number;
+  revision: number;
+  detail: number;
+  deletedBits: Uint8Array | undefined;
+}
+
+/**
+ * Summarises `res` into `out` without allocating: a sessioned write runs this on every member
+ * once per write (an object spread here cost ~2 µs a write per member, 10 % of put throughput).
+ */
+export function summarizeInto(res: ApplyResult, out: AnswerSlot): void {
+  out.index = res.index;
+  out.term = res.term;
+  out.deletedBits = undefined;
   if (!res.ok) {
-    const code = REMEMBERED_CODES.indexOf(res.code);
-    return { ...base, kind: A_FAIL_BASE + Math.max(0, code), revision: res.revision, detail: res.currentModRevision ?? -1 };
+    out.kind = A_FAIL_BASE + Math.max(0, REMEMBERED_CODES.indexOf(res.code));
+    out.revision = res.revision;
+    out.detail = res.currentModRevision ?? -1;
+    return;
   }
   switch (res.kind) {
     case 'put':
-      return { ...base, kind: A_PUT, revision: res.revision, detail: 0 };
+      out.kind = A_PUT;
+      out.revision = res.revision;
+      out.detail = 0;
+      return;
     case 'delete':
-      return { ...base, kind: A_DELETE, revision: res.revision, detail: res.deleted ? 1 : 0 };
-    case 'txn': {
-      const a: Answer = { ...base, kind: A_TXN, revision: res.revision, detail: res.succeeded ? 1 : 0 };
-      if (!res.results.some((r) => r.type === 'delete')) return a;
-      const bits = new Uint8Array(Math.ceil(res.results.length / 8));
-      res.results.forEach((r, i) => {
-        if (r.type === 'delete' && r.deleted) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
-      });
-      return { ...a, deletedBits: bits };
-    }
+      out.kind = A_DELETE;
+      out.revision = res.revision;
+      out.detail = res.deleted ? 1 : 0;
+      return;
+    case 'txn':
+      out.kind = A_TXN;
+      out.revision = res.revision;
+      out.detail = res.succeeded ? 1 : 0;
+      out.deletedBits = deletedBitsOf(res.results);
+      return;
     case 'lock':
-      return { ...base, kind: A_LOCK, revision: res.expiresAtMs, detail: res.token };
+      out.kind = A_LOCK;
+      out.revision = res.expiresAtMs;
+      out.detail = res.token;
+      return;
     case 'unlock':
-      return { ...base, kind: A_UNLOCK, revision: 0, detail: 0 };
+      out.kind = A_UNLOCK;
+      out.revision = 0;
+      out.detail = 0;
+      return;
     case 'session':
     case 'sessionClosed':
       // Session commands carry neither a key nor a session; the state machine never remembers them.
       throw new Error(`assertion: a ${res.kind} result is never remembered`);
   }
+}
+
+/** One bit per op of the branch that ran (1 = that delete removed a key); undefined without deletes. */
+function deletedBitsOf(results: readonly TxnOpResult[]): Uint8Array | undefined {
+  if (!results.some((r) => r.type === 'delete')) return undefined;
+  const bits = new Uint8Array(Math.ceil(results.length / 8));
+  results.forEach((r, i) => {
+    if (r.type === 'delete' && r.deleted) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+  });
+  return bits;
+}
+
+/** Summarises a result to remember. */
+export function answerOf(res: ApplyResult): Answer {
+  const slot: AnswerSlot = { kind: 0, index: 0, term: 0, revision: 0, detail: 0, deletedBits: undefined };
+  summarizeInto(res, slot);
+  if (slot.deletedBits !== undefined) return slot;
+  return { kind: slot.kind, index: slot.index, term: slot.term, revision: slot.revision, detail: slot.detail };
 }
 
 function replayedOps(ops: readonly TxnOp[], revision: number, bits: Uint8Array | undefined): TxnOpResult[] {

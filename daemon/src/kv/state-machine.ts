@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
-import { answerOf, readAnswer, replayOf, writeAnswer, type Answer } from './answers.js';
+import { answerOf, readAnswer, replayOf, summarizeInto, writeAnswer, type Answer } from './answers.js';
 import { decodeCommand, type DeleteCommand, type Fencing, type KvWriteCommand, type LockAcquireCommand, type LockReleaseCommand, type PutCommand, type SessionOpenCommand, type TxnCommand, type TxnCompare } from './command-codec.js';
 import { IdempotencyTable, idempotencyEntryBytes } from './idempotency.js';
 import { DEFAULT_KV_LIMITS, SESSION_BYTES, type KvErrorCode, type KvLimits } from './limits.js';
@@ -231,7 +231,8 @@ export class KvStateMachine {
     if (seq < s.lastSeq) return this.fail(index, term, 'StaleSessionSeq', `Session-Seq ${seq} is older than ${s.lastSeq}, the last one session ${id} applied; nothing was applied`);
     if (seq === s.lastSeq && s.kind !== 0) return replayOf(s, cmd);
     const res = this.execute(index, term, cmd);
-    rememberAnswer(s, seq, answerOf(res));
+    s.lastSeq = seq;
+    summarizeInto(res, s);
     return res;
   }
 
