@@ -4,25 +4,19 @@
 // memory and never applied twice; exactly-once costs memory per client, not per request.
 // Sessions are kept in order of last use; with one TTL for all, that is expiry order.
 
-import type { Answer } from './answers.js';
+import type { Answer, AnswerSlot } from './answers.js';
 
 /**
  * One open session. Mutated only by the state machine's apply. The last answer's fields are
  * inline (one object per session); `kind` 0 means no write applied yet.
  */
-export interface SessionState {
+export interface SessionState extends AnswerSlot {
   /** The raft index of the entry that opened it: unique and the same on every replica. */
   readonly id: number;
   /** Highest sequence number applied (0: none yet). */
   lastSeq: number;
   /** Command clock of the last command that used the session. */
   lastActiveMs: number;
-  kind: number;
-  index: number;
-  term: number;
-  revision: number;
-  detail: number;
-  deletedBits: Uint8Array | undefined;
 }
 
 /** A new session's state. */
