@@ -50,6 +50,8 @@ export interface DriverRaftNode {
   decodeConfChange(data: Uint8Array): ConfChange;
   /** The configuration as of `index` (snapshot index <= index <= commit). */
   confStateAt(index: number): ConfState;
+  /** The core log's snapshot index (a received snapshot moves it before the driver installs it). */
+  snapshotIndex(): number;
 }
 
 /** What the driver needs from the state machine (the KV store satisfies it). */
@@ -451,7 +453,8 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       this.advanceClock(false);
       this.submitReads();
       if (!this.o.node.hasReady()) {
-        if (this.snapshotRequests.length > 0 || this.snapshotDue()) {
+        // (Below the core's snapshot index only the Ready that installs it can help: wait for it.)
+        if ((this.snapshotRequests.length > 0 || this.snapshotDue()) && this.appliedIndex >= this.o.node.snapshotIndex()) {
           await this.takeSnapshot();
           continue;
         }
@@ -746,7 +749,10 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       this.appliedTerm = e.term;
       if (tap !== undefined) tap(e, revisionBefore, this.stateMachine.revision);
     }
-    if (confMayHaveChanged) {
+    // A snapshot that reached the core while these entries were being written or applied
+    // supersedes their configuration (chaos seed 531961 crashed asking the core for an index
+    // below it): installing that snapshot, with the next Ready, sets the configuration.
+    if (confMayHaveChanged && this.appliedIndex >= this.o.node.snapshotIndex()) {
       // The core's view is authoritative (it knows the bootstrap voters a joiner never saw).
       this.confState = this.o.node.confStateAt(this.appliedIndex);
       if (this.inConfiguration(this.confState)) this.removed = false;
@@ -897,6 +903,12 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     if (this.appliedIndex === 0) {
       for (const r of requests) r.resolve({ index: 0 });
+      return;
+    }
+    if (this.appliedIndex < this.o.node.snapshotIndex()) {
+      // The leader's newer snapshot reached the core during the last write and is installed
+      // with the next Ready: snapshot after it (a local one here could not name its configuration).
+      this.snapshotRequests.push(...requests);
       return;
     }
     const t0 = performance.now();

@@ -489,6 +489,14 @@ export class RawNode {
   }
 
   /**
+   * The log's snapshot index: confStateAt describes nothing below it. A snapshot received from
+   * the leader moves it at once, before the driver installs it with the next Ready.
+   */
+  snapshotIndex(): number {
+    return this.log.snapshot.index;
+  }
+
+  /**
    * The configuration as of log index `index` (snapshot index <= index <= commit): what a
    * snapshot taken at `index` must record. Prefer this over a configuration tracked by the
    * driver, which cannot know the bootstrap voters of a member that joined with none.
