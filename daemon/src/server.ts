@@ -453,8 +453,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       this.advanceClock(false);
       this.submitReads();
       if (!this.o.node.hasReady()) {
-        // (Below the core's snapshot index only the Ready that installs it can help: wait for it.)
-        if ((this.snapshotRequests.length > 0 || this.snapshotDue()) && this.appliedIndex >= this.o.node.snapshotIndex()) {
+        if (this.snapshotWanted()) {
           await this.takeSnapshot();
           continue;
         }
@@ -480,7 +479,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       woke = false;
       const rd = this.o.node.ready();
       await this.handleReady(rd);
-      if (this.snapshotDue() || this.snapshotRequests.length > 0) await this.takeSnapshot();
+      if (this.snapshotWanted()) await this.takeSnapshot();
     }
   }
 
@@ -887,6 +886,15 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
   // ---------------------------------------------------------------------------------------
   // Snapshots
 
+  /**
+   * A snapshot is asked for or due, and can be taken: not while the leader's newer snapshot,
+   * which reached the core during the last write, waits for the Ready that installs it (a local
+   * one below it could not name its configuration; snapshot after it).
+   */
+  private snapshotWanted(): boolean {
+    return (this.snapshotRequests.length > 0 || this.snapshotDue()) && this.appliedIndex >= this.o.node.snapshotIndex();
+  }
+
   private snapshotDue(): boolean {
     const base = this.lastSnapshot?.meta.index ?? 0;
     if (this.appliedIndex - base < this.o.config.snapshotEntries) return false;
@@ -903,12 +911,6 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     }
     if (this.appliedIndex === 0) {
       for (const r of requests) r.resolve({ index: 0 });
-      return;
-    }
-    if (this.appliedIndex < this.o.node.snapshotIndex()) {
-      // The leader's newer snapshot reached the core during the last write and is installed
-      // with the next Ready: snapshot after it (a local one here could not name its configuration).
-      this.snapshotRequests.push(...requests);
       return;
     }
     const t0 = performance.now();
