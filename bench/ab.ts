@@ -1,7 +1,8 @@
 // `make bench-ab A=<git ref>`: the cost of a change, measured as users feel it. Two raftkv builds
 // (A: an older checkout's bin/raftkv, B: this one) run as 3-member clusters on loopback, fsync
-// on, and this build's `raftctl bench` drives put rows at each one in alternating rounds (the
-// order flips every case and round, so drift on a shared machine hits both). B is measured with
+// on, and this build's `raftctl bench` drives put rows at each one in alternating rounds (every
+// case and round takes the next of the six orders of the three variants, so no variant always
+// runs first, last or next to the same neighbour, and drift on a shared machine hits all). B is measured with
 // client sessions (raftctl's default) and with `--sessions false`; A, which may predate sessions,
 // without. Prints a table of medians and B/A ratios and writes bench/results/ab-latest.{md,json}.
 import { execFile } from 'node:child_process';
@@ -20,6 +21,8 @@ const USAGE = 'usage: node dist/bench/ab.js --a DIR [--b DIR] [--rounds N] [--du
 const MAX_ROUNDS = 10;
 const MAX_DURATION_MS = 60_000;
 const WARMUP_RUN_MS = 4_000;
+/** Every order of the three variants; rounds rotate through them. */
+const ORDERS: readonly (readonly number[])[] = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 2, 1], [2, 1, 0], [1, 0, 2]];
 
 interface Settings { readonly aDir: string; readonly bDir: string; readonly rounds: number; readonly durationMs: number; readonly connections: readonly number[] }
 
@@ -33,7 +36,7 @@ function usage(msg: string): never {
 function parseArgs(argv: readonly string[]): Settings {
   let aDir = '';
   let bDir = repoRoot;
-  let rounds = 4;
+  let rounds = ORDERS.length;
   let durationMs = 5_000;
   let connections: number[] = [1, 16, 64, 256];
   for (let i = 0; i < argv.length; i++) {
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
     for (const c of [a, b]) await benchPut((await c.leader()).clientPort, 16, WARMUP_RUN_MS, false);
     for (let round = 0; round < s.rounds; round++) {
       for (const [ci, c] of s.connections.entries()) {
-        const order = (round + ci) % 2 === 0 ? variants : [...variants].reverse();
+        const order = ORDERS[(round + ci) % ORDERS.length]?.map((i) => variants[i] as Variant) ?? variants;
         for (const v of order) {
           const leader = await v.cluster.leader();
           const r = await benchPut(leader.clientPort, c, s.durationMs, v.sessions);
@@ -110,8 +113,10 @@ async function main(): Promise<void> {
   const rows: string[] = [
     `A = ${s.aDir}, B = ${s.bDir === repoRoot ? 'this checkout' : s.bDir}; ${s.rounds} alternating rounds of ${s.durationMs / 1000} s per case; medians; load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}`,
     '',
-    '| put | A ops/s (p50 ms) | B ops/s (p50 ms) | B/A | B --sessions false ops/s (p50 ms) | /A |',
-    '|---|---|---|---|---|---|',
+    'B/A is the ratio of medians; "paired" is the median of each round\'s own ratio (the three runs of a round are back to back, so slow drift cancels).',
+    '',
+    '| put | A ops/s (p50 ms) | B ops/s (p50 ms) | B/A | paired | B --sessions false ops/s (p50 ms) | /A | paired |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   const json: Record<string, unknown>[] = [];
   for (const c of s.connections) {
@@ -122,8 +127,15 @@ async function main(): Promise<void> {
     const ra = m('A');
     const rb = m('B');
     const rn = m('B --sessions false');
-    rows.push(`| c=${c} | ${ra.ops.toFixed(0)} (${ra.p50.toFixed(2)}) | ${rb.ops.toFixed(0)} (${rb.p50.toFixed(2)}) | ${(rb.ops / ra.ops).toFixed(3)}× | ${rn.ops.toFixed(0)} (${rn.p50.toFixed(2)}) | ${(rn.ops / ra.ops).toFixed(3)}× |`);
-    json.push({ connections: c, a: ra, b: rb, bWithoutSessions: rn, runs: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((r) => r.opsPerSec)])) });
+    const paired = (label: string): number => {
+      const as = results.get(`${c}|A`) ?? [];
+      const xs = results.get(`${c}|${label}`) ?? [];
+      return median(xs.map((r, i) => r.opsPerSec / (as[i]?.opsPerSec ?? Number.NaN)));
+    };
+    const pb = paired('B');
+    const pn = paired('B --sessions false');
+    rows.push(`| c=${c} | ${ra.ops.toFixed(0)} (${ra.p50.toFixed(2)}) | ${rb.ops.toFixed(0)} (${rb.p50.toFixed(2)}) | ${(rb.ops / ra.ops).toFixed(3)}× | ${pb.toFixed(3)}× | ${rn.ops.toFixed(0)} (${rn.p50.toFixed(2)}) | ${(rn.ops / ra.ops).toFixed(3)}× | ${pn.toFixed(3)}× |`);
+    json.push({ connections: c, a: ra, b: rb, bWithoutSessions: rn, pairedB: pb, pairedBWithoutSessions: pn, runs: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((r) => r.opsPerSec)])) });
   }
   const md = rows.join('\n');
   process.stdout.write(`\n${md}\n`);
