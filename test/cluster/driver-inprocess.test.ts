@@ -5,6 +5,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawNode } from '../../daemon/src/raft/index.js';
+import { MessageType } from '../../daemon/src/raft/index.js';
 import type { Message } from '../../daemon/src/raft/index.js';
 import { MemberServer } from '../../daemon/src/server.js';
 import type { DriverStateMachine } from '../../daemon/src/server.js';
@@ -24,11 +25,18 @@ class FlakyMemoryStorage implements RaftStorage {
   meta: Record<string, string> = {};
   failing = false;
   persists = 0;
+  /** While set, every persist waits for it (a slow disk held by the test); `held` counts the writes that waited. */
+  gate: Promise<void> | null = null;
+  held: PersistBatch[] = [];
   load(): Promise<LoadedRaftState> {
     return Promise.resolve({ hardState: this.hardState, snapshot: this.snapshot, entries: [...this.entries], meta: { ...this.meta } });
   }
   async persist(b: PersistBatch): Promise<void> {
     await new Promise((r) => setTimeout(r, 1));
+    if (this.gate !== null) {
+      this.held.push(b);
+      await this.gate;
+    }
     if (this.failing) throw Object.assign(new Error('no space left on device'), { code: 'NoSpace' });
     this.persists++;
     if (b.snapshot) {
@@ -114,6 +122,8 @@ const NAMES = ['a', 'b', 'c'];
 const storages = new Map<string, FlakyMemoryStorage>();
 const members = new Map<string, Member>();
 const metricsOf = new Map<string, ReturnType<typeof createMetrics>>();
+/** What each member's driver reported as fatal (a broken invariant: the process would exit). */
+const fatals = new Map<string, unknown[]>();
 let seed = 1;
 
 async function startMember(name: string): Promise<Member> {
@@ -146,6 +156,7 @@ async function startMember(name: string): Promise<Member> {
     stateMachine: new JsonStateMachine(), addressBook: plan.addressBook, confState: plan.confState, snapshot: plan.snapshot,
     hardState: plan.initialState.hardState,
     onFatal: (e) => {
+      fatals.set(name, [...(fatals.get(name) ?? []), e]);
       throw e instanceof Error ? e : new Error(String(e));
     },
   });
@@ -159,7 +170,8 @@ async function stopMember(name: string): Promise<void> {
   const n = network.get(name);
   if (n) n.down = true;
   members.delete(name);
-  await m?.stop();
+  // A driver whose loop died on a broken invariant never finishes stopping: bounded, so a failed test reports instead of hanging.
+  await Promise.race([m?.stop(), sleep(2000)]);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -272,4 +284,48 @@ test('ticks follow real time: after the thread was held for three election timeo
   await sleep(300);
   const next = await agreedLeader();
   assert.ok(next.currentTerm() > term, `term ${next.currentTerm()} after the stall, ${term} before: the stall was not counted`);
+});
+
+test('a snapshot from the leader that reaches the core while a follower writes entries carrying a configuration change: the follower applies them, installs the snapshot after the write and catches up (make test-chaos seed 531961 crashed here)', async () => {
+  const leader = await agreedLeader();
+  const f = [...members.values()].find((m) => m !== leader);
+  assert.ok(f);
+  const link = network.get(f.name);
+  const st = storages.get(f.name);
+  const leaderStorage = storages.get(leader.name);
+  assert.ok(link && st && leaderStorage);
+  // A fresh snapshot on the leader: the next one is 50 entries away, so the change below is
+  // still in its log when the follower returns and reaches it as entries, not as a snapshot.
+  await leader.snapshotNow();
+  link.down = true;
+  await leader.addLearner({ name: 'd', peerUrl: '127.0.0.1:20003', clientUrl: '' });
+  const changeIndex = leader.status().appliedIndex;
+  // The follower's disk stalls; it comes back and is sent the change with a commit index past it.
+  let release = (): void => {};
+  st.gate = new Promise<void>((r) => { release = r; });
+  link.down = false;
+  const until = Date.now() + 5000;
+  while (!st.held.some((b) => b.entries.some((e) => e.index === changeIndex)) && Date.now() < until) await sleep(10);
+  assert.ok(st.held.some((b) => b.entries.some((e) => e.index === changeIndex)), 'the follower is writing the configuration change');
+  // Cut it off again so its core learns nothing newer, then let the leader move on and compact.
+  link.down = true;
+  for (let i = 0; i < 60; i++) await leader.proposeCommand(cmd(`past${i}`, 'x'));
+  await leader.snapshotNow();
+  const snap = leaderStorage.snapshot;
+  assert.ok(snap && snap.meta.index > changeIndex + 50, 'the leader compacted past the change');
+  // The snapshot the leader sends a member behind its log arrives during the stalled write.
+  link.deliver({
+    type: MessageType.Snapshot, from: leader.name, to: f.name, term: leader.currentTerm(), logTerm: 0, index: 0, entries: [],
+    commit: snap.meta.index, reject: false, rejectHint: 0, rejectHintTerm: 0, context: 0, snapshot: snap.meta, snapshotData: snap.data,
+  });
+  await sleep(20);
+  st.gate = null;
+  release();
+  link.down = false;
+  const caughtUp = Date.now() + 5000;
+  while (f.stateMachine.map.get('past59') !== 'x' && Date.now() < caughtUp && (fatals.get(f.name) ?? []).length === 0) await sleep(20);
+  assert.deepEqual((fatals.get(f.name) ?? []).map(String), [], 'no broken invariant on the follower');
+  assert.equal(f.stateMachine.map.get('past59'), 'x', 'the follower caught up');
+  assert.ok(f.status().snapshotIndex >= snap.meta.index, 'by installing the leader\'s snapshot');
+  assert.ok(f.members().some((m) => m.name === 'd'), 'with the learner the change added');
 });
