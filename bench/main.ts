@@ -1,6 +1,6 @@
 // `make bench`: raftkv against etcd 3.6 on the same machine in the same run, each driven by its
 // own client (raftkv by `raftctl bench`, etcd by etcd's own gRPC benchmark tool), both at the
-// leader, with the same durability, in alternating rounds. Charges server and client CPU per
+// leader and, in some rows, at all members, with the same durability, in alternating rounds. Charges server and client CPU per
 // operation from /proc, prints a side-by-side table, writes bench/results/latest.{md,json,png}
 // and removes every process and data dir it made.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -29,6 +29,8 @@ interface LoadCase {
   readonly name: string;
   readonly spec: LoadSpec;
   readonly raftkv: RaftkvFlavour;
+  /** Where the clients connect: the leader, or spread over all three members (each system's client as a user runs it). */
+  readonly at: 'leader' | 'all';
   /** A raftkv-only row compared with the etcd result of another case (etcd has no lease reads). */
   readonly etcdFrom?: string;
   /** etcd requests a second the first round sizes its run with (later rounds use the last measured rate). */
@@ -37,14 +39,17 @@ interface LoadCase {
 
 const READ_C = 64;
 const LOAD_CASES: readonly LoadCase[] = [
-  { name: 'put c=1', spec: { op: 'put', connections: 1, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', etcdRateGuess: 600 },
-  { name: 'put c=16', spec: { op: 'put', connections: 16, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', etcdRateGuess: 2500 },
-  { name: 'put c=64', spec: { op: 'put', connections: 64, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', etcdRateGuess: 5000 },
-  { name: 'put c=256', spec: { op: 'put', connections: 256, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', etcdRateGuess: 6000 },
-  { name: `linearizable read c=${READ_C}, ReadIndex both`, spec: { op: 'read', connections: READ_C, consistency: 'linearizable', readRatio: 1 }, raftkv: 'readindex', etcdRateGuess: 10000 },
-  { name: `linearizable read c=${READ_C}, raftkv lease read vs etcd ReadIndex`, spec: { op: 'read', connections: READ_C, consistency: 'linearizable', readRatio: 1 }, raftkv: 'default', etcdFrom: `linearizable read c=${READ_C}, ReadIndex both`, etcdRateGuess: 10000 },
-  { name: `serializable read c=${READ_C}`, spec: { op: 'read', connections: READ_C, consistency: 'serializable', readRatio: 1 }, raftkv: 'default', etcdRateGuess: 15000 },
-  { name: 'mixed 90/10 c=64, ReadIndex both', spec: { op: 'mix', connections: 64, consistency: 'linearizable', readRatio: 0.9 }, raftkv: 'readindex', etcdRateGuess: 8000 },
+  { name: 'put c=1', spec: { op: 'put', connections: 1, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', at: 'leader', etcdRateGuess: 600 },
+  { name: 'put c=16', spec: { op: 'put', connections: 16, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', at: 'leader', etcdRateGuess: 2500 },
+  { name: 'put c=64', spec: { op: 'put', connections: 64, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', at: 'leader', etcdRateGuess: 5000 },
+  { name: 'put c=256', spec: { op: 'put', connections: 256, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', at: 'leader', etcdRateGuess: 6000 },
+  { name: `linearizable read c=${READ_C}, ReadIndex both`, spec: { op: 'read', connections: READ_C, consistency: 'linearizable', readRatio: 1 }, raftkv: 'readindex', at: 'leader', etcdRateGuess: 10000 },
+  { name: `linearizable read c=${READ_C}, raftkv lease read vs etcd ReadIndex`, spec: { op: 'read', connections: READ_C, consistency: 'linearizable', readRatio: 1 }, raftkv: 'default', at: 'leader', etcdFrom: `linearizable read c=${READ_C}, ReadIndex both`, etcdRateGuess: 10000 },
+  { name: `serializable read c=${READ_C}`, spec: { op: 'read', connections: READ_C, consistency: 'serializable', readRatio: 1 }, raftkv: 'default', at: 'leader', etcdRateGuess: 15000 },
+  { name: 'put c=64 at all members', spec: { op: 'put', connections: 64, consistency: 'linearizable', readRatio: 0 }, raftkv: 'default', at: 'all', etcdRateGuess: 5000 },
+  { name: `linearizable read c=${READ_C} at all members, ReadIndex both`, spec: { op: 'read', connections: READ_C, consistency: 'linearizable', readRatio: 1 }, raftkv: 'readindex', at: 'all', etcdRateGuess: 10000 },
+  { name: `serializable read c=${READ_C} at all members`, spec: { op: 'read', connections: READ_C, consistency: 'serializable', readRatio: 1 }, raftkv: 'default', at: 'all', etcdRateGuess: 15000 },
+  { name: 'mixed 90/10 c=64, ReadIndex both', spec: { op: 'mix', connections: 64, consistency: 'linearizable', readRatio: 0.9 }, raftkv: 'readindex', at: 'leader', etcdRateGuess: 8000 },
 ];
 
 interface Settings {
@@ -139,16 +144,19 @@ async function runLoadCases(cl: Clusters, tools: Tools, cases: readonly LoadCase
       const runs = results.get(lc.name) as CaseRuns;
       // Alternate which system goes first so slow drift on a shared machine hits both.
       const etcdFirst = (round + ci) % 2 === 1;
+      const endpointsOf = async (c: BenchCluster): Promise<string[]> => {
+        const leader = await c.leader();
+        const others = lc.at === 'all' ? c.members.filter((m) => m !== leader) : [];
+        return [leader, ...others].map((m) => `127.0.0.1:${m.clientPort}`);
+      };
       const runRaftkv = async (): Promise<Measurement> => {
         const c = cl.raftkv[lc.raftkv];
-        const leader = await c.leader();
-        return runRaftctlBench(tools.raftctl, `127.0.0.1:${leader.clientPort}`, lc.spec, s.durationMs, c.pids());
+        return runRaftctlBench(tools.raftctl, await endpointsOf(c), lc.spec, s.durationMs, c.pids());
       };
       const runEtcd = async (): Promise<Measurement | null> => {
         if (lc.etcdFrom !== undefined) return null;
-        const leader = await cl.etcd.leader();
         const total = Math.max(100, Math.round(((etcdRate.get(lc.name) ?? 1000) * s.durationMs) / 1000));
-        const m = await runEtcdBenchmark(tools.etcdBenchmark, `127.0.0.1:${leader.clientPort}`, lc.spec, total, s.durationMs, cl.etcd.pids(), ETCD_READ_KEY);
+        const m = await runEtcdBenchmark(tools.etcdBenchmark, await endpointsOf(cl.etcd), lc.spec, total, s.durationMs, cl.etcd.pids(), ETCD_READ_KEY);
         etcdRate.set(lc.name, m.opsPerSec);
         return m;
       };
@@ -296,7 +304,7 @@ async function main(): Promise<void> {
     lines.push(
       `raftkv vs etcd ${etcdVersion} — ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ` +
         `${Math.round(totalmem() / 2 ** 30)} GiB, load average ${fmt(loadAtStart, 2)} at the start and ${fmt(loadAtEnd, 2)} at the end. ` +
-        `3 members each on loopback, fsync on, a snapshot every ${settings.snapshotEntries} entries, 256-byte values, both driven at the leader by their own client ` +
+        `3 members each on loopback, fsync on, a snapshot every ${settings.snapshotEntries} entries, 256-byte values, both driven by their own client at the leader (rows marked "at all members": connections spread over the three; a raftkv follower answers a write with 307 and the client follows it, an etcd follower forwards it) ` +
         `(raftkv: raftctl bench, HTTP/1.1; etcd: etcd's benchmark tool, gRPC), median of ${settings.rounds} alternating round(s) of ${settings.durationMs / 1000} s${settings.quick ? ' (--quick: not for figures)' : ''}.`,
     );
     lines.push('');

@@ -53,11 +53,11 @@ function runChild(cmd: string, args: readonly string[], timeoutMs: number): Prom
   });
 }
 
-/** `raftctl bench --json` against one raftkv member. */
-export async function runRaftctlBench(raftctlBin: string, endpoint: string, spec: LoadSpec, durationMs: number, serverPids: readonly number[]): Promise<Measurement> {
+/** `raftctl bench --json` against raftkv members: the leader first (its connections, sessions), then the others if given. */
+export async function runRaftctlBench(raftctlBin: string, endpoints: readonly string[], spec: LoadSpec, durationMs: number, serverPids: readonly number[]): Promise<Measurement> {
   const op = spec.op === 'read' ? 'get' : spec.op;
   const args = [
-    raftctlBin, 'bench', '--target', 'raftkv', '--endpoint', endpoint, '--op', op, '--connections', String(spec.connections),
+    raftctlBin, 'bench', '--target', 'raftkv', '--endpoints', endpoints.join(','), '--op', op, '--connections', String(spec.connections),
     '--duration', `${durationMs}ms`, '--warmup', '0', '--value-bytes', '256', '--keys', '1000',
     '--read-ratio', String(spec.readRatio), '--consistency', spec.consistency, '--json',
   ];
@@ -143,11 +143,11 @@ export function mixturePercentile(reports: readonly EtcdReport[], p: number): nu
   return hi;
 }
 
-/** etcd's benchmark tool against one member (the leader), `total` requests. */
-export async function runEtcdBenchmark(benchmarkBin: string, endpoint: string, spec: LoadSpec, total: number, durationMs: number, serverPids: readonly number[], readKey: string): Promise<Measurement> {
+/** etcd's benchmark tool, `total` requests: at the leader (one endpoint) or spread over every member given. */
+export async function runEtcdBenchmark(benchmarkBin: string, endpoints: readonly string[], spec: LoadSpec, total: number, durationMs: number, serverPids: readonly number[], readKey: string): Promise<Measurement> {
   // Clients share gRPC connections as etcd's performance guide runs the tool (about ten a connection).
   const conns = Math.max(1, Math.ceil(spec.connections / 10));
-  const global = ['--endpoints', endpoint, '--target-leader', '--clients', String(spec.connections), '--conns', String(conns), '--precise'];
+  const global = ['--endpoints', endpoints.join(','), ...(endpoints.length === 1 ? ['--target-leader'] : []), '--clients', String(spec.connections), '--conns', String(conns), '--precise'];
   const consistency = spec.consistency === 'linearizable' ? 'l' : 's';
   const cmd =
     spec.op === 'put'

@@ -142,3 +142,50 @@ test('bench over https:// with a bearer token: TLS verified against --cacert, th
     certs.cleanup();
   }
 });
+
+test('--endpoints spreads connections over members; a follower\'s 307 is followed to the leader once, and counted as one operation', async () => {
+  assert.deepEqual(parseBenchArgs(['--endpoints', 'a:1, b:2,c:3']).options.endpoints, ['a:1', 'b:2', 'c:3']);
+  assert.equal(parseBenchArgs(['--endpoints', 'a:1,b:2']).options.endpoint, 'a:1');
+  assert.throws(() => parseBenchArgs(['--endpoints', ',']), /--endpoints/);
+  const r3xx = parseResponse(Buffer.from('HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/v1/kv/k\r\nContent-Length: 0\r\n\r\n'));
+  assert.ok(r3xx !== 'incomplete' && !(r3xx instanceof Error));
+  assert.equal(r3xx.location, 'http://127.0.0.1:9/v1/kv/k');
+  const atLeader = { puts: 0, gets: 0 };
+  const atFollower = { puts: 0, gets: 0 };
+  const leader = http.createServer((req, res) => {
+    req.resume();
+    if (req.method === 'PUT') atLeader.puts++;
+    else atLeader.gets++;
+    res.writeHead(200, { 'Content-Length': '2' }).end('ok');
+  });
+  await new Promise<void>((r) => leader.listen(0, '127.0.0.1', r));
+  const leaderPort = (leader.address() as AddressInfo).port;
+  // The follower serves reads itself and redirects writes, as a raftkv follower does.
+  const follower = http.createServer((req, res) => {
+    req.resume();
+    if (req.method !== 'PUT') {
+      atFollower.gets++;
+      res.writeHead(200, { 'Content-Length': '2' }).end('ok');
+      return;
+    }
+    atFollower.puts++;
+    res.writeHead(307, { Location: `http://127.0.0.1:${leaderPort}${req.url ?? '/'}`, 'Content-Length': '0' }).end();
+  });
+  await new Promise<void>((r) => follower.listen(0, '127.0.0.1', r));
+  const followerPort = (follower.address() as AddressInfo).port;
+  try {
+    const endpoints = [`127.0.0.1:${leaderPort}`, `127.0.0.1:${followerPort}`];
+    const w = await runLoad({ ...DEFAULT_BENCH_OPTIONS, endpoint: endpoints[0] ?? '', endpoints, op: 'put', connections: 4, durationMs: 300, warmupMs: 0, keyCount: 10, sessions: false });
+    assert.equal(w.errors, 0);
+    assert.ok(atFollower.puts > 0, 'half the connections went to the follower');
+    assert.equal(w.ok, atLeader.puts, 'every put was applied at the leader exactly once, directly or after the redirect');
+    const r = await runLoad({ ...DEFAULT_BENCH_OPTIONS, endpoint: endpoints[0] ?? '', endpoints, op: 'get', connections: 4, durationMs: 300, warmupMs: 0, keyCount: 10 });
+    assert.equal(r.ok, atLeader.gets + atFollower.gets);
+    assert.ok(atFollower.gets > 0 && atLeader.gets > 0, 'reads served at both members');
+  } finally {
+    for (const s of [leader, follower]) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  }
+});

@@ -13,6 +13,8 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 export interface HttpResponseHead {
   readonly status: number;
   readonly bodyBytes: number;
+  /** A redirect's Location header (parsed only for 3xx answers). */
+  readonly location?: string;
 }
 
 type Pending = { resolve: (r: HttpResponseHead) => void; reject: (e: Error) => void };
@@ -95,7 +97,7 @@ export class BenchHttpConnection {
     this.buffer = parsed.consumed === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(parsed.consumed);
     const p = this.pending;
     this.pending = null;
-    p?.resolve({ status: parsed.status, bodyBytes: parsed.bodyBytes });
+    p?.resolve(parsed.location === undefined ? { status: parsed.status, bodyBytes: parsed.bodyBytes } : { status: parsed.status, bodyBytes: parsed.bodyBytes, location: parsed.location });
   }
 
   private failAndClose(err: Error): void {
@@ -108,6 +110,7 @@ interface Parsed {
   readonly status: number;
   readonly bodyBytes: number;
   readonly consumed: number;
+  readonly location?: string;
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -122,6 +125,19 @@ export function parseResponse(buf: Buffer): Parsed | 'incomplete' | Error {
   if (!head.startsWith('HTTP/1.') || !Number.isInteger(status)) return new Error('malformed status line');
   const lower = head.toLowerCase();
   const bodyStart = headEnd + 4;
+  const location = status >= 300 && status < 400 ? headerValue(head, lower, 'location') : undefined;
+  const framed = framing(buf, lower, status, bodyStart);
+  return framed instanceof Error || framed === 'incomplete' || location === undefined ? framed : { ...framed, location };
+}
+
+function headerValue(head: string, lower: string, name: string): string | undefined {
+  const at = lower.indexOf(`\r\n${name}:`);
+  if (at < 0) return undefined;
+  const lineEnd = head.indexOf('\r\n', at + 2);
+  return head.slice(at + name.length + 3, lineEnd < 0 ? undefined : lineEnd).trim();
+}
+
+function framing(buf: Buffer, lower: string, status: number, bodyStart: number): Parsed | 'incomplete' | Error {
   const clIdx = lower.indexOf('\r\ncontent-length:');
   if (clIdx >= 0) {
     const lineEnd = lower.indexOf('\r\n', clIdx + 2);

@@ -7,9 +7,11 @@ export { runLoad, preload, DEFAULT_BENCH_OPTIONS } from './load-generator.js';
 export type { BenchOptions, BenchResult, BenchOp, BenchTarget, BenchTls, BenchReadConsistency } from './load-generator.js';
 
 export const BENCH_USAGE =
-  'usage: raftctl bench [--target raftkv|etcd] [--endpoint HOST:PORT] [--op put|get|mix] [--connections N] ' +
+  'usage: raftctl bench [--target raftkv|etcd] [--endpoint HOST:PORT | --endpoints HOST:PORT,...] [--op put|get|mix] [--connections N] ' +
   '[--duration 10s] [--warmup 1s] [--value-bytes N] [--keys N] [--read-ratio 0.9] [--consistency linearizable|serializable] [--sessions true|false] [--preload] [--json]\n' +
   '  raftkv puts go through one client session per connection (Session-Id/Session-Seq) unless --sessions false\n' +
+  '  --endpoints spreads the connections over several members (sessions and --preload use the first, which must be the leader);\n' +
+  '  a follower\'s 307 to the leader is followed, and the latency includes that hop\n' +
   '  an https:// endpoint uses TLS with raftctl\'s --cacert/--cert/--key; --token (or $RAFTKV_TOKEN) is sent as a bearer token';
 
 /** A usage problem: the caller prints USAGE and exits 2. */
@@ -50,7 +52,12 @@ export function parseBenchArgs(argv: readonly string[]): { options: BenchOptions
         break;
       }
       case '--endpoint': o = { ...o, endpoint: value() }; break;
-      case '--endpoints': o = { ...o, endpoint: value().split(',')[0] ?? '' }; break;
+      case '--endpoints': {
+        const list = value().split(',').map((e) => e.trim()).filter((e) => e !== '');
+        if (list.length === 0) throw new BenchUsageError('--endpoints needs HOST:PORT[,HOST:PORT...]');
+        o = { ...o, endpoint: list[0] ?? '', endpoints: list };
+        break;
+      }
       case '--op': {
         const op = value();
         if (op !== 'put' && op !== 'get' && op !== 'mix') throw new BenchUsageError('--op must be put, get or mix');

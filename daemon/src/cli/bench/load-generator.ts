@@ -25,6 +25,12 @@ export interface BenchOptions {
   readonly target: BenchTarget;
   /** host:port (or http(s)://host:port) of the member to load (the leader for writes); https:// means TLS. */
   readonly endpoint: string;
+  /**
+   * Spread the connections over these members, round-robin (empty: all at `endpoint`). A raftkv
+   * follower answers a write with 307 to the leader: the generator follows it, as a client would,
+   * and the operation's latency includes the extra hop.
+   */
+  readonly endpoints: readonly string[];
   readonly op: BenchOp;
   readonly connections: number;
   readonly durationMs: number;
@@ -52,6 +58,7 @@ export interface BenchOptions {
 export const DEFAULT_BENCH_OPTIONS: BenchOptions = {
   target: 'raftkv',
   endpoint: '127.0.0.1:2379',
+  endpoints: [],
   op: 'put',
   connections: 64,
   durationMs: 10_000,
@@ -216,10 +223,26 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
   const cpuAtStart = process.cpuUsage();
   const { host, port, secure } = parseEndpoint(options.endpoint);
   const book = new RequestBook(options.target, `${host}:${port}`, options.keyPrefix, options.keyCount, options.valueBytes, options.token, options.readConsistency);
-  const tls = secure ? (options.tls ?? {}) : null;
+  const targets = (options.endpoints.length > 0 ? options.endpoints : [options.endpoint]).map(parseEndpoint);
   const connections = await Promise.all(
-    Array.from({ length: options.connections }, () => BenchHttpConnection.connect(host, port, options.connectTimeoutMs, tls)),
+    Array.from({ length: options.connections }, (_, i) => {
+      const t = targets[i % targets.length] ?? { host, port, secure };
+      return BenchHttpConnection.connect(t.host, t.port, options.connectTimeoutMs, t.secure ? (options.tls ?? {}) : null);
+    }),
   );
+  // Where each worker follows a follower's 307 (one connection a worker, to the member last named).
+  const redirects: ({ target: string; conn: BenchHttpConnection } | null)[] = connections.map(() => null);
+  const follow = async (worker: number, location: string, req: Buffer): Promise<number> => {
+    const t = parseEndpoint(location);
+    const target = `${t.secure ? 's' : ''}${t.host}:${t.port}`;
+    let r = redirects[worker] ?? null;
+    if (r === null || r.target !== target) {
+      r?.conn.close();
+      r = { target, conn: await BenchHttpConnection.connect(t.host, t.port, options.connectTimeoutMs, t.secure ? (options.tls ?? {}) : null) };
+      redirects[worker] = r;
+    }
+    return (await r.conn.request(req)).status;
+  };
   const useSessions = options.sessions && options.target === 'raftkv' && options.op !== 'get';
   let sessions: { ids: string[]; close: () => Promise<void> } | null = null;
   try {
@@ -262,7 +285,10 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
       if (!req) return;
       let status: number;
       try {
-        status = (await conn.request(req)).status;
+        const res = await conn.request(req);
+        status = res.status;
+        // At most one hop: a member that redirects again is counted as the error it answered.
+        if (status === 307 && res.location !== undefined && options.target === 'raftkv') status = await follow(seed - 1, res.location, req);
       } catch {
         // A broken connection ends this worker; the others go on.
         errors++;
@@ -285,6 +311,7 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
     await Promise.all(connections.map((c, i) => worker(c, i + 1)));
   } finally {
     for (const c of connections) c.close();
+    for (const r of redirects) r?.conn.close();
     await sessions?.close();
   }
   const cpu = process.cpuUsage(cpuAtStart);
