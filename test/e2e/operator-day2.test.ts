@@ -369,7 +369,11 @@ step('the Eviction API on the leader\'s pod: refused (429) until leadership move
     const e = await evict(leader);
     return e.ok ? Date.now() : undefined;
   }, diagnostics, 200);
-  const newLeader = await leaderNow();
+  // Asked of the members themselves (status.leader is the operator's last pass).
+  const newLeader = await waitUntil('the other members name the new leader', 10_000, async () => {
+    const named = await Promise.all(members(3).filter((m) => m !== leader).map(async (m) => (await memberStatus(m)).leader?.name ?? ''));
+    return named.every((n) => n !== '' && n !== leader && n === named[0]) ? named[0] : undefined;
+  }, diagnostics, 200);
   assert.notEqual(newLeader, leader, 'another member leads when the eviction is accepted');
   timer.add('evict leader pod: refused → accepted after the hand-off', accepted - t0, `${leader} → ${newLeader}`);
   // Now the PDB: with the evicted pod not back yet, no second voter may go.

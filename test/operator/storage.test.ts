@@ -97,6 +97,17 @@ test('a size increase expands the PVCs in place, replaces the StatefulSet object
     return s !== undefined && s.metadata.uid !== stsBefore.metadata.uid && s.spec.volumeClaimTemplates[0]?.spec.resources.requests.storage === '2Gi' ? s : undefined;
   });
   assert.equal(stsAfter.spec.replicas, 3, 'recreated with the members there are, not bootstrapped');
+  // No resizer here: the volumes stay at 1Gi, and status says so instead of InSync.
+  const pending = await waitFor('VolumeExpansionPending', async () => {
+    const c = await get<RaftCluster>(`${CR}/sz`);
+    return cond(c, 'StorageSynced')?.reason === 'VolumeExpansionPending' ? c : undefined;
+  });
+  assert.match(cond(pending, 'StorageSynced')?.message ?? '', /grow to 2Gi: data-sz-0 has 1Gi, data-sz-1 has 1Gi, data-sz-2 has 1Gi/);
+  // The test plays the resizer, as it plays the binder: the volumes grew.
+  for (const n of pvcs) {
+    const r = await cp.request('PATCH', `${PVCS}/${n}/status`, { status: { capacity: { storage: '2Gi' } } }, 'application/merge-patch+json');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
   const synced = await waitFor('StorageSynced', async () => {
     const c = await get<RaftCluster>(`${CR}/sz`);
     return cond(c, 'StorageSynced')?.status === 'True' && c?.status?.phase === 'Running' ? c : undefined;
