@@ -192,3 +192,20 @@ test('spec.replaceUnhealthyAfterSeconds: a member unhealthy that long is replace
   const events = await get<{ items: { reason: string; type: string; involvedObject: { name: string } }[] }>('/api/v1/namespaces/default/events');
   assert.ok(events?.items.some((e) => e.involvedObject.name === 'ar' && e.type === 'Warning' && e.reason === 'AutoReplaceMember'));
 });
+
+test('a member that restarted empty (its PVC lost) is not healthy, so it is replaced automatically', async () => {
+  const fake = await newCluster('em', 3, { size: '1Gi', storageClassName: 'expandable' }, { replaceUnhealthyAfterSeconds: 2 });
+  const m1 = fake.members.get('em-1');
+  assert.ok(m1 !== undefined);
+  await waitFor('3 healthy members', async () => (await get<RaftCluster>(`${CR}/em`))?.status?.members?.filter((x) => x.healthy).length === 3);
+  fake.calls.length = 0;
+  // What kubectl delete pvc + pod gives: it answers, names the leader, holds nothing.
+  m1.empty = true;
+  const c = await waitFor('em-1 unhealthy', async () => {
+    const x = await get<RaftCluster>(`${CR}/em`);
+    return x?.status?.members?.find((m) => m.name === 'em-1')?.healthy === false ? x : undefined;
+  });
+  assert.equal(c.status?.members?.find((m) => m.name === 'em-1')?.role, 'follower');
+  await waitFor('replaced automatically', async () => fake.calls.includes('promote em-1') && fake.voters().length === 3);
+  assert.deepEqual(fake.calls, ['remove em-1', 'add em-1', 'promote em-1']);
+});

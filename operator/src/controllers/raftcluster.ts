@@ -156,7 +156,9 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
     const s = statuses.get(m.name);
     return {
       name: m.name, ordinal: ordinalOf(cluster, m.name), voter: m.voter,
-      healthy: s !== undefined && s.leader !== null && s.role !== 'candidate',
+      // A member of the leader's configuration that holds no configuration of its own restarted
+      // empty (its PVC was lost): it hears the leader but takes no entries until it is replaced.
+      healthy: s !== undefined && s.leader !== null && s.role !== 'candidate' && !(s.members.length === 0 && s.lastIndex === 0),
       role: s?.role ?? 'unknown', appliedIndex: s?.appliedIndex ?? 0,
     };
   });
