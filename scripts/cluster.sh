@@ -307,6 +307,10 @@ network() {
   in_node ip link set "$bridge" up
   # Inside the namespace only: pods reach Services backed by other pods through the node.
   in_node sysctl -qw net.ipv4.ip_forward=1
+  # The node's own processes reach Service IPs too, as on a node with a default route: kube-apiserver
+  # calls admission webhooks (the operator's eviction webhook) at their Service's ClusterIP, which
+  # kube-proxy DNATs in OUTPUT only once a route for it exists ("network is unreachable" without).
+  in_node ip route add "$service_cidr" dev "$bridge"
   say "network namespace $netns: bridge $bridge $node_ip/24, host link $veth_host $link_host <-> $link_node"
 }
 

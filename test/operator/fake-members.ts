@@ -17,6 +17,8 @@ export interface FakeMember {
   appliedIndex: number;
   /** false = its /v1/status answers 503 (the operator treats it as unhealthy). */
   up: boolean;
+  /** true = it restarted with an empty data directory: it hears the leader but holds no log or configuration. */
+  empty?: boolean;
 }
 
 /** The fake cluster; tests read and steer its fields directly. */
@@ -82,6 +84,12 @@ export class FakeRaftCluster {
     const me = this.members.get(self);
     if (me === undefined || !me.up) return this.send(res, 503, { error: 'not running', code: 'Unavailable' });
     if (method === 'GET' && path === '/v1/status') {
+      if (me.empty === true) {
+        return this.send(res, 200, {
+          name: self, role: 'follower', term: this.term, leader: { name: this.leader, clientUrl: '' },
+          commitIndex: 0, appliedIndex: 0, lastIndex: 0, snapshotIndex: 0, members: [],
+        });
+      }
       return this.send(res, 200, {
         name: self, role: self === this.leader ? 'leader' : me.voter ? 'follower' : 'learner', term: this.term,
         leader: { name: this.leader, clientUrl: this.urlOf(this.leader) },

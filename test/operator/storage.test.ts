@@ -97,6 +97,17 @@ test('a size increase expands the PVCs in place, replaces the StatefulSet object
     return s !== undefined && s.metadata.uid !== stsBefore.metadata.uid && s.spec.volumeClaimTemplates[0]?.spec.resources.requests.storage === '2Gi' ? s : undefined;
   });
   assert.equal(stsAfter.spec.replicas, 3, 'recreated with the members there are, not bootstrapped');
+  // No resizer here: the volumes stay at 1Gi, and status says so instead of InSync.
+  const pending = await waitFor('VolumeExpansionPending', async () => {
+    const c = await get<RaftCluster>(`${CR}/sz`);
+    return cond(c, 'StorageSynced')?.reason === 'VolumeExpansionPending' ? c : undefined;
+  });
+  assert.match(cond(pending, 'StorageSynced')?.message ?? '', /grow to 2Gi: data-sz-0 has 1Gi, data-sz-1 has 1Gi, data-sz-2 has 1Gi/);
+  // The test plays the resizer, as it plays the binder: the volumes grew.
+  for (const n of pvcs) {
+    const r = await cp.request('PATCH', `${PVCS}/${n}/status`, { status: { capacity: { storage: '2Gi' } } }, 'application/merge-patch+json');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
   const synced = await waitFor('StorageSynced', async () => {
     const c = await get<RaftCluster>(`${CR}/sz`);
     return cond(c, 'StorageSynced')?.status === 'True' && c?.status?.phase === 'Running' ? c : undefined;
@@ -180,4 +191,21 @@ test('spec.replaceUnhealthyAfterSeconds: a member unhealthy that long is replace
   assert.equal(fake.voters().length, 3);
   const events = await get<{ items: { reason: string; type: string; involvedObject: { name: string } }[] }>('/api/v1/namespaces/default/events');
   assert.ok(events?.items.some((e) => e.involvedObject.name === 'ar' && e.type === 'Warning' && e.reason === 'AutoReplaceMember'));
+});
+
+test('a member that restarted empty (its PVC lost) is not healthy, so it is replaced automatically', async () => {
+  const fake = await newCluster('em', 3, { size: '1Gi', storageClassName: 'expandable' }, { replaceUnhealthyAfterSeconds: 2 });
+  const m1 = fake.members.get('em-1');
+  assert.ok(m1 !== undefined);
+  await waitFor('3 healthy members', async () => (await get<RaftCluster>(`${CR}/em`))?.status?.members?.filter((x) => x.healthy).length === 3);
+  fake.calls.length = 0;
+  // What kubectl delete pvc + pod gives: it answers, names the leader, holds nothing.
+  m1.empty = true;
+  const c = await waitFor('em-1 unhealthy', async () => {
+    const x = await get<RaftCluster>(`${CR}/em`);
+    return x?.status?.members?.find((m) => m.name === 'em-1')?.healthy === false ? x : undefined;
+  });
+  assert.equal(c.status?.members?.find((m) => m.name === 'em-1')?.role, 'follower');
+  await waitFor('replaced automatically', async () => fake.calls.includes('promote em-1') && fake.voters().length === 3);
+  assert.deepEqual(fake.calls, ['remove em-1', 'add em-1', 'promote em-1']);
 });

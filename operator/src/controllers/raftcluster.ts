@@ -156,7 +156,9 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
     const s = statuses.get(m.name);
     return {
       name: m.name, ordinal: ordinalOf(cluster, m.name), voter: m.voter,
-      healthy: s !== undefined && s.leader !== null && s.role !== 'candidate',
+      // A member of the leader's configuration that holds no configuration of its own restarted
+      // empty (its PVC was lost): it hears the leader but takes no entries until it is replaced.
+      healthy: s !== undefined && s.leader !== null && s.role !== 'candidate' && !(s.members.length === 0 && s.lastIndex === 0),
       role: s?.role ?? 'unknown', appliedIndex: s?.appliedIndex ?? 0,
     };
   });
@@ -440,7 +442,8 @@ export class RaftClusterController {
     const current = { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), storageClassName: vct.spec?.storageClassName };
     const desired = cluster.spec.storage;
     try {
-      if (planStorage(desired, current, []).kind === 'none') return { kind: 'none' };
+      // Unchanged spec: the claims are read only to report volumes still below their request.
+      const unchanged = planStorage(desired, current, []).kind === 'none';
       const client = this.deps.client;
       const classes = new Map<string, true | string>();
       const expandable = async (cls: string | undefined): Promise<true | string> => {
@@ -462,7 +465,12 @@ export class RaftClusterController {
         const pvc = await client.get<V1PersistentVolumeClaim & KubeObject>(resourcePath('v1', 'PersistentVolumeClaim', c.namespace, pvcName(cluster, i)));
         if (pvc === undefined) continue;
         const cls = pvc.spec?.storageClassName;
-        claims.push({ name: pvc.metadata?.name ?? '', request: String(pvc.spec?.resources?.requests?.['storage'] ?? '0'), storageClassName: cls, expandable: await expandable(cls) });
+        const capacity = pvc.status?.capacity?.['storage'];
+        claims.push({
+          name: pvc.metadata?.name ?? '', request: String(pvc.spec?.resources?.requests?.['storage'] ?? '0'), storageClassName: cls,
+          expandable: unchanged ? true : await expandable(cls),
+          capacity: capacity === undefined ? undefined : String(capacity), resizer: pvc.metadata?.annotations?.['volume.kubernetes.io/storage-resizer'],
+        });
       }
       return planStorage(desired, current, claims);
     } catch (err) {
@@ -493,7 +501,7 @@ export class RaftClusterController {
       await this.deps.events.record(cluster, 'Normal', 'ReplaceStatefulSet', `StatefulSet deleted with the orphan cascade (pods and PVCs stay) and recreated: ${storage.reason}`);
       return;
     }
-    const keep = storage.kind !== 'none' && vct !== undefined;
+    const keep = (storage.kind === 'expandClaims' || storage.kind === 'refuse') && vct !== undefined;
     const shaped = keep
       ? { ...cluster, spec: { ...cluster.spec, storage: { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), ...(vct.spec?.storageClassName === undefined ? {} : { storageClassName: vct.spec.storageClassName }) } } }
       : cluster;
@@ -875,6 +883,7 @@ export function storageCondition(step: StorageStep, replacing: boolean, generati
     case 'none': return { type: 'StorageSynced', status: 'True', reason: 'InSync', message: 'member volumes match spec.storage', ...gen };
     case 'expandClaims': return { type: 'StorageSynced', status: 'False', reason: 'ExpandingVolumes', message: `requesting ${step.size} for ${step.claims.join(', ')}`, ...gen };
     case 'replaceStatefulSet': return { type: 'StorageSynced', status: 'False', reason: 'ReplacingStatefulSet', message: step.reason, ...gen };
+    case 'awaitExpansion': return { type: 'StorageSynced', status: 'False', reason: 'VolumeExpansionPending', message: step.message, ...gen };
     case 'refuse': return { type: 'StorageSynced', status: 'False', reason: 'StorageChangeRefused', message: step.message, ...gen };
   }
 }

@@ -188,9 +188,10 @@ function planChange(input: PlannerInput): PlanStep {
 
   const outdated = input.pods.filter((p) => p.outdated);
   if (outdated.length > 0) {
-    // A pod just deleted is missing until the StatefulSet recreates it: count it as not ready.
+    // A pod just deleted is missing (or still terminating) until the StatefulSet recreates it:
+    // wait for it, rather than delete it again as a not-ready outdated pod.
     const missing: string[] = [];
-    for (let i = 0; i < n; i++) if (!input.pods.some((p) => p.name === input.memberNameOf(i))) missing.push(input.memberNameOf(i));
+    for (let i = 0; i < n; i++) if (!input.pods.some((p) => p.name === input.memberNameOf(i) && p.terminating !== true)) missing.push(input.memberNameOf(i));
     if (missing.length > 0) return refuse('RolloutWaitingForHealth', `waiting for ${missing.join(', ')} to be recreated before replacing the next pod`);
     // An outdated pod that is down already (crash-looping on a bad image, say) costs nothing to
     // replace: it goes first, which is also what lets a bad rollout be reverted.

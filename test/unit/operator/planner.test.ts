@@ -96,6 +96,8 @@ test('image rollout: followers first (one at a time, all ready), leader last aft
   assert.equal(s.kind === 'refuse' && s.reason, 'RolloutWaitingForHealth');
   s = plan(input({ pods: pods(['kv-0', 'kv-1']).filter((p) => p.name !== 'kv-2') }));
   assert.equal(s.kind === 'refuse' && s.reason, 'RolloutWaitingForHealth', 'a deleted pod not yet recreated blocks the next one');
+  s = plan(input({ pods: pods(['kv-0', 'kv-1', 'kv-2'], ['kv-2']).map((p) => (p.name === 'kv-2' ? { ...p, terminating: true } : p)) }));
+  assert.equal(s.kind === 'refuse' && s.reason, 'RolloutWaitingForHealth', 'the pod just deleted (terminating, not ready, outdated) is waited for, not deleted again');
   s = plan(input({ pods: pods(['kv-0']) }));
   assert.equal(s.kind, 'transferLeadership');
   assert.equal(s.kind === 'transferLeadership' && s.from, 'kv-0');

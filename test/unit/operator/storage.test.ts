@@ -42,3 +42,17 @@ test('refused with the reason (and nothing else blocked): a class that cannot ex
   assert.equal(storageCondition({ kind: 'none' }, true, 2).reason, 'ReplacingStatefulSet', 'an old StatefulSet still being deleted');
   assert.equal(storageCondition({ kind: 'none' }, false, 2).status, 'True');
 });
+
+test('the claims ask for the new size but their volumes did not grow: reported (VolumeExpansionPending), nothing else to do', () => {
+  const want = { size: '2Gi', storageClassName: 'fast' };
+  const grown = { ...claim(0, '2Gi'), capacity: '2Gi' };
+  const behind = { ...claim(1, '2Gi'), capacity: '1Gi', resizer: 'rancher.io/local-path' };
+  const unbound = claim(2, '2Gi');
+  const s = planStorage(want, want, [grown, behind, unbound]);
+  assert.equal(s.kind, 'awaitExpansion');
+  assert.match(s.kind === 'awaitExpansion' ? s.message : '', /grow to 2Gi: data-kv-1 has 1Gi; resizer rancher.io\/local-path must expand them/);
+  const c = storageCondition(s, false, 3);
+  assert.deepEqual([c.status, c.reason], ['False', 'VolumeExpansionPending']);
+  assert.deepEqual(planStorage(want, want, [grown, { ...behind, capacity: '2048Mi' }, unbound]), { kind: 'none' }, 'grown (written differently): in sync');
+  assert.deepEqual(planStorage(want, want, [{ ...claim(0, '1Gi'), capacity: '1Gi' }]), { kind: 'none' }, 'a claim not asking for more (outside this change) is not waited for');
+});
