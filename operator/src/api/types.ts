@@ -88,7 +88,7 @@ export interface RaftClusterSpec {
   raft: { electionTimeoutMs: number; heartbeatIntervalMs: number; snapshotEntries: number };
   /** Start members with --enable-fault-injection so RaftChaosDrills can partition them. */
   enableFaultInjection?: boolean;
-  /** Scheduled backups (a CronJob running `raftctl snapshot save --dir`); docs/security.md. */
+  /** Scheduled backups (a CronJob running `raftctl snapshot save`) to a PVC or S3, and continuous log shipping; docs/backups.md. */
   backup?: BackupSpec;
   /** Start a NEW cluster from a backup file; only at creation (the CRD refuses adding or changing it later). */
   restore?: RestoreSpec;
@@ -192,31 +192,91 @@ export interface PodOverrides {
   extraArgs?: string[];
 }
 
+/** A Secret key holding one value (core/v1 SecretKeySelector without `optional`). */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+/**
+ * How to reach an S3 or S3-compatible store. Every field is optional: what is absent comes from
+ * the standard AWS environment of the pod (a role, IRSA, spec.pod.env).
+ */
+export interface S3Connection {
+  /** S3-compatible endpoint (`https://minio.example:9000`); absent: AWS. Becomes AWS_ENDPOINT_URL_S3. */
+  endpoint?: string;
+  /** Becomes AWS_REGION (default us-east-1 with an endpoint). */
+  region?: string;
+  /** Bucket in the path instead of the host name (default: true with an endpoint, false for AWS). */
+  forcePathStyle?: boolean;
+  /** Secret with the access key pair (keys default to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). */
+  credentialsSecret?: { name: string; accessKeyIdKey?: string; secretAccessKeyKey?: string };
+  /** A CA bundle (PEM) for an https endpoint signed by a private CA; becomes AWS_CA_BUNDLE. */
+  caSecret?: { name: string; key?: string };
+}
+
+/** RaftCluster.spec.backup.s3: where the backups of this cluster go. */
+export interface S3BackupTarget extends S3Connection {
+  bucket: string;
+  /** Key prefix ending in `/`; default `<namespace>/<cluster>/`. Snapshots and the shipped log share it. */
+  prefix?: string;
+}
+
 /** RaftCluster.spec.backup. */
 export interface BackupSpec {
-  /** Cron schedule of the CronJob (`0 * * * *`, `@daily`). */
+  /** Cron schedule of the CronJob (`0 * * * *`, `@daily`), in UTC. */
   schedule: string;
-  /** Backups kept in the volume; older ones are deleted after each successful backup (1..1000, default 5). */
+  /** Backups kept (in the volume or under the S3 prefix); older ones are deleted after each successful backup (1..1000, default 5). */
   keep: number;
+  /** Also keep every backup taken within this long of the newest (`7d`, `12h`; raftctl --keep-within). */
+  keepWithin?: string;
   /** The `<cluster>-backup` PVC the operator creates when claimName is not given (size default 1Gi). */
   storage?: { size: string; storageClassName?: string };
   /** An existing PVC to write backups into instead (the operator never creates or deletes it). */
   claimName?: string;
+  /** Write the backups to this S3 prefix instead of a PVC (excludes storage and claimName). */
+  s3?: S3BackupTarget;
+  /**
+   * With s3: every member runs with `--backup-ship-to` the same prefix, so the committed log is
+   * shipped continuously and a restore can reach any revision (docs/backups.md). Default false.
+   */
+  continuous?: boolean;
   /** Pause the schedule (the CronJob's suspend). */
   suspend?: boolean;
 }
 
-/** RaftCluster.spec.restore: every bootstrap member starts from `file` on PVC `claimName`. */
+/** RaftCluster.spec.restore.s3: a backup prefix or object URL and how to reach it. */
+export interface S3RestoreSource extends S3Connection {
+  /** `s3://bucket/prefix/` (the latest state there; with a shipped log, point-in-time) or `s3://bucket/prefix/<object>`. */
+  url: string;
+}
+
+/**
+ * RaftCluster.spec.restore: every bootstrap member starts from `file` on PVC `claimName`, or from
+ * an S3 backup (`s3`, optionally at `toRevision` or `toTime`).
+ */
 export interface RestoreSpec {
-  claimName: string;
+  claimName?: string;
   /** Path of the backup inside the PVC (relative, no `..`). */
-  file: string;
+  file?: string;
+  s3?: S3RestoreSource;
+  /** Point in time: the exact state at this KV revision (needs s3 with a prefix URL). */
+  toRevision?: number;
+  /** Point in time: RFC 3339 time; the state after the last write at or before it (needs s3 with a prefix URL). */
+  toTime?: string;
 }
 
 /** RaftCluster.status.backup, copied from the CronJob's status. */
 export interface BackupStatus {
   cronJob: string;
-  claimName: string;
+  /** The PVC backups go to (absent with s3). */
+  claimName?: string;
+  /** The S3 prefix backups (and the shipped log) go to, as a URL (with s3). */
+  target?: string;
+  /** The last backup the operator counts for BackupFresh: the newest CronJob success or RaftBackup. */
+  lastGoodBackupTime?: string;
+  /** Continuous shipping as the leader reports it (spec.backup.continuous). */
+  shipping?: { healthy: boolean; lagSeconds: number; shippedRevision: number; lastError?: string };
   suspended?: boolean;
   lastScheduleTime?: string;
   lastSuccessfulTime?: string;

@@ -2,14 +2,16 @@
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
 import type { V1ConfigMap, V1CronJob, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1StatefulSet, V1StorageClass } from '@kubernetes/client-node';
-import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, SecurityStatus } from '../api/types.js';
+import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, RestoreSpec, SecurityStatus } from '../api/types.js';
 import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, REPLACE_ANNOTATION, isPaused } from '../api/types.js';
 import type { BuildInputs } from '../build/objects.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
   CM_INITIAL_CLUSTER_STATE, initialClusterFor, tlsSecretInEffect,
 } from '../build/objects.js';
-import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, withRestore } from '../build/backup.js';
+import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, restoreSourceText, shipsLog, withBackupShipping, withRestore } from '../build/backup.js';
+import { backupTargetUrl } from '../build/s3.js';
+import { backupFreshCondition, backupFreshness } from '../planner/backup-freshness.js';
 import {
   DATA_VOLUME, MEMBER_ROLE_LABEL, clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
   pvcName, quorumOf, selectorString, statefulSetName,
@@ -17,7 +19,7 @@ import {
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeClient, KubeObject } from '../kube/rest.js';
 import { isConflict, isNotFound, resourcePath } from '../kube/rest.js';
-import type { MemberClientOptions, MemberCredentials, MemberStatusResponse } from '../member-client/client.js';
+import type { BackupShippingStatus, MemberClientOptions, MemberCredentials, MemberStatusResponse } from '../member-client/client.js';
 import { MemberClient, MemberClientError, NO_CREDENTIALS } from '../member-client/client.js';
 import type { CertificateLifetimes } from '../security/certificates.js';
 import { DEFAULT_CERTIFICATE_LIFETIMES } from '../security/certificates.js';
@@ -91,6 +93,8 @@ export interface MemberObservation {
   readonly members: ObservedMember[];
   /** Every member that answered its GET /v1/status this pass (also without a leader). */
   readonly answered?: ReadonlyMap<string, AnsweringMember>;
+  /** The leader's backupShipping (members started with --backup-ship-to). */
+  readonly backupShipping?: BackupShippingStatus;
 }
 
 interface Ctx {
@@ -160,7 +164,10 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
       role: s?.role ?? 'unknown', appliedIndex: s?.appliedIndex ?? 0,
     };
   });
-  return { leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members, answered: answered() };
+  return {
+    leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members, answered: answered(),
+    ...(leaderStatus.backupShipping === undefined ? {} : { backupShipping: leaderStatus.backupShipping }),
+  };
 }
 
 function podReady(p: V1Pod): boolean {
@@ -397,7 +404,7 @@ export class RaftClusterController {
     await this.applyStatefulSet(c, cluster, inputs);
     if (state === 'existing' && c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] !== 'existing') {
       await this.deps.events.record(cluster, 'Normal', 'Bootstrapped', `bootstrap members formed a cluster; later members join with --initial-cluster-state=existing`);
-      if (restore !== undefined) await this.deps.events.record(cluster, 'Normal', 'Restored', `cluster restored from backup ${restore.file} on PVC ${restore.claimName}`);
+      if (restore !== undefined) await this.deps.events.record(cluster, 'Normal', 'Restored', `cluster restored from ${restoreSourceText(restore)}`);
     }
     c.bootstrapState = state;
     await this.syncBackup(c, cluster);
@@ -497,7 +504,7 @@ export class RaftClusterController {
     const shaped = keep
       ? { ...cluster, spec: { ...cluster.spec, storage: { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), ...(vct.spec?.storageClassName === undefined ? {} : { storageClassName: vct.spec.storageClassName }) } } }
       : cluster;
-    await client.apply(withRestore(buildStatefulSet(shaped, inputs), cluster) as KubeObject);
+    await client.apply(withBackupShipping(withRestore(buildStatefulSet(shaped, inputs), cluster), cluster) as KubeObject);
   }
 
   /**
@@ -572,12 +579,12 @@ export class RaftClusterController {
       // status.backup marks a CronJob this operator made; without it there is nothing to delete.
       const was = cluster.status?.backup;
       if (was !== undefined && await client.delete(cronPath, { propagationPolicy: 'Background' })) {
-        await this.deps.events.record(cluster, 'Normal', 'BackupScheduleRemoved', `spec.backup removed: CronJob ${was.cronJob} deleted; the backups on PVC ${was.claimName} are kept`);
+        await this.deps.events.record(cluster, 'Normal', 'BackupScheduleRemoved', `spec.backup removed: CronJob ${was.cronJob} deleted; the backups in ${was.target ?? `PVC ${was.claimName ?? '?'}`} are kept`);
       }
       return;
     }
     const claimName = backupClaimName(cluster, backup);
-    if (backup.claimName === undefined && await client.get(resourcePath('v1', 'PersistentVolumeClaim', ns, claimName)) === undefined) {
+    if (claimName !== undefined && backup.claimName === undefined && await client.get(resourcePath('v1', 'PersistentVolumeClaim', ns, claimName)) === undefined) {
       try {
         await client.create(resourcePath('v1', 'PersistentVolumeClaim', ns), buildBackupPvc(cluster, backup) as KubeObject);
         await this.deps.events.record(cluster, 'Normal', 'BackupVolumeCreated', `PVC ${claimName} created for backups (it outlives the RaftCluster)`);
@@ -590,8 +597,14 @@ export class RaftClusterController {
     const iso = (d: Date | string | undefined): string | undefined => (d === undefined ? undefined : typeof d === 'string' ? d : isoSeconds(d.getTime()));
     const lastSchedule = iso(st?.lastScheduleTime);
     const lastSuccess = iso(st?.lastSuccessfulTime);
+    // The newest success ever seen is kept: the CronJob forgets it when it is recreated.
+    const prevGood = cluster.status?.backup?.lastGoodBackupTime;
+    const lastGood = [prevGood, lastSuccess].filter((x): x is string => x !== undefined).sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
     c.backup = {
-      cronJob: backupName(cluster), claimName, suspended: backup.suspend === true,
+      cronJob: backupName(cluster), suspended: backup.suspend === true,
+      ...(claimName === undefined ? {} : { claimName }),
+      ...(backup.s3 === undefined ? {} : { target: backupTargetUrl(cluster, backup.s3) }),
+      ...(lastGood === undefined ? {} : { lastGoodBackupTime: lastGood }),
       ...(lastSchedule === undefined ? {} : { lastScheduleTime: lastSchedule }),
       ...(lastSuccess === undefined ? {} : { lastSuccessfulTime: lastSuccess }),
       ...(st?.active === undefined ? {} : { active: st.active.length }),
@@ -689,6 +702,36 @@ export class RaftClusterController {
     this.deps.log.warn({ cluster: `${c.namespace}/${c.name}`, recovery: record.id, phase: record.phase }, record.message);
   }
 
+  /**
+   * BackupFresh (planner/backup-freshness.ts) from status.backup and the leader's shipping state,
+   * with the shipping figures copied into status.backup and the operator's backup gauges; a
+   * Warning Event when it turns False. Without spec.backup the condition is removed.
+   */
+  private async backupFreshConditions(c: Ctx, cluster: RaftCluster, next: RaftClusterStatus, old: RaftClusterStatus, nowIso: string): Promise<Condition[]> {
+    const conditions = (next.conditions ?? []).filter((x) => x.type !== 'BackupFresh');
+    const backup = cluster.spec.backup;
+    const labels = { namespace: c.namespace, cluster: c.name };
+    if (backup === undefined || next.backup === undefined) {
+      this.deps.metrics.backupFresh.remove(labels);
+      this.deps.metrics.backupLastGoodTimestamp.remove(labels);
+      return conditions;
+    }
+    const sh = shipsLog(cluster) ? c.observed?.backupShipping : undefined;
+    if (sh !== undefined) next.backup.shipping = { healthy: sh.healthy, lagSeconds: sh.lagSeconds, shippedRevision: sh.shippedRevision, ...(sh.lastError === null ? {} : { lastError: sh.lastError }) };
+    const last = next.backup.lastGoodBackupTime;
+    const verdict = backupFreshness({
+      schedule: backup.schedule, nowMs: this.deps.now(),
+      createdAtMs: Date.parse(cluster.metadata.creationTimestamp ?? nowIso),
+      lastGoodBackupMs: last === undefined ? undefined : Date.parse(last),
+      shipping: shipsLog(cluster) ? { reported: sh !== undefined, healthy: sh?.healthy ?? false, lagSeconds: sh?.lagSeconds ?? 0, lastError: sh?.lastError ?? null } : undefined,
+    });
+    this.deps.metrics.backupFresh.set(labels, verdict.fresh ? 1 : 0);
+    if (last !== undefined) this.deps.metrics.backupLastGoodTimestamp.set(labels, Date.parse(last) / 1000);
+    const prev = (old.conditions ?? []).find((x) => x.type === 'BackupFresh');
+    if (!verdict.fresh && (prev?.status !== 'False' || prev.reason !== verdict.reason)) await this.deps.events.record(cluster, 'Warning', verdict.reason, verdict.message);
+    return setCondition(conditions, backupFreshCondition(verdict, cluster.metadata.generation), nowIso);
+  }
+
   /** spec.recovery is used once: removed when the recovery is done or was not needed. */
   private async clearRecoveryApproval(c: Ctx, cluster: RaftCluster): Promise<void> {
     const d = c.recovery;
@@ -728,6 +771,7 @@ export class RaftClusterController {
     }
     const restore = cluster.spec.restore;
     if (restore !== undefined) next.conditions = setCondition(next.conditions ?? [], restoredCondition(restore, c.bootstrapState === 'existing', cluster.metadata.generation), nowIso);
+    next.conditions = await this.backupFreshConditions(c, cluster, next, old, nowIso);
     const prevProgress = (old.conditions ?? []).find((x) => x.type === 'Progressing');
     const nextProgress = (next.conditions ?? []).find((x) => x.type === 'Progressing');
     // A refusal repeats every pass; its Event is recorded only when the reason or message changes.
@@ -880,11 +924,11 @@ export function storageCondition(step: StorageStep, replacing: boolean, generati
 }
 
 /** The `Restored` condition of a cluster created with spec.restore: True once its bootstrap members formed a cluster. */
-export function restoredCondition(restore: { claimName: string; file: string }, formed: boolean, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+export function restoredCondition(restore: RestoreSpec, formed: boolean, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
   const gen = generation === undefined ? {} : { observedGeneration: generation };
   return formed
-    ? { type: 'Restored', status: 'True', reason: 'RestoredFromBackup', message: `cluster restored from backup ${restore.file} on PVC ${restore.claimName}`, ...gen }
-    : { type: 'Restored', status: 'Unknown', reason: 'Restoring', message: `bootstrap members restore ${restore.file} from PVC ${restore.claimName}`, ...gen };
+    ? { type: 'Restored', status: 'True', reason: 'RestoredFromBackup', message: `cluster restored from ${restoreSourceText(restore)}`, ...gen }
+    : { type: 'Restored', status: 'Unknown', reason: 'Restoring', message: `bootstrap members restore ${restoreSourceText(restore)}`, ...gen };
 }
 
 function stepReason(step: PlanStep): string {

@@ -16,6 +16,18 @@ export interface MemberStatusResponse {
   lastIndex: number;
   snapshotIndex: number;
   members: { name: string; peerUrl: string; clientUrl: string; voter: boolean }[];
+  /** Present on members started with --backup-ship-to (docs/backups.md). */
+  backupShipping?: BackupShippingStatus;
+}
+
+/** GET /v1/status backupShipping: the fields the operator reads. */
+export interface BackupShippingStatus {
+  target: string;
+  shipping: boolean;
+  shippedRevision: number;
+  lagSeconds: number;
+  healthy: boolean;
+  lastError: string | null;
 }
 
 /** PUT /v1/kv body. */
