@@ -432,6 +432,45 @@ export interface RaftChaosDrill {
   status?: RaftChaosDrillStatus;
 }
 
+/** RaftBackup.spec: one on-demand backup of a RaftCluster to its spec.backup.s3 prefix. */
+export interface RaftBackupSpec {
+  clusterRef: { name: string };
+}
+
+/** RaftBackup lifecycle. */
+export type RaftBackupPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+
+/** RaftBackup.status, written by the operator. */
+export interface RaftBackupStatus {
+  phase?: RaftBackupPhase;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Where the backup is: `s3://bucket/prefix/snapshot-....snap`. */
+  url?: string;
+  /** The member that served it. */
+  member?: string;
+  /** Raft index and KV revision of the state saved. */
+  index?: number;
+  revision?: number;
+  sizeBytes?: number;
+  /** SHA-256 (hex) of the backup, verified on the way and recorded on the object. */
+  sha256?: string;
+  durationMs?: number;
+  /** Attempts made (a failed attempt is retried up to RAFTBACKUP_MAX_ATTEMPTS). */
+  attempts?: number;
+  message?: string;
+  observedGeneration?: number;
+}
+
+/** The RaftBackup custom resource. */
+export interface RaftBackup {
+  apiVersion: string;
+  kind: 'RaftBackup';
+  metadata: ObjectMeta;
+  spec: RaftBackupSpec;
+  status?: RaftBackupStatus;
+}
+
 /**
  * Parses a Go-style duration (`1h2m3s`, `500ms`, `1.5s`) into milliseconds.
  * @throws RangeError on anything else, so a bad spec becomes a clear drill failure.

@@ -2,7 +2,7 @@
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
 import type { V1ConfigMap, V1CronJob, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1StatefulSet, V1StorageClass } from '@kubernetes/client-node';
-import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, RestoreSpec, SecurityStatus } from '../api/types.js';
+import type { BackupStatus, Condition, MemberStatus, RaftBackup, RaftCluster, RaftClusterPhase, RaftClusterStatus, RestoreSpec, SecurityStatus } from '../api/types.js';
 import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, REPLACE_ANNOTATION, isPaused } from '../api/types.js';
 import type { BuildInputs } from '../build/objects.js';
 import {
@@ -599,7 +599,8 @@ export class RaftClusterController {
     const lastSuccess = iso(st?.lastSuccessfulTime);
     // The newest success ever seen is kept: the CronJob forgets it when it is recreated.
     const prevGood = cluster.status?.backup?.lastGoodBackupTime;
-    const lastGood = [prevGood, lastSuccess].filter((x): x is string => x !== undefined).sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
+    const onDemand = await this.lastOnDemandBackup(ns, cluster.metadata.name);
+    const lastGood = [prevGood, lastSuccess, onDemand].filter((x): x is string => x !== undefined).sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
     c.backup = {
       cronJob: backupName(cluster), suspended: backup.suspend === true,
       ...(claimName === undefined ? {} : { claimName }),
@@ -609,6 +610,19 @@ export class RaftClusterController {
       ...(lastSuccess === undefined ? {} : { lastSuccessfulTime: lastSuccess }),
       ...(st?.active === undefined ? {} : { active: st.active.length }),
     };
+  }
+
+  /** finishedAt of the newest Succeeded RaftBackup of this cluster (none, also without the RaftBackup CRD). */
+  private async lastOnDemandBackup(ns: string, clusterName: string): Promise<string | undefined> {
+    let items: (RaftBackup & KubeObject)[];
+    try {
+      items = (await this.deps.client.list<RaftBackup & KubeObject>(resourcePath(API_VERSION, 'RaftBackup', ns))).items;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    return items.filter((b) => b.spec.clusterRef.name === clusterName && b.status?.phase === 'Succeeded' && b.status.finishedAt !== undefined)
+      .map((b) => b.status?.finishedAt ?? '').sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
   }
 
   private async act(c: Ctx): Promise<StepResult> {

@@ -4,6 +4,7 @@
 // and a member of a TLS cluster is trusted through the cluster's own `ca.crt` only.
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 
 /** GET /v1/status body. */
 export interface MemberStatusResponse {
@@ -151,6 +152,46 @@ export class MemberClient {
       if (err instanceof MemberClientError && err.status === 404) return;
       throw err;
     }
+  }
+
+  /**
+   * GET /v1/snapshot: the member's backup stream (headers read, body still streaming; the caller
+   * must consume or destroy it). The timeout bounds the wait for the headers and any pause in the
+   * body, never the whole transfer, so a large backup streams at the store's pace.
+   */
+  openSnapshot(): Promise<{ readonly url: string; readonly headers: Headers; readonly stream: Readable }> {
+    const url = new URL(`${this.baseUrl}/v1/snapshot`);
+    const h: Record<string, string> = {};
+    if (this.credentials.token !== undefined) h['authorization'] = `Bearer ${this.credentials.token}`;
+    const secure = url.protocol === 'https:';
+    const timeoutMs = this.options.requestTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const opts: https.RequestOptions = { method: 'GET', headers: h, timeout: timeoutMs };
+      if (secure && this.credentials.caPem !== undefined) opts.ca = this.credentials.caPem;
+      const onResponse = (res: http.IncomingMessage): void => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size <= 4096) chunks.push(c);
+          });
+          res.on('end', () => reject(new MemberClientError(url.toString(), res.statusCode ?? 0, undefined, `HTTP ${res.statusCode ?? 0} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`)));
+          res.on('error', reject);
+          return;
+        }
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v === undefined) continue;
+          for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
+        }
+        resolve({ url: url.toString(), headers, stream: res });
+      };
+      const req = secure ? https.request(url, opts, onResponse) : http.request(url, opts, onResponse);
+      req.on('timeout', () => req.destroy(new Error(`no data for ${timeoutMs} ms`)));
+      req.on('error', (err) => reject(new MemberClientError(url.toString(), 0, undefined, `unreachable: ${err.message}`)));
+      req.end();
+    });
   }
 
   private async json(method: string, path: string, body?: unknown): Promise<unknown> {
