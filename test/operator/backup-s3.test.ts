@@ -3,12 +3,13 @@
 // server (versitygw, test/lib/s3-server.ts). No kubelet runs, so the test plays it: members run with
 // the --backup-ship-to and AWS environment the operator put into the StatefulSet (secretKeyRefs
 // resolved from the Secret the test created), the CronJob's container args run as the Job, and the
-// restore init container's args run before the restored members start. Only what a pod would see
+// restore init container's args run before the restored members start (also for the scratch
+// cluster of a RestoreBackup drill). Only what a pod would see
 // differently is mapped: the client Service → the members' loopback URLs, in-cluster peer names → loopback.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,7 @@ import { LocalMembers } from '../lib/local-members.js';
 import { localProcessSpec } from '../lib/container-args.js';
 import { S3TestServer } from '../lib/s3-server.js';
 import { Operator } from '../../operator/src/operator.js';
-import type { RaftBackup, RaftCluster } from '../../operator/src/api/types.js';
+import type { RaftBackup, RaftChaosDrill, RaftCluster } from '../../operator/src/api/types.js';
 import { DATA_MOUNT_PATH } from '../../operator/src/build/names.js';
 import { MemberClient } from '../../operator/src/member-client/client.js';
 
@@ -29,6 +30,7 @@ const RAFTCTL = join(OUT, 'daemon', 'src', 'cli', 'raftctl.js');
 const API = '/apis/raftkv.dev/v1alpha1/namespaces/default';
 const NS = `${API}/raftclusters`;
 const BACKUPS = `${API}/raftbackups`;
+const DRILLS = `${API}/raftchaosdrills`;
 const WAIT_MS = 60_000;
 const BUCKET = 'raftkv-op';
 
@@ -40,8 +42,8 @@ const local = new LocalMembers('http');
 const procs = local.procs;
 const clientUrl = (m: string): string => local.clientUrl(m);
 const peerAddr = (m: string): string => local.peerAddr(m);
-const members = (cluster: string): string[] => [0, 1, 2].map((i) => `${cluster}-${i}`);
-const loopbackInitialCluster = (cluster: string): string => members(cluster).map((m) => `${m}=${peerAddr(m)}`).join(',');
+const members = (cluster: string, n = 3): string[] => Array.from({ length: n }, (_, i) => `${cluster}-${i}`);
+const loopbackInitialCluster = (cluster: string, n = 3): string => members(cluster, n).map((m) => `${m}=${peerAddr(m)}`).join(',');
 const dataDirOf = (m: string): string => join(root, `data-${m}`);
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = WAIT_MS): Promise<T> {
@@ -99,7 +101,7 @@ function startMember(name: string, sts: V1StatefulSet, secret: Record<string, st
   assert.ok(token !== undefined);
   const ship = args.filter((a) => a.startsWith('--backup-ship-to='));
   const child = spawn(process.execPath, [DAEMON, '--name', name, '--data-dir', join(dataDirOf(name), 'data'), '--listen-client', clientUrl(name), '--listen-peer', peerAddr(name),
-    '--initial-cluster', loopbackInitialCluster(cluster), '--initial-cluster-state', 'new', token, ...ship, '--backup-ship-interval-ms', '500',
+    '--initial-cluster', loopbackInitialCluster(cluster, sts.spec?.replicas ?? 3), '--initial-cluster-state', 'new', token, ...ship, '--backup-ship-interval-ms', '500',
     '--election-timeout-ms', '1000', '--heartbeat-interval-ms', '100', '--log-level', 'warn'], { stdio: 'ignore', env: { PATH: process.env['PATH'] ?? '', ...resolveEnv(ctr, secret) } });
   procs.set(name, child);
 }
@@ -118,7 +120,7 @@ async function runRestoreInit(sts: V1StatefulSet, cluster: string, member: strin
   const cm = await getJson<V1ConfigMap>(`/api/v1/namespaces/default/configmaps/${cluster}-config`);
   const state = cm?.data?.['initial-cluster-state'];
   assert.equal(state, 'new');
-  const vars = new Map([['POD_NAME', member], ['RAFTKV_INITIAL_CLUSTER', loopbackInitialCluster(cluster)], ['RAFTKV_INITIAL_CLUSTER_STATE', state]]);
+  const vars = new Map([['POD_NAME', member], ['RAFTKV_INITIAL_CLUSTER', loopbackInitialCluster(cluster, sts.spec?.replicas ?? 3)], ['RAFTKV_INITIAL_CLUSTER_STATE', state]]);
   mkdirSync(dataDirOf(member), { recursive: true });
   return runToCompletion(DAEMON, localProcessSpec(init.args ?? [], vars, [{ mountPath: DATA_MOUNT_PATH, hostPath: dataDirOf(member) }], '127.0.0.1').args, resolveEnv(init, secret));
 }
@@ -138,7 +140,7 @@ before(async () => {
     apiVersion: 'v1', kind: 'Secret', metadata: { name: 's3-creds' },
     data: Object.fromEntries(Object.entries(secretData).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   });
-  await local.allocate([...members('src'), ...members('pit'), ...members('last')]);
+  await local.allocate([...members('src'), ...members('pit'), ...members('last'), 'verify-scratch-0', 'damaged-scratch-0']);
   op = new Operator({
     kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 's3-op', log: { info: () => undefined, warn: () => undefined, error: () => undefined },
     lease: { name: 's3-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
@@ -241,6 +243,49 @@ test('spec.backup.s3 + continuous: members ship, the CronJob saves to S3, a Raft
   assert.ok((st.revision ?? 0) > (pitState.revision), `the on-demand backup holds the later writes (${st.revision} > ${pitState.revision})`);
   assert.ok((st.sizeBytes ?? 0) > 0 && /^[0-9a-f]{64}$/.test(st.sha256 ?? '') && (st.durationMs ?? -1) >= 0 && st.attempts === 1, JSON.stringify(st));
   await waitFor('lastGoodBackupTime from the RaftBackup', async () => (await getJson<RaftCluster>(`${NS}/src`))?.status?.backup?.lastGoodBackupTime === st.finishedAt);
+
+  // The restore drill: the newest backup (the RaftBackup's) restored into a scratch cluster and checked.
+  const drillOf = async (name: string): Promise<RaftChaosDrill> => {
+    assert.equal((await cp.request('POST', DRILLS, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftChaosDrill', metadata: { name }, spec: { clusterRef: { name: 'src' }, action: 'RestoreBackup' } })).status, 201);
+    const scratch = `${name}-scratch`;
+    // Plays the kubelet for the scratch cluster until the drill has finished.
+    let started = false;
+    for (;;) {
+      const d = await getJson<RaftChaosDrill>(`${DRILLS}/${name}`);
+      if (d?.status?.phase === 'Succeeded' || d?.status?.phase === 'Failed') {
+        await local.stop(`${scratch}-0`);
+        return d;
+      }
+      const sts = await getJson<V1StatefulSet>(`/apis/apps/v1/namespaces/default/statefulsets/${scratch}`);
+      if (sts !== undefined && !started) {
+        started = true;
+        const r = await runRestoreInit(sts, scratch, `${scratch}-0`, secretData);
+        assert.equal(r.code, 0, r.err);
+        startMember(`${scratch}-0`, sts, secretData);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  };
+  const atBackup = await listAll('src-0');
+  assert.equal(atBackup.revision, st.revision, 'nothing was written after the RaftBackup');
+  const drill = await waitFor('drill verify finished', () => drillOf('verify'), 90_000);
+  assert.equal(drill.status?.phase, 'Succeeded', drill.status?.message);
+  assert.deepEqual({ url: drill.status?.verifiedBackup?.url, revision: drill.status?.verifiedBackup?.revision, keys: drill.status?.verifiedBackup?.keys, sha256: drill.status?.verifiedBackup?.sha256 },
+    { url: st.url, revision: st.revision, keys: atBackup.kvs.length, sha256: st.sha256 });
+  await waitFor('scratch cluster deleted', async () => (await cp.request('GET', `${NS}/verify-scratch`)).status === 404);
+  await waitFor('status.backup.lastVerifiedBackup', async () => (await getJson<RaftCluster>(`${NS}/src`))?.status?.backup?.lastVerifiedBackup?.url === st.url);
+  // A damaged backup fails the drill (the checker catches a known-bad case); the byte is put back.
+  const objectFile = join(s3.root, 'data', BUCKET, (st.url ?? '').slice(`s3://${BUCKET}/`.length));
+  const bytes = readFileSync(objectFile);
+  const at = Math.floor(bytes.length / 2);
+  const damaged = Buffer.from(bytes);
+  damaged[at] = (damaged[at] ?? 0) ^ 0xff;
+  writeFileSync(objectFile, damaged);
+  const bad = await waitFor('drill damaged finished', () => drillOf('damaged'), 90_000);
+  writeFileSync(objectFile, bytes);
+  assert.equal(bad.status?.phase, 'Failed');
+  assert.match(bad.status?.message ?? '', /checksum/);
+  assert.equal((await cp.request('GET', `${NS}/damaged-scratch`)).status, 404, 'no scratch cluster for a backup that fails its checksum');
 
   // The store goes away while writes continue: shipping stalls, BackupFresh False, the gauge 0.
   await s3.kill();

@@ -241,6 +241,11 @@ export interface BackupSpec {
    * shipped continuously and a restore can reach any revision (docs/backups.md). Default false.
    */
   continuous?: boolean;
+  /**
+   * Scheduled restore drills (needs s3): at each time of `schedule` the operator creates a
+   * RestoreBackup RaftChaosDrill, and BackupFresh then counts only backups a drill restored.
+   */
+  restoreDrill?: { schedule: string };
   /** Pause the schedule (the CronJob's suspend). */
   suspend?: boolean;
 }
@@ -275,6 +280,8 @@ export interface BackupStatus {
   target?: string;
   /** The last backup the operator counts for BackupFresh: the newest CronJob success or RaftBackup. */
   lastGoodBackupTime?: string;
+  /** The newest backup a RestoreBackup drill restored and verified, and when. */
+  lastVerifiedBackup?: VerifiedBackupStatus & { verifiedAt: string; drill: string };
   /** Continuous shipping as the leader reports it (spec.backup.continuous). */
   shipping?: { healthy: boolean; lagSeconds: number; shippedRevision: number; lastError?: string };
   suspended?: boolean;
@@ -382,9 +389,10 @@ export interface RaftCluster {
 }
 
 /** What a drill does to the cluster. */
-export type DrillAction = 'KillLeader' | 'KillFollower' | 'PartitionLeader' | 'IsolateFollower' | 'RollingRestart';
+/** RestoreBackup: restore the newest backup of spec.backup.s3 into a scratch cluster and verify it (controllers/restore-drill.ts). */
+export type DrillAction = 'KillLeader' | 'KillFollower' | 'PartitionLeader' | 'IsolateFollower' | 'RollingRestart' | 'RestoreBackup';
 /** Every DrillAction, for validation and the CRD enum. */
-export const DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower', 'RollingRestart'];
+export const DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower', 'RollingRestart', 'RestoreBackup'];
 
 /**
  * Actions that inject a failure (a pod killed, a member cut off from its peers) and need the
@@ -406,6 +414,18 @@ export interface RaftChaosDrillSpec {
 /** Drill lifecycle. */
 export type DrillPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
 
+/** A backup a RestoreBackup drill restored into a scratch cluster and checked. */
+export interface VerifiedBackupStatus {
+  url: string;
+  revision: number;
+  keys: number;
+  sha256: string;
+  bytes: number;
+  /** When the backup was taken. */
+  takenAt: string;
+  scratchCluster: string;
+}
+
 /** RaftChaosDrill.status. */
 export interface RaftChaosDrillStatus {
   phase?: DrillPhase;
@@ -418,6 +438,8 @@ export interface RaftChaosDrillStatus {
   unavailableMs?: number;
   acknowledgedWrites?: number;
   lostWrites?: number;
+  /** RestoreBackup: the backup the drill restored and verified (checksum, revision, key count). */
+  verifiedBackup?: VerifiedBackupStatus;
   message?: string;
   conditions?: Condition[];
   observedGeneration?: number;

@@ -2,16 +2,16 @@
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
 import type { V1ConfigMap, V1CronJob, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1StatefulSet, V1StorageClass } from '@kubernetes/client-node';
-import type { BackupStatus, Condition, MemberStatus, RaftBackup, RaftCluster, RaftClusterPhase, RaftClusterStatus, RestoreSpec, SecurityStatus } from '../api/types.js';
+import type { BackupStatus, Condition, MemberStatus, RaftBackup, RaftChaosDrill, RaftCluster, VerifiedBackupStatus, RaftClusterPhase, RaftClusterStatus, RestoreSpec, SecurityStatus } from '../api/types.js';
 import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, REPLACE_ANNOTATION, isPaused } from '../api/types.js';
 import type { BuildInputs } from '../build/objects.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
-  CM_INITIAL_CLUSTER_STATE, initialClusterFor, tlsSecretInEffect,
+  CM_INITIAL_CLUSTER_STATE, initialClusterFor, ownerReference, tlsSecretInEffect,
 } from '../build/objects.js';
 import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, restoreSourceText, shipsLog, withBackupShipping, withRestore } from '../build/backup.js';
 import { backupTargetUrl } from '../build/s3.js';
-import { backupFreshCondition, backupFreshness } from '../planner/backup-freshness.js';
+import { backupFreshCondition, backupFreshness, dueRestoreDrill } from '../planner/backup-freshness.js';
 import {
   DATA_VOLUME, MEMBER_ROLE_LABEL, clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
   pvcName, quorumOf, selectorString, statefulSetName,
@@ -128,6 +128,13 @@ interface Ctx {
   /** The ConfigMap's initial-cluster-state this pass applied. */
   bootstrapState?: 'new' | 'existing';
 }
+
+/** Label on the RestoreBackup drills spec.backup.restoreDrill creates (value: the cluster). */
+export const SCHEDULED_DRILL_LABEL = 'raftkv.dev/scheduled-restore-drill';
+/** Annotation on them: the scheduled time (ms since the epoch) the drill was created for. */
+export const SCHEDULED_FOR_ANNOTATION = 'raftkv.dev/scheduled-for';
+/** Finished scheduled restore drills kept per cluster (older ones are deleted). */
+export const RESTORE_DRILLS_KEPT = 3;
 
 function clusterPath(ns: string, name?: string, sub?: string): string {
   return resourcePath(API_VERSION, 'RaftCluster', ns, name, sub);
@@ -597,19 +604,67 @@ export class RaftClusterController {
     const iso = (d: Date | string | undefined): string | undefined => (d === undefined ? undefined : typeof d === 'string' ? d : isoSeconds(d.getTime()));
     const lastSchedule = iso(st?.lastScheduleTime);
     const lastSuccess = iso(st?.lastSuccessfulTime);
-    // The newest success ever seen is kept: the CronJob forgets it when it is recreated.
+    const verified = await this.syncRestoreDrills(cluster, backup);
+    // The newest success ever seen is kept: the CronJob forgets it when it is recreated. With
+    // restore drills only verified backups count, by when they were taken.
     const prevGood = cluster.status?.backup?.lastGoodBackupTime;
-    const onDemand = await this.lastOnDemandBackup(ns, cluster.metadata.name);
-    const lastGood = [prevGood, lastSuccess, onDemand].filter((x): x is string => x !== undefined).sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
+    const candidates = backup.restoreDrill === undefined
+      ? [prevGood, lastSuccess, await this.lastOnDemandBackup(ns, cluster.metadata.name)]
+      : [verified === undefined ? undefined : isoSeconds(Date.parse(verified.takenAt))];
+    const lastGood = candidates.filter((x): x is string => x !== undefined).sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
     c.backup = {
       cronJob: backupName(cluster), suspended: backup.suspend === true,
       ...(claimName === undefined ? {} : { claimName }),
       ...(backup.s3 === undefined ? {} : { target: backupTargetUrl(cluster, backup.s3) }),
       ...(lastGood === undefined ? {} : { lastGoodBackupTime: lastGood }),
+      ...(verified === undefined ? {} : { lastVerifiedBackup: verified }),
       ...(lastSchedule === undefined ? {} : { lastScheduleTime: lastSchedule }),
       ...(lastSuccess === undefined ? {} : { lastSuccessfulTime: lastSuccess }),
       ...(st?.active === undefined ? {} : { active: st.active.length }),
     };
+  }
+
+  /**
+   * RestoreBackup drills of this cluster: the newest verified backup, and with
+   * spec.backup.restoreDrill a new drill at each scheduled time (named after it, so a retry
+   * never makes two) with the finished scheduled ones beyond the newest RESTORE_DRILLS_KEPT deleted.
+   */
+  private async syncRestoreDrills(cluster: RaftCluster, backup: NonNullable<RaftCluster['spec']['backup']>): Promise<(VerifiedBackupStatus & { verifiedAt: string; drill: string }) | undefined> {
+    const ns = cluster.metadata.namespace ?? 'default';
+    const name = cluster.metadata.name;
+    const drills = (await this.deps.client.list<RaftChaosDrill & KubeObject>(resourcePath(API_VERSION, 'RaftChaosDrill', ns))).items
+      .filter((d) => d.spec.clusterRef.name === name && d.spec.action === 'RestoreBackup');
+    const done = (d: RaftChaosDrill): boolean => ['Succeeded', 'Failed', 'Aborted'].includes(d.status?.phase ?? 'Pending');
+    const ok = drills.filter((d) => d.status?.phase === 'Succeeded' && d.status.verifiedBackup !== undefined && d.status.finishedAt !== undefined)
+      .sort((a, b) => Date.parse(a.status?.finishedAt ?? '') - Date.parse(b.status?.finishedAt ?? '')).pop();
+    const prev = cluster.status?.backup?.lastVerifiedBackup;
+    let verified = ok?.status?.verifiedBackup === undefined ? prev : { ...ok.status.verifiedBackup, verifiedAt: ok.status.finishedAt ?? '', drill: ok.metadata.name };
+    // A pruned drill leaves its record in the status: never go back to an older one.
+    if (prev !== undefined && verified !== undefined && Date.parse(prev.takenAt) > Date.parse(verified.takenAt)) verified = prev;
+    const sched = backup.restoreDrill;
+    if (sched === undefined || backup.s3 === undefined) return verified;
+    const scheduled = drills.filter((d) => d.metadata.labels?.[SCHEDULED_DRILL_LABEL] === name);
+    const lastFor = scheduled.map((d) => Number(d.metadata.annotations?.[SCHEDULED_FOR_ANNOTATION])).filter((x) => Number.isFinite(x)).sort((a, b) => a - b).pop();
+    const fire = dueRestoreDrill({ schedule: sched.schedule, nowMs: this.deps.now(), createdAtMs: Date.parse(cluster.metadata.creationTimestamp ?? new Date(this.deps.now()).toISOString()), lastScheduledForMs: lastFor, drillActive: drills.some((d) => !done(d)) });
+    if (fire !== undefined) {
+      const drill = {
+        apiVersion: API_VERSION, kind: 'RaftChaosDrill',
+        metadata: {
+          name: `${name.slice(0, 30)}-restore-${Math.floor(fire / 1000)}`, namespace: ns, labels: { [SCHEDULED_DRILL_LABEL]: name },
+          annotations: { [SCHEDULED_FOR_ANNOTATION]: String(fire) }, ownerReferences: [ownerReference(cluster)],
+        },
+        spec: { clusterRef: { name }, action: 'RestoreBackup' },
+      };
+      try {
+        await this.deps.client.create(resourcePath(API_VERSION, 'RaftChaosDrill', ns), drill as unknown as KubeObject);
+        await this.deps.events.record(cluster, 'Normal', 'RestoreDrillScheduled', `RaftChaosDrill ${drill.metadata.name} restores the newest backup into a scratch cluster`);
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+    const old = scheduled.filter(done).sort((a, b) => Number(a.metadata.annotations?.[SCHEDULED_FOR_ANNOTATION] ?? 0) - Number(b.metadata.annotations?.[SCHEDULED_FOR_ANNOTATION] ?? 0));
+    for (const d of old.slice(0, Math.max(0, old.length - RESTORE_DRILLS_KEPT))) await this.deps.client.delete(resourcePath(API_VERSION, 'RaftChaosDrill', ns, d.metadata.name));
+    return verified;
   }
 
   /** finishedAt of the newest Succeeded RaftBackup of this cluster (none, also without the RaftBackup CRD). */
@@ -734,7 +789,7 @@ export class RaftClusterController {
     if (sh !== undefined) next.backup.shipping = { healthy: sh.healthy, lagSeconds: sh.lagSeconds, shippedRevision: sh.shippedRevision, ...(sh.lastError === null ? {} : { lastError: sh.lastError }) };
     const last = next.backup.lastGoodBackupTime;
     const verdict = backupFreshness({
-      schedule: backup.schedule, nowMs: this.deps.now(),
+      schedule: backup.schedule, nowMs: this.deps.now(), drillSchedule: backup.restoreDrill?.schedule,
       createdAtMs: Date.parse(cluster.metadata.creationTimestamp ?? nowIso),
       lastGoodBackupMs: last === undefined ? undefined : Date.parse(last),
       shipping: shipsLog(cluster) ? { reported: sh !== undefined, healthy: sh?.healthy ?? false, lagSeconds: sh?.lagSeconds ?? 0, lastError: sh?.lastError ?? null } : undefined,

@@ -144,6 +144,13 @@ export class MemberClient {
     }
   }
 
+  /** GET /v1/kv?prefix=&limit=N[&after=K] (linearizable): one page of the keys, in order, and the revision it was read at. */
+  async listPage(limit: number, after?: string): Promise<{ keys: string[]; more: boolean; revision: number }> {
+    const q = `prefix=&limit=${limit}${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}`;
+    const body = (await this.json('GET', `/v1/kv?${q}`)) as { kvs?: { key: string }[]; more?: boolean; revision?: number };
+    return { keys: (body.kvs ?? []).map((k) => k.key), more: body.more === true, revision: body.revision ?? 0 };
+  }
+
   /** DELETE /v1/kv/{key} (through the leader); resolves also when the key was absent. */
   async delete(key: string): Promise<void> {
     try {

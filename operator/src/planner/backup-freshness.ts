@@ -23,6 +23,12 @@ export interface FreshnessInput {
   readonly lastGoodBackupMs: number | undefined;
   /** Continuous shipping as the leader reports it; undefined when shipping is off. */
   readonly shipping?: { readonly reported: boolean; readonly healthy: boolean; readonly lagSeconds: number; readonly lastError: string | null } | undefined;
+  /**
+   * spec.backup.restoreDrill.schedule: a backup is good only once a RestoreBackup drill restored
+   * it, so lastGoodBackupMs is then when the newest VERIFIED backup was taken, and it must be as
+   * new as the backup that was due when the last due drill ran.
+   */
+  readonly drillSchedule?: string | undefined;
   readonly graceMs?: number;
 }
 
@@ -56,10 +62,15 @@ const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z
 /** BackupFresh for the given state. Pure. */
 export function backupFreshness(input: FreshnessInput): FreshnessVerdict {
   let due: number | undefined;
+  const grace = input.graceMs ?? BACKUP_GRACE_MS;
   try {
-    due = dueScheduledTime(input.schedule, input.nowMs, input.graceMs ?? BACKUP_GRACE_MS);
+    if (input.drillSchedule === undefined) due = dueScheduledTime(input.schedule, input.nowMs, grace);
+    else {
+      const drillDue = dueScheduledTime(input.drillSchedule, input.nowMs, grace);
+      due = drillDue === undefined || drillDue < input.createdAtMs ? undefined : dueScheduledTime(input.schedule, drillDue, grace);
+    }
   } catch (err) {
-    return { fresh: false, reason: 'InvalidSchedule', message: `spec.backup.schedule ${JSON.stringify(input.schedule)} cannot be read: ${err instanceof Error ? err.message : String(err)}` };
+    return { fresh: false, reason: 'InvalidSchedule', message: `spec.backup schedule ${JSON.stringify(input.schedule)}${input.drillSchedule === undefined ? '' : ` or restoreDrill.schedule ${JSON.stringify(input.drillSchedule)}`} cannot be read: ${err instanceof Error ? err.message : String(err)}` };
   }
   const sh = input.shipping;
   if (sh !== undefined) {
@@ -67,15 +78,28 @@ export function backupFreshness(input: FreshnessInput): FreshnessVerdict {
     if (!sh.healthy) return { fresh: false, reason: 'ShippingStalled', message: `the shipped log is ${sh.lagSeconds.toFixed(1)} s behind${sh.lastError !== null ? `: ${sh.lastError}` : ''}` };
   }
   const last = input.lastGoodBackupMs;
+  const good = input.drillSchedule === undefined ? 'good backup' : 'verified backup (restored by a drill)';
   if (due === undefined || due < input.createdAtMs) {
-    return { fresh: true, reason: 'NoBackupDueYet', message: `no scheduled backup is due yet${last !== undefined ? `; last good backup ${iso(last)}` : ''}` };
+    return { fresh: true, reason: 'NoBackupDueYet', message: `no scheduled backup is due yet${last !== undefined ? `; last ${good} ${iso(last)}` : ''}` };
   }
-  if (last === undefined) return { fresh: false, reason: 'NoBackupYet', message: `no good backup yet; the one scheduled at ${iso(due)} should have finished by ${iso(due + (input.graceMs ?? BACKUP_GRACE_MS))}`, dueSinceMs: due };
-  if (last < due) return { fresh: false, reason: 'BackupOverdue', message: `last good backup ${iso(last)} is older than the one scheduled at ${iso(due)}`, dueSinceMs: due };
-  return { fresh: true, reason: 'BackupsFresh', message: `last good backup ${iso(last)} (due: one at or after ${iso(due)})${sh !== undefined ? `; the log is shipped, ${sh.lagSeconds.toFixed(1)} s behind` : ''}`, dueSinceMs: due };
+  if (last === undefined) return { fresh: false, reason: 'NoBackupYet', message: `no ${good} yet; the one scheduled at ${iso(due)} should be one by now`, dueSinceMs: due };
+  if (last < due) return { fresh: false, reason: 'BackupOverdue', message: `last ${good} ${iso(last)} is older than the one scheduled at ${iso(due)}`, dueSinceMs: due };
+  return { fresh: true, reason: 'BackupsFresh', message: `last ${good} ${iso(last)} (due: one at or after ${iso(due)})${sh !== undefined ? `; the log is shipped, ${sh.lagSeconds.toFixed(1)} s behind` : ''}`, dueSinceMs: due };
 }
 
 /** The BackupFresh condition for a verdict. */
 export function backupFreshCondition(v: FreshnessVerdict, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
   return { type: 'BackupFresh', status: v.fresh ? 'True' : 'False', reason: v.reason, message: v.message, ...(generation === undefined ? {} : { observedGeneration: generation }) };
+}
+
+/**
+ * The scheduled time a RestoreBackup drill should be created for now (spec.backup.restoreDrill),
+ * or undefined: none fired since the cluster was created, the newest one already has its drill,
+ * or a restore drill of this cluster is still pending or running.
+ */
+export function dueRestoreDrill(input: { readonly schedule: string; readonly nowMs: number; readonly createdAtMs: number; readonly lastScheduledForMs: number | undefined; readonly drillActive: boolean }): number | undefined {
+  const fire = CronExpressionParser.parse(input.schedule, { currentDate: new Date(input.nowMs), tz: 'UTC' }).prev().getTime();
+  if (fire < input.createdAtMs || input.drillActive) return undefined;
+  if (input.lastScheduledForMs !== undefined && input.lastScheduledForMs >= fire) return undefined;
+  return fire;
 }

@@ -1,7 +1,7 @@
 // The pure BackupFresh decision: due scheduled time with its grace, creation time, shipping health.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKUP_GRACE_MS, backupFreshness, dueScheduledTime } from '../../../operator/src/planner/backup-freshness.js';
+import { BACKUP_GRACE_MS, backupFreshness, dueRestoreDrill, dueScheduledTime } from '../../../operator/src/planner/backup-freshness.js';
 
 const T = (iso: string): number => Date.parse(iso);
 const base = { schedule: '0 * * * *', createdAtMs: T('2026-12-01T00:00:00Z') };
@@ -42,4 +42,26 @@ test('continuous shipping: stalled or unreported shipping is not fresh whatever 
   assert.deepEqual([ok.fresh, ok.reason], [true, 'BackupsFresh']);
   // Healthy shipping does not excuse missing snapshots (a restore needs a snapshot to start from).
   assert.equal(backupFreshness({ ...base, nowMs: now, lastGoodBackupMs: undefined, shipping: { reported: true, healthy: true, lagSeconds: 0.4, lastError: null } }).reason, 'NoBackupYet');
+});
+
+test('with restore drills only verified backups count: the one due when the last due drill ran', () => {
+  const drill = { ...base, drillSchedule: '0 3 * * *' };
+  // 10:20: the 03:00 drill is due; it should have verified the backup due at 03:00 (02:00's, grace 15 min).
+  const now = T('2026-12-05T10:20:00Z');
+  assert.equal(backupFreshness({ ...drill, nowMs: now, lastGoodBackupMs: T('2026-12-05T02:00:20Z') }).reason, 'BackupsFresh');
+  const old = backupFreshness({ ...drill, nowMs: now, lastGoodBackupMs: T('2026-12-04T02:00:20Z') });
+  assert.deepEqual([old.fresh, old.reason], [false, 'BackupOverdue']);
+  assert.match(old.message, /verified backup \(restored by a drill\)/);
+  assert.equal(backupFreshness({ ...drill, nowMs: now, lastGoodBackupMs: undefined }).reason, 'NoBackupYet');
+  // No drill due since creation: nothing can be stale yet.
+  assert.equal(backupFreshness({ ...drill, createdAtMs: T('2026-12-05T04:00:00Z'), nowMs: now, lastGoodBackupMs: undefined }).reason, 'NoBackupDueYet');
+});
+
+test('a restore drill is created once per scheduled time, never before the cluster existed, never while one is active', () => {
+  const d = { schedule: '0 * * * *', nowMs: T('2026-12-05T10:20:00Z'), createdAtMs: T('2026-12-01T00:00:00Z'), lastScheduledForMs: undefined, drillActive: false };
+  assert.equal(dueRestoreDrill(d), T('2026-12-05T10:00:00Z'));
+  assert.equal(dueRestoreDrill({ ...d, lastScheduledForMs: T('2026-12-05T10:00:00Z') }), undefined);
+  assert.equal(dueRestoreDrill({ ...d, lastScheduledForMs: T('2026-12-05T09:00:00Z') }), T('2026-12-05T10:00:00Z'));
+  assert.equal(dueRestoreDrill({ ...d, drillActive: true }), undefined);
+  assert.equal(dueRestoreDrill({ ...d, createdAtMs: T('2026-12-05T10:10:00Z') }), undefined);
 });
