@@ -125,6 +125,33 @@ async function runRestoreInit(sts: V1StatefulSet, cluster: string, member: strin
   return runToCompletion(DAEMON, localProcessSpec(init.args ?? [], vars, [{ mountPath: DATA_MOUNT_PATH, hostPath: dataDirOf(member) }], '127.0.0.1').args, resolveEnv(init, secret));
 }
 
+/**
+ * Waits for drill `name` to finish, playing the kubelet for its scratch cluster meanwhile: the
+ * restore init container of `<name>-scratch-0`, then the member; the member is stopped at the end.
+ */
+async function waitDrill(name: string): Promise<RaftChaosDrill> {
+  const scratch = `${name}-scratch`;
+  await local.allocate([`${scratch}-0`]);
+  let started = false;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const d = await getJson<RaftChaosDrill>(`${DRILLS}/${name}`);
+    if (d?.status?.phase === 'Succeeded' || d?.status?.phase === 'Failed') {
+      await local.stop(`${scratch}-0`);
+      return d;
+    }
+    assert.ok(Date.now() < deadline, `drill ${name} did not finish: ${JSON.stringify(d?.status)}`);
+    const sts = await getJson<V1StatefulSet>(`/apis/apps/v1/namespaces/default/statefulsets/${scratch}`);
+    if (sts !== undefined && !started) {
+      started = true;
+      const r = await runRestoreInit(sts, scratch, `${scratch}-0`, secretData);
+      assert.equal(r.code, 0, r.err);
+      startMember(`${scratch}-0`, sts, secretData);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 let secretData: Record<string, string> = {};
 const s3Conn = (): Record<string, unknown> => ({ endpoint: s3.endpoint, forcePathStyle: true, credentialsSecret: { name: 's3-creds', accessKeyIdKey: 'id', secretAccessKeyKey: 'secret' } });
 const rc = (name: string, spec: Record<string, unknown>): object => ({ apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name }, spec: { replicas: 3, image: 'raftkv:test', ...spec } });
@@ -140,7 +167,7 @@ before(async () => {
     apiVersion: 'v1', kind: 'Secret', metadata: { name: 's3-creds' },
     data: Object.fromEntries(Object.entries(secretData).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   });
-  await local.allocate([...members('src'), ...members('pit'), ...members('last'), 'verify-scratch-0', 'damaged-scratch-0']);
+  await local.allocate([...members('src'), ...members('pit'), ...members('last')]);
   op = new Operator({
     kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 's3-op', log: { info: () => undefined, warn: () => undefined, error: () => undefined },
     lease: { name: 's3-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
@@ -247,28 +274,11 @@ test('spec.backup.s3 + continuous: members ship, the CronJob saves to S3, a Raft
   // The restore drill: the newest backup (the RaftBackup's) restored into a scratch cluster and checked.
   const drillOf = async (name: string): Promise<RaftChaosDrill> => {
     assert.equal((await cp.request('POST', DRILLS, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftChaosDrill', metadata: { name }, spec: { clusterRef: { name: 'src' }, action: 'RestoreBackup' } })).status, 201);
-    const scratch = `${name}-scratch`;
-    // Plays the kubelet for the scratch cluster until the drill has finished.
-    let started = false;
-    for (;;) {
-      const d = await getJson<RaftChaosDrill>(`${DRILLS}/${name}`);
-      if (d?.status?.phase === 'Succeeded' || d?.status?.phase === 'Failed') {
-        await local.stop(`${scratch}-0`);
-        return d;
-      }
-      const sts = await getJson<V1StatefulSet>(`/apis/apps/v1/namespaces/default/statefulsets/${scratch}`);
-      if (sts !== undefined && !started) {
-        started = true;
-        const r = await runRestoreInit(sts, scratch, `${scratch}-0`, secretData);
-        assert.equal(r.code, 0, r.err);
-        startMember(`${scratch}-0`, sts, secretData);
-      }
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    return waitDrill(name);
   };
   const atBackup = await listAll('src-0');
   assert.equal(atBackup.revision, st.revision, 'nothing was written after the RaftBackup');
-  const drill = await waitFor('drill verify finished', () => drillOf('verify'), 90_000);
+  const drill = await drillOf('verify');
   assert.equal(drill.status?.phase, 'Succeeded', drill.status?.message);
   assert.deepEqual({ url: drill.status?.verifiedBackup?.url, revision: drill.status?.verifiedBackup?.revision, keys: drill.status?.verifiedBackup?.keys, sha256: drill.status?.verifiedBackup?.sha256 },
     { url: st.url, revision: st.revision, keys: atBackup.kvs.length, sha256: st.sha256 });
@@ -281,7 +291,7 @@ test('spec.backup.s3 + continuous: members ship, the CronJob saves to S3, a Raft
   const damaged = Buffer.from(bytes);
   damaged[at] = (damaged[at] ?? 0) ^ 0xff;
   writeFileSync(objectFile, damaged);
-  const bad = await waitFor('drill damaged finished', () => drillOf('damaged'), 90_000);
+  const bad = await drillOf('damaged');
   writeFileSync(objectFile, bytes);
   assert.equal(bad.status?.phase, 'Failed');
   assert.match(bad.status?.message ?? '', /checksum/);
@@ -314,6 +324,24 @@ test('spec.backup.s3 + continuous: members ship, the CronJob saves to S3, a Raft
   }, 45_000);
   assert.match(await op?.metrics.registry.getSingleMetricAsString('raftkv_operator_backup_fresh') ?? '', /cluster="src"\} 1/);
   console.log(`# BackupFresh False ${staleAfterMs} ms after the store went away; caught up (revision ${caughtUp.status?.backup?.shipping?.shippedRevision}) ${Date.now() - backAt} ms after it returned; part ${Date.now() - t0} ms`);
+
+  // spec.backup.restoreDrill: a drill is created at the next scheduled time (every minute here),
+  // verifies the newest backup, and BackupFresh then counts only verified backups.
+  assert.equal((await cp.request('PATCH', `${NS}/src`, { spec: { backup: { restoreDrill: { schedule: '* * * * *' } } } }, 'application/merge-patch+json')).status, 200);
+  const scheduled = await waitFor('a scheduled restore drill', async () => {
+    const list = await getJson<{ items: RaftChaosDrill[] }>(DRILLS);
+    return list?.items.find((d) => d.metadata.labels?.['raftkv.dev/scheduled-restore-drill'] === 'src');
+  }, 75_000);
+  assert.match(scheduled.metadata.name, /^src-restore-\d+$/);
+  const ran = await waitDrill(scheduled.metadata.name);
+  assert.equal(ran.status?.phase, 'Succeeded', ran.status?.message);
+  const verifiedNow = await waitFor('lastVerifiedBackup from the scheduled drill', async () => {
+    const c = await getJson<RaftCluster>(`${NS}/src`);
+    return c?.status?.backup?.lastVerifiedBackup?.drill === scheduled.metadata.name ? c : undefined;
+  });
+  assert.equal(verifiedNow.status?.backup?.lastGoodBackupTime, ran.status?.verifiedBackup?.takenAt.replace(/\.\d{3}Z$/, 'Z'), 'with restore drills the last good backup is the verified one');
+  assert.equal((await cp.request('PATCH', `${NS}/src`, { spec: { backup: { restoreDrill: null } } }, 'application/merge-patch+json')).status, 200);
+
   // Nothing more is written: the latest shipped state is finalState.
   await Promise.all(members('src').map((m) => local.stop(m)));
 });
