@@ -100,7 +100,10 @@ export class RaftChaosDrillController {
       return { requeueAfterMs: undefined, reason: 'interrupted' };
     }
     // One drill per cluster: a second one waits (Pending) until the first has finished.
-    const clusterKey = `${ns}/${drill.spec.clusterRef.name}`;
+    // A RestoreBackup drill never touches the cluster's members (it restores into a scratch
+    // cluster): it takes a lock of its own, so it neither blocks membership changes nor waits for
+    // fault drills; two restore drills of one cluster still run one at a time.
+    const clusterKey = `${ns}/${drill.spec.clusterRef.name}${drill.spec.action === 'RestoreBackup' ? '#restore' : ''}`;
     if (!this.locks.acquire(clusterKey, key)) {
       const holder = this.locks.holder(clusterKey) ?? '';
       const message = `waiting for drill ${holder} on the same cluster to finish`;
