@@ -115,6 +115,7 @@ export function buildBackupPvc(cluster: RaftCluster, backup: BackupSpec): V1Pers
 /** The CronJob: one backup at a time, bounded retries, run time and history. */
 export function buildBackupCronJob(cluster: RaftCluster, backup: BackupSpec): V1CronJob {
   const labels = backupLabels(cluster);
+  checkBackupTarget(cluster);
   const cmd = backupCommand(cluster, backup);
   const secrets = backupSecretVolumes(cluster);
   const claimName = backupClaimName(cluster, backup);
@@ -253,6 +254,22 @@ export function withRestore(sts: V1StatefulSet, cluster: RaftCluster): V1Statefu
   };
 }
 
+/**
+ * Throws BackupSpecError when spec.backup.s3 would write into the prefix spec.restore.s3 restores
+ * from: the restored cluster is a new cluster whose log reuses the old one's indexes, so shipping
+ * (and retention) there would mix two clusters' backups and break the old ones.
+ */
+export function checkBackupTarget(cluster: RaftCluster): void {
+  const target = cluster.spec.backup?.s3;
+  const from = cluster.spec.restore?.s3?.url;
+  if (target === undefined || from === undefined) return;
+  const url = backupTargetUrl(cluster, target);
+  const fromPrefix = from.endsWith('/') ? from : from.slice(0, from.lastIndexOf('/') + 1);
+  if (fromPrefix === url) {
+    throw new BackupSpecError(`spec.backup.s3 writes to ${url}, the prefix spec.restore.s3 restores from: give the restored cluster a new spec.backup.s3.prefix (its log reuses the old cluster's indexes)`);
+  }
+}
+
 /** True when the members ship their log (spec.backup.continuous with s3). */
 export function shipsLog(cluster: RaftCluster): boolean {
   return cluster.spec.backup?.s3 !== undefined && cluster.spec.backup.continuous === true;
@@ -266,6 +283,7 @@ export function withBackupShipping(sts: V1StatefulSet, cluster: RaftCluster): V1
   const s3 = cluster.spec.backup?.s3;
   const pod = sts.spec?.template.spec;
   if (!shipsLog(cluster) || s3 === undefined || sts.spec === undefined || pod === undefined) return sts;
+  checkBackupTarget(cluster);
   const ca = s3CaVolumes(s3);
   const containers = pod.containers.map((c) => (c.name !== MEMBER_CONTAINER ? c : {
     ...c,

@@ -83,3 +83,14 @@ test('spec.restore checks: one source, a point in time only with an S3 prefix, n
   checkRestoreSpec({ s3: { url: 's3://b/p/snapshot-x.snap' } });
   checkRestoreSpec({ claimName: 'c', file: 'a/b.snap' });
 });
+
+test('a restored cluster may not back up into the prefix it was restored from (its log reuses the old indexes)', () => {
+  const backup: BackupSpec = { schedule: '@hourly', keep: 3, s3: { bucket: 'backups', prefix: 'prod/kv/' }, continuous: true };
+  for (const url of ['s3://backups/prod/kv/', 's3://backups/prod/kv/snapshot-20261205T014853.754Z-rev2414-a5aaff56.snap']) {
+    const c = cluster({ backup, restore: { s3: { url } } });
+    assert.throws(() => buildBackupCronJob(c, backup), /new spec\.backup\.s3\.prefix/);
+    assert.throws(() => withBackupShipping(buildStatefulSet(c, inputs), c), BackupSpecError);
+  }
+  const moved = cluster({ backup: { ...backup, s3: { bucket: 'backups', prefix: 'prod/kv-2/' } }, restore: { s3: { url: 's3://backups/prod/kv/' } } });
+  assert.ok(withBackupShipping(buildStatefulSet(moved, inputs), moved).spec?.template.spec?.containers[0]?.args?.includes('--backup-ship-to=s3://backups/prod/kv-2/'));
+});
