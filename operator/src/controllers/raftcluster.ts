@@ -645,7 +645,13 @@ export class RaftClusterController {
     if (sched === undefined || backup.s3 === undefined) return verified;
     const scheduled = drills.filter((d) => d.metadata.labels?.[SCHEDULED_DRILL_LABEL] === name);
     const lastFor = scheduled.map((d) => Number(d.metadata.annotations?.[SCHEDULED_FOR_ANNOTATION])).filter((x) => Number.isFinite(x)).sort((a, b) => a - b).pop();
-    const fire = dueRestoreDrill({ schedule: sched.schedule, nowMs: this.deps.now(), createdAtMs: Date.parse(cluster.metadata.creationTimestamp ?? new Date(this.deps.now()).toISOString()), lastScheduledForMs: lastFor, drillActive: drills.some((d) => !done(d)) });
+    let fire: number | undefined;
+    try {
+      fire = dueRestoreDrill({ schedule: sched.schedule, nowMs: this.deps.now(), createdAtMs: Date.parse(cluster.metadata.creationTimestamp ?? new Date(this.deps.now()).toISOString()), lastScheduledForMs: lastFor, drillActive: drills.some((d) => !done(d)) });
+    } catch {
+      // A schedule cron-parser cannot read: BackupFresh says so (InvalidSchedule); nothing else is held up.
+      return verified;
+    }
     if (fire !== undefined) {
       const drill = {
         apiVersion: API_VERSION, kind: 'RaftChaosDrill',

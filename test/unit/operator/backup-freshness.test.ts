@@ -55,6 +55,10 @@ test('with restore drills only verified backups count: the one due when the last
   assert.equal(backupFreshness({ ...drill, nowMs: now, lastGoodBackupMs: undefined }).reason, 'NoBackupYet');
   // No drill due since creation: nothing can be stale yet.
   assert.equal(backupFreshness({ ...drill, createdAtMs: T('2026-12-05T04:00:00Z'), nowMs: now, lastGoodBackupMs: undefined }).reason, 'NoBackupDueYet');
+  const bad = backupFreshness({ ...drill, drillSchedule: 'nope', nowMs: now, lastGoodBackupMs: undefined });
+  assert.deepEqual([bad.fresh, bad.reason], [false, 'InvalidSchedule']);
+  assert.match(bad.message, /restoreDrill\.schedule "nope"/);
+  assert.throws(() => dueRestoreDrill({ schedule: 'nope', nowMs: now, createdAtMs: 0, lastScheduledForMs: undefined, drillActive: false }));
 });
 
 test('a restore drill is created once per scheduled time, never before the cluster existed, never while one is active', () => {
