@@ -62,9 +62,11 @@ test-chaos: build
 	node dist/test/chaos/main.js --members 3 --duration 20s --nemesis kill,pause --planted-bug stale-read --expect-failure
 	node dist/test/chaos/main.js --members 3 --duration 15s --nemesis kill,pause --keyed-writers 8 --session-writers 2 --planted-bug idempotency-lapse --expect-failure
 
+## test-operator: the backup tests use versitygw too (built once, cached)
 test-operator: build
 	bash scripts/ensure-k8s-binaries.sh
 	bash scripts/ensure-helm.sh
+	bash scripts/ensure-versitygw.sh
 	$(NODE_TEST) --test-concurrency=1 dist/test/operator
 
 ## test-e2e: the e2e scenario on a real one-node Kubernetes (scripts/cluster.sh), started once for the

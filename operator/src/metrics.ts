@@ -11,6 +11,10 @@ export interface OperatorMetrics {
   readonly queueDepth: Gauge<'controller'>;
   readonly isLeader: Gauge;
   readonly memberCalls: Counter<'call' | 'result'>;
+  /** 1 while a RaftCluster's BackupFresh condition is True, 0 while False (the alert rule's input). */
+  readonly backupFresh: Gauge<'namespace' | 'cluster'>;
+  /** Unix time of a RaftCluster's last good backup. */
+  readonly backupLastGoodTimestamp: Gauge<'namespace' | 'cluster'>;
 }
 
 /** A fresh registry with the operator's metrics. */
@@ -24,5 +28,7 @@ export function createOperatorMetrics(): OperatorMetrics {
     queueDepth: new Gauge({ name: 'raftkv_operator_queue_depth', help: 'Keys waiting in the work queue.', labelNames: ['controller'], registers: [registry] }),
     isLeader: new Gauge({ name: 'raftkv_operator_is_leader', help: '1 while this replica holds the leader-election lease.', registers: [registry] }),
     memberCalls: new Counter({ name: 'raftkv_operator_member_calls_total', help: 'Membership calls made to raftkv members.', labelNames: ['call', 'result'], registers: [registry] }),
+    backupFresh: new Gauge({ name: 'raftkv_operator_backup_fresh', help: "1 while the RaftCluster's BackupFresh condition is True (last good backup within its schedule, shipping healthy), 0 while False.", labelNames: ['namespace', 'cluster'], registers: [registry] }),
+    backupLastGoodTimestamp: new Gauge({ name: 'raftkv_operator_backup_last_good_timestamp_seconds', help: "Unix time of the RaftCluster's last good backup.", labelNames: ['namespace', 'cluster'], registers: [registry] }),
   };
 }

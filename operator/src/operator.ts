@@ -9,11 +9,12 @@ import { DEFAULT_RAFTCLUSTER_OPTIONS, RaftClusterController, inClusterMemberAdve
 import type { DrillOptions } from './controllers/raftchaosdrill.js';
 import { DrillLocks } from './controllers/drill-locks.js';
 import { DEFAULT_DRILL_OPTIONS, RaftChaosDrillController } from './controllers/raftchaosdrill.js';
+import { RaftBackupController } from './controllers/raftbackup.js';
 import type { ReconcileResult } from './controllers/steps.js';
 import { EventRecorder } from './kube/events.js';
 import { Informer, objectKey } from './kube/informer.js';
 import { LeaderElector } from './kube/leader-election.js';
-import { KubeClient, resourcePath } from './kube/rest.js';
+import { KubeClient, isNotFound, resourcePath } from './kube/rest.js';
 import type { KubeObject } from './kube/rest.js';
 import { DEFAULT_WORK_QUEUE_OPTIONS, WorkQueue } from './kube/workqueue.js';
 import type { WorkQueueOptions } from './kube/workqueue.js';
@@ -59,6 +60,8 @@ interface ControllerRun {
   readonly name: string;
   readonly kind: string;
   readonly reconcile: (key: string) => Promise<ReconcileResult>;
+  /** Skipped (with a warning) when its CRD is not installed, instead of failing the operator (an older CRD set). */
+  readonly optional?: boolean;
   queue: WorkQueue;
   informers: Informer<KubeObject>[];
   workers: Promise<void>[];
@@ -93,11 +96,13 @@ export class Operator {
       drillLocks: new DrillLocks(),
     };
     const clusters = new RaftClusterController(deps, options.raftCluster ?? DEFAULT_RAFTCLUSTER_OPTIONS);
+    const backups = new RaftBackupController(deps);
     this.webhook = options.evictionWebhook === undefined ? undefined : new EvictionWebhook(deps, options.evictionWebhook);
     this.drills = new RaftChaosDrillController(deps, options.drill ?? DEFAULT_DRILL_OPTIONS);
     this.controllers = [
       { name: 'raftcluster', kind: 'RaftCluster', reconcile: (k) => clusters.reconcile(k), queue: new WorkQueue(), informers: [], workers: [] },
       { name: 'raftchaosdrill', kind: 'RaftChaosDrill', reconcile: (k) => this.drills.reconcile(k), queue: new WorkQueue(), informers: [], workers: [] },
+      { name: 'raftbackup', kind: 'RaftBackup', reconcile: (k) => backups.reconcile(k), optional: true, queue: new WorkQueue(), informers: [], workers: [] },
     ];
     this.elector = new LeaderElector(this.client, {
       leaseName: options.lease.name, leaseNamespace: options.lease.namespace, identity: options.identity,
@@ -204,7 +209,15 @@ export class Operator {
       c.informers = nsList.map((ns) => new Informer<KubeObject>(this.client, resourcePath(API_VERSION, c.kind, ns),
         (_type, obj) => queue.add(objectKey(obj)),
         (err) => this.options.log.warn({ controller: c.name, err: String(err) }, 'watch error')));
-      for (const inf of c.informers) await inf.start();
+      try {
+        for (const inf of c.informers) await inf.start();
+      } catch (err) {
+        if (c.optional !== true || !isNotFound(err)) throw err;
+        for (const inf of c.informers) inf.stop();
+        c.informers = [];
+        this.options.log.warn({ controller: c.name }, `the ${c.kind} CRD is not installed; ${c.kind}s are not handled (install the chart's CRDs)`);
+        continue;
+      }
       c.workers = [];
       for (let i = 0; i < (this.options.workersPerController ?? 2); i++) c.workers.push(this.worker(c, queue));
     }

@@ -452,13 +452,16 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
     // by a compare-and-swap PUT. That is all it may do with Secrets: it never lists or watches them
     // (no way to enumerate the namespace's credentials), never patches or deletes them (owner
     // references let the garbage collector remove the generated ones).
-    // PVCs: delete only to wipe a member being replaced (raftkv.dev/replace-member).
-    for (const allowed of [['get', 'secrets', '-n', 'team-a'], ['create', 'secrets', '-n', 'team-a'], ['update', 'secrets', '-n', 'team-a'], ['delete', 'persistentvolumeclaims', '-n', 'team-a']]) {
+    // PVCs: delete only to wipe a member being replaced (raftkv.dev/replace-member) and a restore
+    // drill's scratch cluster. RaftClusters: create and delete only for that scratch cluster
+    // (<drill>-scratch, owned by its RestoreBackup drill); drills: created by spec.backup.restoreDrill.
+    for (const allowed of [['get', 'secrets', '-n', 'team-a'], ['create', 'secrets', '-n', 'team-a'], ['update', 'secrets', '-n', 'team-a'], ['delete', 'persistentvolumeclaims', '-n', 'team-a'],
+      ['create', 'raftclusters.raftkv.dev', '-n', 'team-a'], ['delete', 'raftclusters.raftkv.dev', '-n', 'team-a'], ['create', 'raftchaosdrills.raftkv.dev', '-n', 'team-a'], ['patch', 'raftbackups.raftkv.dev/status', '-n', 'team-a']]) {
       assert.equal(await can(allowed), true, `the operator may not ${allowed.join(' ')}`);
     }
     for (const denied of [['list', 'secrets', '-n', 'team-a'], ['watch', 'secrets', '-A'], ['patch', 'secrets', '-n', 'team-a'], ['delete', 'secrets', '-n', 'team-a'],
       ['create', 'clusterroles'], ['create', 'pods', '-n', 'team-a'], ['update', 'leases/other', '-n', 'raftkv-system'],
-      ['get', 'leases', '-n', 'team-a'], ['list', 'persistentvolumeclaims', '-n', 'team-a'], ['delete', 'raftclusters.raftkv.dev', '-n', 'team-a'], ['list', 'nodes']]) {
+      ['get', 'leases', '-n', 'team-a'], ['list', 'persistentvolumeclaims', '-n', 'team-a'], ['list', 'nodes']]) {
       assert.equal(await can(denied), false, `the operator may ${denied.join(' ')}`);
     }
     assert.equal(await can(['patch', 'validatingwebhookconfigurations/raftkv-operator-eviction']), true, 'its own webhook configuration (caBundle)');

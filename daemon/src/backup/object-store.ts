@@ -54,7 +54,7 @@ export class ObjectStore {
     // stderr on every run, which breaks "one line per failure" for scripts; the package lock pins
     // a release that supports Node 20. The SDK's own switch, only when the user has not set it.
     process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-    const ca = options.caFile === null ? undefined : readCa(options.caFile);
+    const ca = options.caPem ?? (options.caFile === null ? undefined : readCa(options.caFile));
     this.agents = {
       http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
       https: new HttpsAgent({ keepAlive: true, maxSockets: 8, ...(ca !== undefined ? { ca: [...rootCertificates, ca] } : {}) }),
@@ -65,6 +65,7 @@ export class ObjectStore {
       ...(options.endpoint !== null ? { endpoint: options.endpoint } : {}),
       ...(region !== undefined ? { region } : {}),
       forcePathStyle: pathStyle,
+      ...(options.credentials !== undefined ? { credentials: { accessKeyId: options.credentials.accessKeyId, secretAccessKey: options.credentials.secretAccessKey } } : {}),
       requestHandler: { httpAgent: this.agents.http, httpsAgent: this.agents.https, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: SOCKET_IDLE_TIMEOUT_MS },
     };
     this.client = new S3Client(config);

@@ -18,6 +18,10 @@ export interface S3Options {
   readonly region: string | null;
   readonly pathStyle: boolean | null;
   readonly caFile: string | null;
+  /** Explicit credentials (the operator's, read from a Kubernetes Secret); absent: the SDK's standard chain. */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** A CA bundle as PEM text (the operator's, read from a Secret); used instead of caFile. */
+  readonly caPem?: string;
 }
 
 /** Bad S3 flags or environment: a usage error for the caller (exit 2). */

@@ -88,7 +88,7 @@ export interface RaftClusterSpec {
   raft: { electionTimeoutMs: number; heartbeatIntervalMs: number; snapshotEntries: number };
   /** Start members with --enable-fault-injection so RaftChaosDrills can partition them. */
   enableFaultInjection?: boolean;
-  /** Scheduled backups (a CronJob running `raftctl snapshot save --dir`); docs/security.md. */
+  /** Scheduled backups (a CronJob running `raftctl snapshot save`) to a PVC or S3, and continuous log shipping; docs/backups.md. */
   backup?: BackupSpec;
   /** Start a NEW cluster from a backup file; only at creation (the CRD refuses adding or changing it later). */
   restore?: RestoreSpec;
@@ -192,31 +192,98 @@ export interface PodOverrides {
   extraArgs?: string[];
 }
 
+/** A Secret key holding one value (core/v1 SecretKeySelector without `optional`). */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+/**
+ * How to reach an S3 or S3-compatible store. Every field is optional: what is absent comes from
+ * the standard AWS environment of the pod (a role, IRSA, spec.pod.env).
+ */
+export interface S3Connection {
+  /** S3-compatible endpoint (`https://minio.example:9000`); absent: AWS. Becomes AWS_ENDPOINT_URL_S3. */
+  endpoint?: string;
+  /** Becomes AWS_REGION (default us-east-1 with an endpoint). */
+  region?: string;
+  /** Bucket in the path instead of the host name (default: true with an endpoint, false for AWS). */
+  forcePathStyle?: boolean;
+  /** Secret with the access key pair (keys default to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). */
+  credentialsSecret?: { name: string; accessKeyIdKey?: string; secretAccessKeyKey?: string };
+  /** A CA bundle (PEM) for an https endpoint signed by a private CA; becomes AWS_CA_BUNDLE. */
+  caSecret?: { name: string; key?: string };
+}
+
+/** RaftCluster.spec.backup.s3: where the backups of this cluster go. */
+export interface S3BackupTarget extends S3Connection {
+  bucket: string;
+  /** Key prefix ending in `/`; default `<namespace>/<cluster>/`. Snapshots and the shipped log share it. */
+  prefix?: string;
+}
+
 /** RaftCluster.spec.backup. */
 export interface BackupSpec {
-  /** Cron schedule of the CronJob (`0 * * * *`, `@daily`). */
+  /** Cron schedule of the CronJob (`0 * * * *`, `@daily`), in UTC. */
   schedule: string;
-  /** Backups kept in the volume; older ones are deleted after each successful backup (1..1000, default 5). */
+  /** Backups kept (in the volume or under the S3 prefix); older ones are deleted after each successful backup (1..1000, default 5). */
   keep: number;
+  /** Also keep every backup taken within this long of the newest (`7d`, `12h`; raftctl --keep-within). */
+  keepWithin?: string;
   /** The `<cluster>-backup` PVC the operator creates when claimName is not given (size default 1Gi). */
   storage?: { size: string; storageClassName?: string };
   /** An existing PVC to write backups into instead (the operator never creates or deletes it). */
   claimName?: string;
+  /** Write the backups to this S3 prefix instead of a PVC (excludes storage and claimName). */
+  s3?: S3BackupTarget;
+  /**
+   * With s3: every member runs with `--backup-ship-to` the same prefix, so the committed log is
+   * shipped continuously and a restore can reach any revision (docs/backups.md). Default false.
+   */
+  continuous?: boolean;
+  /**
+   * Scheduled restore drills (needs s3): at each time of `schedule` the operator creates a
+   * RestoreBackup RaftChaosDrill, and BackupFresh then counts only backups a drill restored.
+   */
+  restoreDrill?: { schedule: string };
   /** Pause the schedule (the CronJob's suspend). */
   suspend?: boolean;
 }
 
-/** RaftCluster.spec.restore: every bootstrap member starts from `file` on PVC `claimName`. */
+/** RaftCluster.spec.restore.s3: a backup prefix or object URL and how to reach it. */
+export interface S3RestoreSource extends S3Connection {
+  /** `s3://bucket/prefix/` (the latest state there; with a shipped log, point-in-time) or `s3://bucket/prefix/<object>`. */
+  url: string;
+}
+
+/**
+ * RaftCluster.spec.restore: every bootstrap member starts from `file` on PVC `claimName`, or from
+ * an S3 backup (`s3`, optionally at `toRevision` or `toTime`).
+ */
 export interface RestoreSpec {
-  claimName: string;
+  claimName?: string;
   /** Path of the backup inside the PVC (relative, no `..`). */
-  file: string;
+  file?: string;
+  s3?: S3RestoreSource;
+  /** Point in time: the exact state at this KV revision (needs s3 with a prefix URL). */
+  toRevision?: number;
+  /** Point in time: RFC 3339 time; the state after the last write at or before it (needs s3 with a prefix URL). */
+  toTime?: string;
 }
 
 /** RaftCluster.status.backup, copied from the CronJob's status. */
 export interface BackupStatus {
   cronJob: string;
-  claimName: string;
+  /** The PVC backups go to (absent with s3). */
+  claimName?: string;
+  /** The S3 prefix backups (and the shipped log) go to, as a URL (with s3). */
+  target?: string;
+  /** The last backup the operator counts for BackupFresh: the newest CronJob success or RaftBackup. */
+  lastGoodBackupTime?: string;
+  /** The newest backup a RestoreBackup drill restored and verified, and when. */
+  lastVerifiedBackup?: VerifiedBackupStatus & { verifiedAt: string; drill: string };
+  /** Continuous shipping as the leader reports it (spec.backup.continuous). */
+  shipping?: { healthy: boolean; lagSeconds: number; shippedRevision: number; lastError?: string };
   suspended?: boolean;
   lastScheduleTime?: string;
   lastSuccessfulTime?: string;
@@ -322,9 +389,10 @@ export interface RaftCluster {
 }
 
 /** What a drill does to the cluster. */
-export type DrillAction = 'KillLeader' | 'KillFollower' | 'PartitionLeader' | 'IsolateFollower' | 'RollingRestart';
+/** RestoreBackup: restore the newest backup of spec.backup.s3 into a scratch cluster and verify it (controllers/restore-drill.ts). */
+export type DrillAction = 'KillLeader' | 'KillFollower' | 'PartitionLeader' | 'IsolateFollower' | 'RollingRestart' | 'RestoreBackup';
 /** Every DrillAction, for validation and the CRD enum. */
-export const DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower', 'RollingRestart'];
+export const DRILL_ACTIONS: readonly DrillAction[] = ['KillLeader', 'KillFollower', 'PartitionLeader', 'IsolateFollower', 'RollingRestart', 'RestoreBackup'];
 
 /**
  * Actions that inject a failure (a pod killed, a member cut off from its peers) and need the
@@ -346,6 +414,18 @@ export interface RaftChaosDrillSpec {
 /** Drill lifecycle. */
 export type DrillPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Aborted';
 
+/** A backup a RestoreBackup drill restored into a scratch cluster and checked. */
+export interface VerifiedBackupStatus {
+  url: string;
+  revision: number;
+  keys: number;
+  sha256: string;
+  bytes: number;
+  /** When the backup was taken. */
+  takenAt: string;
+  scratchCluster: string;
+}
+
 /** RaftChaosDrill.status. */
 export interface RaftChaosDrillStatus {
   phase?: DrillPhase;
@@ -358,6 +438,8 @@ export interface RaftChaosDrillStatus {
   unavailableMs?: number;
   acknowledgedWrites?: number;
   lostWrites?: number;
+  /** RestoreBackup: the backup the drill restored and verified (checksum, revision, key count). */
+  verifiedBackup?: VerifiedBackupStatus;
   message?: string;
   conditions?: Condition[];
   observedGeneration?: number;
@@ -370,6 +452,45 @@ export interface RaftChaosDrill {
   metadata: ObjectMeta;
   spec: RaftChaosDrillSpec;
   status?: RaftChaosDrillStatus;
+}
+
+/** RaftBackup.spec: one on-demand backup of a RaftCluster to its spec.backup.s3 prefix. */
+export interface RaftBackupSpec {
+  clusterRef: { name: string };
+}
+
+/** RaftBackup lifecycle. */
+export type RaftBackupPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+
+/** RaftBackup.status, written by the operator. */
+export interface RaftBackupStatus {
+  phase?: RaftBackupPhase;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Where the backup is: `s3://bucket/prefix/snapshot-....snap`. */
+  url?: string;
+  /** The member that served it. */
+  member?: string;
+  /** Raft index and KV revision of the state saved. */
+  index?: number;
+  revision?: number;
+  sizeBytes?: number;
+  /** SHA-256 (hex) of the backup, verified on the way and recorded on the object. */
+  sha256?: string;
+  durationMs?: number;
+  /** Attempts made (a failed attempt is retried up to RAFTBACKUP_MAX_ATTEMPTS). */
+  attempts?: number;
+  message?: string;
+  observedGeneration?: number;
+}
+
+/** The RaftBackup custom resource. */
+export interface RaftBackup {
+  apiVersion: string;
+  kind: 'RaftBackup';
+  metadata: ObjectMeta;
+  spec: RaftBackupSpec;
+  status?: RaftBackupStatus;
 }
 
 /**

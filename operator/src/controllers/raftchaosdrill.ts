@@ -13,6 +13,8 @@ import { MemberClient } from '../member-client/client.js';
 import { isoSeconds, setCondition } from './conditions.js';
 import { forEachBounded, judgeDrill, longestUnavailableMs, steadyStateProblem } from './drill-verdict.js';
 import { DrillLocks } from './drill-locks.js';
+import { DEFAULT_RESTORE_DRILL_OPTIONS, RestoreDrillFailure, runRestoreDrill } from './restore-drill.js';
+import type { RestoreDrillOptions } from './restore-drill.js';
 import type { ControllerDeps } from './raftcluster.js';
 import { readMemberCredentials } from './security.js';
 import type { ReconcileResult } from './steps.js';
@@ -33,6 +35,8 @@ export interface DrillOptions {
   readonly readBackConcurrency?: number;
   /** How often a running drill checks it still exists (deleting it aborts it). Default 500 ms. */
   readonly abortPollMs?: number;
+  /** Bounds of the RestoreBackup action. */
+  readonly restore?: RestoreDrillOptions;
 }
 
 /** Defaults for the operator. */
@@ -96,7 +100,10 @@ export class RaftChaosDrillController {
       return { requeueAfterMs: undefined, reason: 'interrupted' };
     }
     // One drill per cluster: a second one waits (Pending) until the first has finished.
-    const clusterKey = `${ns}/${drill.spec.clusterRef.name}`;
+    // A RestoreBackup drill never touches the cluster's members (it restores into a scratch
+    // cluster): it takes a lock of its own, so it neither blocks membership changes nor waits for
+    // fault drills; two restore drills of one cluster still run one at a time.
+    const clusterKey = `${ns}/${drill.spec.clusterRef.name}${drill.spec.action === 'RestoreBackup' ? '#restore' : ''}`;
     if (!this.locks.acquire(clusterKey, key)) {
       const holder = this.locks.holder(clusterKey) ?? '';
       const message = `waiting for drill ${holder} on the same cluster to finish`;
@@ -109,6 +116,24 @@ export class RaftChaosDrillController {
     });
     this.running.set(key, run);
     return { requeueAfterMs: undefined, reason: 'started' };
+  }
+
+  /** The RestoreBackup action (restore-drill.ts): Succeeded with status.verifiedBackup, or Failed saying why. */
+  private async runRestore(drill: RaftChaosDrill, cluster: RaftCluster, startMs: number): Promise<void> {
+    const startedAt = isoSeconds(startMs);
+    await this.patchStatus(drill, { phase: 'Running', startedAt, message: 'listing the backups' }, 'Running');
+    try {
+      const v = await runRestoreDrill(this.deps, drill, cluster, this.options.restore ?? DEFAULT_RESTORE_DRILL_OPTIONS, async (message) => {
+        await this.patchStatus(drill, { phase: 'Running', startedAt, message }, 'Running');
+      });
+      const message = `${v.url} restored into ${v.scratchCluster}: checksum, revision ${v.revision} and ${v.keys} keys verified; scratch cluster deleted`;
+      await this.patchStatus(drill, { phase: 'Succeeded', startedAt, finishedAt: isoSeconds(this.deps.now()), verifiedBackup: v, message }, 'BackupVerified');
+      await this.deps.events.record(drill, 'Normal', 'BackupVerified', message);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      await this.patchStatus(drill, { phase: 'Failed', startedAt, finishedAt: isoSeconds(this.deps.now()), message }, err instanceof RestoreDrillFailure ? 'BackupNotVerified' : 'DrillError');
+      await this.deps.events.record(drill, 'Warning', 'BackupNotVerified', message);
+    }
   }
 
   private async patchStatus(drill: RaftChaosDrill, status: RaftChaosDrillStatus, reason: string): Promise<void> {
@@ -146,6 +171,10 @@ export class RaftChaosDrillController {
       return;
     }
     const c = cluster;
+    if (drill.spec.action === 'RestoreBackup') {
+      await this.runRestore(drill, c, startMs);
+      return;
+    }
     const names = (c.status?.members ?? []).map((m) => m.name);
     if (names.length === 0) for (let i = 0; i < c.spec.replicas; i++) names.push(memberName(c, i));
     const clientOf = (m: string): MemberClient => new MemberClient(this.deps.memberUrl(c, m), this.deps.memberClientOptions, credentials);

@@ -2,14 +2,16 @@
 // objects → perform the member call → write status. Each pass does at most one membership change
 // and then requeues, so the next pass re-observes before anything else happens.
 import type { V1ConfigMap, V1CronJob, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1StatefulSet, V1StorageClass } from '@kubernetes/client-node';
-import type { BackupStatus, Condition, MemberStatus, RaftCluster, RaftClusterPhase, RaftClusterStatus, SecurityStatus } from '../api/types.js';
+import type { BackupStatus, Condition, MemberStatus, RaftBackup, RaftChaosDrill, RaftCluster, VerifiedBackupStatus, RaftClusterPhase, RaftClusterStatus, RestoreSpec, SecurityStatus } from '../api/types.js';
 import { API_VERSION, FINALIZER, PAUSE_ANNOTATION, PAUSE_VALUE, REPLACE_ANNOTATION, isPaused } from '../api/types.js';
 import type { BuildInputs } from '../build/objects.js';
 import {
   buildClientService, buildConfigMap, buildPeerService, buildPodDisruptionBudget, buildStatefulSet, CM_INITIAL_CLUSTER,
-  CM_INITIAL_CLUSTER_STATE, initialClusterFor, tlsSecretInEffect,
+  CM_INITIAL_CLUSTER_STATE, initialClusterFor, ownerReference, tlsSecretInEffect,
 } from '../build/objects.js';
-import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, withRestore } from '../build/backup.js';
+import { backupClaimName, backupName, buildBackupCronJob, buildBackupPvc, restoreSourceText, shipsLog, withBackupShipping, withRestore } from '../build/backup.js';
+import { backupTargetUrl } from '../build/s3.js';
+import { backupFreshCondition, backupFreshness, dueRestoreDrill } from '../planner/backup-freshness.js';
 import {
   DATA_VOLUME, MEMBER_ROLE_LABEL, clientServiceName, configMapName, memberClientUrl, memberName, memberPeerUrl, ordinalOf, pdbName, peerServiceName,
   pvcName, quorumOf, selectorString, statefulSetName,
@@ -17,7 +19,7 @@ import {
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeClient, KubeObject } from '../kube/rest.js';
 import { isConflict, isNotFound, resourcePath } from '../kube/rest.js';
-import type { MemberClientOptions, MemberCredentials, MemberStatusResponse } from '../member-client/client.js';
+import type { BackupShippingStatus, MemberClientOptions, MemberCredentials, MemberStatusResponse } from '../member-client/client.js';
 import { MemberClient, MemberClientError, NO_CREDENTIALS } from '../member-client/client.js';
 import type { CertificateLifetimes } from '../security/certificates.js';
 import { DEFAULT_CERTIFICATE_LIFETIMES } from '../security/certificates.js';
@@ -91,6 +93,8 @@ export interface MemberObservation {
   readonly members: ObservedMember[];
   /** Every member that answered its GET /v1/status this pass (also without a leader). */
   readonly answered?: ReadonlyMap<string, AnsweringMember>;
+  /** The leader's backupShipping (members started with --backup-ship-to). */
+  readonly backupShipping?: BackupShippingStatus;
 }
 
 interface Ctx {
@@ -124,6 +128,13 @@ interface Ctx {
   /** The ConfigMap's initial-cluster-state this pass applied. */
   bootstrapState?: 'new' | 'existing';
 }
+
+/** Label on the RestoreBackup drills spec.backup.restoreDrill creates (value: the cluster). */
+export const SCHEDULED_DRILL_LABEL = 'raftkv.dev/scheduled-restore-drill';
+/** Annotation on them: the scheduled time (ms since the epoch) the drill was created for. */
+export const SCHEDULED_FOR_ANNOTATION = 'raftkv.dev/scheduled-for';
+/** Finished scheduled restore drills kept per cluster (older ones are deleted). */
+export const RESTORE_DRILLS_KEPT = 3;
 
 function clusterPath(ns: string, name?: string, sub?: string): string {
   return resourcePath(API_VERSION, 'RaftCluster', ns, name, sub);
@@ -162,7 +173,10 @@ export async function observeMembers(cluster: RaftCluster, candidates: readonly 
       role: s?.role ?? 'unknown', appliedIndex: s?.appliedIndex ?? 0,
     };
   });
-  return { leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members, answered: answered() };
+  return {
+    leader: leaderStatus.name, term: leaderStatus.term, commitIndex: leaderStatus.commitIndex, members, answered: answered(),
+    ...(leaderStatus.backupShipping === undefined ? {} : { backupShipping: leaderStatus.backupShipping }),
+  };
 }
 
 function podReady(p: V1Pod): boolean {
@@ -399,7 +413,7 @@ export class RaftClusterController {
     await this.applyStatefulSet(c, cluster, inputs);
     if (state === 'existing' && c.cm?.data?.[CM_INITIAL_CLUSTER_STATE] !== 'existing') {
       await this.deps.events.record(cluster, 'Normal', 'Bootstrapped', `bootstrap members formed a cluster; later members join with --initial-cluster-state=existing`);
-      if (restore !== undefined) await this.deps.events.record(cluster, 'Normal', 'Restored', `cluster restored from backup ${restore.file} on PVC ${restore.claimName}`);
+      if (restore !== undefined) await this.deps.events.record(cluster, 'Normal', 'Restored', `cluster restored from ${restoreSourceText(restore)}`);
     }
     c.bootstrapState = state;
     await this.syncBackup(c, cluster);
@@ -505,7 +519,7 @@ export class RaftClusterController {
     const shaped = keep
       ? { ...cluster, spec: { ...cluster.spec, storage: { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), ...(vct.spec?.storageClassName === undefined ? {} : { storageClassName: vct.spec.storageClassName }) } } }
       : cluster;
-    await client.apply(withRestore(buildStatefulSet(shaped, inputs), cluster) as KubeObject);
+    await client.apply(withBackupShipping(withRestore(buildStatefulSet(shaped, inputs), cluster), cluster) as KubeObject);
   }
 
   /**
@@ -580,12 +594,12 @@ export class RaftClusterController {
       // status.backup marks a CronJob this operator made; without it there is nothing to delete.
       const was = cluster.status?.backup;
       if (was !== undefined && await client.delete(cronPath, { propagationPolicy: 'Background' })) {
-        await this.deps.events.record(cluster, 'Normal', 'BackupScheduleRemoved', `spec.backup removed: CronJob ${was.cronJob} deleted; the backups on PVC ${was.claimName} are kept`);
+        await this.deps.events.record(cluster, 'Normal', 'BackupScheduleRemoved', `spec.backup removed: CronJob ${was.cronJob} deleted; the backups in ${was.target ?? `PVC ${was.claimName ?? '?'}`} are kept`);
       }
       return;
     }
     const claimName = backupClaimName(cluster, backup);
-    if (backup.claimName === undefined && await client.get(resourcePath('v1', 'PersistentVolumeClaim', ns, claimName)) === undefined) {
+    if (claimName !== undefined && backup.claimName === undefined && await client.get(resourcePath('v1', 'PersistentVolumeClaim', ns, claimName)) === undefined) {
       try {
         await client.create(resourcePath('v1', 'PersistentVolumeClaim', ns), buildBackupPvc(cluster, backup) as KubeObject);
         await this.deps.events.record(cluster, 'Normal', 'BackupVolumeCreated', `PVC ${claimName} created for backups (it outlives the RaftCluster)`);
@@ -598,12 +612,86 @@ export class RaftClusterController {
     const iso = (d: Date | string | undefined): string | undefined => (d === undefined ? undefined : typeof d === 'string' ? d : isoSeconds(d.getTime()));
     const lastSchedule = iso(st?.lastScheduleTime);
     const lastSuccess = iso(st?.lastSuccessfulTime);
+    const verified = await this.syncRestoreDrills(cluster, backup);
+    // The newest success ever seen is kept: the CronJob forgets it when it is recreated. With
+    // restore drills only verified backups count, by when they were taken.
+    const prevGood = cluster.status?.backup?.lastGoodBackupTime;
+    const candidates = backup.restoreDrill === undefined
+      ? [prevGood, lastSuccess, await this.lastOnDemandBackup(ns, cluster.metadata.name)]
+      : [verified === undefined ? undefined : isoSeconds(Date.parse(verified.takenAt))];
+    const lastGood = candidates.filter((x): x is string => x !== undefined).sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
     c.backup = {
-      cronJob: backupName(cluster), claimName, suspended: backup.suspend === true,
+      cronJob: backupName(cluster), suspended: backup.suspend === true,
+      ...(claimName === undefined ? {} : { claimName }),
+      ...(backup.s3 === undefined ? {} : { target: backupTargetUrl(cluster, backup.s3) }),
+      ...(lastGood === undefined ? {} : { lastGoodBackupTime: lastGood }),
+      ...(verified === undefined ? {} : { lastVerifiedBackup: verified }),
       ...(lastSchedule === undefined ? {} : { lastScheduleTime: lastSchedule }),
       ...(lastSuccess === undefined ? {} : { lastSuccessfulTime: lastSuccess }),
       ...(st?.active === undefined ? {} : { active: st.active.length }),
     };
+  }
+
+  /**
+   * RestoreBackup drills of this cluster: the newest verified backup, and with
+   * spec.backup.restoreDrill a new drill at each scheduled time (named after it, so a retry
+   * never makes two) with the finished scheduled ones beyond the newest RESTORE_DRILLS_KEPT deleted.
+   */
+  private async syncRestoreDrills(cluster: RaftCluster, backup: NonNullable<RaftCluster['spec']['backup']>): Promise<(VerifiedBackupStatus & { verifiedAt: string; drill: string }) | undefined> {
+    const ns = cluster.metadata.namespace ?? 'default';
+    const name = cluster.metadata.name;
+    const drills = (await this.deps.client.list<RaftChaosDrill & KubeObject>(resourcePath(API_VERSION, 'RaftChaosDrill', ns))).items
+      .filter((d) => d.spec.clusterRef.name === name && d.spec.action === 'RestoreBackup');
+    const done = (d: RaftChaosDrill): boolean => ['Succeeded', 'Failed', 'Aborted'].includes(d.status?.phase ?? 'Pending');
+    const ok = drills.filter((d) => d.status?.phase === 'Succeeded' && d.status.verifiedBackup !== undefined && d.status.finishedAt !== undefined)
+      .sort((a, b) => Date.parse(a.status?.finishedAt ?? '') - Date.parse(b.status?.finishedAt ?? '')).pop();
+    const prev = cluster.status?.backup?.lastVerifiedBackup;
+    let verified = ok?.status?.verifiedBackup === undefined ? prev : { ...ok.status.verifiedBackup, verifiedAt: ok.status.finishedAt ?? '', drill: ok.metadata.name };
+    // A pruned drill leaves its record in the status: never go back to an older one.
+    if (prev !== undefined && verified !== undefined && Date.parse(prev.takenAt) > Date.parse(verified.takenAt)) verified = prev;
+    const sched = backup.restoreDrill;
+    if (sched === undefined || backup.s3 === undefined) return verified;
+    const scheduled = drills.filter((d) => d.metadata.labels?.[SCHEDULED_DRILL_LABEL] === name);
+    const lastFor = scheduled.map((d) => Number(d.metadata.annotations?.[SCHEDULED_FOR_ANNOTATION])).filter((x) => Number.isFinite(x)).sort((a, b) => a - b).pop();
+    let fire: number | undefined;
+    try {
+      fire = dueRestoreDrill({ schedule: sched.schedule, nowMs: this.deps.now(), createdAtMs: Date.parse(cluster.metadata.creationTimestamp ?? new Date(this.deps.now()).toISOString()), lastScheduledForMs: lastFor, drillActive: drills.some((d) => !done(d)) });
+    } catch {
+      // A schedule cron-parser cannot read: BackupFresh says so (InvalidSchedule); nothing else is held up.
+      return verified;
+    }
+    if (fire !== undefined) {
+      const drill = {
+        apiVersion: API_VERSION, kind: 'RaftChaosDrill',
+        metadata: {
+          name: `${name.slice(0, 30)}-restore-${Math.floor(fire / 1000)}`, namespace: ns, labels: { [SCHEDULED_DRILL_LABEL]: name },
+          annotations: { [SCHEDULED_FOR_ANNOTATION]: String(fire) }, ownerReferences: [ownerReference(cluster)],
+        },
+        spec: { clusterRef: { name }, action: 'RestoreBackup' },
+      };
+      try {
+        await this.deps.client.create(resourcePath(API_VERSION, 'RaftChaosDrill', ns), drill as unknown as KubeObject);
+        await this.deps.events.record(cluster, 'Normal', 'RestoreDrillScheduled', `RaftChaosDrill ${drill.metadata.name} restores the newest backup into a scratch cluster`);
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+    const old = scheduled.filter(done).sort((a, b) => Number(a.metadata.annotations?.[SCHEDULED_FOR_ANNOTATION] ?? 0) - Number(b.metadata.annotations?.[SCHEDULED_FOR_ANNOTATION] ?? 0));
+    for (const d of old.slice(0, Math.max(0, old.length - RESTORE_DRILLS_KEPT))) await this.deps.client.delete(resourcePath(API_VERSION, 'RaftChaosDrill', ns, d.metadata.name));
+    return verified;
+  }
+
+  /** finishedAt of the newest Succeeded RaftBackup of this cluster (none, also without the RaftBackup CRD). */
+  private async lastOnDemandBackup(ns: string, clusterName: string): Promise<string | undefined> {
+    let items: (RaftBackup & KubeObject)[];
+    try {
+      items = (await this.deps.client.list<RaftBackup & KubeObject>(resourcePath(API_VERSION, 'RaftBackup', ns))).items;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    return items.filter((b) => b.spec.clusterRef.name === clusterName && b.status?.phase === 'Succeeded' && b.status.finishedAt !== undefined)
+      .map((b) => b.status?.finishedAt ?? '').sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
   }
 
   private async act(c: Ctx): Promise<StepResult> {
@@ -697,6 +785,36 @@ export class RaftClusterController {
     this.deps.log.warn({ cluster: `${c.namespace}/${c.name}`, recovery: record.id, phase: record.phase }, record.message);
   }
 
+  /**
+   * BackupFresh (planner/backup-freshness.ts) from status.backup and the leader's shipping state,
+   * with the shipping figures copied into status.backup and the operator's backup gauges; a
+   * Warning Event when it turns False. Without spec.backup the condition is removed.
+   */
+  private async backupFreshConditions(c: Ctx, cluster: RaftCluster, next: RaftClusterStatus, old: RaftClusterStatus, nowIso: string): Promise<Condition[]> {
+    const conditions = (next.conditions ?? []).filter((x) => x.type !== 'BackupFresh');
+    const backup = cluster.spec.backup;
+    const labels = { namespace: c.namespace, cluster: c.name };
+    if (backup === undefined || next.backup === undefined) {
+      this.deps.metrics.backupFresh.remove(labels);
+      this.deps.metrics.backupLastGoodTimestamp.remove(labels);
+      return conditions;
+    }
+    const sh = shipsLog(cluster) ? c.observed?.backupShipping : undefined;
+    if (sh !== undefined) next.backup.shipping = { healthy: sh.healthy, lagSeconds: sh.lagSeconds, shippedRevision: sh.shippedRevision, ...(sh.lastError === null ? {} : { lastError: sh.lastError }) };
+    const last = next.backup.lastGoodBackupTime;
+    const verdict = backupFreshness({
+      schedule: backup.schedule, nowMs: this.deps.now(), drillSchedule: backup.restoreDrill?.schedule,
+      createdAtMs: Date.parse(cluster.metadata.creationTimestamp ?? nowIso),
+      lastGoodBackupMs: last === undefined ? undefined : Date.parse(last),
+      shipping: shipsLog(cluster) ? { reported: sh !== undefined, healthy: sh?.healthy ?? false, lagSeconds: sh?.lagSeconds ?? 0, lastError: sh?.lastError ?? null } : undefined,
+    });
+    this.deps.metrics.backupFresh.set(labels, verdict.fresh ? 1 : 0);
+    if (last !== undefined) this.deps.metrics.backupLastGoodTimestamp.set(labels, Date.parse(last) / 1000);
+    const prev = (old.conditions ?? []).find((x) => x.type === 'BackupFresh');
+    if (!verdict.fresh && (prev?.status !== 'False' || prev.reason !== verdict.reason)) await this.deps.events.record(cluster, 'Warning', verdict.reason, verdict.message);
+    return setCondition(conditions, backupFreshCondition(verdict, cluster.metadata.generation), nowIso);
+  }
+
   /** spec.recovery is used once: removed when the recovery is done or was not needed. */
   private async clearRecoveryApproval(c: Ctx, cluster: RaftCluster): Promise<void> {
     const d = c.recovery;
@@ -736,6 +854,7 @@ export class RaftClusterController {
     }
     const restore = cluster.spec.restore;
     if (restore !== undefined) next.conditions = setCondition(next.conditions ?? [], restoredCondition(restore, c.bootstrapState === 'existing', cluster.metadata.generation), nowIso);
+    next.conditions = await this.backupFreshConditions(c, cluster, next, old, nowIso);
     const prevProgress = (old.conditions ?? []).find((x) => x.type === 'Progressing');
     const nextProgress = (next.conditions ?? []).find((x) => x.type === 'Progressing');
     // A refusal repeats every pass; its Event is recorded only when the reason or message changes.
@@ -889,11 +1008,11 @@ export function storageCondition(step: StorageStep, replacing: boolean, generati
 }
 
 /** The `Restored` condition of a cluster created with spec.restore: True once its bootstrap members formed a cluster. */
-export function restoredCondition(restore: { claimName: string; file: string }, formed: boolean, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+export function restoredCondition(restore: RestoreSpec, formed: boolean, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
   const gen = generation === undefined ? {} : { observedGeneration: generation };
   return formed
-    ? { type: 'Restored', status: 'True', reason: 'RestoredFromBackup', message: `cluster restored from backup ${restore.file} on PVC ${restore.claimName}`, ...gen }
-    : { type: 'Restored', status: 'Unknown', reason: 'Restoring', message: `bootstrap members restore ${restore.file} from PVC ${restore.claimName}`, ...gen };
+    ? { type: 'Restored', status: 'True', reason: 'RestoredFromBackup', message: `cluster restored from ${restoreSourceText(restore)}`, ...gen }
+    : { type: 'Restored', status: 'Unknown', reason: 'Restoring', message: `bootstrap members restore ${restoreSourceText(restore)}`, ...gen };
 }
 
 function stepReason(step: PlanStep): string {

@@ -50,7 +50,7 @@ const PLURALS: Record<string, string> = {
   Service: 'services', ConfigMap: 'configmaps', Secret: 'secrets', Pod: 'pods', PersistentVolumeClaim: 'persistentvolumeclaims', Event: 'events',
   StatefulSet: 'statefulsets', PodDisruptionBudget: 'poddisruptionbudgets', Lease: 'leases',
   CronJob: 'cronjobs', Job: 'jobs',
-  RaftCluster: 'raftclusters', RaftChaosDrill: 'raftchaosdrills', CustomResourceDefinition: 'customresourcedefinitions', Namespace: 'namespaces',
+  RaftCluster: 'raftclusters', RaftChaosDrill: 'raftchaosdrills', RaftBackup: 'raftbackups', CustomResourceDefinition: 'customresourcedefinitions', Namespace: 'namespaces',
 };
 
 /**

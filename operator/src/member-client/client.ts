@@ -4,6 +4,7 @@
 // and a member of a TLS cluster is trusted through the cluster's own `ca.crt` only.
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 
 /** GET /v1/status body. */
 export interface MemberStatusResponse {
@@ -16,6 +17,18 @@ export interface MemberStatusResponse {
   lastIndex: number;
   snapshotIndex: number;
   members: { name: string; peerUrl: string; clientUrl: string; voter: boolean }[];
+  /** Present on members started with --backup-ship-to (docs/backups.md). */
+  backupShipping?: BackupShippingStatus;
+}
+
+/** GET /v1/status backupShipping: the fields the operator reads. */
+export interface BackupShippingStatus {
+  target: string;
+  shipping: boolean;
+  shippedRevision: number;
+  lagSeconds: number;
+  healthy: boolean;
+  lastError: string | null;
 }
 
 /** PUT /v1/kv body. */
@@ -131,6 +144,13 @@ export class MemberClient {
     }
   }
 
+  /** GET /v1/kv?prefix=&limit=N[&after=K] (linearizable): one page of the keys, in order, and the revision it was read at. */
+  async listPage(limit: number, after?: string): Promise<{ keys: string[]; more: boolean; revision: number }> {
+    const q = `prefix=&limit=${limit}${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}`;
+    const body = (await this.json('GET', `/v1/kv?${q}`)) as { kvs?: { key: string }[]; more?: boolean; revision?: number };
+    return { keys: (body.kvs ?? []).map((k) => k.key), more: body.more === true, revision: body.revision ?? 0 };
+  }
+
   /** DELETE /v1/kv/{key} (through the leader); resolves also when the key was absent. */
   async delete(key: string): Promise<void> {
     try {
@@ -139,6 +159,46 @@ export class MemberClient {
       if (err instanceof MemberClientError && err.status === 404) return;
       throw err;
     }
+  }
+
+  /**
+   * GET /v1/snapshot: the member's backup stream (headers read, body still streaming; the caller
+   * must consume or destroy it). The timeout bounds the wait for the headers and any pause in the
+   * body, never the whole transfer, so a large backup streams at the store's pace.
+   */
+  openSnapshot(): Promise<{ readonly url: string; readonly headers: Headers; readonly stream: Readable }> {
+    const url = new URL(`${this.baseUrl}/v1/snapshot`);
+    const h: Record<string, string> = {};
+    if (this.credentials.token !== undefined) h['authorization'] = `Bearer ${this.credentials.token}`;
+    const secure = url.protocol === 'https:';
+    const timeoutMs = this.options.requestTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const opts: https.RequestOptions = { method: 'GET', headers: h, timeout: timeoutMs };
+      if (secure && this.credentials.caPem !== undefined) opts.ca = this.credentials.caPem;
+      const onResponse = (res: http.IncomingMessage): void => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size <= 4096) chunks.push(c);
+          });
+          res.on('end', () => reject(new MemberClientError(url.toString(), res.statusCode ?? 0, undefined, `HTTP ${res.statusCode ?? 0} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`)));
+          res.on('error', reject);
+          return;
+        }
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v === undefined) continue;
+          for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
+        }
+        resolve({ url: url.toString(), headers, stream: res });
+      };
+      const req = secure ? https.request(url, opts, onResponse) : http.request(url, opts, onResponse);
+      req.on('timeout', () => req.destroy(new Error(`no data for ${timeoutMs} ms`)));
+      req.on('error', (err) => reject(new MemberClientError(url.toString(), 0, undefined, `unreachable: ${err.message}`)));
+      req.end();
+    });
   }
 
   private async json(method: string, path: string, body?: unknown): Promise<unknown> {
