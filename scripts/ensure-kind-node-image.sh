@@ -40,7 +40,7 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DOCKER="${DOCKER:-/usr/bin/docker}"
 KIND_NODE_IMAGE_LOCAL="${KIND_NODE_IMAGE_LOCAL:-raftkv.local/kind-node:${K8S_VERSION}}"
 # Bumped when what goes into the image changes, so a stale cached archive is not reused.
-RECIPE=3
+RECIPE=4
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/raftkv-tools"

@@ -526,7 +526,7 @@ test('day 2: an on-demand backup Job from the CronJob writes a checksummed snaps
     await kn(['wait', '--for=condition=complete', `job/${job}`, '--timeout=150s'], 160_000);
   });
   const volumeName = (await kn(['get', 'pvc', `${day2.name}-backup`, '-o', 'jsonpath={.spec.volumeName}'])).trim();
-  const dir = (await kc(['get', 'pv', volumeName, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim();
+  const dir = hostPathOf(node, (await kc(['get', 'pv', volumeName, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim());
   const files = readdirSync(dir).filter((f) => SNAPSHOT_NAME_RE.test(f));
   assert.equal(files.length, 1, `one backup in the PVC: ${readdirSync(dir).join(', ')}`);
   day2.backupFile = files[0] as string;
