@@ -124,7 +124,9 @@ cluster-status:
 e2e-kind: build
 	bash scripts/e2e-kind.sh
 
-test-e2e-kind: e2e-kind
+## test-e2e-kind: e2e-kind as make test runs it (the system packages first, as for test-e2e)
+test-e2e-kind: build deps
+	bash scripts/e2e-kind.sh
 
 ## manifests: re-render k8s/{operator,monitoring,static} from the charts (after a chart change)
 manifests:
