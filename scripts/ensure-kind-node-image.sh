@@ -251,6 +251,10 @@ t0=$(date +%s)
 "$DOCKER" build -q -t "$KIND_NODE_IMAGE_LOCAL" "$n" >/dev/null || fail "docker build of the node image failed"
 say "node image built in $(( $(date +%s) - t0 )) s"
 "$DOCKER" save -o "$image_tar.tmp" "$KIND_NODE_IMAGE_LOCAL"
+# An archive of an older recipe is never loaded again (1.5 GB each).
+find "$cache" -maxdepth 1 -name 'node-image-r*.tar' ! -name "$(basename "$image_tar")" -delete
 mv -f "$image_tar.tmp" "$image_tar"
 "$DOCKER" rmi "${all_images[@]}" raftkv.local/kind-tools-base:bookworm raftkv.local/kind-node-base:bookworm >/dev/null 2>&1 || true
+# The node image this replaced, now untagged.
+"$DOCKER" image prune -f >/dev/null 2>&1 || true
 say "$KIND_NODE_IMAGE_LOCAL built and cached ($(du -m "$image_tar" | cut -f1) MiB) in $(( $(date +%s) - start )) s"
