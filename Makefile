@@ -27,7 +27,7 @@ lint: build
 	node scripts/gen-api-docs.mjs --check
 
 ## test: every tier, in order of cost
-test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-image test-e2e
+test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-image test-e2e test-e2e-kind
 	@echo "make test: all tiers passed"
 
 test-unit: build
