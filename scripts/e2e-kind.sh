@@ -15,7 +15,8 @@
 # --iptables=false --bridge=none (the host's iptables stay untouched: the chaos tier's network
 # namespaces need the FORWARD policy as it is), the userland proxy publishing kind's API server
 # port on 127.0.0.1, and runc behind scripts/kind/runc-fit (root here lacks CAP_SYS_RESOURCE,
-# which kind's --privileged node containers ask for) as the default runtime.
+# which kind's --privileged node containers ask for) as the default runtime; kind's network is
+# made here on a /24 chosen by the tree (below).
 # Node image: KIND_NODE_IMAGE when set; else kind's published one (kind's default) with a user's
 # Docker, or, with the private daemon (no registry reachable), one built on this machine by
 # scripts/ensure-kind-node-image.sh (cached per version).
@@ -77,6 +78,15 @@ if [ "$mode" = private ]; then
   source "$repo/scripts/lib/private-dockerd.sh"
   private=1
   private_dockerd_start
+  # kind's own network would take Docker's first free /16 (172.17.0.0/16) and a fixed IPv6 /64 on
+  # every daemon; two working trees running this tier at once would put the same routes on two
+  # host bridges. So this daemon's kind network is made here, IPv4 only, on a /24 of 172.16.0.0/12
+  # chosen by the tree (kind uses a network of that name as it finds it).
+  export KIND_EXPERIMENTAL_DOCKER_NETWORK="kind-$key"
+  subnet="172.$(( 16 + 16#${key:0:2} % 16 )).$(( 16#${key:2:2} )).0/24"
+  docker network inspect "$KIND_EXPERIMENTAL_DOCKER_NETWORK" >/dev/null 2>&1 \
+    || docker network create -d bridge --subnet "$subnet" -o com.docker.network.driver.mtu=1500 "$KIND_EXPERIMENTAL_DOCKER_NETWORK" >/dev/null
+  say "kind network $KIND_EXPERIMENTAL_DOCKER_NETWORK: $subnet"
 fi
 command -v kind >/dev/null || bash "$repo/scripts/ensure-kind.sh" >/dev/null
 [ "$private" = 0 ] || bash "$repo/scripts/ensure-kind.sh" >/dev/null
