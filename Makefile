@@ -5,7 +5,7 @@ NODE_TEST := node scripts/run-tests.mjs
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
 .PHONY: install deps build lint test test-unit test-sim test-cluster test-api test-chaos test-operator \
-        test-e2e demo bench bench-ab sim sim-long chaos e2e e2e-kind manifests clean image test-image cluster-up cluster-down cluster-status
+        test-e2e test-e2e-kind demo bench bench-ab sim sim-long chaos e2e e2e-kind manifests clean image test-image cluster-up cluster-down cluster-status
 
 ## install: npm packages (from the lockfile) and the system packages the tests use
 install: node_modules/.installed deps
@@ -27,7 +27,7 @@ lint: build
 	node scripts/gen-api-docs.mjs --check
 
 ## test: every tier, in order of cost
-test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-image test-e2e
+test: install build lint test-unit test-sim test-cluster test-api test-chaos test-operator test-image test-e2e test-e2e-kind
 	@echo "make test: all tiers passed"
 
 test-unit: build
@@ -120,7 +120,14 @@ cluster-down:
 cluster-status:
 	bash scripts/cluster.sh status
 
-e2e-kind:
+## e2e-kind: the same e2e scenario on a kind cluster (scripts/e2e-kind.sh, test/e2e/README.md): the
+## Docker daemon that answers and kind's published node image (KIND_NODE_IMAGE overrides it); on a
+## machine without Docker (root), a private dockerd and a node image built here, cached per version
+e2e-kind: build
+	bash scripts/e2e-kind.sh
+
+## test-e2e-kind: e2e-kind as make test runs it (the system packages first, as for test-e2e)
+test-e2e-kind: build deps
 	bash scripts/e2e-kind.sh
 
 ## manifests: re-render k8s/{operator,monitoring,static} from the charts (after a chart change)

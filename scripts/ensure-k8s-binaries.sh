@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provides kube-apiserver, kube-controller-manager and kube-scheduler (test tools for the
 # operator and e2e tiers, never product code) in the repo's gitignored .cache/bin; with --node
-# also kubelet and kube-proxy, for the real one-node cluster (scripts/cluster.sh).
+# also kubelet and kube-proxy, for the real one-node cluster (scripts/cluster.sh); with --kind
+# kubelet, kubeadm and kubectl, for the kind node image (scripts/ensure-kind-node-image.sh).
 #
 # Order of sources, cheapest first:
 #   1. $KUBEBUILDER_ASSETS, when set: its binaries are copied as they are.
@@ -20,8 +21,10 @@ K8S_VERSION="${K8S_VERSION:-v1.37.0}"
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler)
 if [ "${1:-}" = "--node" ]; then
   BINARIES+=(kubelet kube-proxy)
+elif [ "${1:-}" = "--kind" ]; then
+  BINARIES+=(kube-proxy kubelet kubeadm kubectl)
 elif [ -n "${1:-}" ]; then
-  echo "usage: ensure-k8s-binaries.sh [--node]" >&2
+  echo "usage: ensure-k8s-binaries.sh [--node|--kind]" >&2
   exit 2
 fi
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -45,9 +48,17 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
 fi
 
 # Already in the repo at the pinned version: nothing to do.
+# kubeadm and kubectl have no --version flag: their `version` subcommand prints the same string.
+version_of() {
+  case "$(basename "$1")" in
+    kubeadm) "$1" version -o short ;;
+    kubectl) "$1" version --client 2>/dev/null | sed -n 's/^Client Version: //p' ;;
+    *) "$1" --version ;;
+  esac
+}
 up_to_date=1
 for b in "${BINARIES[@]}"; do
-  if [ ! -x "$bin_dir/$b" ] || ! "$bin_dir/$b" --version 2>/dev/null | grep -q "${K8S_VERSION}\$"; then
+  if [ ! -x "$bin_dir/$b" ] || ! version_of "$bin_dir/$b" 2>/dev/null | grep -q "${K8S_VERSION}\$"; then
     up_to_date=0
   fi
 done
@@ -121,6 +132,6 @@ fi
 
 for b in "${BINARIES[@]}"; do
   cp -f "$machine_cache/$b" "$bin_dir/$b"
-  "$bin_dir/$b" --version >/dev/null 2>&1 || fail "$bin_dir/$b does not run"
+  version_of "$bin_dir/$b" >/dev/null 2>&1 || fail "$bin_dir/$b does not run"
 done
 finish "${BINARIES[*]} ${K8S_VERSION} in .cache/bin ($("$bin_dir/kube-apiserver" --version))"

@@ -15,12 +15,18 @@
 #                           and run directory; safe to call twice and from an EXIT trap
 # Debian's docker.io provides dockerd (and the `docker` client with BuildKit, /usr/bin/docker).
 
+#
+# PRIVATE_DOCKERD_FLAVOR (set before sourcing) names a second daemon of the same tree with its own
+# data root, socket and log (the kind tier's: scripts/e2e-kind.sh), and PRIVATE_DOCKERD_EXTRA_ARGS
+# (an array) adds flags to it.
 PRIVATE_DOCKERD_REPO="${PRIVATE_DOCKERD_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-PRIVATE_DOCKERD_KEY="$(printf '%s' "$PRIVATE_DOCKERD_REPO" | sha256sum | cut -c1-10)"
+PRIVATE_DOCKERD_FLAVOR="${PRIVATE_DOCKERD_FLAVOR:-}"
+PRIVATE_DOCKERD_SUFFIX="${PRIVATE_DOCKERD_FLAVOR:+-$PRIVATE_DOCKERD_FLAVOR}"
+PRIVATE_DOCKERD_KEY="$(printf '%s%s' "$PRIVATE_DOCKERD_REPO" "$PRIVATE_DOCKERD_SUFFIX" | sha256sum | cut -c1-10)"
 # Short: a unix socket path must stay under 108 bytes.
 PRIVATE_DOCKERD_RUN="/run/raftkv-docker/$PRIVATE_DOCKERD_KEY"
-PRIVATE_DOCKERD_DATA="${PRIVATE_DOCKERD_DATA:-$PRIVATE_DOCKERD_REPO/.cache/docker}"
-PRIVATE_DOCKERD_LOG="$PRIVATE_DOCKERD_REPO/.cache/dockerd.log"
+PRIVATE_DOCKERD_DATA="${PRIVATE_DOCKERD_DATA:-$PRIVATE_DOCKERD_REPO/.cache/docker$PRIVATE_DOCKERD_SUFFIX}"
+PRIVATE_DOCKERD_LOG="$PRIVATE_DOCKERD_REPO/.cache/dockerd$PRIVATE_DOCKERD_SUFFIX.log"
 PRIVATE_DOCKERD_CGROUP="raftkv-docker-$PRIVATE_DOCKERD_KEY"
 PRIVATE_DOCKERD_SOCK="unix://$PRIVATE_DOCKERD_RUN/docker.sock"
 PRIVATE_DOCKERD_START_TIMEOUT_S=60
@@ -59,7 +65,7 @@ private_dockerd_start() {
     --pidfile "$PRIVATE_DOCKERD_RUN/dockerd.pid" \
     --iptables=false --ip-masq=false --ip-forward=false --bridge=none --userland-proxy=false \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$PRIVATE_DOCKERD_CGROUP" \
-    --storage-driver overlay2 --log-level warn \
+    --storage-driver overlay2 --log-level warn ${PRIVATE_DOCKERD_EXTRA_ARGS[@]+"${PRIVATE_DOCKERD_EXTRA_ARGS[@]}"} \
     >"$PRIVATE_DOCKERD_LOG" 2>&1 </dev/null &
   local child=$!
   PRIVATE_DOCKERD_STARTED=1
@@ -83,7 +89,9 @@ private_dockerd_stop() {
   local pid waited=0 m d
   pid="$(_pd_pid || true)"
   if [ -n "$pid" ]; then
-    DOCKER_HOST="$PRIVATE_DOCKERD_SOCK" "$DOCKER" ps -aq 2>/dev/null | xargs -r env DOCKER_HOST="$PRIVATE_DOCKERD_SOCK" "$DOCKER" rm -f >/dev/null 2>&1 || true
+    DOCKER_HOST="$PRIVATE_DOCKERD_SOCK" "$DOCKER" ps -aq 2>/dev/null | xargs -r env DOCKER_HOST="$PRIVATE_DOCKERD_SOCK" "$DOCKER" rm -f -v >/dev/null 2>&1 || true
+    # Networks (kind's bridge) go with their host interfaces.
+    DOCKER_HOST="$PRIVATE_DOCKERD_SOCK" "$DOCKER" network prune -f >/dev/null 2>&1 || true
     kill -TERM "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null; do
       if ((waited >= PRIVATE_DOCKERD_STOP_TIMEOUT_S)); then

@@ -21,7 +21,7 @@ import YAML from 'yaml';
 import { repoRoot } from '../lib/kube-control-plane.js';
 import { E2ePrometheus, StepTimer, kubectl, waitUntil } from '../lib/e2e-env.js';
 import type { PodHttpRequest, PodHttpResult, RealNode } from '../lib/real-node.js';
-import { containerHostPid, podExec, podHttp, realNodeFromEnv, run, watchLeaderChange } from '../lib/real-node.js';
+import { containerHostPid, hostPathOf, podExec, podHttp, realNodeFromEnv, run, watchLeaderChange } from '../lib/real-node.js';
 import type { RaftChaosDrill, RaftCluster } from '../../operator/src/api/types.js';
 import { panelQueries, substitute } from '../unit/observability/dashboards.js';
 import { SNAPSHOT_NAME_RE, parseSnapshotName } from '../../daemon/src/cli/snapshot-dir.js';
@@ -217,7 +217,7 @@ test('kubectl apply of the sample: Available with 3 ready members on PVCs, probe
   assert.match(who.stdout, /^mount \/var\/lib\/raftkv$/m, 'the PVC is mounted at /var/lib/raftkv');
   // The PVC's directory on the node holds the member's data.
   const pv = (await kn(['get', 'pvc', `data-${clusterName}-0`, '-o', 'jsonpath={.spec.volumeName}'])).trim();
-  const pvPath = (await kc(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim();
+  const pvPath = hostPathOf(node, (await kc(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim());
   assert.ok(pvPath.startsWith(node.volumesDir) && readdirSync(pvPath).length > 0, `${pvPath} (the PV of data-${clusterName}-0) holds the member's files`);
 });
 
@@ -447,7 +447,7 @@ test('kubectl delete of the RaftCluster removes what the operator made; the PVCs
   assert.deepEqual(pvcs, members(3).map((m) => `data-${m}`), 'PVCs retained (whenDeleted: Retain)');
   const dirs = await Promise.all(pvcs.map(async (c) => {
     const pv = (await kn(['get', 'pvc', c, '-o', 'jsonpath={.spec.volumeName}'])).trim();
-    return (await kc(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim();
+    return hostPathOf(node, (await kc(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim());
   }));
   for (const d of dirs) assert.ok(d.startsWith(node.volumesDir) && existsSync(d), `${d} on the node`);
   await kn(['delete', 'pvc', ...pvcs, '--wait=true', '--timeout=60s'], 70_000);
@@ -526,7 +526,7 @@ test('day 2: an on-demand backup Job from the CronJob writes a checksummed snaps
     await kn(['wait', '--for=condition=complete', `job/${job}`, '--timeout=150s'], 160_000);
   });
   const volumeName = (await kn(['get', 'pvc', `${day2.name}-backup`, '-o', 'jsonpath={.spec.volumeName}'])).trim();
-  const dir = (await kc(['get', 'pv', volumeName, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim();
+  const dir = hostPathOf(node, (await kc(['get', 'pv', volumeName, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])).trim());
   const files = readdirSync(dir).filter((f) => SNAPSHOT_NAME_RE.test(f));
   assert.equal(files.length, 1, `one backup in the PVC: ${readdirSync(dir).join(', ')}`);
   day2.backupFile = files[0] as string;
@@ -575,7 +575,8 @@ test('helm uninstall after the clusters are deleted leaves no raftkv pod or volu
   // The test's own client pod is all that stays (the namespaces go with the node); the operator's
   // pods and the provisioner's clean-up pods finish on their own.
   await waitUntil('only the client pod left', 90_000, async () => {
-    const left = (await kc(['get', 'pods', '-A', '-o', 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}'])).trim();
+    const left = (await kc(['get', 'pods', '-A', '-o', 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}'])).trim()
+      .split(/\s+/).filter((p) => !node.systemNamespaces.includes(p.split('/')[0] ?? '')).join(' ');
     return left === `${NS}/${CLIENT}` ? true : undefined;
   }, diagnostics);
   assert.ok((await kc(['get', 'crd', '-o', 'name'])).includes('raftclusters.raftkv.dev'), 'helm keeps the CRDs (it never deletes what crds/ installed)');

@@ -3,25 +3,38 @@
 // (so cluster DNS, Services and certificates are the cluster's own), and the host side of a
 // container (its pid, found with containerd's `ctr`) for crash and pause faults.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** What scripts/cluster.sh writes to <state>/node.env, plus the kubeconfig next to it. */
+/**
+ * What scripts/cluster.sh (or scripts/e2e-kind.sh, for a kind node) writes to <state>/node.env,
+ * plus the kubeconfig next to it.
+ */
 export interface RealNode {
   readonly dir: string;
   readonly kubeconfig: string;
+  /** A network namespace under /run/netns where pod IPs route (the node's). */
   readonly netns: string;
+  /** containerd's socket, as the node's own processes see it. */
   readonly containerdSock: string;
+  /** The node's address the host reaches it at (a listener in `netns` bound here is reachable from the host). */
   readonly linkNode: string;
+  /** The local-path provisioner's directory, as the host sees it. */
   readonly volumesDir: string;
+  /** A command prefix that runs a command on the node (empty: the node's processes are the host's). */
+  readonly nodeExec: readonly string[];
+  /** Where the node's root file system is seen from the host ('' when it is the host's). */
+  readonly rootOnHost: string;
+  /** Namespaces whose pods are the node's own (a kind node runs CNI, kube-proxy, CoreDNS and the provisioner as pods). */
+  readonly systemNamespaces: readonly string[];
 }
 
-/** Reads the node's description from RAFTKV_E2E_CLUSTER_DIR (scripts/test-e2e.sh sets it). */
+/** Reads the node's description from RAFTKV_E2E_CLUSTER_DIR (scripts/test-e2e.sh and scripts/e2e-kind.sh set it). */
 export function realNodeFromEnv(): RealNode {
   const dir = process.env['RAFTKV_E2E_CLUSTER_DIR'] ?? '';
   const envFile = join(dir, 'node.env');
   if (dir === '' || !existsSync(envFile)) {
-    throw new Error(`no real node: RAFTKV_E2E_CLUSTER_DIR (${dir === '' ? 'unset' : dir}) has no node.env; run the tier with make test-e2e (scripts/test-e2e.sh starts the node)`);
+    throw new Error(`no real node: RAFTKV_E2E_CLUSTER_DIR (${dir === '' ? 'unset' : dir}) has no node.env; run the tier with make test-e2e or make e2e-kind (they start the node)`);
   }
   const vars = new Map<string, string>();
   for (const line of readFileSync(envFile, 'utf8').split('\n')) {
@@ -33,7 +46,16 @@ export function realNodeFromEnv(): RealNode {
     if (v === undefined || v === '') throw new Error(`${envFile} has no ${k}`);
     return v;
   };
-  return { dir, kubeconfig: join(dir, 'kubeconfig'), netns: need('NETNS'), containerdSock: need('CONTAINERD_SOCK'), linkNode: need('LINK_NODE'), volumesDir: need('VOLUMES_DIR') };
+  const words = (k: string): string[] => (vars.get(k) ?? '').split(' ').filter((w) => w !== '');
+  return {
+    dir, kubeconfig: join(dir, 'kubeconfig'), netns: need('NETNS'), containerdSock: need('CONTAINERD_SOCK'), linkNode: need('LINK_NODE'),
+    volumesDir: need('VOLUMES_DIR'), nodeExec: words('NODE_EXEC'), rootOnHost: vars.get('NODE_ROOT') ?? '', systemNamespaces: words('SYSTEM_NAMESPACES'),
+  };
+}
+
+/** A path on the node as the host sees it (e.g. a PV's hostPath). */
+export function hostPathOf(node: RealNode, nodePath: string): string {
+  return node.rootOnHost + nodePath;
 }
 
 export interface RunResult {
@@ -187,10 +209,41 @@ export async function watchLeaderChange(kubeconfig: string, ns: string, pod: str
 /** The host pid of a running container's init process (`ctr tasks ls` on the node's containerd). */
 export async function containerHostPid(node: RealNode, containerId: string): Promise<number> {
   const id = containerId.replace(/^containerd:\/\//, '');
-  const r = await run('ctr', ['--address', node.containerdSock, '-n', 'k8s.io', 'tasks', 'ls'], { timeoutMs: 15_000 });
+  const [cmd = 'ctr', ...pre] = [...node.nodeExec, 'ctr'];
+  const r = await run(cmd, [...pre, '--address', node.containerdSock, '-n', 'k8s.io', 'tasks', 'ls'], { timeoutMs: 15_000 });
   for (const line of r.stdout.split('\n')) {
     const [task, pid, status] = line.trim().split(/\s+/);
-    if (task === id && status === 'RUNNING') return Number(pid);
+    if (task === id && status === 'RUNNING') return node.nodeExec.length === 0 ? Number(pid) : hostPidOfNodePid(node, Number(pid));
   }
   throw new Error(`container ${id} is not a running task on the node: ${r.stdout}${r.stderr}`);
+}
+
+/** The first field of a /proc/<pid>/status line, or undefined. */
+function statusField(pid: string, field: string): string[] | undefined {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+    return line?.slice(field.length + 1).trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The host pid of a process the node (a container with a pid namespace of its own) knows as
+ * `nodePid`: the host process whose second NSpid entry is `nodePid` and whose ancestors include the
+ * node's init (the process that owns `rootOnHost`, /proc/<pid>/root).
+ */
+function hostPidOfNodePid(node: RealNode, nodePid: number): number {
+  const init = /^\/proc\/(\d+)\/root$/.exec(node.rootOnHost)?.[1];
+  if (init === undefined) throw new Error(`no node init pid in NODE_ROOT ${node.rootOnHost}`);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    if (statusField(entry, 'NSpid')?.[1] !== String(nodePid)) continue;
+    let p = entry;
+    for (let hops = 0; hops < 64 && p !== '0' && p !== '1'; hops++) {
+      if (p === init) return Number(entry);
+      p = statusField(p, 'PPid')?.[0] ?? '0';
+    }
+  }
+  throw new Error(`no host process is pid ${nodePid} in the node's pid namespace`);
 }
