@@ -4,7 +4,7 @@
 #   kind create cluster --config test/e2e/kind-config.yaml [--image $KIND_NODE_IMAGE]
 #   docker build -t raftkv:dev .  (and a second build, raftkv:e2e-b, for the rolling update)
 #   kind load docker-image raftkv:dev raftkv:e2e-b
-#   node scripts/run-tests.mjs dist/test/e2e   (with the cluster's kubeconfig; see node.env below)
+#   node scripts/run-tests.mjs dist/test/e2e/e2e.test.js   (with the cluster's kubeconfig; see node.env below)
 #   kind delete cluster   (a trap: on success, failure and Ctrl-C)
 # The test looks at the node from the host (a member's PV directory, a container's pid for SIGKILL
 # and SIGSTOP, Prometheus in the node's network namespace), so it runs on Linux as root, with
@@ -146,7 +146,7 @@ docker exec "$node_name" mkdir -p /var/local-path-provisioner
 # --- the tests ------------------------------------------------------------------------------------
 t0=$(date +%s)
 code=0
-RAFTKV_E2E_CLUSTER_DIR="$state" HELM="$repo/.cache/bin/helm" setsid -w node "$repo/scripts/run-tests.mjs" --test-concurrency=1 "$repo/dist/test/e2e" &
+RAFTKV_E2E_CLUSTER_DIR="$state" HELM="$repo/.cache/bin/helm" setsid -w node "$repo/scripts/run-tests.mjs" --test-concurrency=1 "$repo/dist/test/e2e/e2e.test.js" &
 tests_pgid=$!
 wait "$tests_pgid" || code=$?
 tests_pgid=""
