@@ -102,7 +102,16 @@ function startMember(name: string, sts: V1StatefulSet, secret: Record<string, st
   const ship = args.filter((a) => a.startsWith('--backup-ship-to='));
   const child = spawn(process.execPath, [DAEMON, '--name', name, '--data-dir', join(dataDirOf(name), 'data'), '--listen-client', clientUrl(name), '--listen-peer', peerAddr(name),
     '--initial-cluster', loopbackInitialCluster(cluster, sts.spec?.replicas ?? 3), '--initial-cluster-state', 'new', token, ...ship, '--backup-ship-interval-ms', '500',
-    '--election-timeout-ms', '1000', '--heartbeat-interval-ms', '100', '--log-level', 'warn'], { stdio: 'ignore', env: { PATH: process.env['PATH'] ?? '', ...resolveEnv(ctr, secret) } });
+    '--election-timeout-ms', '1000', '--heartbeat-interval-ms', '100', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env['PATH'] ?? '', ...resolveEnv(ctr, secret) } });
+  // The member's last words, for a failure message (bounded).
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  child.once('exit', (code, signal) => {
+    memberExits.set(name, `exit ${code ?? signal ?? '?'}: ${stderr.slice(-1500)}`);
+  });
   procs.set(name, child);
 }
 
@@ -112,6 +121,9 @@ async function listAll(member: string): Promise<KvList> {
   assert.equal(r.status, 200);
   return (await r.json()) as KvList;
 }
+
+/** How each member this file started ended, if it did (a failed drill's message names it). */
+const memberExits = new Map<string, string>();
 
 /** The restore init container of `member`, run as the kubelet would: its args with the pod's env. */
 async function runRestoreInit(sts: V1StatefulSet, cluster: string, member: string, secret: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
@@ -133,14 +145,20 @@ async function waitDrill(name: string): Promise<RaftChaosDrill> {
   const scratch = `${name}-scratch`;
   await local.allocate([`${scratch}-0`]);
   let started = false;
-  const deadline = Date.now() + 120_000;
+  // The drill's own bounds are longer (10 min to run, 2 min to delete its scratch cluster); 4 min
+  // here leaves room for a loaded machine and reports what stalled.
+  const deadline = Date.now() + 240_000;
   for (;;) {
     const d = await getJson<RaftChaosDrill>(`${DRILLS}/${name}`);
     if (d?.status?.phase === 'Succeeded' || d?.status?.phase === 'Failed') {
       await local.stop(`${scratch}-0`);
       return d;
     }
-    assert.ok(Date.now() < deadline, `drill ${name} did not finish: ${JSON.stringify(d?.status)}`);
+    if (Date.now() >= deadline) {
+      const sc = await getJson<RaftCluster>(`${NS}/${scratch}`);
+      assert.fail(`drill ${name} did not finish: ${JSON.stringify(d?.status)}; scratch cluster ${sc === undefined ? 'gone' : JSON.stringify(sc.status)}; ` +
+        `its member ${started ? (memberExits.get(`${scratch}-0`) ?? 'still running') : 'never started (no StatefulSet seen)'}`);
+    }
     const sts = await getJson<V1StatefulSet>(`/apis/apps/v1/namespaces/default/statefulsets/${scratch}`);
     if (sts !== undefined && !started) {
       started = true;
@@ -273,6 +291,7 @@ test('spec.backup.s3 + continuous: members ship, the CronJob saves to S3, a Raft
 
   // The restore drill: the newest backup (the RaftBackup's) restored into a scratch cluster and checked.
   const drillOf = async (name: string): Promise<RaftChaosDrill> => {
+    await local.allocate([`${name}-scratch-0`]); // before the operator can start it (see the scheduled drill below)
     assert.equal((await cp.request('POST', DRILLS, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftChaosDrill', metadata: { name }, spec: { clusterRef: { name: 'src' }, action: 'RestoreBackup' } })).status, 201);
     return waitDrill(name);
   };
@@ -330,12 +349,17 @@ test('spec.backup.s3 + continuous: members ship, the CronJob saves to S3, a Raft
   // BackupFresh then counts only verified backups.
   const next = new Date(Date.now() + 60_000);
   const schedule = `${next.getUTCMinutes()} ${next.getUTCHours()} * * *`;
+  // The operator names the drill after its fire time and starts it at once, before this test sees
+  // it: the scratch member's ports must exist by then, or the drill's member client is pointed at
+  // no port (a flake seen twice: the drill waited its 10 minutes on port 1).
+  const fireSeconds = Math.floor(next.getTime() / 60_000) * 60;
+  await local.allocate([`src-restore-${fireSeconds}-scratch-0`]);
   assert.equal((await cp.request('PATCH', `${NS}/src`, { spec: { backup: { restoreDrill: { schedule } } } }, 'application/merge-patch+json')).status, 200);
   const scheduled = await waitFor('a scheduled restore drill', async () => {
     const list = await getJson<{ items: RaftChaosDrill[] }>(DRILLS);
     return list?.items.find((d) => d.metadata.labels?.['raftkv.dev/scheduled-restore-drill'] === 'src');
   }, 130_000);
-  assert.match(scheduled.metadata.name, /^src-restore-\d+$/);
+  assert.equal(scheduled.metadata.name, `src-restore-${fireSeconds}`);
   const ran = await waitDrill(scheduled.metadata.name);
   assert.equal(ran.status?.phase, 'Succeeded', ran.status?.message);
   const verifiedNow = await waitFor('lastVerifiedBackup from the scheduled drill', async () => {
