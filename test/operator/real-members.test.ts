@@ -110,6 +110,10 @@ test('scale 3→5→3 with real raftkv members: learners join, get promoted, are
   assert.deepEqual(st3.members.map((m) => m.name).sort(), ['kv-0', 'kv-1', 'kv-2']);
   await any.put('after-scale', 'v2');
   assert.equal(await new MemberClient(clientUrl('kv-2')).get('before-scale'), 'v1');
+  // This file plays the kubelet in a loop of its own: it stops a removed member's process once it
+  // sees the smaller StatefulSet, which may come a moment after the status above (bounded wait).
+  const goneBy = Date.now() + 15_000;
+  while ((procs.has('kv-3') || procs.has('kv-4')) && Date.now() < goneBy) await new Promise((r) => setTimeout(r, 100));
   assert.ok(!procs.has('kv-3') && !procs.has('kv-4'), 'pods of removed members are gone');
 });
 
