@@ -76,6 +76,26 @@ export interface ResourceRequirements {
   limits?: Record<string, string>;
 }
 
+/**
+ * How a change of spec.storage reaches the members' volumes (docs/operator.md, "Changing storage"):
+ * `Auto` expands the PVCs in place when their StorageClass allows it and otherwise replaces the
+ * members one by one through learners (new PVCs from the new template, data copied from the
+ * leader); `InPlace` only ever expands in place (anything else is refused); `ReplaceMembers`
+ * always replaces the members, also where in-place expansion would work.
+ */
+export type StorageResizePolicy = 'Auto' | 'InPlace' | 'ReplaceMembers';
+
+/** The resize policies the CRD accepts. */
+export const STORAGE_RESIZE_POLICIES: readonly StorageResizePolicy[] = ['Auto', 'InPlace', 'ReplaceMembers'];
+
+/** RaftCluster.spec.storage: each member's data volume. */
+export interface StorageSpec {
+  size: string;
+  storageClassName?: string;
+  /** Default `Auto` (the CRD schema applies it). */
+  resizePolicy?: StorageResizePolicy;
+}
+
 /** RaftCluster.spec (defaults are applied by the CRD schema). */
 export interface RaftClusterSpec {
   /** Voting members; odd, 1..9 (the CRD enforces it). */
@@ -83,7 +103,7 @@ export interface RaftClusterSpec {
   /** raftkv container image. */
   image: string;
   imagePullPolicy?: string;
-  storage: { size: string; storageClassName?: string };
+  storage: StorageSpec;
   resources?: ResourceRequirements;
   raft: { electionTimeoutMs: number; heartbeatIntervalMs: number; snapshotEntries: number };
   /** Start members with --enable-fault-injection so RaftChaosDrills can partition them. */

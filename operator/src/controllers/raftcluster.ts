@@ -27,8 +27,8 @@ import type { OperatorMetrics } from '../metrics.js';
 import type { ObservedMember, ObservedPod, PlanStep, PlannerInput } from '../planner/planner.js';
 import { autoReplaceCandidate, plan } from '../planner/planner.js';
 import { disruptionBudget } from '../planner/disruption.js';
-import type { ObservedClaim, StorageStep } from '../planner/storage.js';
-import { planStorage } from '../planner/storage.js';
+import type { ObservedClaim, StorageReplacementDecision, StorageStep } from '../planner/storage.js';
+import { nextStorageReplacement, planStorage, quantityBytes } from '../planner/storage.js';
 import type { AnsweringMember, RecoveryDecision } from '../planner/recovery.js';
 import { planRecovery } from '../planner/recovery.js';
 import { isoSeconds, jsonEqual, setCondition } from './conditions.js';
@@ -110,6 +110,8 @@ interface Ctx {
   stsReplicas?: number | undefined;
   /** What to do about spec.storage this pass. */
   storage?: StorageStep;
+  /** With storage.kind replaceMembers: the member being replaced for it now, or what it waits for. */
+  storageReplacement?: StorageReplacementDecision;
   /** Member whose PVC and pod this pass deleted (a replacement). */
   wiped?: string;
   /** MEMBER_ROLE_LABEL of each member pod now (undefined: unlabelled), for the PDB sync. */
@@ -127,6 +129,14 @@ interface Ctx {
   recovery?: RecoveryDecision;
   /** The ConfigMap's initial-cluster-state this pass applied. */
   bootstrapState?: 'new' | 'existing';
+}
+
+/** A StorageClass as observeStorage sees it: can its PVCs grow; `problem`: new PVCs of it could not be made. */
+interface StorageClassVerdict {
+  readonly expandable: true | string;
+  /** The class could not be read: nothing is decided from it. */
+  readonly unknown: boolean;
+  readonly problem?: string;
 }
 
 /** Label on the RestoreBackup drills spec.backup.restoreDrill creates (value: the cluster). */
@@ -372,6 +382,7 @@ export class RaftClusterController {
       return CONTINUE;
     }
     await this.maybeAutoReplace(c, cluster);
+    await this.maybeReplaceForStorage(c, cluster);
     c.step = plan({
       desiredReplicas: cluster.spec.replicas,
       statefulSetReplicas: stsReplicas,
@@ -447,8 +458,42 @@ export class RaftClusterController {
   }
 
   /**
-   * The data volumeClaimTemplate in effect and, only when spec.storage differs from it, the
-   * members' PVCs and whether their StorageClass allows expansion; then planner/storage.ts decides.
+   * A storage change carried out through learners (planner/storage.ts): the next member whose PVC
+   * does not match spec.storage gets the replace annotation, as if the user had set it, and the
+   * member replacement flow (planner.ts) runs; the annotation is the record, so a restart resumes
+   * it, and it is cleared when that member is a voter again (MemberReplaced).
+   */
+  private async maybeReplaceForStorage(c: Ctx, cluster: RaftCluster): Promise<void> {
+    const obs = c.observed;
+    const storage = c.storage;
+    if (obs === undefined || storage?.kind !== 'replaceMembers') return;
+    const decision = nextStorageReplacement({
+      pending: storage.pending, desiredReplicas: cluster.spec.replicas, leader: obs.leader, members: obs.members, pods: c.pods,
+      replacing: cluster.metadata.annotations?.[REPLACE_ANNOTATION], drillInProgress: this.deps.drillLocks?.holder(`${c.namespace}/${c.name}`),
+    });
+    c.storageReplacement = decision;
+    if (decision.kind !== 'replace') return;
+    let updated: RaftCluster & KubeObject;
+    try {
+      updated = await this.deps.client.mergePatch<RaftCluster & KubeObject>(clusterPath(c.namespace, c.name), {
+        metadata: { resourceVersion: cluster.metadata.resourceVersion, annotations: { [REPLACE_ANNOTATION]: decision.member } },
+      });
+    } catch (err) {
+      if (isConflict(err)) {
+        c.storageReplacement = { kind: 'wait', message: 'the RaftCluster changed since this pass read it' };
+        return;
+      }
+      throw err;
+    }
+    cluster.metadata = updated.metadata;
+    await this.deps.events.record(cluster, 'Normal', 'StorageReplaceMember',
+      `${decision.message} for spec.storage (${storage.target}; ${storage.done}/${storage.total} members on it): removed from the raft configuration, its PVC and pod deleted, recreated from the new volumeClaimTemplate, it rejoins as a learner and is promoted`);
+  }
+
+  /**
+   * The data volumeClaimTemplate in effect, the members' PVCs and, only for those that do not
+   * match spec.storage, whether their StorageClass allows expansion (and whether the class
+   * spec.storage names exists, before any member is replaced onto it); planner/storage.ts decides.
    */
   private async observeStorage(c: Ctx, cluster: RaftCluster): Promise<StorageStep> {
     const vct = c.sts?.spec?.volumeClaimTemplates?.find((t) => t.metadata?.name === DATA_VOLUME);
@@ -456,37 +501,49 @@ export class RaftClusterController {
     const current = { size: String(vct.spec?.resources?.requests?.['storage'] ?? ''), storageClassName: vct.spec?.storageClassName };
     const desired = cluster.spec.storage;
     try {
-      // Unchanged spec: the claims are read only to report volumes still below their request.
-      const unchanged = planStorage(desired, current, []).kind === 'none';
+      const desiredBytes = quantityBytes(desired.size);
       const client = this.deps.client;
-      const classes = new Map<string, true | string>();
-      const expandable = async (cls: string | undefined): Promise<true | string> => {
-        if (cls === undefined || cls === '') return 'it has no StorageClass';
+      const classes = new Map<string, StorageClassVerdict>();
+      const classVerdict = async (cls: string): Promise<StorageClassVerdict> => {
         const known = classes.get(cls);
         if (known !== undefined) return known;
-        let verdict: true | string;
+        let verdict: StorageClassVerdict;
         try {
           const sc = await client.get<V1StorageClass & KubeObject>(`/apis/storage.k8s.io/v1/storageclasses/${encodeURIComponent(cls)}`);
-          verdict = sc === undefined ? `StorageClass ${cls} not found` : sc.allowVolumeExpansion === true ? true : `StorageClass ${cls} does not allow volume expansion (allowVolumeExpansion is not true)`;
+          verdict = sc === undefined
+            ? { problem: `StorageClass ${cls} not found`, expandable: `StorageClass ${cls} not found`, unknown: true }
+            : { expandable: sc.allowVolumeExpansion === true ? true : `StorageClass ${cls} does not allow volume expansion (allowVolumeExpansion is not true)`, unknown: false };
         } catch (err) {
-          verdict = `the operator cannot read StorageClass ${cls} (${err instanceof Error ? err.message : String(err)})`;
+          const why = `the operator cannot read StorageClass ${cls} (${err instanceof Error ? err.message : String(err)})`;
+          verdict = { problem: why, expandable: why, unknown: true };
         }
         classes.set(cls, verdict);
         return verdict;
       };
+      const members = c.sts?.spec?.replicas ?? 0;
       const claims: ObservedClaim[] = [];
-      for (let i = 0; i < (c.sts?.spec?.replicas ?? 0); i++) {
+      for (let i = 0; i < members; i++) {
         const pvc = await client.get<V1PersistentVolumeClaim & KubeObject>(resourcePath('v1', 'PersistentVolumeClaim', c.namespace, pvcName(cluster, i)));
         if (pvc === undefined) continue;
         const cls = pvc.spec?.storageClassName;
         const capacity = pvc.status?.capacity?.['storage'];
+        const request = String(pvc.spec?.resources?.requests?.['storage'] ?? '0');
+        // Only a claim below the size spec.storage asks for needs its class's verdict.
+        const verdict = quantityBytes(request) >= desiredBytes ? undefined : cls === undefined || cls === '' ? { expandable: 'it has no StorageClass', unknown: false } : await classVerdict(cls);
         claims.push({
-          name: pvc.metadata?.name ?? '', request: String(pvc.spec?.resources?.requests?.['storage'] ?? '0'), storageClassName: cls,
-          expandable: unchanged ? true : await expandable(cls),
+          name: pvc.metadata?.name ?? '', member: memberName(cluster, i), request, storageClassName: cls,
+          expandable: verdict?.expandable ?? true, expandableUnknown: verdict?.unknown ?? false,
           capacity: capacity === undefined ? undefined : String(capacity), resizer: pvc.metadata?.annotations?.['volume.kubernetes.io/storage-resizer'],
         });
       }
-      return planStorage(desired, current, claims);
+      const policy = desired.resizePolicy ?? 'Auto';
+      const step = planStorage(desired, current, claims, { policy, memberCount: members });
+      // Before any member is replaced onto a named class: that class must exist, or the new PVCs never bind.
+      const wantClass = desired.storageClassName ?? '';
+      const replacing = step.kind === 'replaceMembers' || (step.kind === 'replaceStatefulSet' && step.thenReplaceMembers);
+      if (!replacing || wantClass === '') return step;
+      const problem = (await classVerdict(wantClass)).problem;
+      return problem === undefined ? step : planStorage(desired, current, claims, { policy, memberCount: members, desiredClassProblem: problem });
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
       return { kind: 'refuse', message: err.message };
@@ -844,12 +901,15 @@ export class RaftClusterController {
       }
     }
     await this.writeRecovery(c, cluster, old, next);
-    const storageCond = storageCondition(c.storage ?? { kind: 'none' }, c.sts?.metadata?.deletionTimestamp !== undefined, cluster.metadata.generation);
+    const storageCond = storageCondition(c.storage ?? { kind: 'none' }, c.sts?.metadata?.deletionTimestamp !== undefined, cluster.metadata.generation, c.storageReplacement);
     if (c.sts !== undefined || c.storage?.kind !== 'none') {
       const prevStorage = (old.conditions ?? []).find((x) => x.type === 'StorageSynced');
       next.conditions = setCondition(next.conditions ?? [], storageCond, nowIso);
       if (storageCond.reason === 'StorageChangeRefused' && prevStorage?.message !== storageCond.message) {
         await this.deps.events.record(cluster, 'Warning', 'StorageChangeRefused', storageCond.message);
+      }
+      if (storageCond.status === 'True' && prevStorage !== undefined && prevStorage.status !== 'True') {
+        await this.deps.events.record(cluster, 'Normal', 'StorageSynced', `member volumes match spec.storage (${storageText(cluster.spec.storage)}) after ${prevStorage.reason}`);
       }
     }
     const restore = cluster.spec.restore;
@@ -994,8 +1054,16 @@ export function reconcileErrorStatus(cluster: RaftCluster, step: string, message
   return { conditions, lastError: { time: nowIso, step, message: msg } };
 }
 
-/** The `StorageSynced` condition: the members' volumes match spec.storage, or what is under way, or why not. */
-export function storageCondition(step: StorageStep, replacing: boolean, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> {
+/** `2Gi` or `2Gi of class fast`. */
+function storageText(s: RaftCluster['spec']['storage']): string {
+  return s.storageClassName === undefined || s.storageClassName === '' ? s.size : `${s.size} of class ${s.storageClassName}`;
+}
+
+/**
+ * The `StorageSynced` condition: the members' volumes match spec.storage, or what is under way
+ * (with replaceMembers, the progress and the member being replaced or what that waits for), or why not.
+ */
+export function storageCondition(step: StorageStep, replacing: boolean, generation: number | undefined, members?: StorageReplacementDecision): Omit<Condition, 'lastTransitionTime'> {
   const gen = generation === undefined ? {} : { observedGeneration: generation };
   if (replacing) return { type: 'StorageSynced', status: 'False', reason: 'ReplacingStatefulSet', message: 'waiting for the old StatefulSet object to go (orphan cascade, done by the garbage collector); pods and PVCs stay', ...gen };
   switch (step.kind) {
@@ -1003,6 +1071,10 @@ export function storageCondition(step: StorageStep, replacing: boolean, generati
     case 'expandClaims': return { type: 'StorageSynced', status: 'False', reason: 'ExpandingVolumes', message: `requesting ${step.size} for ${step.claims.join(', ')}`, ...gen };
     case 'replaceStatefulSet': return { type: 'StorageSynced', status: 'False', reason: 'ReplacingStatefulSet', message: step.reason, ...gen };
     case 'awaitExpansion': return { type: 'StorageSynced', status: 'False', reason: 'VolumeExpansionPending', message: step.message, ...gen };
+    case 'replaceMembers': return {
+      type: 'StorageSynced', status: 'False', reason: 'ReplacingMembers',
+      message: `${step.done}/${step.total} members on ${step.target}; ${members?.message ?? `next: ${step.pending.join(', ')}`}`, ...gen,
+    };
     case 'refuse': return { type: 'StorageSynced', status: 'False', reason: 'StorageChangeRefused', message: step.message, ...gen };
   }
 }
