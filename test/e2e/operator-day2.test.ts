@@ -5,7 +5,9 @@
 // image keeps writing through the client Service, and each is timed:
 //   delete a follower's pod; drain the node (leadership moves first, the PDB stops the drain at
 //   quorum); evict the leader's pod (refused until leadership moved); a member that lost its PVC
-//   replaced automatically; a bad image rolled out and reverted; a storage size increase; pause;
+//   replaced automatically; a bad image rolled out and reverted; a storage size increase on the
+//   node's local-path class, which cannot expand (the members replaced one at a time through
+//   learners onto new PVCs); pause;
 //   5→3 with the removed member dead; a quorum-loss recovery from 1 surviving member of 3.
 // Dead and frozen members are made from the host on the container's process (SIGSTOP / SIGKILL).
 //
@@ -32,8 +34,6 @@ const HELM = process.env['HELM'] ?? (existsSync(join(ROOT, '.cache', 'bin', 'hel
 const KEEP = process.env['RAFTKV_E2E_KEEP'] === '1';
 const CLIENT = 'client';
 const CLUSTER = 'ops';
-/** The default class (local-path) with allowVolumeExpansion, so a size increase is allowed. */
-const EXPANDABLE_CLASS = 'local-path-expandable';
 const ELECTION_TIMEOUT_MS = 1000;
 /** The in-pod writer's per-request timeout (IN_POD_WRITER). */
 const WRITE_TIMEOUT_MS = 2000;
@@ -46,6 +46,8 @@ const MAX_WRITE_GAP_MS = WRITE_TIMEOUT_MS + ELECTION_TIMEOUT_MS;
 
 let node: RealNode;
 let nodeName = '';
+/** The node's default StorageClass (local-path: no allowVolumeExpansion, no resizer), named in spec.storage. */
+let storageClass = '';
 const work = mkdtempSync(join(tmpdir(), 'raftkv-e2e-day2-'));
 const timer = new StepTimer();
 /** Every key a writer got acknowledged and that must still be there (the recovery step's lost keys excepted). */
@@ -249,17 +251,12 @@ before(async () => {
   node = realNodeFromEnv();
   await kc(['wait', '--for=condition=Ready', 'node', '--all', '--timeout=60s'], 70_000);
   nodeName = (await kc(['get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
-  // The default class's provisioner, but allowing expansion (local-path itself has no resizer).
-  const def = JSON.parse(await kc(['get', 'storageclass', '-o', 'json'])) as { items: { metadata: { name: string; annotations?: Record<string, string> }; provisioner: string; reclaimPolicy?: string; volumeBindingMode?: string; parameters?: Record<string, string> }[] };
+  // The node's own class as it is: local-path cannot expand a volume, so a size increase goes through learners.
+  const def = JSON.parse(await kc(['get', 'storageclass', '-o', 'json'])) as { items: { metadata: { name: string; annotations?: Record<string, string> }; allowVolumeExpansion?: boolean }[] };
   const dflt = def.items.find((s) => s.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true') ?? def.items[0];
   assert.ok(dflt !== undefined, 'a default StorageClass');
-  const scFile = join(work, 'sc.yaml');
-  writeFileSync(scFile, YAML.stringify({
-    apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: EXPANDABLE_CLASS }, provisioner: dflt.provisioner,
-    reclaimPolicy: dflt.reclaimPolicy ?? 'Delete', volumeBindingMode: dflt.volumeBindingMode ?? 'WaitForFirstConsumer', allowVolumeExpansion: true,
-    ...(dflt.parameters === undefined ? {} : { parameters: dflt.parameters }),
-  }));
-  await kc(['apply', '-f', scFile]);
+  assert.notEqual(dflt.allowVolumeExpansion, true, `the node's class ${dflt.metadata.name} cannot expand volumes`);
+  storageClass = dflt.metadata.name;
   await kc(['create', 'namespace', NS]);
   await waitUntil('default ServiceAccount', 30_000, async () => ((await kn(['get', 'serviceaccount', 'default', '--ignore-not-found', '-o', 'name'])).trim() !== '' ? true : undefined));
   await kn(['run', CLIENT, `--image=${IMAGE}`, '--image-pull-policy=Never', '--restart=Never', '--command', '--', 'sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done']);
@@ -278,16 +275,15 @@ after(async () => {
   await kn(['delete', 'raftcluster', '--all', '--wait=true', '--timeout=120s'], 130_000).catch(() => undefined);
   await run(HELM, ['--kubeconfig', node.kubeconfig, 'uninstall', 'raftkv-operator', '-n', OPERATOR_NS, '--wait', '--timeout', '120s'], { timeoutMs: 130_000 }).catch(() => undefined);
   await kc(['delete', 'namespace', NS, '--wait=true', '--timeout=120s'], 130_000).catch(() => undefined);
-  await kc(['delete', 'storageclass', EXPANDABLE_CLASS, '--ignore-not-found']).catch(() => undefined);
   process.stdout.write(`\n# operator day-2 step timings (real node)\n${timer.table().split('\n').map((l) => `# ${l}`).join('\n')}\n`);
   if (!KEEP) rmSync(work, { recursive: true, force: true });
 });
 
-step('day 2 setup: a 3-member RaftCluster on the expandable class is Available', 300_000, async () => {
+step('day 2 setup: a 3-member RaftCluster on the node\'s local-path class is Available', 300_000, async () => {
   const doc: RaftCluster = {
     apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: CLUSTER },
     spec: {
-      replicas: 3, image: IMAGE, imagePullPolicy: 'Never', storage: { size: '1Gi', storageClassName: EXPANDABLE_CLASS },
+      replicas: 3, image: IMAGE, imagePullPolicy: 'Never', storage: { size: '1Gi', storageClassName: storageClass },
       resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '512Mi' } },
       raft: { electionTimeoutMs: ELECTION_TIMEOUT_MS, heartbeatIntervalMs: 100, snapshotEntries: 10000 },
       replaceUnhealthyAfterSeconds: 0,
@@ -468,38 +464,78 @@ step('a bad image rolled out stops at the first member; reverted, the rollout co
   await assertAcknowledgedEverywhere(members(3));
 });
 
-step('spec.storage size increase: the PVCs are asked to grow, the StatefulSet follows, no member restarted; status tells whether the volumes grew', 300_000, async () => {
-  const podsBefore = await Promise.all(members(3).map(async (m) => (await pod(m))?.metadata.uid));
-  const stsUid = (await kn(['get', 'statefulset', CLUSTER, '-o', 'jsonpath={.metadata.uid}'])).trim();
+interface PvcJson {
+  metadata: { name: string; uid: string; deletionTimestamp?: string };
+  spec: { storageClassName?: string; resources: { requests: { storage: string } } };
+  status: { phase?: string; capacity?: { storage: string } };
+}
+
+step('spec.storage size increase on local-path (cannot expand): the members are replaced one at a time through learners, followers first, the leader last; quorum and every write kept; StorageSynced InSync', 300_000, async () => {
+  const leader = await leaderNow();
+  const dataPvcs = async (): Promise<Map<string, PvcJson>> => {
+    const list = JSON.parse(await kn(['get', 'pvc', '-o', 'json'])) as { items: PvcJson[] };
+    return new Map(list.items.filter((p) => p.metadata.deletionTimestamp === undefined).map((p) => [p.metadata.name, p]));
+  };
+  const before = await dataPvcs();
+  const podsBefore = new Map(await Promise.all(members(3).map(async (m) => [m, (await pod(m))?.metadata.uid ?? ''] as const)));
   const w = startWriter('storage');
   const t0 = Date.now();
-  await patchSpec({ storage: { size: '2Gi', storageClassName: EXPANDABLE_CLASS } });
-  await waitUntil('StatefulSet recreated with 2Gi in its volumeClaimTemplate', 120_000, async () => {
-    const out = await kn(['get', 'statefulset', CLUSTER, '-o', 'json', '--ignore-not-found']);
-    if (out.trim() === '') return undefined;
-    const sts = JSON.parse(out) as { metadata: { uid: string }; spec: { volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[] } };
-    return sts.metadata.uid !== stsUid && sts.spec.volumeClaimTemplates[0]?.spec.resources.requests.storage === '2Gi' ? true : undefined;
-  }, diagnostics);
-  const c = await waitCluster('StorageSynced past the change', 120_000, (x) => ['InSync', 'VolumeExpansionPending'].includes(condition(x, 'StorageSynced')?.reason ?? ''));
-  timer.add('storage 1Gi → 2Gi: PVCs asked to grow, StatefulSet replaced', Date.now() - t0, `StorageSynced ${condition(c, 'StorageSynced')?.reason ?? ''}`);
-  const claims = JSON.parse(await kn(['get', 'pvc', '-o', 'json'])) as { items: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } }; status: { capacity?: { storage: string } } }[] };
-  const mine = claims.items.filter((p) => members(3).some((m) => p.metadata.name === `data-${m}`));
-  assert.equal(mine.length, 3);
-  for (const p of mine) assert.equal(p.spec.resources.requests.storage, '2Gi', `${p.metadata.name} asks for 2Gi`);
-  const cond = condition(c, 'StorageSynced');
-  log(`storage: StorageSynced ${JSON.stringify(cond)}; capacities ${mine.map((p) => `${p.metadata.name} ${p.status.capacity?.storage ?? '?'}`).join(', ')}`);
-  // The condition must tell the truth: in sync only when the volumes grew (local-path has no resizer).
-  const small = mine.filter((p) => p.status.capacity?.storage !== '2Gi').map((p) => p.metadata.name);
-  if (small.length === 0) assert.equal(cond?.reason, 'InSync');
-  else {
-    assert.equal(cond?.reason, 'VolumeExpansionPending', `volumes still below 2Gi (${small.join(', ')}) are reported`);
-    for (const n of small) assert.match(cond.message, new RegExp(`${n} has 1Gi`));
+  await patchSpec({ storage: { size: '2Gi' } });
+  // Watched every 500 ms: which member is being replaced (the replace annotation the operator
+  // sets), how many members are out of the healthy voters at once, and StorageSynced's progress.
+  const started = new Map<string, number>();
+  const finished = new Map<string, number>();
+  let current = '';
+  let maxOut = 0;
+  const progress = new Set<string>();
+  const c = await waitUntil('every member on a new 2Gi PVC, StorageSynced InSync, 3 healthy voters', 240_000, async () => {
+    const x = await getCluster();
+    const now = Date.now() - t0;
+    const replacing = x.metadata.annotations?.['raftkv.dev/replace-member'] ?? '';
+    if (replacing !== current) {
+      if (current !== '') finished.set(current, now);
+      if (replacing !== '' && !started.has(replacing)) started.set(replacing, now);
+      current = replacing;
+    }
+    const healthyVoters = (x.status?.members ?? []).filter((m) => m.voter && m.healthy).map((m) => m.name);
+    if (x.status?.leader !== undefined && x.status.leader !== '') maxOut = Math.max(maxOut, members(3).filter((m) => !healthyVoters.includes(m)).length);
+    const sync = condition(x, 'StorageSynced');
+    if (sync?.reason === 'ReplacingMembers') progress.add(sync.message.split(';')[0] ?? '');
+    if (sync?.reason !== 'InSync' || healthyVoters.length !== 3 || replacing !== '') return undefined;
+    const pvcs = await dataPvcs();
+    return members(3).every((m) => { const p = pvcs.get(`data-${m}`); return p !== undefined && p.metadata.uid !== before.get(`data-${m}`)?.metadata.uid && p.status.phase === 'Bound'; }) ? x : undefined;
+  }, diagnostics, 500);
+  const totalMs = Date.now() - t0;
+  await waitHealthy('3 healthy voters after the storage change', 3, 120_000);
+  const order = [...started.keys()];
+  const perMember = order.map((m) => `${m} ${(((finished.get(m) ?? totalMs) - (started.get(m) ?? 0)) / 1000).toFixed(1)} s`);
+  timer.add('storage 1Gi → 2Gi on local-path: 3 members replaced through learners → InSync', totalMs, `order ${order.join(', ')} (leader ${leader}); ${perMember.join(', ')}`);
+  log(`storage: StorageSynced ${JSON.stringify(condition(c, 'StorageSynced'))}; progress seen: ${[...progress].join(' | ')}; at most ${maxOut} member(s) out of the healthy voters at once`);
+  const ev = await events();
+  log(`storage events: ${ev.filter((e) => /StorageReplaceMember|ReplaceStatefulSet|TransferLeadership|MemberReplaced|StorageSynced/.test(e)).map((e) => e.split(':')[0]).join(' ')}`);
+  // One at a time, followers first, the leader last.
+  assert.deepEqual([...order].sort(), members(3), `each member replaced once (order ${order.join(', ')})`);
+  assert.equal(order[2], leader, `the leader (${leader}) went last: ${order.join(', ')}`);
+  assert.ok(maxOut <= 1, `never more than one member out of the healthy voters (${maxOut})`);
+  for (let i = 1; i < order.length; i++) {
+    assert.ok((finished.get(order[i - 1] ?? '') ?? Infinity) <= (started.get(order[i] ?? '') ?? 0), `${order[i - 1] ?? ''} was done before ${order[i] ?? ''} started`);
   }
-  const podsAfter = await Promise.all(members(3).map(async (m) => (await pod(m))?.metadata.uid));
-  assert.deepEqual(podsAfter, podsBefore, 'no member pod was restarted for the storage change');
-  await waitHealthy('3 healthy voters after the storage change', 3, 60_000);
+  assert.ok([...progress].some((p) => /^[12]\/3 members on 2Gi of class /.test(p)), `StorageSynced reported progress: ${[...progress].join(' | ')}`);
+  // Every member on a new PVC of the class, bound at 2Gi (local-path's PVs carry the requested capacity), in a new pod.
+  const after = await dataPvcs();
+  for (const m of members(3)) {
+    const p = after.get(`data-${m}`);
+    assert.equal(p?.spec.resources.requests.storage, '2Gi', `data-${m} asks for 2Gi`);
+    assert.equal(p.status.capacity?.storage, '2Gi', `data-${m} is bound at 2Gi`);
+    assert.equal(p.spec.storageClassName, storageClass);
+    assert.notEqual((await pod(m))?.metadata.uid, podsBefore.get(m), `${m} restarted on its new PVC`);
+  }
+  const sts = JSON.parse(await kn(['get', 'statefulset', CLUSTER, '-o', 'json'])) as { spec: { volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[] } };
+  assert.equal(sts.spec.volumeClaimTemplates[0]?.spec.resources.requests.storage, '2Gi');
+  // Quorum never lost: writes kept being acknowledged (a hand-off may cost one timed-out write), and none was lost.
   const r = await w.stop();
-  assert.ok(r.maxGapMs < ELECTION_TIMEOUT_MS, `writes never paused: longest gap ${r.maxGapMs} ms`);
+  assert.ok(r.acked.length > 0 && r.maxGapMs < MAX_WRITE_GAP_MS, `writes kept being acknowledged: ${r.acked.length}, longest gap ${r.maxGapMs} ms`);
+  await assertAcknowledgedEverywhere(members(3));
 });
 
 step('pause: no write by the operator while paused although spec and objects call for action; resumed, it acts', 300_000, async () => {
