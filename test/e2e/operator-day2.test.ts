@@ -484,9 +484,11 @@ step('spec.storage size increase on local-path (cannot expand): the members are 
   // Watched every 500 ms: which member is being replaced (the replace annotation the operator
   // sets), how many members are out of the healthy voters at once, and StorageSynced's progress.
   const started = new Map<string, number>();
+  const leaderWhenStarted = new Map<string, string>();
   const finished = new Map<string, number>();
   let current = '';
   let maxOut = 0;
+  let inSyncWhileReplacing = '';
   const progress = new Set<string>();
   const c = await waitUntil('every member on a new 2Gi PVC, StorageSynced InSync, 3 healthy voters', 240_000, async () => {
     const x = await getCluster();
@@ -494,13 +496,17 @@ step('spec.storage size increase on local-path (cannot expand): the members are 
     const replacing = x.metadata.annotations?.['raftkv.dev/replace-member'] ?? '';
     if (replacing !== current) {
       if (current !== '') finished.set(current, now);
-      if (replacing !== '' && !started.has(replacing)) started.set(replacing, now);
+      if (replacing !== '' && !started.has(replacing)) {
+        started.set(replacing, now);
+        leaderWhenStarted.set(replacing, x.status?.leader ?? '');
+      }
       current = replacing;
     }
     const healthyVoters = (x.status?.members ?? []).filter((m) => m.voter && m.healthy).map((m) => m.name);
     if (x.status?.leader !== undefined && x.status.leader !== '') maxOut = Math.max(maxOut, members(3).filter((m) => !healthyVoters.includes(m)).length);
     const sync = condition(x, 'StorageSynced');
     if (sync?.reason === 'ReplacingMembers') progress.add(sync.message.split(';')[0] ?? '');
+    if (sync?.reason === 'InSync' && replacing !== '' && started.size > 0) inSyncWhileReplacing = replacing;
     if (sync?.reason !== 'InSync' || healthyVoters.length !== 3 || replacing !== '') return undefined;
     const pvcs = await dataPvcs();
     return members(3).every((m) => { const p = pvcs.get(`data-${m}`); return p !== undefined && p.metadata.uid !== before.get(`data-${m}`)?.metadata.uid && p.status.phase === 'Bound'; }) ? x : undefined;
@@ -516,6 +522,9 @@ step('spec.storage size increase on local-path (cannot expand): the members are 
   // One at a time, followers first, the leader last.
   assert.deepEqual([...order].sort(), members(3), `each member replaced once (order ${order.join(', ')})`);
   assert.equal(order[2], leader, `the leader (${leader}) went last: ${order.join(', ')}`);
+  for (const m of order.slice(0, 2)) assert.notEqual(leaderWhenStarted.get(m), m, `${m} did not lead when its replacement started`);
+  assert.ok(ev.some((e) => e.startsWith('TransferLeadership') && e.includes(`${leader} →`) && e.includes('is being replaced')), 'leadership moved off the leader before it was replaced');
+  assert.equal(inSyncWhileReplacing, '', 'StorageSynced said InSync only once no member was being replaced');
   assert.ok(maxOut <= 1, `never more than one member out of the healthy voters (${maxOut})`);
   for (let i = 1; i < order.length; i++) {
     assert.ok((finished.get(order[i - 1] ?? '') ?? Infinity) <= (started.get(order[i] ?? '') ?? 0), `${order[i - 1] ?? ''} was done before ${order[i] ?? ''} started`);

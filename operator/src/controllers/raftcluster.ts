@@ -537,13 +537,17 @@ export class RaftClusterController {
         });
       }
       const policy = desired.resizePolicy ?? 'Auto';
-      const step = planStorage(desired, current, claims, { policy, memberCount: members });
+      // A replacement this change started (StorageSynced said ReplacingMembers) is part of it until the member is a voter again.
+      const replacing = cluster.metadata.annotations?.[REPLACE_ANNOTATION];
+      const prevReason = (cluster.status?.conditions ?? []).find((x) => x.type === 'StorageSynced')?.reason;
+      const options = { policy, memberCount: members, replacementUnderWay: prevReason === 'ReplacingMembers' ? replacing : undefined };
+      const step = planStorage(desired, current, claims, options);
       // Before any member is replaced onto a named class: that class must exist, or the new PVCs never bind.
       const wantClass = desired.storageClassName ?? '';
-      const replacing = step.kind === 'replaceMembers' || (step.kind === 'replaceStatefulSet' && step.thenReplaceMembers);
-      if (!replacing || wantClass === '') return step;
+      const throughLearners = (step.kind === 'replaceMembers' && step.pending.length > 0) || (step.kind === 'replaceStatefulSet' && step.thenReplaceMembers);
+      if (!throughLearners || wantClass === '') return step;
       const problem = (await classVerdict(wantClass)).problem;
-      return problem === undefined ? step : planStorage(desired, current, claims, { policy, memberCount: members, desiredClassProblem: problem });
+      return problem === undefined ? step : planStorage(desired, current, claims, { ...options, desiredClassProblem: problem });
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
       return { kind: 'refuse', message: err.message };

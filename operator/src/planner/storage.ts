@@ -45,6 +45,11 @@ export interface StoragePlanOptions {
   readonly memberCount?: number | undefined;
   /** Why new PVCs of spec.storage.storageClassName could not be provisioned (the class is missing or unreadable); undefined: fine. */
   readonly desiredClassProblem?: string | undefined;
+  /**
+   * A member replaced for this storage change that has not rejoined as a voter yet (its new PVC
+   * matches already): the change is not done until it has.
+   */
+  readonly replacementUnderWay?: string | undefined;
 }
 
 /** What to do about storage this pass. */
@@ -127,6 +132,10 @@ function planClaims(desired: StorageShape, desiredBytes: number, claims: readonl
   // An unset class means the cluster's default, whatever it is: any class matches it.
   const otherClass = (c: ObservedClaim): boolean => wantClass !== '' && (c.storageClassName ?? '') !== wantClass;
   const off = claims.filter((c) => otherClass(c) || quantityBytes(c.request) < desiredBytes);
+  const total = Math.max(options.memberCount ?? claims.length, claims.length);
+  if (off.length === 0 && options.replacementUnderWay !== undefined) {
+    return { kind: 'replaceMembers', pending: [], done: claims.length, total, target: shapeText(desired) };
+  }
   if (off.length === 0) return awaitExpansion(desired.size, desiredBytes, claims);
   const growable = policy === 'ReplaceMembers' ? [] : off.filter((c) => !otherClass(c) && c.expandable === true);
   if (growable.length > 0) return { kind: 'expandClaims', claims: growable.map((c) => c.name), size: desired.size };
@@ -136,7 +145,6 @@ function planClaims(desired: StorageShape, desiredBytes: number, claims: readonl
     return { kind: 'refuse', message: `${why}: it does not match spec.storage (${shapeText(desired)}) and ${policy === 'InPlace' ? 'spec.storage.resizePolicy is InPlace' : 'its StorageClass could not be read'}; no member is replaced` };
   }
   if (options.desiredClassProblem !== undefined) return { kind: 'refuse', message: `${why}, but ${options.desiredClassProblem}: no member is replaced` };
-  const total = Math.max(options.memberCount ?? claims.length, claims.length);
   const pending = off.map((c) => c.member ?? c.name);
   return { kind: 'replaceMembers', pending, done: claims.length - off.length, total, target: shapeText(desired) };
 }

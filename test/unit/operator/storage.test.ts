@@ -63,8 +63,13 @@ test('Auto, a class that cannot expand: the StatefulSet gets the new template fi
   assert.deepEqual(gone.kind === 'replaceMembers' ? [gone.done, gone.total] : [], [1, 3]);
   const c = storageCondition(then, false, 4, { kind: 'replace', member: 'kv-2', message: 'replacing kv-2 (a follower; the leader kv-0 goes last)' });
   assert.deepEqual([c.status, c.reason, c.message], ['False', 'ReplacingMembers', '1/3 members on 2Gi of class fixed; replacing kv-2 (a follower; the leader kv-0 goes last)']);
-  // All replaced (and bound at the new size): in sync.
+  // Every PVC matches, but the last member replaced has not rejoined as a voter yet: not done.
   const done = [0, 1, 2].map((i) => ({ ...fixedClaim(i, '2Gi'), capacity: '2Gi' }));
+  const finishing = planStorage(want, want, done, { memberCount: 3, replacementUnderWay: 'kv-0' });
+  assert.deepEqual(finishing, { kind: 'replaceMembers', pending: [], done: 3, total: 3, target: '2Gi of class fixed' });
+  const rejoining = nextStorageReplacement({ pending: [], desiredReplicas: 3, leader: 'kv-1', members: [{ name: 'kv-0', ordinal: 0, voter: false, healthy: true, role: 'learner', appliedIndex: 1 }], pods: [], replacing: 'kv-0', drillInProgress: undefined });
+  assert.equal(storageCondition(finishing, false, 4, rejoining).message, '3/3 members on 2Gi of class fixed; replacing kv-0: removed, recreated on a new PVC, rejoining as a learner');
+  // All replaced, bound at the new size, and the last one a voter again: in sync.
   assert.deepEqual(planStorage(want, want, done, { memberCount: 3 }), { kind: 'none' });
 });
 
