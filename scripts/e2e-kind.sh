@@ -93,11 +93,16 @@ command -v kind >/dev/null || bash "$repo/scripts/ensure-kind.sh" >/dev/null
 bash "$repo/scripts/ensure-helm.sh" >/dev/null
 command -v kubectl >/dev/null || fail "kubectl is not installed"
 node_image=()
+# kind's own CNI (kindnet) unless the node image was built without it (no kindnetd source on this
+# machine: scripts/ensure-kind-node-image.sh); then the CNI bridge plugin, configured below.
+cni=kindnet
 if [ -n "${KIND_NODE_IMAGE:-}" ]; then
   node_image=(--image "$KIND_NODE_IMAGE")
 elif [ "$private" = 1 ]; then
   bash "$repo/scripts/ensure-kind-node-image.sh"
   node_image=(--image "raftkv.local/kind-node:v1.37.0")
+  cni="$(docker image inspect -f '{{ index .Config.Labels "dev.raftkv.kind-node.cni" }}' raftkv.local/kind-node:v1.37.0)"
+  [ -n "$cni" ] || cni=kindnet
 fi
 t_tools=$(( $(date +%s) - t0 ))
 
@@ -107,8 +112,37 @@ kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || true
 ip netns delete "$netns" 2>/dev/null || true
 rm -rf "$state"
 mkdir -p "$state"
-say "kind create cluster --name $CLUSTER_NAME --config test/e2e/kind-config.yaml ${node_image[*]}"
-kind create cluster --name "$CLUSTER_NAME" --config test/e2e/kind-config.yaml "${node_image[@]}" --wait 180s --kubeconfig "$state/kubeconfig"
+if [ "$cni" = kindnet ]; then
+  say "kind create cluster --name $CLUSTER_NAME --config test/e2e/kind-config.yaml ${node_image[*]}"
+  kind create cluster --name "$CLUSTER_NAME" --config test/e2e/kind-config.yaml "${node_image[@]}" --wait 180s --kubeconfig "$state/kubeconfig"
+else
+  # The same configuration with kind's default CNI off; the node turns Ready once its CNI
+  # configuration exists: the bridge plugin on the podCIDR kind's controller-manager gave it
+  # (one node: no routes to other nodes needed), masquerading what leaves the pod network.
+  { cat test/e2e/kind-config.yaml; printf 'networking:\n  disableDefaultCNI: true\n'; } >"$state/kind-config.yaml"
+  say "no kindnetd in this node image: kind create cluster --name $CLUSTER_NAME --config $state/kind-config.yaml (disableDefaultCNI) ${node_image[*]}, then the CNI bridge plugin"
+  kind create cluster --name "$CLUSTER_NAME" --config "$state/kind-config.yaml" "${node_image[@]}" --kubeconfig "$state/kubeconfig"
+  pod_cidr=""
+  for _ in $(seq 1 60); do
+    pod_cidr="$(kubectl --kubeconfig "$state/kubeconfig" get node "$node_name" -o jsonpath='{.spec.podCIDR}' 2>/dev/null || true)"
+    [ -z "$pod_cidr" ] || break
+    sleep 1
+  done
+  [ -n "$pod_cidr" ] || fail "the node got no podCIDR within 60 s"
+  docker exec -i "$node_name" sh -c 'cat >/etc/cni/net.d/10-raftkv-bridge.conflist' <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "raftkv-kind-pods",
+  "plugins": [
+    { "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+      "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$pod_cidr" }]], "routes": [{ "dst": "0.0.0.0/0" }] } },
+    { "type": "portmap", "capabilities": { "portMappings": true } }
+  ]
+}
+EOF
+  kubectl --kubeconfig "$state/kubeconfig" wait --for=condition=Ready "node/$node_name" --timeout=180s
+  say "CNI bridge plugin on $pod_cidr; node Ready"
+fi
 t_up=$(( $(date +%s) - t0 ))
 
 # --- the images -----------------------------------------------------------------------------------

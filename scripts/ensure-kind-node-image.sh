@@ -22,8 +22,11 @@
 #   - an entrypoint of our own (scripts/kind/entrypoint) and a unit that imports the image
 #     archives into containerd before kubelet starts (at first boot, ~20 s).
 # kindnetd is the one piece not on the Go module proxy (kind's images/kindnetd is a nested module
-# with no tags): it is built from a kind source tree, KIND_SRC (default: a checkout cached in the
-# machine cache; see kindnetd_src below).
+# with no tags; github.com/aojea/kindnet is refused too): it is built from a kind source tree,
+# KIND_SRC (default: a checkout cached in the machine cache; see kind_src below). A machine that
+# has none gets a node image without kindnetd, labelled dev.raftkv.kind-node.cni=none (cached
+# apart), and scripts/e2e-kind.sh then creates the cluster with kind's `disableDefaultCNI` and puts
+# the CNI bridge plugin's configuration on the node: one node needs no overlay.
 #
 # Cached per version in ${XDG_CACHE_HOME:-$HOME/.cache}/raftkv-tools/kind-node-<k8s>-kind-<kind>/
 # (the root file systems, the binaries, and the node image as a `docker save` archive); loading
@@ -45,7 +48,17 @@ RECIPE=4
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/raftkv-tools"
 cache="$tools/kind-node-${K8S_VERSION}-kind-${KIND_VERSION}"
-image_tar="$cache/node-image-r${RECIPE}.tar"
+kind_src="${KIND_SRC:-$tools/kind-src}"
+# kindnet when it can be built (or was), else none (see above).
+# KIND_NODE_CNI=none builds (and e2e-kind.sh then uses) that image on a machine that has kindnetd.
+case "${KIND_NODE_CNI:-auto}" in
+  auto) if [ -x "$cache/bin/kindnetd" ] || [ -f "$kind_src/images/kindnetd/go.mod" ]; then cni=kindnet; else cni=none; fi ;;
+  none) cni=none ;;
+  *) fail "KIND_NODE_CNI is auto or none, not ${KIND_NODE_CNI}" ;;
+esac
+flavor=""
+[ "$cni" = kindnet ] || flavor="-nocni"
+image_tar="$cache/node-image-r${RECIPE}${flavor}.tar"
 start=$(date +%s)
 
 say() { echo "ensure-kind-node-image: $*"; }
@@ -56,7 +69,7 @@ mkdir -p "$cache/bin"
 
 # Already in this daemon, made from this recipe: nothing to do.
 have="$("$DOCKER" image inspect -f '{{ index .Config.Labels "dev.raftkv.kind-node.recipe" }}' "$KIND_NODE_IMAGE_LOCAL" 2>/dev/null || true)"
-if [ "$have" = "${K8S_VERSION}-${KIND_VERSION}-r${RECIPE}" ]; then
+if [ "$have" = "${K8S_VERSION}-${KIND_VERSION}-r${RECIPE}${flavor}" ]; then
   say "$KIND_NODE_IMAGE_LOCAL already loaded in $(( $(date +%s) - start )) s"
   exit 0
 fi
@@ -121,10 +134,12 @@ build_tool_module etcd go.etcd.io/etcd/server/v3 "go.etcd.io/etcd/server/v3 $etc
 # names a directory holding kind's images/kindnetd (a checkout of github.com/kubernetes-sigs/kind at
 # the release) and, under modules/, checkouts of the dependencies its go.mod pins at commits the
 # proxy does not serve (sigs.k8s.io/kube-network-policies), each used through a replace directive.
-# Default: the copy kept in the machine cache.
-kind_src="${KIND_SRC:-$tools/kind-src}"
-if [ ! -x "$cache/bin/kindnetd" ]; then
-  [ -f "$kind_src/images/kindnetd/go.mod" ] || fail "no kind source tree with images/kindnetd at $kind_src (set KIND_SRC to a checkout of github.com/kubernetes-sigs/kind)"
+# Default: the copy kept in the machine cache. Without one: no kindnetd (cni=none above).
+if [ "$cni" = none ]; then
+  if [ "${KIND_NODE_CNI:-auto}" = none ]; then say "KIND_NODE_CNI=none: building the node image without kindnetd"
+  else say "no kind source tree with images/kindnetd at $kind_src (KIND_SRC): building the node image without kindnetd"; fi
+  say "(scripts/e2e-kind.sh gives such a cluster the CNI bridge plugin instead)"
+elif [ ! -x "$cache/bin/kindnetd" ]; then
   say "building kindnetd from $kind_src/images/kindnetd"
   build="$cache/build-kindnetd"
   rm -rf "$build" && cp -a "$kind_src/images/kindnetd" "$build"
@@ -190,11 +205,12 @@ image_from "$img_proxy" raftkv.local/kind-tools-base:bookworm /usr/local/bin/kub
 image_from "$img_etcd" scratch /usr/local/bin/etcd "$cache/bin/etcd" /usr/local/bin/etcd
 image_from "$img_coredns" scratch /coredns "$cache/bin/coredns" /coredns
 image_from "$img_pause" scratch /pause "$bin/pause" /pause
-image_from "$img_kindnetd" raftkv.local/kind-tools-base:bookworm /bin/kindnetd "$cache/bin/kindnetd" /bin/kindnetd
+[ "$cni" = none ] || image_from "$img_kindnetd" raftkv.local/kind-tools-base:bookworm /bin/kindnetd "$cache/bin/kindnetd" /bin/kindnetd
 image_from "$img_lpp" raftkv.local/kind-tools-base:bookworm /usr/bin/local-path-provisioner "$bin/local-path-provisioner" /usr/bin/local-path-provisioner
 # The helper runs its setup/teardown scripts with sh.
 image_from "$img_lph" raftkv.local/kind-tools-base:bookworm - - /bin/sh
-all_images=("$img_apiserver" "$img_cm" "$img_scheduler" "$img_proxy" "$img_etcd" "$img_coredns" "$img_pause" "$img_kindnetd" "$img_lpp" "$img_lph")
+all_images=("$img_apiserver" "$img_cm" "$img_scheduler" "$img_proxy" "$img_etcd" "$img_coredns" "$img_pause" "$img_lpp" "$img_lph")
+[ "$cni" = none ] || all_images+=("$img_kindnetd")
 mkdir -p "$ctx/node/kind/images"
 "$DOCKER" save -o "$ctx/node/kind/images/preload.tar" "${all_images[@]}"
 say "built and saved ${#all_images[@]} images in $(( $(date +%s) - t0 )) s ($(du -m "$ctx/node/kind/images/preload.tar" | cut -f1) MiB)"
@@ -244,7 +260,7 @@ RUN chmod 0755 /usr/bin/kubelet /usr/bin/kubeadm /usr/bin/kubectl /usr/bin/crict
  && echo "ReadKMsg=no" >> /etc/systemd/journald.conf
 ENV container=docker
 STOPSIGNAL SIGRTMIN+3
-LABEL dev.raftkv.kind-node.recipe=${K8S_VERSION}-${KIND_VERSION}-r${RECIPE}
+LABEL dev.raftkv.kind-node.recipe=${K8S_VERSION}-${KIND_VERSION}-r${RECIPE}${flavor} dev.raftkv.kind-node.cni=${cni}
 ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 EOF
 t0=$(date +%s)
@@ -252,7 +268,11 @@ t0=$(date +%s)
 say "node image built in $(( $(date +%s) - t0 )) s"
 "$DOCKER" save -o "$image_tar.tmp" "$KIND_NODE_IMAGE_LOCAL"
 # An archive of an older recipe is never loaded again (1.5 GB each).
-find "$cache" -maxdepth 1 -name 'node-image-r*.tar' ! -name "$(basename "$image_tar")" -delete
+if [ -z "$flavor" ]; then
+  find "$cache" -maxdepth 1 -name 'node-image-r*.tar' ! -name '*-nocni.tar' ! -name "$(basename "$image_tar")" -delete
+else
+  find "$cache" -maxdepth 1 -name 'node-image-r*-nocni.tar' ! -name "$(basename "$image_tar")" -delete
+fi
 mv -f "$image_tar.tmp" "$image_tar"
 "$DOCKER" rmi "${all_images[@]}" raftkv.local/kind-tools-base:bookworm raftkv.local/kind-node-base:bookworm >/dev/null 2>&1 || true
 # The node image this replaced, now untagged.

@@ -2,7 +2,11 @@
 // 127.0.0.1: each member's loopback ports, the member processes (killed by pid when the test
 // process exits, whatever happens), and the URLs the operator is pointed at.
 import type { ChildProcess } from 'node:child_process';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { OperatorOptions } from '../../operator/src/operator.js';
 import { freeLoopbackPort } from './e2e-env.js';
+
+const QUIET_LOG: OperatorOptions['log'] = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** Client and peer ports of one member. */
 export interface MemberPorts {
@@ -31,6 +35,22 @@ export class LocalMembers {
 
   peerAddr(name: string): string {
     return `127.0.0.1:${this.ports.get(name)?.peer ?? 1}`;
+  }
+
+  /**
+   * The operator options every real-member test shares: watch `default`, a short Lease named
+   * after `identity`, these members' URLs, quick polls; `overrides` replace any of them.
+   */
+  operatorOptions(kubeConfig: KubeConfig, identity: string, overrides: Partial<OperatorOptions> = {}): OperatorOptions {
+    return {
+      kubeConfig, namespaces: ['default'], identity, log: QUIET_LOG,
+      lease: { name: identity, namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
+      memberUrl: (_c, m) => this.clientUrl(m),
+      memberAdvertise: (_c, m) => ({ peerUrl: this.peerAddr(m), clientUrl: this.clientUrl(m) }),
+      memberClient: { requestTimeoutMs: 2000, maxRedirects: 3 },
+      raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
+      ...overrides,
+    };
   }
 
   /** SIGTERM (a kubelet's pod deletion), SIGKILL after 12 s; resolves once the member exited. */

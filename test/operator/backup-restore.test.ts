@@ -118,14 +118,7 @@ before(async () => {
   await cp.installCrds([join(r, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(r, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
   await local.allocate([...members('src'), ...members('dst'), 'dst-3']);
   mkdirSync(backupDir);
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'backup-op', log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    lease: { name: 'backup-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (_c, m) => clientUrl(m),
-    memberAdvertise: (_c, m) => ({ peerUrl: peerAddr(m), clientUrl: clientUrl(m) }),
-    memberClient: { requestTimeoutMs: 2000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
-  });
+  op = new Operator(local.operatorOptions(cp.kubeConfig(), 'backup-op'));
   await op.start();
 });
 

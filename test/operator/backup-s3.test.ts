@@ -186,14 +186,7 @@ before(async () => {
     data: Object.fromEntries(Object.entries(secretData).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   });
   await local.allocate([...members('src'), ...members('pit'), ...members('last')]);
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 's3-op', log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    lease: { name: 's3-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (_c, m) => clientUrl(m),
-    memberAdvertise: (_c, m) => ({ peerUrl: peerAddr(m), clientUrl: clientUrl(m) }),
-    memberClient: { requestTimeoutMs: 2000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
-  });
+  op = new Operator(local.operatorOptions(cp.kubeConfig(), 's3-op'));
   await op.start();
 });
 

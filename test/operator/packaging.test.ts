@@ -362,6 +362,9 @@ describe('kubectl apply --dry-run=server against a real kube-apiserver', () => {
     assert.equal(op.code, 0, `helm install operator chart:\n${op.stderr}`);
     assert.match(op.stdout, /raftkv-operator 0\.1\.0: 2 replica\(s\) in helm-test/);
     assert.match(op.stdout, /Watching: all namespaces/);
+    // `rc` is kubectl's short name for ReplicationControllers: NOTES once told users `kubectl get rc demo`.
+    assert.doesNotMatch(op.stdout, /kubectl \w+ rc /, 'NOTES use the short name rkv, never rc');
+    assert.match(op.stdout, /kubectl scale rkv demo --replicas=5/);
     const kv = await helm(['install', 'kv', STATIC_CHART, '--namespace', 'helm-test', ...kc]);
     assert.equal(kv.code, 0, `helm install static chart:\n${kv.stderr}`);
     assert.match(kv.stdout, /raftkv: 3 members in helm-test/);

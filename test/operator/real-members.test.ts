@@ -73,14 +73,7 @@ test('scale 3→5→3 with real raftkv members: learners join, get promoted, are
       }
     })().finally(() => { busy = false; });
   }, 200);
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'real-op', log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    lease: { name: 'real-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (_c, m) => clientUrl(m),
-    memberAdvertise: (_c, m) => ({ peerUrl: peerAddr(m), clientUrl: clientUrl(m) }),
-    memberClient: { requestTimeoutMs: 3000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
-  });
+  op = new Operator(local.operatorOptions(cp.kubeConfig(), 'real-op', { memberClient: { requestTimeoutMs: 3000, maxRedirects: 3 } }));
   await op.start();
   assert.equal((await cp.request('POST', CR, { apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name: 'kv' }, spec: { replicas: 3, image: 'raftkv:test', chaos: { allowDestructive: true } } })).status, 201);
   const waitCluster = async (what: string, ok: (c: RaftCluster) => boolean, timeoutMs = 90_000): Promise<RaftCluster> => {

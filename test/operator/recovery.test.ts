@@ -91,15 +91,9 @@ before(async () => {
     void kubeletPass().catch(() => undefined).finally(() => { busy = false; });
   }, 200);
   const line = (level: string) => (o: object, m?: string): void => { logLines.push(`${level} ${m ?? ''} ${JSON.stringify(o)}`); };
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'recovery-op', log: { info: line('INFO'), warn: line('WARN'), error: line('ERROR') },
-    lease: { name: 'recovery-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (_c, m) => local.clientUrl(m),
-    memberAdvertise: (_c, m) => ({ peerUrl: local.peerAddr(m), clientUrl: local.clientUrl(m) }),
-    memberClient: { requestTimeoutMs: 2000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
-    evictionWebhook: webhook,
-  });
+  op = new Operator(local.operatorOptions(cp.kubeConfig(), 'recovery-op', {
+    log: { info: line('INFO'), warn: line('WARN'), error: line('ERROR') }, evictionWebhook: webhook,
+  }));
   await op.start();
 });
 

@@ -162,14 +162,9 @@ before(async () => {
   await cp.installCrds([join(root, 'k8s/crds/raftclusters.raftkv.dev.yaml'), join(root, 'k8s/crds/raftchaosdrills.raftkv.dev.yaml')]);
   await local.allocate(Array.from({ length: MAX_MEMBERS }, (_, i) => `sk-${i}`));
   const log = (level: string) => (obj: object, msg?: string): void => { logLines.push(`${level} ${JSON.stringify(obj)} ${msg ?? ''}`); };
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'secured-op', log: { info: log('info'), warn: log('warn'), error: log('error') },
-    lease: { name: 'secured-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (_c, m) => clientUrl(m),
-    memberAdvertise: (_c, m) => ({ peerUrl: peerAddr(m), clientUrl: clientUrl(m) }),
-    memberClient: { requestTimeoutMs: 3000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
-  });
+  op = new Operator(local.operatorOptions(cp.kubeConfig(), 'secured-op', {
+    log: { info: log('info'), warn: log('warn'), error: log('error') }, memberClient: { requestTimeoutMs: 3000, maxRedirects: 3 },
+  }));
   await op.start();
 });
 
