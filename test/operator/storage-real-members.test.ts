@@ -78,14 +78,7 @@ before(async () => {
     busy = true;
     void playNode().catch(() => undefined).finally(() => { busy = false; });
   }, 200);
-  op = new Operator({
-    kubeConfig: cp.kubeConfig(), namespaces: ['default'], identity: 'storage-real-op', log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    lease: { name: 'storage-real-op', namespace: 'default', durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    memberUrl: (_c, m) => local.clientUrl(m),
-    memberAdvertise: (_c, m) => ({ peerUrl: local.peerAddr(m), clientUrl: local.clientUrl(m) }),
-    memberClient: { requestTimeoutMs: 3000, maxRedirects: 3 },
-    raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
-  });
+  op = new Operator(local.operatorOptions(cp.kubeConfig(), 'storage-real-op'));
   await op.start();
 });
 
