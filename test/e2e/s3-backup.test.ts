@@ -318,11 +318,16 @@ before(async () => {
 
 after(async () => {
   // Best effort on failure too: nothing of this file is left running.
+  const t0 = Date.now();
+  // The operator first removes what it made for the clusters; then it and the namespace go together.
   await kn(['delete', 'raftclusters,raftbackups,raftchaosdrills', '--all', '--wait=true', '--timeout=120s'], 130_000).catch(() => undefined);
-  await run(HELM, ['--kubeconfig', node.kubeconfig, 'uninstall', 'raftkv-operator', '-n', OPERATOR_NS, '--wait', '--timeout', '120s'], { timeoutMs: 130_000 }).catch(() => undefined);
-  await kc(['delete', 'namespace', NS, '--wait=true', '--timeout=120s'], 130_000).catch(() => undefined);
-  await prom?.stop();
+  await Promise.all([
+    run(HELM, ['--kubeconfig', node.kubeconfig, 'uninstall', 'raftkv-operator', '-n', OPERATOR_NS, '--wait', '--timeout', '120s'], { timeoutMs: 130_000 }).catch(() => undefined),
+    kc(['delete', 'namespace', NS, '--wait=true', '--timeout=120s'], 130_000).catch(() => undefined),
+    prom?.stop(),
+  ]);
   s3?.stop();
+  timer.add('clean-up: clusters, operator, namespace, Prometheus, the store', Date.now() - t0);
   process.stdout.write(`\n# S3 backup step timings (real node)\n${timer.table().split('\n').map((l) => `# ${l}`).join('\n')}\n`);
   if (figures.length > 0) process.stdout.write(`# figures\n${figures.map((l) => `#   ${l}`).join('\n')}\n`);
   if (!KEEP) rmSync(work, { recursive: true, force: true });
