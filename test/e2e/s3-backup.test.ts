@@ -277,6 +277,8 @@ before(async () => {
     writeFileSync(file, YAML.stringify({ groups: [group] }));
     prom = await E2ePrometheus.start({ wrap: nsenter, listenHost: node.linkNode, ruleFiles: [file] });
   })();
+  // Awaited below; a failure meanwhile must not count as unhandled.
+  for (const p of [store, operator, rules]) p.catch(() => undefined);
   await kc(['create', 'namespace', NS]);
   // The source cluster as soon as helm has installed the CRDs: the operator takes it up once it runs.
   const source = (async () => {
@@ -294,6 +296,7 @@ before(async () => {
       },
     });
   })();
+  source.catch(() => undefined);
   await waitUntil('default ServiceAccount', 30_000, async () => ((await kn(['get', 'serviceaccount', 'default', '--ignore-not-found', '-o', 'name'])).trim() !== '' ? true : undefined));
   await kn(['run', CLIENT, `--image=${IMAGE}`, '--image-pull-policy=Never', '--restart=Never', '--command', '--', 'sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done']);
   await store;
