@@ -45,6 +45,8 @@ trap 'exit 130' INT TERM
 [ -z "$(cluster leftovers 2>/dev/null)" ] || cluster down
 HELM="$repo/.cache/bin/helm"
 bash "$repo/scripts/ensure-helm.sh" >/dev/null
+# The S3 server of s3-backup.test.ts (from the machine cache; built once per machine).
+bash "$repo/scripts/ensure-versitygw.sh" >/dev/null
 t0=$(date +%s)
 cluster up
 t_up=$(( $(date +%s) - t0 ))

@@ -76,9 +76,10 @@ export class E2ePrometheus {
 
   /**
    * `wrap` runs it under another command (the e2e tier: `nsenter --net=<node netns> --`, where the
-   * pod IPs route); `listenHost` is the address its API listens on (default 127.0.0.1).
+   * pod IPs route); `listenHost` is the address its API listens on (default 127.0.0.1); `ruleFiles`
+   * are loaded as alerting/recording rules (evaluated every second).
    */
-  static async start(opts: { bin?: string; wrap?: readonly string[]; listenHost?: string } = {}): Promise<E2ePrometheus> {
+  static async start(opts: { bin?: string; wrap?: readonly string[]; listenHost?: string; ruleFiles?: readonly string[] } = {}): Promise<E2ePrometheus> {
     const bin = opts.bin ?? '/usr/bin/prometheus';
     const host = opts.listenHost ?? '127.0.0.1';
     if (!existsSync(bin)) throw new Error(`${bin} is not installed`);
@@ -88,6 +89,7 @@ export class E2ePrometheus {
     // YAML is a superset of JSON.
     writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify({
       global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
+      ...(opts.ruleFiles === undefined ? {} : { rule_files: opts.ruleFiles }),
       scrape_configs: [{ job_name: 'raftkv', metrics_path: '/metrics', file_sd_configs: [{ files: [join(dir, 'targets.json')], refresh_interval: '1s' }] }],
     }));
     const fd = openSync(join(dir, 'prometheus.log'), 'a');
@@ -126,6 +128,13 @@ export class E2ePrometheus {
     const r = await fetch(`${this.url}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(5000) });
     const body = (await r.json()) as { data?: { activeTargets?: { scrapeUrl: string; health: string }[] } };
     return (body.data?.activeTargets ?? []).map((t) => ({ url: t.scrapeUrl, health: t.health }));
+  }
+
+  /** Alerts as Prometheus evaluates them now (pending and firing). */
+  async alerts(): Promise<{ labels: Record<string, string>; state: string; value: string }[]> {
+    const r = await fetch(`${this.url}/api/v1/alerts`, { signal: AbortSignal.timeout(5000) });
+    const body = (await r.json()) as { data?: { alerts?: { labels: Record<string, string>; state: string; value: string }[] } };
+    return body.data?.alerts ?? [];
   }
 
   async query(expr: string): Promise<E2ePromSample[]> {

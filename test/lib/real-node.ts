@@ -19,6 +19,8 @@ export interface RealNode {
   readonly containerdSock: string;
   /** The node's address the host reaches it at (a listener in `netns` bound here is reachable from the host). */
   readonly linkNode: string;
+  /** The node's address on the pod bridge: pods reach a listener in `netns` bound here ('' when node.env has none, e.g. kind). */
+  readonly nodeIp: string;
   /** The local-path provisioner's directory, as the host sees it. */
   readonly volumesDir: string;
   /** A command prefix that runs a command on the node (empty: the node's processes are the host's). */
@@ -48,7 +50,7 @@ export function realNodeFromEnv(): RealNode {
   };
   const words = (k: string): string[] => (vars.get(k) ?? '').split(' ').filter((w) => w !== '');
   return {
-    dir, kubeconfig: join(dir, 'kubeconfig'), netns: need('NETNS'), containerdSock: need('CONTAINERD_SOCK'), linkNode: need('LINK_NODE'),
+    dir, kubeconfig: join(dir, 'kubeconfig'), netns: need('NETNS'), containerdSock: need('CONTAINERD_SOCK'), linkNode: need('LINK_NODE'), nodeIp: vars.get('NODE_IP') ?? '',
     volumesDir: need('VOLUMES_DIR'), nodeExec: words('NODE_EXEC'), rootOnHost: vars.get('NODE_ROOT') ?? '', systemNamespaces: words('SYSTEM_NAMESPACES'),
   };
 }

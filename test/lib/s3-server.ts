@@ -3,6 +3,9 @@
 // <repo>/.cache/bin (scripts/ensure-versitygw.sh, run here when it is missing; the first build
 // takes minutes and is cached machine-wide). stop() kills the process by pid and removes the dir;
 // kill()/restart() let a test take the store away and bring it back on the same port and data.
+// Placement (S3ServerPlacement) runs it elsewhere: the e2e tier runs it in the real node's network
+// namespace (`nsenter --net=...`, which execs the server, so the pid killed is the server's), on an
+// address its pods route to, with its data under the node's state directory.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -24,9 +27,9 @@ export function versitygwBinary(): string {
   return bin;
 }
 
-async function portOpen(port: number): Promise<boolean> {
+async function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
+    const s = connect({ host, port });
     s.once('connect', () => {
       s.destroy();
       resolve(true);
@@ -42,19 +45,31 @@ export interface S3ServerTls {
   readonly caFile: string;
 }
 
+/** Where the server runs and how the test reaches it (default: a process of the test on 127.0.0.1, its data in the temp dir). */
+export interface S3ServerPlacement {
+  /** A command prefix the server is run under (e.g. `nsenter --net=/run/netns/X --`); it must exec the server. */
+  readonly wrap?: readonly string[];
+  /** The address it listens on (default 127.0.0.1). */
+  readonly listenHost?: string;
+  /** The address the test reaches it at (default listenHost). */
+  readonly reachHost?: string;
+  /** The directory its temp dir is made in (default the OS temp dir). */
+  readonly parentDir?: string;
+}
+
 /** A running versitygw. */
 export class S3TestServer {
   private proc: ChildProcess | null = null;
   readonly accessKey = 'raftkvtestaccess';
   readonly secretKey = 'raftkv-test-secret-key-0123456789';
 
-  private constructor(readonly port: number, readonly root: string, readonly logFile: string, readonly tls: S3ServerTls | null) {}
+  private constructor(readonly port: number, readonly root: string, readonly logFile: string, readonly tls: S3ServerTls | null, private readonly placement: S3ServerPlacement) {}
 
   /** Starts a server on a fresh temp dir and waits until it accepts connections (HTTPS with `tls`). */
-  static async start(label = 's3', tls: S3ServerTls | null = null): Promise<S3TestServer> {
+  static async start(label = 's3', tls: S3ServerTls | null = null, placement: S3ServerPlacement = {}): Promise<S3TestServer> {
     const bin = versitygwBinary();
-    const root = mkdtempSync(join(tmpdir(), `raftkv-${label}-`));
-    const s = new S3TestServer(await freePort(), root, join(root, 'versitygw.log'), tls);
+    const root = mkdtempSync(join(placement.parentDir ?? tmpdir(), `raftkv-${label}-`));
+    const s = new S3TestServer(await freePort(), root, join(root, 'versitygw.log'), tls, placement);
     mkdirSync(join(root, 'data'));
     try {
       await s.launch(bin);
@@ -69,7 +84,9 @@ export class S3TestServer {
     if (this.proc !== null) throw new Error('versitygw runs already');
     const fd = openSync(this.logFile, 'a');
     const tlsArgs = this.tls === null ? [] : ['--cert', this.tls.certFile, '--key', this.tls.keyFile];
-    const p = spawn(bin, ['--access', this.accessKey, '--secret', this.secretKey, '--port', `127.0.0.1:${this.port}`, ...tlsArgs, '--quiet', 'posix', join(this.root, 'data')], {
+    const argv = [bin, '--access', this.accessKey, '--secret', this.secretKey, '--port', `${this.placement.listenHost ?? '127.0.0.1'}:${this.port}`, ...tlsArgs, '--quiet', 'posix', join(this.root, 'data')];
+    const [cmd = bin, ...args] = [...(this.placement.wrap ?? []), ...argv];
+    const p = spawn(cmd, args, {
       stdio: ['ignore', fd, fd],
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: this.root },
     });
@@ -79,16 +96,25 @@ export class S3TestServer {
       if (this.proc === p) this.proc = null;
     });
     const deadline = Date.now() + 20_000;
-    while (!(await portOpen(this.port))) {
+    while (!(await portOpen(this.reachHost, this.port))) {
       if (this.proc === null) throw new Error(`versitygw exited at start: ${this.log().slice(-2000)}`);
       if (Date.now() > deadline) throw new Error(`versitygw did not listen on ${this.port} within 20 s: ${this.log().slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
-  /** http://127.0.0.1:PORT (https:// with TLS) */
+  private get reachHost(): string {
+    return this.placement.reachHost ?? this.placement.listenHost ?? '127.0.0.1';
+  }
+
+  /** The server's pid while it runs. */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** http://127.0.0.1:PORT (https:// with TLS): where the test reaches it. */
   get endpoint(): string {
-    return `${this.tls === null ? 'http' : 'https'}://127.0.0.1:${this.port}`;
+    return `${this.tls === null ? 'http' : 'https'}://${this.reachHost}:${this.port}`;
   }
 
   /** The standard AWS environment a client needs to reach this server (and nothing else). */
