@@ -5,7 +5,7 @@
 // runs first, last or next to the same neighbour, and drift on a shared machine hits all). B is measured with
 // client sessions (raftctl's default) and with `--sessions false`; A, which may predate sessions,
 // without. Prints a table of medians and B/A ratios and writes bench/results/ab-latest.{md,json}.
-// Each run's CPU per put (the 3 members, from /proc) is reported too: on a shared machine it
+// Each run's CPU per put (the 3 members, from /proc, within the bench's measured window) is reported too: on a shared machine it
 // moves far less than throughput, so it shows what a change costs where ops/s only shows noise.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
@@ -31,8 +31,21 @@ interface Settings { readonly aDir: string; readonly bDir: string; readonly roun
 
 interface Variant { readonly label: string; readonly cluster: RaftkvBenchCluster; readonly sessions: boolean }
 
-/** One measured run: the bench's result and the members' CPU per put (µs; the bench's 1 s warm-up included). */
+/** One measured run: the bench's result and the members' CPU per put (µs) within its measured window. */
 interface Run { readonly r: BenchResult; readonly cpuUsPerPut: number }
+
+/** How often the members' CPU is read during a run (the window's edges are interpolated between reads). */
+const CPU_SAMPLE_MS = 100;
+
+/** The members' CPU (ms) at `atMs` (epoch), interpolated between the two reads around it. */
+function cpuAt(samples: readonly { readonly tMs: number; readonly cpuMs: number }[], atMs: number): number {
+  let prev = samples[0] ?? { tMs: atMs, cpuMs: 0 };
+  for (const x of samples) {
+    if (x.tMs >= atMs) return x.tMs === prev.tMs ? x.cpuMs : prev.cpuMs + ((x.cpuMs - prev.cpuMs) * (atMs - prev.tMs)) / (x.tMs - prev.tMs);
+    prev = x;
+  }
+  return prev.cpuMs;
+}
 
 const BENCH_WARMUP_MS = 1_000;
 
@@ -106,11 +119,18 @@ async function main(): Promise<void> {
         for (const v of order) {
           const leader = await v.cluster.leader();
           const pids = v.cluster.pids();
-          const cpu0 = totalCpuMs(pids);
-          const r = await benchPut(leader.clientPort, c, s.durationMs, v.sessions);
-          // Every put of the run, the warm-up's too (the CPU figure covers it), at the measured rate.
-          const puts = Math.max(1, r.ok * ((s.durationMs + BENCH_WARMUP_MS) / s.durationMs));
-          const cpuUsPerPut = ((totalCpuMs(pids) - cpu0) * 1000) / puts;
+          // CPU read through the run, charged to the bench's measured window only (not to its
+          // start-up, warm-up, or the opening and closing of its sessions).
+          const samples: { tMs: number; cpuMs: number }[] = [{ tMs: Date.now(), cpuMs: totalCpuMs(pids) }];
+          const sampler = setInterval(() => samples.push({ tMs: Date.now(), cpuMs: totalCpuMs(pids) }), CPU_SAMPLE_MS);
+          let r: BenchResult;
+          try {
+            r = await benchPut(leader.clientPort, c, s.durationMs, v.sessions);
+          } finally {
+            clearInterval(sampler);
+          }
+          samples.push({ tMs: Date.now(), cpuMs: totalCpuMs(pids) });
+          const cpuUsPerPut = ((cpuAt(samples, r.measuredToEpochMs) - cpuAt(samples, r.measuredFromEpochMs)) * 1000) / Math.max(1, r.ok);
           const key = `${c}|${v.label}`;
           results.set(key, [...(results.get(key) ?? []), { r, cpuUsPerPut }]);
           load.push(loadavg()[0] ?? 0);
@@ -133,7 +153,7 @@ async function main(): Promise<void> {
   ];
   const cpuRows: string[] = [
     '',
-    'CPU of the 3 members per put (µs, from /proc, medians; "paired" as above, so above 1 means B costs more):',
+    'CPU of the 3 members per put within the measured window (µs, from /proc, medians; "paired" as above, so above 1 means B costs more):',
     '',
     '| put | A | B | B/A paired | B --sessions false | /A paired |',
     '|---|---|---|---|---|---|',
