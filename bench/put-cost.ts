@@ -2,8 +2,8 @@
 // what a sessioned put costs next to a plain one, in CPU rather than in throughput (on a shared
 // 2-core machine throughput swings ±30 % from run to run; CPU per acknowledged put barely moves).
 // Starts one 3-member cluster of this checkout (loopback, fsync on), then alternates
-// `raftctl bench --sessions true|false` runs and charges each run's CPU (from /proc) to the
-// leader, the followers and the client, in µs per put. With --cpu-prof DIR, each variant gets a
+// `raftctl bench --sessions true|false` runs and charges each run's CPU (from /proc, within the
+// bench's measured window) to the leader and the followers, in µs per put (the client's: whole run). With --cpu-prof DIR, each variant gets a
 // fresh cluster whose members run under node's --cpu-prof: the leader's profile is summarized
 // by self time per function (µs per put), the top lines of both variants side by side.
 import { execFile } from 'node:child_process';
@@ -96,15 +96,32 @@ async function measure(cluster: RaftkvBenchCluster, clusterDir: string, s: Setti
   const logFrom = logSize(leaderLog);
   const lp = leader.process?.pid ?? 0;
   const fps = cluster.members.filter((m) => m !== leader).map((m) => m.process?.pid ?? 0);
-  const l0 = processCpuMs(lp);
-  const f0 = fps.reduce((a, p) => a + processCpuMs(p), 0);
-  const r = await benchPut(leader.clientPort, s.connections, s.durationMs, sessions);
-  const l1 = processCpuMs(lp);
-  const f1 = fps.reduce((a, p) => a + processCpuMs(p), 0);
-  // All puts of the run, warm-up included, since the CPU figures include it too.
-  const ops = r.ok * ((s.durationMs + 1000) / s.durationMs);
-  const gc = s.traceGc ? gcCost(readFileSync(leaderLog).subarray(logFrom).toString('utf8'), ops) : null;
-  return { ops: r.ok, opsPerSec: r.opsPerSec, leaderUs: ((l1 - l0) * 1000) / ops, followersUs: ((f1 - f0) * 1000) / ops / 2, clientUs: (r.clientCpuMs * 1000) / ops, gc };
+  // Members' CPU read every 100 ms and charged to the bench's measured window only (not to its
+  // start-up, warm-up or the opening and closing of its sessions).
+  const read = (): { tMs: number; l: number; f: number } => ({ tMs: Date.now(), l: processCpuMs(lp), f: fps.reduce((a, p) => a + processCpuMs(p), 0) });
+  const samples = [read()];
+  const sampler = setInterval(() => samples.push(read()), 100);
+  let r: BenchResult;
+  try {
+    r = await benchPut(leader.clientPort, s.connections, s.durationMs, sessions);
+  } finally {
+    clearInterval(sampler);
+  }
+  samples.push(read());
+  const at = (tMs: number, k: 'l' | 'f'): number => {
+    let prev = samples[0] as { tMs: number; l: number; f: number };
+    for (const x of samples) {
+      if (x.tMs >= tMs) return x.tMs === prev.tMs ? x[k] : prev[k] + ((x[k] - prev[k]) * (tMs - prev.tMs)) / (x.tMs - prev.tMs);
+      prev = x;
+    }
+    return prev[k];
+  };
+  const windowCpu = (k: 'l' | 'f'): number => at(r.measuredToEpochMs, k) - at(r.measuredFromEpochMs, k);
+  const ops = Math.max(1, r.ok);
+  // The client's CPU and the GC lines cover the whole run (warm-up included): per put of the whole run.
+  const runOps = r.ok * ((s.durationMs + 1000) / s.durationMs);
+  const gc = s.traceGc ? gcCost(readFileSync(leaderLog).subarray(logFrom).toString('utf8'), runOps) : null;
+  return { ops: r.ok, opsPerSec: r.opsPerSec, leaderUs: (windowCpu('l') * 1000) / ops, followersUs: (windowCpu('f') * 1000) / ops / 2, clientUs: (r.clientCpuMs * 1000) / runOps, gc };
 }
 
 function median(xs: readonly number[]): number {
