@@ -5,6 +5,8 @@
 // runs first, last or next to the same neighbour, and drift on a shared machine hits all). B is measured with
 // client sessions (raftctl's default) and with `--sessions false`; A, which may predate sessions,
 // without. Prints a table of medians and B/A ratios and writes bench/results/ab-latest.{md,json}.
+// Each run's CPU per put (the 3 members, from /proc, within the bench's measured window) is reported too: on a shared machine it
+// moves far less than throughput, so it shows what a change costs where ops/s only shows noise.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -12,6 +14,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { RaftkvBenchCluster } from './clusters.js';
+import { totalCpuMs } from './proc-cpu.js';
 import type { BenchResult } from '../daemon/src/cli/bench/load-generator.js';
 
 const run = promisify(execFile);
@@ -27,6 +30,24 @@ const ORDERS: readonly (readonly number[])[] = [[0, 1, 2], [1, 2, 0], [2, 0, 1],
 interface Settings { readonly aDir: string; readonly bDir: string; readonly rounds: number; readonly durationMs: number; readonly connections: readonly number[] }
 
 interface Variant { readonly label: string; readonly cluster: RaftkvBenchCluster; readonly sessions: boolean }
+
+/** One measured run: the bench's result and the members' CPU per put (µs) within its measured window. */
+interface Run { readonly r: BenchResult; readonly cpuUsPerPut: number }
+
+/** How often the members' CPU is read during a run (the window's edges are interpolated between reads). */
+const CPU_SAMPLE_MS = 100;
+
+/** The members' CPU (ms) at `atMs` (epoch), interpolated between the two reads around it. */
+function cpuAt(samples: readonly { readonly tMs: number; readonly cpuMs: number }[], atMs: number): number {
+  let prev = samples[0] ?? { tMs: atMs, cpuMs: 0 };
+  for (const x of samples) {
+    if (x.tMs >= atMs) return x.tMs === prev.tMs ? x.cpuMs : prev.cpuMs + ((x.cpuMs - prev.cpuMs) * (atMs - prev.tMs)) / (x.tMs - prev.tMs);
+    prev = x;
+  }
+  return prev.cpuMs;
+}
+
+const BENCH_WARMUP_MS = 1_000;
 
 function usage(msg: string): never {
   process.stderr.write(`bench-ab: ${msg}\n${USAGE}\n`);
@@ -62,7 +83,7 @@ function parseArgs(argv: readonly string[]): Settings {
 async function benchPut(port: number, connections: number, durationMs: number, sessions: boolean): Promise<BenchResult> {
   const { stdout } = await run(process.execPath, [
     join(repoRoot, 'bin', 'raftctl'), 'bench', '--endpoint', `127.0.0.1:${port}`, '--op', 'put',
-    '--connections', String(connections), '--duration', `${durationMs}ms`, '--warmup', '1s', '--value-bytes', '256',
+    '--connections', String(connections), '--duration', `${durationMs}ms`, '--warmup', `${BENCH_WARMUP_MS}ms`, '--value-bytes', '256',
     '--sessions', String(sessions), '--json',
   ], { maxBuffer: 16 * 1024 * 1024 });
   return JSON.parse(stdout) as BenchResult;
@@ -85,7 +106,7 @@ async function main(): Promise<void> {
     { label: 'B', cluster: b, sessions: true },
     { label: 'B --sessions false', cluster: b, sessions: false },
   ];
-  const results = new Map<string, BenchResult[]>();
+  const results = new Map<string, Run[]>();
   const load: number[] = [];
   try {
     await a.start();
@@ -97,11 +118,23 @@ async function main(): Promise<void> {
         const order = ORDERS[(round + ci) % ORDERS.length]?.map((i) => variants[i] as Variant) ?? variants;
         for (const v of order) {
           const leader = await v.cluster.leader();
-          const r = await benchPut(leader.clientPort, c, s.durationMs, v.sessions);
+          const pids = v.cluster.pids();
+          // CPU read through the run, charged to the bench's measured window only (not to its
+          // start-up, warm-up, or the opening and closing of its sessions).
+          const samples: { tMs: number; cpuMs: number }[] = [{ tMs: Date.now(), cpuMs: totalCpuMs(pids) }];
+          const sampler = setInterval(() => samples.push({ tMs: Date.now(), cpuMs: totalCpuMs(pids) }), CPU_SAMPLE_MS);
+          let r: BenchResult;
+          try {
+            r = await benchPut(leader.clientPort, c, s.durationMs, v.sessions);
+          } finally {
+            clearInterval(sampler);
+          }
+          samples.push({ tMs: Date.now(), cpuMs: totalCpuMs(pids) });
+          const cpuUsPerPut = ((cpuAt(samples, r.measuredToEpochMs) - cpuAt(samples, r.measuredFromEpochMs)) * 1000) / Math.max(1, r.ok);
           const key = `${c}|${v.label}`;
-          results.set(key, [...(results.get(key) ?? []), r]);
+          results.set(key, [...(results.get(key) ?? []), { r, cpuUsPerPut }]);
           load.push(loadavg()[0] ?? 0);
-          process.stdout.write(`  round ${round + 1} put c=${String(c).padEnd(4)} ${v.label.padEnd(19)} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}\n`);
+          process.stdout.write(`  round ${round + 1} put c=${String(c).padEnd(4)} ${v.label.padEnd(19)} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}  members' CPU ${cpuUsPerPut.toFixed(0)} µs/put\n`);
         }
       }
     }
@@ -118,26 +151,40 @@ async function main(): Promise<void> {
     '| put | A ops/s (p50 ms) | B ops/s (p50 ms) | B/A | paired | B --sessions false ops/s (p50 ms) | /A | paired |',
     '|---|---|---|---|---|---|---|---|',
   ];
+  const cpuRows: string[] = [
+    '',
+    'CPU of the 3 members per put within the measured window (µs, from /proc, medians; "paired" as above, so above 1 means B costs more):',
+    '',
+    '| put | A | B | B/A paired | B --sessions false | /A paired |',
+    '|---|---|---|---|---|---|',
+  ];
   const json: Record<string, unknown>[] = [];
   for (const c of s.connections) {
-    const m = (label: string): { ops: number; p50: number } => {
+    const m = (label: string): { ops: number; p50: number; cpuUsPerPut: number } => {
       const rs = results.get(`${c}|${label}`) ?? [];
-      return { ops: median(rs.map((r) => r.opsPerSec)), p50: median(rs.map((r) => r.p50Ms)) };
+      return { ops: median(rs.map((x) => x.r.opsPerSec)), p50: median(rs.map((x) => x.r.p50Ms)), cpuUsPerPut: median(rs.map((x) => x.cpuUsPerPut)) };
     };
     const ra = m('A');
     const rb = m('B');
     const rn = m('B --sessions false');
-    const paired = (label: string): number => {
+    const paired = (label: string, of: (x: Run) => number): number => {
       const as = results.get(`${c}|A`) ?? [];
       const xs = results.get(`${c}|${label}`) ?? [];
-      return median(xs.map((r, i) => r.opsPerSec / (as[i]?.opsPerSec ?? Number.NaN)));
+      return median(xs.map((x, i) => of(x) / (as[i] !== undefined ? of(as[i]) : Number.NaN)));
     };
-    const pb = paired('B');
-    const pn = paired('B --sessions false');
+    const pb = paired('B', (x) => x.r.opsPerSec);
+    const pn = paired('B --sessions false', (x) => x.r.opsPerSec);
+    const cb = paired('B', (x) => x.cpuUsPerPut);
+    const cn = paired('B --sessions false', (x) => x.cpuUsPerPut);
+    cpuRows.push(`| c=${c} | ${ra.cpuUsPerPut.toFixed(0)} | ${rb.cpuUsPerPut.toFixed(0)} | ${cb.toFixed(3)}× | ${rn.cpuUsPerPut.toFixed(0)} | ${cn.toFixed(3)}× |`);
     rows.push(`| c=${c} | ${ra.ops.toFixed(0)} (${ra.p50.toFixed(2)}) | ${rb.ops.toFixed(0)} (${rb.p50.toFixed(2)}) | ${(rb.ops / ra.ops).toFixed(3)}× | ${pb.toFixed(3)}× | ${rn.ops.toFixed(0)} (${rn.p50.toFixed(2)}) | ${(rn.ops / ra.ops).toFixed(3)}× | ${pn.toFixed(3)}× |`);
-    json.push({ connections: c, a: ra, b: rb, bWithoutSessions: rn, pairedB: pb, pairedBWithoutSessions: pn, runs: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((r) => r.opsPerSec)])) });
+    json.push({
+      connections: c, a: ra, b: rb, bWithoutSessions: rn, pairedB: pb, pairedBWithoutSessions: pn, pairedCpuB: cb, pairedCpuBWithoutSessions: cn,
+      runs: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((x) => x.r.opsPerSec)])),
+      cpuUsPerPut: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((x) => Math.round(x.cpuUsPerPut * 10) / 10)])),
+    });
   }
-  const md = rows.join('\n');
+  const md = [...rows, ...cpuRows].join('\n');
   process.stdout.write(`\n${md}\n`);
   const out = join(repoRoot, 'bench', 'results');
   mkdirSync(out, { recursive: true });

@@ -117,13 +117,15 @@ abstract class BaseCluster implements BenchCluster {
 export class RaftkvBenchCluster extends BaseCluster {
   readonly system = 'raftkv' as const;
 
-  constructor(dir: string, basePort: number, timing: ClusterTiming, private readonly raftkvBin: string, private readonly extraArgs: readonly string[] = []) {
+  /** `nodeArgs` go to node before the script (e.g. --cpu-prof, which NODE_OPTIONS may not carry). */
+  constructor(dir: string, basePort: number, timing: ClusterTiming, private readonly raftkvBin: string, private readonly extraArgs: readonly string[] = [], private readonly nodeArgs: readonly string[] = []) {
     super(dir, basePort, timing);
   }
 
   startMember(m: BenchMember): void {
     const initial = this.members.map((x) => `${x.name}=127.0.0.1:${x.peerPort}`).join(',');
     this.spawnLogged(m, process.execPath, [
+      ...this.nodeArgs,
       this.raftkvBin,
       '--name', m.name,
       '--data-dir', join(this.dir, m.name),

@@ -160,9 +160,17 @@ function writeOp(w: ByteWriter, op: TxnOp): void {
   else w.u8(TXN_GET).str(op.get.key);
 }
 
+/** Bytes of a put's or delete's encoding (header, options, key, value), so its writer is sized exactly and finish() copies nothing. */
+function keyCommandBytes(c: PutCommand | DeleteCommand): number {
+  const idem = c.idempotencyKey !== undefined;
+  return 10 + (idem ? 4 + utf8Length(c.idempotencyKey) : 0) + (c.ifMatch !== undefined ? 8 : 0) +
+    (c.fencing !== undefined ? 12 + utf8Length(c.fencing.lock) : 0) + (idem && c.idempotencyBudgetBytes !== undefined ? 8 : 0) +
+    (c.session !== undefined ? 16 : 0) + 4 + utf8Length(c.key) + (c.op === 'put' ? 4 + c.value.length : 0);
+}
+
 /** Encodes one command for proposal. */
 export function encodeCommand(c: KvCommand): Uint8Array {
-  const w = new ByteWriter(64 + ('value' in c ? c.value.length : 0));
+  const w = new ByteWriter(c.op === 'put' || c.op === 'delete' ? keyCommandBytes(c) : 64);
   switch (c.op) {
     case 'put':
       writeHeader(w, OP_PUT, c);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseResponse } from '../../../daemon/src/cli/bench/http-connection.js';
 import { parseBenchArgs, parseDurationMs } from '../../../daemon/src/cli/bench/index.js';
-import { DEFAULT_BENCH_OPTIONS, RequestBook, parseEndpoint, runLoad } from '../../../daemon/src/cli/bench/load-generator.js';
+import { DEFAULT_BENCH_OPTIONS, RequestBook, parseEndpoint, runLoad, writeDecimalLine } from '../../../daemon/src/cli/bench/load-generator.js';
 import { CertDir } from '../security/certs.js';
 
 test('parseResponse frames content-length, chunked and body-less responses', () => {
@@ -22,6 +22,17 @@ test('parseResponse frames content-length, chunked and body-less responses', () 
   assert.equal(ch.bodyBytes, 5);
   assert.ok(parseResponse(Buffer.from('garbage that is not http\r\n\r\n')) instanceof Error);
   assert.ok(parseResponse(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n')) instanceof Error);
+});
+
+test('writeDecimalLine writes the number and CRLF in place, as String(n) would', () => {
+  const buf = Buffer.alloc(32, 0x2e);
+  for (const n of [0, 1, 9, 10, 99, 100, 12_345, 999_999_999, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+    buf.fill(0x2e);
+    const written = writeDecimalLine(buf, 3, n);
+    assert.equal(buf.toString('latin1', 3, 3 + written), `${n}\r\n`);
+    assert.equal(buf.toString('latin1', 0, 3), '...', 'nothing before the offset');
+    assert.equal(buf[3 + written], 0x2e, 'nothing after the line');
+  }
 });
 
 test('bench flags: durations, bounds and usage errors', () => {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_KV_LIMITS, decodeCommand, encodeCommand, kvCommandEncoder, validateCommand, type KvCommand } from '../../../daemon/src/kv/index.js';
 import { enc } from './helpers.js';
+import { ByteReader, ByteWriter } from '../../../daemon/src/kv/bytes.js';
 
 const samples: KvCommand[] = [
   { op: 'put', proposedAtMs: 123, key: 'a/b', value: enc('v') },
@@ -116,3 +117,41 @@ test('invalid UTF-8 in a key is refused', () => {
   const d = decodeCommand(b);
   assert.equal(d.ok, false);
 });
+
+test('ByteWriter.str writes UTF-8 in place, also when a non-ASCII tail makes the buffer grow', () => {
+  const strings = ['', 'ascii', 'ключ/ü/😀', `${'a'.repeat(40)}ü${'b'.repeat(3)}😀`, 'x'.repeat(300), '\u0080\u07ff\u0800\uffff'];
+  for (const s of strings) {
+    // A 1-byte start: every string grows the buffer, after its ASCII prefix was written.
+    const w = new ByteWriter(1).u8(7).str(s).u8(9);
+    const out = w.finish();
+    const r = new ByteReader(out);
+    assert.equal(r.u8(), 7);
+    assert.equal(r.str(10_000), s);
+    assert.equal(r.u8(), 9);
+    r.end();
+    assert.deepEqual([...out.subarray(5, out.length - 1)], [...new TextEncoder().encode(s)], `the UTF-8 bytes of ${JSON.stringify(s)}`);
+  }
+});
+
+test('an exactly sized put or delete is encoded without a trimming copy, and its bytes do not change', () => {
+  for (const c of samples) {
+    const bytes = encodeCommand(c);
+    if (c.op === 'put' || c.op === 'delete') assert.equal(bytes.buffer.byteLength, bytes.length, `${c.op} sized exactly`);
+    const d = decodeCommand(bytes, DEFAULT_KV_LIMITS);
+    assert.ok(d.ok);
+    assert.deepEqual(encodeCommand(d.command), bytes);
+  }
+  // The layout of a sessioned put, byte for byte (it is what the log and the WAL hold).
+  const put = encodeCommand({ op: 'put', proposedAtMs: 1, key: 'k', value: new Uint8Array([0xaa]), session: { id: 2, seq: 3 } });
+  const expected = Buffer.concat([
+    Buffer.from([1]), f64(1), Buffer.from([16]), f64(2), f64(3),
+    Buffer.from([1, 0, 0, 0]), Buffer.from('k'), Buffer.from([1, 0, 0, 0, 0xaa]),
+  ]);
+  assert.deepEqual(Buffer.from(put), expected);
+});
+
+function f64(v: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(v);
+  return b;
+}

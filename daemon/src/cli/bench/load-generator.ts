@@ -79,6 +79,9 @@ export interface BenchResult {
   readonly op: BenchOp;
   readonly connections: number;
   readonly measuredSeconds: number;
+  /** Wall clock (epoch ms) of the measured window's start and end, so a harness can charge server CPU to exactly it. */
+  readonly measuredFromEpochMs: number;
+  readonly measuredToEpochMs: number;
   readonly ok: number;
   readonly errors: number;
   readonly opsPerSec: number;
@@ -95,8 +98,29 @@ export interface BenchResult {
   readonly clientCpuMs: number;
 }
 
+/** Client sessions opened at once before a run (each open is one raft entry). */
+const SESSION_OPEN_PARALLEL = 16;
+
 /** Room for a Session-Seq value (at most 16 digits) and its CRLF. */
 const SEQ_LINE_BYTES = 18;
+
+/**
+ * Writes `n` (a non-negative safe integer) in decimal followed by CRLF into `buf` at `at`, without
+ * making a string (a template string and Buffer.write per put were the client's share of what a
+ * session costs); returns the bytes written.
+ */
+export function writeDecimalLine(buf: Buffer, at: number, n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  let x = n;
+  for (let i = at + digits - 1; i >= at; i--) {
+    buf[i] = 48 + (x % 10);
+    x = Math.floor(x / 10);
+  }
+  buf[at + digits] = 13;
+  buf[at + digits + 1] = 10;
+  return digits + 2;
+}
 
 /** Builds the request bytes each key needs, once, before the run. */
 export class RequestBook {
@@ -196,11 +220,15 @@ async function openSessions(options: BenchOptions, n: number): Promise<{ ids: st
   const base = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const headers: Record<string, string> = options.token !== null ? { authorization: `Bearer ${options.token}` } : {};
   const ids: string[] = [];
+  const openOne = async (): Promise<string> => {
+    const res = await requester.fetch(`${base}/v1/sessions`, { method: 'POST', headers, timeoutMs: options.connectTimeoutMs });
+    if (res.status !== 201) throw new Error(`open a client session: HTTP ${res.status} ${res.body.toString('utf8').slice(0, 200)} (the endpoint must be the leader; --sessions false writes without)`);
+    return String((JSON.parse(res.body.toString('utf8')) as { id: unknown }).id);
+  };
   try {
-    for (let i = 0; i < n; i++) {
-      const res = await requester.fetch(`${base}/v1/sessions`, { method: 'POST', headers, timeoutMs: options.connectTimeoutMs });
-      if (res.status !== 201) throw new Error(`open a client session: HTTP ${res.status} ${res.body.toString('utf8').slice(0, 200)} (the endpoint must be the leader; --sessions false writes without)`);
-      ids.push(String((JSON.parse(res.body.toString('utf8')) as { id: unknown }).id));
+    // SESSION_OPEN_PARALLEL at a time: 256 opened one by one took seconds and more server CPU than the run's puts needed.
+    for (let i = 0; i < n; i += SESSION_OPEN_PARALLEL) {
+      ids.push(...(await Promise.all(Array.from({ length: Math.min(SESSION_OPEN_PARALLEL, n - i) }, openOne))));
     }
   } catch (err) {
     requester.close();
@@ -278,7 +306,7 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
         const tail = book.putTails[k] as Buffer;
         let n = head.copy(scratch, 0);
         n += sessionLine.copy(scratch, n);
-        n += scratch.write(`${++seq}\r\n`, n, 'latin1');
+        n += writeDecimalLine(scratch, n, ++seq);
         n += tail.copy(scratch, n);
         req = scratch.subarray(0, n);
       }
@@ -326,6 +354,8 @@ export async function runLoad(options: BenchOptions): Promise<BenchResult> {
     op: options.op,
     connections: options.connections,
     measuredSeconds,
+    measuredFromEpochMs: performance.timeOrigin + measureFrom,
+    measuredToEpochMs: performance.timeOrigin + measureFrom + measuredSeconds * 1000,
     ok,
     errors,
     opsPerSec: ok / measuredSeconds,
