@@ -2,6 +2,7 @@
 // 127.0.0.1: each member's loopback ports, the member processes (killed by pid when the test
 // process exits, whatever happens), and the URLs the operator is pointed at.
 import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { OperatorOptions } from '../../operator/src/operator.js';
 import { freeLoopbackPort } from './e2e-env.js';
@@ -51,6 +52,18 @@ export class LocalMembers {
       raftCluster: { pollIntervalMs: 500, stepRequeueMs: 200, learnerMaxLagEntries: 100 },
       ...overrides,
     };
+  }
+
+  /**
+   * The `after` of a real-member test: its kubelet loop, the operator, these members, the control
+   * plane, then its data directory (each part optional, so a failed `before` still cleans up).
+   */
+  async teardown(rig: { readonly kubelet?: NodeJS.Timeout | undefined; readonly op?: { stop(): Promise<void> } | undefined; readonly cp?: { stop(): Promise<void> } | undefined; readonly dir: string }): Promise<void> {
+    if (rig.kubelet !== undefined) clearInterval(rig.kubelet);
+    await rig.op?.stop();
+    await this.stopAll();
+    await rig.cp?.stop();
+    rmSync(rig.dir, { recursive: true, force: true });
   }
 
   /** SIGTERM (a kubelet's pod deletion), SIGKILL after 12 s; resolves once the member exited. */

@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,12 +122,7 @@ before(async () => {
   await op.start();
 });
 
-after(async () => {
-  await op?.stop();
-  await local.stopAll();
-  await cp?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+after(() => local.teardown({ op, cp, dir: root }));
 
 const rc = (name: string, spec: Record<string, unknown>): object => ({ apiVersion: 'raftkv.dev/v1alpha1', kind: 'RaftCluster', metadata: { name }, spec: { replicas: 3, image: 'raftkv:test', ...spec } });
 

@@ -46,13 +46,7 @@ before(async () => {
   await local.allocate(Array.from({ length: MAX_MEMBERS }, (_, i) => `kv-${i}`));
 });
 
-after(async () => {
-  if (kubelet !== undefined) clearInterval(kubelet);
-  await op?.stop();
-  await local.stopAll();
-  await cp?.stop();
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+after(() => local.teardown({ kubelet, op, cp, dir: dataRoot }));
 
 test('scale 3→5→3 with real raftkv members: learners join, get promoted, are removed; data survives', async () => {
   // The "kubelet + StatefulSet controller": pods follow the StatefulSet's replicas.

@@ -97,13 +97,7 @@ before(async () => {
   await op.start();
 });
 
-after(async () => {
-  if (kubelet !== undefined) clearInterval(kubelet);
-  await op?.stop();
-  await local.stopAll();
-  await cp?.stop();
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+after(() => local.teardown({ kubelet, op, cp, dir: dataRoot }));
 
 /** PUT through any live member, retried while an election runs; the revision index it committed at. */
 async function put(key: string, value: string, via: readonly string[]): Promise<number> {

@@ -168,13 +168,7 @@ before(async () => {
   await op.start();
 });
 
-after(async () => {
-  if (kubelet !== undefined) clearInterval(kubelet);
-  await op?.stop();
-  await local.stopAll();
-  await cp?.stop();
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+after(() => local.teardown({ kubelet, op, cp, dir: dataRoot }));
 
 test('tls.enabled + auth: the operator generates the Secrets, reaches real members over HTTPS with its token, scales 3→5 through the secured API', async () => {
   assert.equal((await cp.request('POST', `${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sk-tokens' },

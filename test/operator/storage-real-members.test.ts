@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,13 +82,7 @@ before(async () => {
   await op.start();
 });
 
-after(async () => {
-  if (kubelet !== undefined) clearInterval(kubelet);
-  await op?.stop();
-  await local.stopAll();
-  await cp?.stop();
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+after(() => local.teardown({ kubelet, op, cp, dir: dataRoot }));
 
 const condition = (c: RaftCluster, type: string): { reason: string; message: string } | undefined => c.status?.conditions?.find((x) => x.type === type);
 
