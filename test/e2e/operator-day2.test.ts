@@ -12,14 +12,14 @@
 // Dead and frozen members are made from the host on the container's process (SIGSTOP / SIGKILL).
 //
 // Env: as e2e.test.ts (RAFTKV_E2E_CLUSTER_DIR, RAFTKV_E2E_IMAGE, KUBECTL, HELM, RAFTKV_E2E_KEEP).
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { repoRoot } from '../lib/kube-control-plane.js';
-import { StepTimer, kubectl, waitUntil } from '../lib/e2e-env.js';
+import { StepTimer, kubectl, sequentialSteps, waitUntil } from '../lib/e2e-env.js';
 import type { PodHttpRequest, PodHttpResult, RealNode } from '../lib/real-node.js';
 import { containerHostPid, podExec, podHttp, realNodeFromEnv, run } from '../lib/real-node.js';
 import type { RaftCluster } from '../../operator/src/api/types.js';
@@ -227,23 +227,14 @@ async function patchSpec(spec: Record<string, unknown>): Promise<void> {
   await kn(['patch', 'raftcluster', CLUSTER, '--type', 'merge', '-p', JSON.stringify({ spec })]);
 }
 
-/** The first step that failed: the later ones build on the cluster it left, so they are skipped. */
-let failedStep = '';
+/** The scenario's steps: the later ones build on the cluster the earlier left. */
+const sequentialStep = sequentialSteps();
 
-/** A step of the scenario: starts from `voters` healthy voters (0: none yet), skipped after a failed step. */
+/** A step of the scenario: starts from `voters` healthy voters (0: none yet). */
 function step(name: string, timeoutMs: number, fn: () => Promise<void>, voters = 3): void {
-  test(name, { timeout: timeoutMs }, async (t) => {
-    if (failedStep !== '') {
-      t.skip(`an earlier step failed: ${failedStep}`);
-      return;
-    }
-    try {
-      if (voters > 0) await waitHealthy(`${voters} healthy voters before the step`, voters, 120_000);
-      await fn();
-    } catch (err) {
-      failedStep = name;
-      throw err;
-    }
+  sequentialStep(name, timeoutMs, async () => {
+    if (voters > 0) await waitHealthy(`${voters} healthy voters before the step`, voters, 120_000);
+    await fn();
   });
 }
 

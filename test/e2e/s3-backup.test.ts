@@ -29,14 +29,14 @@
 // it creates is the same RestoreBackup drill as step c's (the operator tier runs the schedule).
 //
 // Env: as e2e.test.ts (RAFTKV_E2E_CLUSTER_DIR, RAFTKV_E2E_IMAGE, KUBECTL, HELM, RAFTKV_E2E_KEEP).
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { repoRoot } from '../lib/kube-control-plane.js';
-import { E2ePrometheus, StepTimer, kubectl, waitUntil } from '../lib/e2e-env.js';
+import { E2ePrometheus, StepTimer, kubectl, sequentialSteps, waitUntil } from '../lib/e2e-env.js';
 import type { PodHttpRequest, PodHttpResult, RealNode } from '../lib/real-node.js';
 import { podExec, podHttp, realNodeFromEnv, run } from '../lib/real-node.js';
 import { S3TestServer } from '../lib/s3-server.js';
@@ -231,23 +231,8 @@ async function operatorTargets(): Promise<string[]> {
   return pods.items.filter((p) => p.status.phase === 'Running' && (p.status.podIP ?? '') !== '').map((p) => `${p.status.podIP ?? ''}:${OPERATOR_METRICS_PORT}`);
 }
 
-/** The first step that failed: the later ones build on what it left, so they are skipped. */
-let failedStep = '';
-
-function step(name: string, timeoutMs: number, fn: () => Promise<void>): void {
-  test(name, { timeout: timeoutMs }, async (t) => {
-    if (failedStep !== '') {
-      t.skip(`an earlier step failed: ${failedStep}`);
-      return;
-    }
-    try {
-      await fn();
-    } catch (err) {
-      failedStep = name;
-      throw err;
-    }
-  });
-}
+/** The scenario's steps: the later ones build on what the earlier left. */
+const step = sequentialSteps();
 
 before(async () => {
   node = realNodeFromEnv();

@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { freePort } from './free-port.js';
 
 const STOP_TIMEOUT_MS = 8_000;
@@ -185,4 +186,26 @@ export class StepTimer {
     lines.push(`${'total wall time'.padEnd(w)}  ${String(Date.now() - this.t0).padStart(8)}`);
     return lines.join('\n');
   }
+}
+
+/**
+ * Steps of one scenario, run in order: once a step fails, the later ones (which build on what it
+ * left) are skipped with its name instead of failing on their own.
+ */
+export function sequentialSteps(): (name: string, timeoutMs: number, fn: () => Promise<void>) => void {
+  let failedStep = '';
+  return (name, timeoutMs, fn) => {
+    test(name, { timeout: timeoutMs }, async (t) => {
+      if (failedStep !== '') {
+        t.skip(`an earlier step failed: ${failedStep}`);
+        return;
+      }
+      try {
+        await fn();
+      } catch (err) {
+        failedStep = name;
+        throw err;
+      }
+    });
+  };
 }
