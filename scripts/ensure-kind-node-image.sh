@@ -45,6 +45,8 @@ KIND_NODE_IMAGE_LOCAL="${KIND_NODE_IMAGE_LOCAL:-raftkv.local/kind-node:${K8S_VER
 # Bumped when what goes into the image changes, so a stale cached archive is not reused.
 RECIPE=4
 
+say() { echo "ensure-kind-node-image: $*"; }
+fail() { echo "ensure-kind-node-image: ERROR: $*" >&2; exit 1; }
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/raftkv-tools"
 cache="$tools/kind-node-${K8S_VERSION}-kind-${KIND_VERSION}"
@@ -54,15 +56,13 @@ kind_src="${KIND_SRC:-$tools/kind-src}"
 case "${KIND_NODE_CNI:-auto}" in
   auto) if [ -x "$cache/bin/kindnetd" ] || [ -f "$kind_src/images/kindnetd/go.mod" ]; then cni=kindnet; else cni=none; fi ;;
   none) cni=none ;;
-  *) fail "KIND_NODE_CNI is auto or none, not ${KIND_NODE_CNI}" ;;
+  *) echo "usage: KIND_NODE_CNI=auto|none (not ${KIND_NODE_CNI})" >&2; exit 2 ;;
 esac
 flavor=""
 [ "$cni" = kindnet ] || flavor="-nocni"
 image_tar="$cache/node-image-r${RECIPE}${flavor}.tar"
 start=$(date +%s)
 
-say() { echo "ensure-kind-node-image: $*"; }
-fail() { echo "ensure-kind-node-image: ERROR: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (debootstrap and chroot make the root file systems)"
 [ -n "${DOCKER_HOST:-}" ] || fail "DOCKER_HOST is not set (scripts/e2e-kind.sh starts the daemon)"
 mkdir -p "$cache/bin"
