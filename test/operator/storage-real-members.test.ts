@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,8 @@ const NAMES = ['kv-0', 'kv-1', 'kv-2'];
 let cp: KubeControlPlane;
 let op: Operator | undefined;
 const dataRoot = mkdtempSync(join(tmpdir(), 'raftkv-op-storage-real-'));
+const logDir = join(dataRoot, 'logs');
+mkdirSync(logDir);
 const local = new LocalMembers('http');
 /** Pod uid each running member process was started for. */
 const runningFor = new Map<string, string>();
@@ -59,8 +61,11 @@ async function playNode(): Promise<void> {
     const pvc = pvcs.find((x) => x.metadata.name === `data-${name}` && x.metadata.deletionTimestamp === undefined);
     if (pod === undefined || runningFor.has(name) || pvc === undefined) continue;
     const initial = NAMES.map((n) => `${n}=${local.peerAddr(n)}`).join(',');
+    // Each process logs to its own file, printed when the test fails (a learner that never caught up).
+    const logFd = openSync(join(logDir, `${name}-${pvc.metadata.uid}.log`), 'a');
     const child = spawn(process.execPath, [DAEMON, '--name', name, '--data-dir', join(dataRoot, pvc.metadata.uid), '--listen-client', local.clientUrl(name), '--listen-peer', local.peerAddr(name),
-      '--initial-cluster', initial, '--initial-cluster-state', state, '--election-timeout-ms', '1000', '--heartbeat-interval-ms', '100', '--log-level', 'warn'], { stdio: 'ignore' });
+      '--initial-cluster', initial, '--initial-cluster-state', state, '--election-timeout-ms', '1000', '--heartbeat-interval-ms', '100', '--log-level', 'info'], { stdio: ['ignore', logFd, logFd] });
+    child.once('exit', (code, signal) => appendFileSync(join(logDir, `${name}-${pvc.metadata.uid}.log`), `# ${new Date().toISOString()} exited: code ${code}, signal ${signal}\n`));
     local.procs.set(name, child);
     runningFor.set(name, pod.metadata.uid);
   }
@@ -78,9 +83,25 @@ before(async () => {
     busy = true;
     void playNode().catch(() => undefined).finally(() => { busy = false; });
   }, 200);
-  op = new Operator(local.operatorOptions(cp.kubeConfig(), 'storage-real-op'));
+  op = new Operator(local.operatorOptions(cp.kubeConfig(), 'storage-real-op', { log: operatorLog }));
   await op.start();
 });
+
+/** The operator's last log lines, printed with the members' logs when the test fails. */
+const operatorLines: string[] = [];
+const keepLine = (level: string) => (fields: object, msg: string): void => {
+  operatorLines.push(`${new Date().toISOString()} ${level} ${msg} ${JSON.stringify(fields)}`);
+  if (operatorLines.length > 200) operatorLines.shift();
+};
+const operatorLog = { info: keepLine('info'), warn: keepLine('warn'), error: keepLine('error') };
+
+function printLogs(): void {
+  for (const f of readdirSync(logDir).sort()) {
+    const lines = readFileSync(join(logDir, f), 'utf8').trimEnd().split('\n');
+    console.log(`# --- ${f} (last 80 of ${lines.length} lines)\n${lines.slice(-80).join('\n')}`);
+  }
+  console.log(`# --- operator (last ${operatorLines.length} lines)\n${operatorLines.join('\n')}`);
+}
 
 after(() => local.teardown({ kubelet, op, cp, dir: dataRoot }));
 
@@ -138,6 +159,9 @@ test('1Gi → 2Gi on a class that cannot expand, real members: replaced one at a
       if (c.status?.leader !== undefined) maxOut = Math.max(maxOut, 3 - (c.status.members ?? []).filter((m) => m.voter && m.healthy).length);
       return condition(c, 'StorageSynced')?.reason === 'InSync' && replacing === undefined && healthy3(c) && order.length === 3;
     }, 180_000);
+  } catch (e) {
+    printLogs();
+    throw e;
   } finally {
     writing = false;
     await writer;
