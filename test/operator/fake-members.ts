@@ -35,6 +35,13 @@ export class FakeRaftCluster {
   readonly kv = new Map<string, string>();
   /** Every this-many-th acknowledged PUT is silently dropped afterwards (0 = never): a planted data-loss bug. */
   loseEveryNthWrite = 0;
+  /**
+   * Members removed since last added: each answers as a process started empty (its pod and PVC
+   * recreated), which is what a replacement waits for before adding it back.
+   */
+  readonly departed = new Set<string>();
+  /** Departed members whose OLD process still answers, with its log (a pod force-deleted, say). */
+  readonly oldProcessAnswers = new Set<string>();
   private puts = 0;
   private server: http.Server | undefined;
   private base = '';
@@ -81,7 +88,8 @@ export class FakeRaftCluster {
     const m = /^\/m\/([^/]+)(\/.*)$/.exec(url);
     const self = m?.[1] ?? '';
     const path = m?.[2] ?? '';
-    const me = this.members.get(self);
+    const old = this.oldProcessAnswers.has(self);
+    const me = this.members.get(self) ?? (this.departed.has(self) ? { voter: false, appliedIndex: old ? this.commitIndex : 0, up: true, empty: !old } : undefined);
     if (me === undefined || !me.up) return this.send(res, 503, { error: 'not running', code: 'Unavailable' });
     if (method === 'GET' && path === '/v1/status') {
       if (me.empty === true) {
@@ -136,6 +144,7 @@ export class FakeRaftCluster {
       if (typeof b.peerUrl !== 'string' || typeof b.clientUrl !== 'string') return this.send(res, 400, { error: 'bad body', code: 'BadRequest' });
       if (this.members.has(b.name)) return this.send(res, 409, { error: 'exists', code: 'MemberExists' });
       record(`add ${b.name}`);
+      this.departed.delete(b.name);
       this.members.set(b.name, { voter: false, appliedIndex: this.commitIndex, up: true });
       return this.send(res, 200, {});
     }
@@ -154,6 +163,7 @@ export class FakeRaftCluster {
       if (name === this.leader) return this.send(res, 409, { error: 'fake refuses to remove the leader', code: 'Conflict' });
       record(`remove ${name}`);
       this.members.delete(name);
+      this.departed.add(name);
       return this.send(res, 200, {});
     }
     if (method === 'POST' && path === '/v1/leader/transfer') {

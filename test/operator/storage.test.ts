@@ -187,6 +187,27 @@ test('raftkv.dev/replace-member: the member is removed, its PVC and pod are recr
   assert.ok(reasons.has('WipeMember') && reasons.has('MemberReplaced'), [...reasons].join(','));
 });
 
+test('a replaced member is added back only once its address answers empty, never while the old process (log intact) still answers there', async () => {
+  const fake = await newCluster('ro', 3, { size: '1Gi', storageClassName: 'expandable' });
+  fake.oldProcessAnswers.add('ro-1');
+  fake.calls.length = 0;
+  assert.equal((await cp.request('PATCH', `${CR}/ro`, { metadata: { annotations: { 'raftkv.dev/replace-member': 'ro-1' } } }, 'application/merge-patch+json')).status, 200);
+  const waiting = await waitFor('the wait for the old process', async () => {
+    const c = await get<RaftCluster>(`${CR}/ro`);
+    const p = c?.status?.conditions?.find((x) => x.type === 'Progressing');
+    return c?.status?.replacement?.wiped === true && /waiting for the previous ro-1 process to stop: its address still answers with log index \d+/.test(p?.message ?? '') ? p : undefined;
+  });
+  assert.equal(waiting.reason, 'ChangeInProgress');
+  await new Promise((r) => setTimeout(r, 1500)); // several passes
+  assert.deepEqual(fake.calls, ['remove ro-1'], 'not added back while the old process answers');
+  fake.oldProcessAnswers.delete('ro-1'); // it stopped; the new, empty one answers
+  await waitFor('replaced', async () => {
+    const c = await get<RaftCluster>(`${CR}/ro`);
+    return c?.metadata.annotations?.['raftkv.dev/replace-member'] === undefined && fake.voters().length === 3 && c?.status?.phase === 'Running' ? c : undefined;
+  });
+  assert.deepEqual(fake.calls, ['remove ro-1', 'add ro-1', 'promote ro-1']);
+});
+
 test('spec.replaceUnhealthyAfterSeconds: a member unhealthy that long is replaced automatically and the cluster keeps serving', async () => {
   const fake = await newCluster('ar', 3, { size: '1Gi', storageClassName: 'expandable' }, { replaceUnhealthyAfterSeconds: 2 });
   const pvcUid = await waitFor('PVC data-ar-2', async () => (await get<{ metadata: { uid: string } }>(`${PVCS}/data-ar-2`))?.metadata.uid);

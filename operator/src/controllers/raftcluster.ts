@@ -393,7 +393,7 @@ export class RaftClusterController {
       learnerMaxLagEntries: this.options.learnerMaxLagEntries,
       memberNameOf: (i) => memberName(cluster, i),
       drillInProgress: this.deps.drillLocks?.holder(`${c.namespace}/${c.name}`),
-      replace: replaceRequest(cluster),
+      replace: replaceRequest(cluster, c.observed),
     });
     return CONTINUE;
   }
@@ -951,11 +951,11 @@ export function securityBlockedStatus(cluster: RaftCluster, problem: SecurityPro
 }
 
 /** The replacement the annotation asks for, with what status.replacement says is done. */
-function replaceRequest(cluster: RaftCluster): PlannerInput['replace'] {
+function replaceRequest(cluster: RaftCluster, obs: MemberObservation): PlannerInput['replace'] {
   const member = cluster.metadata.annotations?.[REPLACE_ANNOTATION];
   if (member === undefined) return undefined;
   const r = cluster.status?.replacement;
-  return { member, ordinal: ordinalOf(cluster, member), wiped: r?.member === member && r.wiped };
+  return { member, ordinal: ordinalOf(cluster, member), wiped: r?.member === member && r.wiped, answeringLastIndex: obs.answered?.get(member)?.lastIndex };
 }
 
 /** ReconcileError condition of a pass that completed. */

@@ -49,7 +49,16 @@ export interface PlannerInput {
    * A member to replace (annotation raftkv.dev/replace-member): removed, its PVC and pod deleted
    * (`wiped` once done, from status.replacement), then added back as a learner and promoted.
    */
-  readonly replace?: { readonly member: string; readonly ordinal: number | undefined; readonly wiped: boolean } | undefined;
+  readonly replace?: {
+    readonly member: string;
+    readonly ordinal: number | undefined;
+    readonly wiped: boolean;
+    /**
+     * Last log index the process answering at the member's address reports this pass (undefined:
+     * none answered). Only an empty process (0) is added back: see planReplacement.
+     */
+    readonly answeringLastIndex?: number | undefined;
+  } | undefined;
 }
 
 /** Why the planner will not act now; each ends up as a condition reason and an Event. */
@@ -236,9 +245,25 @@ function planReplacement(input: PlannerInput, members: readonly ObservedMember[]
   }
   if (m === undefined) {
     if (!input.pods.some((p) => p.name === r.member && p.terminating !== true)) return refuse('ChangeInProgress', `waiting for the StatefulSet to recreate pod ${r.member} with an empty volume`);
-    return { kind: 'addLearner', member: r.member };
+    return addEmptyLearner(r.member, r.answeringLastIndex);
   }
   return undefined;
+}
+
+/**
+ * Adds a wiped member back only once the process answering at its address is the empty one. A
+ * new pod object does not prove the old process is gone (a force-deleted pod, a partitioned
+ * node): if the old process, log intact, took the learner's first Appends, the leader would
+ * record its acknowledgements as the member's progress, ignore the empty process's rejections
+ * as stale and never send it anything: stuck for good, and a quorum counting those
+ * acknowledgements would count entries that member no longer holds.
+ */
+export function addEmptyLearner(member: string, answeringLastIndex: number | undefined): PlanStep {
+  if (answeringLastIndex === undefined) return refuse('ChangeInProgress', `waiting for ${member} to start on its empty volume and answer`);
+  if (answeringLastIndex > 0) {
+    return refuse('ChangeInProgress', `waiting for the previous ${member} process to stop: its address still answers with log index ${answeringLastIndex}, not an empty member`);
+  }
+  return { kind: 'addLearner', member };
 }
 
 /** What the automatic replacement decides from. */

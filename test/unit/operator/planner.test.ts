@@ -189,7 +189,11 @@ test('a deliberate replacement (raftkv.dev/replace-member): remove, wipe, re-add
   // The old pod still terminating: wait for the new one.
   const s = plan(input({ pods: pods.map((p) => (p.name === 'kv-1' ? { ...p, ready: false, terminating: true } : p)), replace: replace(true), members: [m(0), m(2)] }));
   assert.equal(s.kind === 'refuse' && s.reason, 'ChangeInProgress');
-  assert.deepEqual(plan(input({ pods, replace: replace(true), members: [m(0), m(2)] })), { kind: 'addLearner', member: 'kv-1' });
+  // Added back only once the process at its address is the empty one: not before it answers, not
+  // while the old process (log intact) still does (its acks would stand for the empty member's).
+  assert.match(JSON.stringify(plan(input({ pods, replace: replace(true), members: [m(0), m(2)] }))), /ChangeInProgress.*waiting for kv-1 to start on its empty volume/);
+  assert.match(JSON.stringify(plan(input({ pods, replace: { ...replace(true), answeringLastIndex: 183 }, members: [m(0), m(2)] }))), /ChangeInProgress.*previous kv-1 process to stop.*log index 183/);
+  assert.deepEqual(plan(input({ pods, replace: { ...replace(true), answeringLastIndex: 0 }, members: [m(0), m(2)] })), { kind: 'addLearner', member: 'kv-1' });
   assert.deepEqual(plan(input({ pods, replace: replace(true), members: [m(0), m(1, { voter: false, role: 'learner' }), m(2)] })), { kind: 'promote', member: 'kv-1' });
   assert.deepEqual(plan(input({ pods, replace: replace(true), members: [m(0), m(1), m(2)] })), { kind: 'none' }, 'done once it is a voter again');
   // The leader is replaced after a transfer; a live voter whose removal costs the quorum is refused; a bad name is refused.

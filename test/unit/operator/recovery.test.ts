@@ -75,7 +75,16 @@ test('1 survivor of 3: wipe the lost members, force the survivor once, add learn
   assert.equal(step, 'refuse RecoveryInProgress', 'waits for the survivor to lead');
   // A leader of the OLD configuration (the survivor not restarted yet) is not the forced one.
   assert.equal(stepOf(planRecovery(input({ record, leader: 'kv-0', members: [voter(0), voter(1, false), voter(2, false)] }))).step, 'refuse RecoveryInProgress');
+  // A wiped member goes back only as the empty process: not before it answers, and not while its
+  // old process (log intact) still answers at its address.
+  const survivorAnswers = input({}).answered;
+  const withAnswer = (n: string, lastIndex: number): Map<string, AnsweringMember> => new Map([...survivorAnswers, [n, { role: 'follower', appliedIndex: lastIndex, lastIndex, term: 7 }]]);
   ({ step, record } = stepOf(planRecovery(input({ record, leader: 'kv-0', commitIndex: 105, members: [voter(0)] }))));
+  assert.equal(step, 'refuse RecoveryInProgress', 'kv-1 does not answer yet');
+  assert.equal(record?.phase, 'Growing');
+  const stale = planRecovery(input({ record, leader: 'kv-0', commitIndex: 105, members: [voter(0)], answered: withAnswer('kv-1', 120) }));
+  assert.match(JSON.stringify(stale), /previous kv-1 process to stop: its address still answers with log index 120/);
+  ({ step, record } = stepOf(planRecovery(input({ record, leader: 'kv-0', commitIndex: 105, members: [voter(0)], answered: withAnswer('kv-1', 0) }))));
   assert.equal(step, 'addLearner kv-1');
   assert.equal(record?.phase, 'Growing');
   const learner1: ObservedMember = { ...voter(1), voter: false, role: 'learner', appliedIndex: 50 };
@@ -83,7 +92,7 @@ test('1 survivor of 3: wipe the lost members, force the survivor once, add learn
   assert.equal(stepOf(planRecovery(input({ record, leader: 'kv-0', commitIndex: 105, members: [voter(0), { ...learner1, appliedIndex: 105 }] }))).step, 'promote kv-1');
   const gone = pods.filter((p) => p.name !== 'kv-2');
   assert.equal(stepOf(planRecovery(input({ record, pods: gone, leader: 'kv-0', commitIndex: 106, members: [voter(0), voter(1)] }))).step, 'refuse RecoveryInProgress');
-  assert.equal(stepOf(planRecovery(input({ record, leader: 'kv-0', commitIndex: 106, members: [voter(0), voter(1)] }))).step, 'addLearner kv-2');
+  assert.equal(stepOf(planRecovery(input({ record, leader: 'kv-0', commitIndex: 106, members: [voter(0), voter(1)], answered: withAnswer('kv-2', 0) }))).step, 'addLearner kv-2');
   const done = planRecovery(input({ record, leader: 'kv-0', commitIndex: 107, members: [voter(0), voter(1), voter(2)] }));
   assert.equal(done.kind, 'clearApproval');
   assert.equal(done.kind === 'clearApproval' ? done.record?.phase : undefined, 'Succeeded');
