@@ -108,6 +108,23 @@ test('evicting the leader pod is refused with 429 while leadership moves away, a
   console.log(`# leader eviction: refused with 429, accepted ${Date.now() - t0} ms later after transfer (${fake.calls.filter((c) => c.startsWith('transfer')).join(', ')})`);
   assert.equal(allowed.status, 201);
   assert.equal(fake.calls.filter((c) => c.startsWith('transfer')).length, 1, 'one transfer');
+
+  // ev-0's pod comes back not Ready (no kubelet): the PDB allows no more. Evicting the new leader
+  // is then refused by the PDB alone, and leadership stays (a blocked drain retries every 5 s: a
+  // move per retry would be an election per retry for nothing).
+  await waitFor('PDB allows no eviction', async () => {
+    const p = await get<{ status?: { disruptionsAllowed?: number } }>('/apis/policy/v1/namespaces/default/poddisruptionbudgets/ev');
+    return p?.status?.disruptionsAllowed === 0;
+  });
+  const lead = fake.leader;
+  for (let i = 0; i < 3; i++) {
+    const r = await evict(lead);
+    assert.equal(r.status, 429, r.message);
+    assert.match(r.message, /disruption budget/, r.message);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(fake.leader, lead, 'leadership stayed');
+  assert.equal(fake.calls.filter((c) => c.startsWith('transfer')).length, 1, `no transfer for evictions the PDB refuses: ${fake.calls.join(', ')}`);
 });
 
 test('a second replica serves the certificate the first one stored (one CA in the caBundle for all replicas)', async () => {

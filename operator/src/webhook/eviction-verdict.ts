@@ -18,6 +18,8 @@ export interface EvictionFacts {
   readonly cluster: { readonly paused: boolean } | undefined;
   /** The member's own GET /v1/status; undefined when it did not answer. */
   readonly member: { readonly role: string; readonly voters: number } | undefined;
+  /** status.disruptionsAllowed of the cluster's PodDisruptionBudget; undefined when unknown. */
+  readonly pdbDisruptionsAllowed?: number | undefined;
 }
 
 /** The answer. A refusal is a 429, which `kubectl drain` and the eviction API clients retry. */
@@ -43,6 +45,9 @@ export function evictionVerdict(f: EvictionFacts): EvictionVerdict {
   if (f.member === undefined) return { allowed: true, reason: `member ${f.pod} does not answer: it serves nothing as leader` };
   if (f.member.role !== 'leader') return { allowed: true, reason: `member ${f.pod} is a ${f.member.role}` };
   if (f.member.voters <= 1) return { allowed: true, reason: `member ${f.pod} is the only voter: leadership cannot move (the PodDisruptionBudget decides)` };
+  // The PDB will refuse this eviction anyway: moving leadership for it would only cost an election
+  // per retry (a blocked drain retries every pod every 5 s), so the PDB answers alone.
+  if (f.pdbDisruptionsAllowed === 0) return { allowed: true, reason: `the PodDisruptionBudget allows no disruption now: it refuses this eviction, and leadership stays on ${f.pod}` };
   return {
     allowed: false, code: 429, transferLeadership: true,
     message: `pod ${f.pod} runs the leader of RaftCluster ${f.namespace}/${clusterName}: the raftkv operator is moving leadership to another voter first; retry the eviction in a few seconds (kubectl drain retries by itself)`,

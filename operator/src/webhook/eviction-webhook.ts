@@ -6,9 +6,10 @@
 // operator writes that certificate's CA into the ValidatingWebhookConfiguration's caBundle.
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1Pod, V1PodDisruptionBudget, V1Secret } from '@kubernetes/client-node';
 import type { RaftCluster } from '../api/types.js';
 import { API_VERSION, isPaused } from '../api/types.js';
+import { pdbName } from '../build/names.js';
 import type { Logger, MemberUrlResolver } from '../controllers/raftcluster.js';
 import { readMemberCredentials } from '../controllers/security.js';
 import type { KubeClient, KubeObject } from '../kube/rest.js';
@@ -258,7 +259,11 @@ export class EvictionWebhook {
     try {
       credentials = await readMemberCredentials(client, cluster);
       const st = await this.memberClient(cluster, pod, credentials).status();
-      return { facts: { ...withCluster, member: { role: st.role, voters: st.members.filter((m) => m.voter).length } }, clusterObj: cluster, credentials };
+      const member = { role: st.role, voters: st.members.filter((m) => m.voter).length };
+      if (member.role !== 'leader') return { facts: { ...withCluster, member }, clusterObj: cluster, credentials };
+      // Unknown (not found, or the API server did not answer): the verdict holds the leader as before.
+      const pdb = await client.get<V1PodDisruptionBudget & KubeObject>(resourcePath('policy/v1', 'PodDisruptionBudget', namespace, pdbName(cluster))).catch(() => undefined);
+      return { facts: { ...withCluster, member, pdbDisruptionsAllowed: pdb?.status?.disruptionsAllowed }, clusterObj: cluster, credentials };
     } catch {
       return { facts: withCluster, clusterObj: cluster, credentials };
     }

@@ -25,6 +25,10 @@ test('only the pod of a leader that can hand over is refused, with 429 and a mes
   assert.match(allowedWhy({ member: { role: 'learner', voters: 3 } }), /is a learner/);
   assert.match(allowedWhy({ member: undefined }), /does not answer/);
   assert.match(allowedWhy({ member: { role: 'leader', voters: 1 } }), /only voter/);
+  // The PDB refuses it anyway: no leadership move for an eviction that cannot happen.
+  assert.match(allowedWhy({ pdbDisruptionsAllowed: 0 }), /PodDisruptionBudget allows no disruption now.*leadership stays on kv-0/);
+  assert.equal(evictionVerdict(facts({ pdbDisruptionsAllowed: 1 })).allowed, false, 'a disruption the PDB allows waits for the leadership move');
+  assert.equal(evictionVerdict(facts({ pdbDisruptionsAllowed: undefined })).allowed, false, 'an unknown PDB holds the leader as before');
   assert.match(allowedWhy({ cluster: { paused: true } }), /paused/);
   assert.match(allowedWhy({ cluster: undefined }), /not found/);
   assert.match(allowedWhy({ podLabels: undefined }), /no such pod/);
