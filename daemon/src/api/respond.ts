@@ -1,7 +1,7 @@
 // Response helpers shared by the fast KV handler and the express routes: JSON and error
 // answers, request bodies with a byte bound, and the HTTP latency histogram. Everything here
 // works on node's plain IncomingMessage/ServerResponse so the hot path never touches express.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import type { Histogram } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { ApiError, errorResponse } from './errors.js';
@@ -38,10 +38,12 @@ export function sendJson(res: ServerResponse, status: number, body: string, head
     res.destroy();
     return;
   }
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(body));
-  if (headers) for (const k in headers) res.setHeader(k, headers[k] as string);
+  // One writeHead with a flat [name, value, ...] list instead of a setHeader per header: node
+  // then builds the header block straight from the list, without its per-response header map
+  // (headers set earlier with setHeader are still merged in by writeHead).
+  const list: OutgoingHttpHeader[] = ['content-type', 'application/json', 'content-length', Buffer.byteLength(body)];
+  if (headers) for (const k in headers) list.push(k, headers[k] as string);
+  res.writeHead(status, list);
   res.end(body);
 }
 
