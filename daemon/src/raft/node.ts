@@ -31,6 +31,15 @@ import type {
 
 /** Vote / PreVote `context` marking a campaign forced by TimeoutNow (bypasses leader leases). */
 export const VOTE_CONTEXT_TRANSFER = 1;
+/**
+ * Append `context` marking an empty Append that only carries a new commit index to a follower
+ * in replicate state: accepted, it is not answered. Its answer would repeat the ack the entries
+ * already got (their own Append is answered), and at low load it was half of a put's messages
+ * to the leader. Lost acks of entries are still recovered: heartbeats answer, and in-flight
+ * Appends with no ack for a while send the follower back to probing (whose empty Appends are
+ * answered). A member that does not know the mark answers as before.
+ */
+export const APPEND_CONTEXT_COMMIT_ONLY = 1;
 
 const EMPTY_ENTRIES: readonly Entry[] = Object.freeze([]);
 const EMPTY_DATA = new Uint8Array(0);
@@ -863,6 +872,7 @@ export class RawNode {
     if (log.matchTerm(m.index, m.logTerm)) {
       const lastNew = log.appendFromLeader(m.index, m.entries);
       this.commitTo(Math.min(m.commit, lastNew));
+      if (m.entries.length === 0 && m.context === APPEND_CONTEXT_COMMIT_ONLY) return;
       this.send({ type: MessageType.AppendResp, to: m.from, index: lastNew });
       return;
     }
@@ -1143,6 +1153,8 @@ export class RawNode {
     if (prevIndex === 0 && log.snapshot.index === 0) {
       // From the very start: carry the bootstrap configuration a joining member cannot know.
       this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit, snapshot: log.snapshot });
+    } else if (entries.length === 0 && pr.state === 'replicate') {
+      this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit, context: APPEND_CONTEXT_COMMIT_ONLY });
     } else {
       this.send({ type: MessageType.Append, to, index: prevIndex, logTerm: prevTerm, entries, commit });
     }
