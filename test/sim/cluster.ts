@@ -4,7 +4,7 @@
 // Two phases: safety (faults on; invariants checked as every Ready is processed and after every
 // tick; the client history checked for linearizability at the end), then liveness (faults off:
 // a leader must emerge and every live member must apply every committed entry in bounded ticks).
-import { RaftError, RaftInvariantError, RawNode, EntryType, MessageType, decodeConfChange } from '../../daemon/src/raft/index.js';
+import { APPEND_CONTEXT_COMMIT_ONLY, RaftError, RaftInvariantError, RawNode, EntryType, MessageType, decodeConfChange } from '../../daemon/src/raft/index.js';
 import type { BrokenVariants, ConfChange, Entry, HardState, Message, NodeId, RaftConfig, Ready, SnapshotMeta } from '../../daemon/src/raft/index.js';
 import { checkLinearizable, describeOp } from '../lib/linearizability.js';
 import type { RegisterOp } from '../lib/linearizability.js';
@@ -43,6 +43,12 @@ export interface SimOptions {
    * stream; `false` replays seeds recorded before it existed.
    */
   readonly clientResends?: boolean;
+  /**
+   * Followers answer every accepted Append, also the commit-only ones a leader marks as needing
+   * no answer (as members that predate the mark do; default false). The changed message traffic
+   * moves every schedule: `true` replays seeds recorded before the mark existed.
+   */
+  readonly commitOnlyAppendsAnswered?: boolean;
   /** Known-bad: the state machine keeps no sessions, so a resent write can apply twice. */
   readonly brokenNoDedup?: boolean;
   /** Receives one readable line per event when set (replay with --trace). */
@@ -303,6 +309,7 @@ class Simulation {
   /** Only client resends draw from this (see SimOptions.clientResends). */
   private readonly resendRng: Prng;
   private readonly resendP: number;
+  private readonly commitOnlyAppendsAnswered: boolean;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly checker = new SafetyChecker();
   private readonly nodes = new Map<NodeId, SimNode>();
@@ -334,6 +341,7 @@ class Simulation {
     this.asyncRng = new Prng(opts.seed, ASYNC_WRITE_STREAM);
     this.rejoinRng = new Prng(opts.seed, REJOIN_STREAM);
     this.resendRng = new Prng(opts.seed, RESEND_STREAM);
+    this.commitOnlyAppendsAnswered = opts.commitOnlyAppendsAnswered === true;
     this.resendP = opts.clientResends !== false && this.resendRng.chance(0.6) ? 0.3 + this.resendRng.next() * 0.7 : 0;
     this.trace = opts.trace;
     const r = this.rng;
@@ -500,7 +508,7 @@ class Simulation {
       }
       if (m.type === MessageType.Snapshot && m.snapshot !== undefined && m.snapshotData !== undefined) to.snapshotInbox.set(m.snapshot.index, m.snapshotData);
       if (this.trace !== undefined && m.type !== MessageType.Heartbeat && m.type !== MessageType.HeartbeatResp) this.log(() => `deliver ${fmtMsg(m)}`);
-      to.raw.step(m);
+      to.raw.step(this.commitOnlyAppendsAnswered && m.type === MessageType.Append && m.context === APPEND_CONTEXT_COMMIT_ONLY ? { ...m, context: 0 } : m);
       this.steps++;
       if (m.type === MessageType.Snapshot) this.reportSnapshot(m, true);
       // Interleave: sometimes a member handles its Ready right after one message.

@@ -1,5 +1,5 @@
 // The raft core's public surface: what the driver, the simulator and tests import.
-export { RawNode, VOTE_CONTEXT_TRANSFER } from './node.js';
+export { RawNode, VOTE_CONTEXT_TRANSFER, APPEND_CONTEXT_COMMIT_ONLY } from './node.js';
 export { encodeConfChange, decodeConfChange, encodeConfState, decodeConfState, applyConfChange, validateConfChange, isVoter, isLearner, isMember, MAX_NODE_ID_BYTES } from './membership.js';
 export { committedIndex, quorumSize, voteResult, hasQuorum } from './quorum.js';
 export type { VoteResult } from './quorum.js';

@@ -75,9 +75,9 @@ test('re-added member with a fresh disk cannot help elect a stale leader', () =>
   ] as const;
   for (const { seed, nodes } of seeds) {
     // Found before the simulator wrote leader Readys asynchronously, before leaders told a
-    // removed member its removal and before the rejoin nemesis: replayed without them (each
-    // changes the schedule).
-    const opts = { seed, asyncLeaderWrites: false, notifyRemovedMembers: false, rejoinCycles: false, clientResends: false, ...(nodes !== undefined ? { nodes } : {}) };
+    // removed member its removal, before the rejoin nemesis and before commit-only Appends went
+    // unanswered: replayed without them (each changes the schedule).
+    const opts = { seed, asyncLeaderWrites: false, notifyRemovedMembers: false, rejoinCycles: false, clientResends: false, commitOnlyAppendsAnswered: true, ...(nodes !== undefined ? { nodes } : {}) };
     const r = runSimulation(opts);
     assert.ok(r.ok, `seed ${seed}: ${String(r.property)}: ${r.detail ?? ''}`);
     // 302583 no longer reaches the shape since members answer a stale leader with their term
@@ -97,7 +97,8 @@ test('re-added member with a fresh disk cannot help elect a stale leader', () =>
 // now always answers a stale leader with its term. 2769 (--nodes 3): a learner promoted while
 // below its vote floor could not vote; with the removed leader gone the others never had a
 // quorum. Promotion now needs every committed entry. Each seed fails with the old rule. Found
-// before clients resent writes: replayed without resends.
+// before clients resent writes and before commit-only Appends went unanswered: replayed without
+// resends and with every Append answered.
 test('liveness: a re-added learner holding a higher term catches up; a promoted learner can vote', () => {
   const seeds = [
     { seed: 2002227, broken: { silentToStaleLeader: true }, rejoinCycles: false },
@@ -110,7 +111,7 @@ test('liveness: a re-added learner holding a higher term catches up; a promoted 
     { seed: 5099160, nodes: 5, broken: {}, rejoinCycles: true },
   ] as const;
   for (const c of seeds) {
-    const opts = { seed: c.seed, rejoinCycles: c.rejoinCycles, clientResends: false, ...('nodes' in c ? { nodes: c.nodes } : {}) };
+    const opts = { seed: c.seed, rejoinCycles: c.rejoinCycles, clientResends: false, commitOnlyAppendsAnswered: true, ...('nodes' in c ? { nodes: c.nodes } : {}) };
     const r = runSimulation(opts);
     assert.ok(r.ok, `seed ${c.seed}: ${String(r.property)}: ${r.detail ?? ''}`);
     // The core as it was when the seed was found (stale acks were trusted then).

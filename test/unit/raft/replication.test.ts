@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Network, MessageType, EntryType, is, cmd, text } from './harness.js';
 import { RaftError } from '../../../daemon/src/raft/index.js';
+import { APPEND_CONTEXT_COMMIT_ONLY } from '../../../daemon/src/raft/index.js';
 
 test('§5.3 proposals since the last Ready travel in one Append per follower and commit on a quorum', () => {
   const net = new Network(['a', 'b', 'c']);
@@ -95,4 +96,53 @@ test('restart re-delivers committed entries after the snapshot so the state mach
   net.process('b');
   assert.deepEqual(net.get('b').applied.map(text), before);
   assert.equal(net.node('b').status().applied, 3);
+});
+
+test('an accepted commit-only Append (context 1) to a follower in replicate state is not answered; one without the mark is', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const a = net.node('a');
+  const p = a.propose(cmd('x'));
+  net.process('a');
+  net.deliver();
+  net.processAll();
+  const acks = net.deliver(is.type(MessageType.AppendResp));
+  assert.equal(acks.length, 2, 'the entries are acked by both followers');
+  net.process('a');
+  assert.equal(a.status().commit, p.index);
+  const commitOnly = net.queue.filter(is.type(MessageType.Append));
+  assert.equal(commitOnly.length, 2);
+  for (const m of commitOnly) {
+    assert.equal(m.entries.length, 0);
+    assert.equal(m.commit, p.index);
+    assert.equal(m.context, APPEND_CONTEXT_COMMIT_ONLY);
+  }
+  // A member that predates the mark sends the same Append with context 0: answered as before.
+  const unmarked = { ...(commitOnly.find(is.to('c')) as (typeof commitOnly)[number]), context: 0 };
+  net.deliver(is.to('b'));
+  net.drop(is.to('c'));
+  net.node('c').step(unmarked);
+  net.processAll();
+  assert.equal(net.node('b').status().commit, p.index, 'the follower learned the commit index');
+  assert.deepEqual(net.queue.filter(is.type(MessageType.AppendResp)).map((m) => m.from), ['c'], 'only the unmarked Append is answered');
+  net.stabilize();
+  assert.deepEqual(net.get('b').applied.map(text).slice(-1), ['x']);
+});
+
+test('acks of entries lost with only commit-only Appends after them: the leader probes and commits after a few heartbeats', () => {
+  const net = new Network(['a', 'b', 'c']);
+  net.elect('a');
+  const a = net.node('a');
+  const p = a.propose(cmd('x'));
+  net.process('a');
+  net.deliver();
+  net.processAll();
+  net.drop(is.type(MessageType.AppendResp));
+  assert.equal(a.status().commit, p.index - 1);
+  for (let i = 0; i < 20 && a.status().commit < p.index; i++) {
+    net.tick(1);
+    net.stabilize();
+  }
+  assert.equal(a.status().commit, p.index, 'committed without a new proposal');
+  assert.equal(net.node('b').status().commit, p.index);
 });
