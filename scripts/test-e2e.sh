@@ -55,7 +55,10 @@ code=0
 # In the background and waited for, so a SIGTERM or SIGINT reaches the trap at once (bash runs a
 # trap only after the foreground command ends); in a session of its own, so the trap can end the
 # tests' whole process group.
-RAFTKV_E2E_CLUSTER_DIR="$RAFTKV_CLUSTER_DIR" HELM="$HELM" setsid -w node "$repo/scripts/run-tests.mjs" --test-concurrency=1 "$repo/dist/test/e2e" &
+# E2E_TESTS: the test files or folders to run (default: the whole tier), e.g.
+# E2E_TESTS=dist/test/e2e/operator-day2.test.js to rerun one scenario on a fresh node.
+# shellcheck disable=SC2086
+RAFTKV_E2E_CLUSTER_DIR="$RAFTKV_CLUSTER_DIR" HELM="$HELM" setsid -w node "$repo/scripts/run-tests.mjs" --test-concurrency=1 ${E2E_TESTS:-"$repo/dist/test/e2e"} &
 tests_pgid=$!
 wait "$tests_pgid" || code=$?
 tests_pgid=""

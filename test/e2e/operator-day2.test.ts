@@ -318,8 +318,10 @@ step('kubectl drain of the node holding the leader: leadership moves first, the 
   const w = startWriter('drain');
   const t0 = Date.now();
   // One node: the evicted member cannot be rescheduled while the node is cordoned, so the drain
-  // must stop after one voter (minAvailable 2 of 3) and time out; the leader's eviction is refused
-  // by the operator's webhook until leadership moved.
+  // must stop after one voter (minAvailable 2 of 3) and time out. kubectl evicts the three pods at
+  // once: if the leader's request comes while the PDB still allows one, the operator's webhook
+  // refuses it until leadership moved; if a follower's went first, the PDB refuses the leader's
+  // (and the webhook moves nothing for an eviction the PDB refuses anyway).
   const drain = await run(process.env['KUBECTL'] ?? 'kubectl', [`--kubeconfig=${node.kubeconfig}`, 'drain', nodeName, `--pod-selector=app.kubernetes.io/instance=${CLUSTER}`,
     '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=12s'], { timeoutMs: 40_000 });
   const drainMs = Date.now() - t0;
@@ -327,21 +329,23 @@ step('kubectl drain of the node holding the leader: leadership moves first, the 
   log(`kubectl drain (exit ${String(drain.code)}, ${drainMs} ms):\n${out.split('\n').map((l) => `#   ${l}`).join('\n')}`);
   try {
     assert.notEqual(drain.code, 0, 'the drain cannot finish: evicting a second voter would break quorum');
-    assert.match(out, new RegExp(`${leader} runs the leader of RaftCluster ${NS}/${CLUSTER}`), 'the webhook refused the leader\'s eviction while it led');
     const ps = await Promise.all(members(3).map(async (m) => pod(m)));
     const gone = ps.filter((p) => p === undefined || p.status.containerStatuses?.[0]?.ready !== true || p.metadata.deletionTimestamp !== undefined || p.status.phase === 'Pending');
     assert.equal(gone.length, 1, `exactly one member pod evicted: ${ps.map((p) => `${p?.metadata.name ?? '?'} ${p?.status.phase ?? 'gone'}`).join(', ')}`);
     const evicted = gone[0]?.metadata.name ?? '';
-    // Every member is on the drained node, so leadership moves between the other voters as each
-    // leader's eviction is refused in turn; never a pod evicted while it leads. The pod evicted
-    // may be the first leader's, on kubectl's retry after leadership moved off it.
+    // Never a pod evicted while it leads: a pod the webhook refused as the leader's was evicted
+    // (on kubectl's retry) only after the operator moved leadership off it; the first leader's pod
+    // otherwise stays.
     const refusedLeaders = [...out.matchAll(/pod (\S+) runs the leader of RaftCluster/g)].map((m) => m[1] ?? '');
     const opLog = await kc(['-n', OPERATOR_NS, 'logs', '-l', 'app.kubernetes.io/name=raftkv-operator', '--tail=-1']);
     const moved = opLog.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pod?: string; msg?: string })
       .filter((e) => e.msg === 'leadership moved away from a pod being evicted').map((e) => e.pod ?? '');
-    assert.ok(moved.includes(`${NS}/${leader}`), `the operator moved leadership off ${leader} (moved: ${moved.join(', ')})`);
-    if (refusedLeaders.includes(evicted)) assert.ok(moved.includes(`${NS}/${evicted}`), `${evicted} was evicted after its eviction was refused as the leader's, so leadership had moved off it (moved: ${moved.join(', ')})`);
-    log(`drain: evicted ${evicted} (${evicted === leader ? 'the first leader, after leadership moved off it' : 'a follower'}); leader evictions refused: ${refusedLeaders.join(', ')}`);
+    for (const r of refusedLeaders) assert.ok(moved.includes(`${NS}/${r}`), `the webhook refused ${r} as the leader's pod, so the operator moved leadership off it (moved: ${moved.join(', ')})`);
+    if (evicted === leader) assert.ok(refusedLeaders.includes(leader), `the first leader ${leader} was evicted without the webhook refusing it first`);
+    const how = refusedLeaders.includes(leader)
+      ? `the webhook refused the leader ${leader} and leadership moved`
+      : `a follower went first and the PDB refused the leader ${leader}`;
+    log(`drain: evicted ${evicted} (${evicted === leader ? 'the first leader, after leadership moved off it' : 'a follower'}); ${how}; leader evictions refused by the webhook: ${refusedLeaders.join(', ') || 'none'}`);
     assert.ok((await getCluster()).status?.leader !== undefined, 'a leader after the drain');
     // With one voter down the PDB allows no more: the Eviction API on a follower (which the
     // webhook lets through) is refused by the PDB itself.
@@ -355,6 +359,16 @@ step('kubectl drain of the node holding the leader: leadership moves first, the 
       return /disruption budget/.test(e.message) ? e.message : undefined;
     }, diagnostics, 200);
     log(`drain: PDB minAvailable ${String(pdb.spec.minAvailable)}, disruptionsAllowed 0; a follower's eviction: ${refusal}`);
+    // The leader's eviction now is the PDB's to refuse: the webhook moves no leadership for it.
+    const asked = members(3).find((m) => m !== evicted) ?? '';
+    const before = await memberStatus(asked);
+    const lead = before.leader?.name ?? '';
+    const byPdb = await evict(lead);
+    assert.equal(byPdb.ok, false, `evicting the leader ${lead} with ${evicted} down must be refused`);
+    assert.match(byPdb.message, /disruption budget/, byPdb.message);
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = await memberStatus(asked);
+    assert.deepEqual([after.leader?.name, after.term], [lead, before.term], 'no leadership move (same leader, same term) for an eviction the PDB refuses');
   } finally {
     await kc(['uncordon', nodeName]);
   }
