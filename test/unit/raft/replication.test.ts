@@ -98,7 +98,8 @@ test('restart re-delivers committed entries after the snapshot so the state mach
   assert.equal(net.node('b').status().applied, 3);
 });
 
-test('an accepted commit-only Append (context 1) to a follower in replicate state is not answered; one without the mark is', () => {
+/** Three members, a leading; one entry proposed, its Appends delivered and persisted (acks queued). */
+function proposedAndAppended(): { net: Network; a: ReturnType<Network['node']>; p: ReturnType<ReturnType<Network['node']>['propose']> } {
   const net = new Network(['a', 'b', 'c']);
   net.elect('a');
   const a = net.node('a');
@@ -106,6 +107,11 @@ test('an accepted commit-only Append (context 1) to a follower in replicate stat
   net.process('a');
   net.deliver();
   net.processAll();
+  return { net, a, p };
+}
+
+test('an accepted commit-only Append (context 1) to a follower in replicate state is not answered; one without the mark is', () => {
+  const { net, a, p } = proposedAndAppended();
   const acks = net.deliver(is.type(MessageType.AppendResp));
   assert.equal(acks.length, 2, 'the entries are acked by both followers');
   net.process('a');
@@ -130,13 +136,7 @@ test('an accepted commit-only Append (context 1) to a follower in replicate stat
 });
 
 test('acks of entries lost with only commit-only Appends after them: the leader probes and commits after a few heartbeats', () => {
-  const net = new Network(['a', 'b', 'c']);
-  net.elect('a');
-  const a = net.node('a');
-  const p = a.propose(cmd('x'));
-  net.process('a');
-  net.deliver();
-  net.processAll();
+  const { net, a, p } = proposedAndAppended();
   net.drop(is.type(MessageType.AppendResp));
   assert.equal(a.status().commit, p.index - 1);
   for (let i = 0; i < 20 && a.status().commit < p.index; i++) {
