@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,10 +62,12 @@ async function playNode(): Promise<void> {
     if (pod === undefined || runningFor.has(name) || pvc === undefined) continue;
     const initial = NAMES.map((n) => `${n}=${local.peerAddr(n)}`).join(',');
     // Each process logs to its own file, printed when the test fails (a learner that never caught up).
-    const logFd = openSync(join(logDir, `${name}-${pvc.metadata.uid}.log`), 'a');
+    const logFile = join(logDir, `${name}-${pvc.metadata.uid}.log`);
+    const logFd = openSync(logFile, 'a');
     const child = spawn(process.execPath, [DAEMON, '--name', name, '--data-dir', join(dataRoot, pvc.metadata.uid), '--listen-client', local.clientUrl(name), '--listen-peer', local.peerAddr(name),
       '--initial-cluster', initial, '--initial-cluster-state', state, '--election-timeout-ms', '1000', '--heartbeat-interval-ms', '100', '--log-level', 'info'], { stdio: ['ignore', logFd, logFd] });
-    child.once('exit', (code, signal) => appendFileSync(join(logDir, `${name}-${pvc.metadata.uid}.log`), `# ${new Date().toISOString()} exited: code ${code}, signal ${signal}\n`));
+    closeSync(logFd); // the child has its own copy
+    child.once('exit', (code, signal) => appendFileSync(logFile, `# ${new Date().toISOString()} exited: code ${code}, signal ${signal}\n`));
     local.procs.set(name, child);
     runningFor.set(name, pod.metadata.uid);
   }

@@ -245,25 +245,24 @@ function planReplacement(input: PlannerInput, members: readonly ObservedMember[]
   }
   if (m === undefined) {
     if (!input.pods.some((p) => p.name === r.member && p.terminating !== true)) return refuse('ChangeInProgress', `waiting for the StatefulSet to recreate pod ${r.member} with an empty volume`);
-    return addEmptyLearner(r.member, r.answeringLastIndex);
+    const wait = emptyLearnerWait(r.member, r.answeringLastIndex);
+    return wait === undefined ? { kind: 'addLearner', member: r.member } : refuse('ChangeInProgress', wait);
   }
   return undefined;
 }
 
 /**
- * Adds a wiped member back only once the process answering at its address is the empty one. A
- * new pod object does not prove the old process is gone (a force-deleted pod, a partitioned
- * node): if the old process, log intact, took the learner's first Appends, the leader would
- * record its acknowledgements as the member's progress, ignore the empty process's rejections
- * as stale and never send it anything: stuck for good, and a quorum counting those
- * acknowledgements would count entries that member no longer holds.
+ * What a wiped member's re-add still waits for (undefined: nothing, add it). It goes back only once
+ * the process answering at its address is the empty one. A new pod object does not prove the old
+ * process is gone (a force-deleted pod, a partitioned node): if the old process, log intact, took
+ * the learner's first Appends, the leader would record its acknowledgements as the member's
+ * progress, ignore the empty process's rejections as stale and never send it anything: stuck for
+ * good, and a quorum counting those acknowledgements would count entries that member no longer holds.
  */
-export function addEmptyLearner(member: string, answeringLastIndex: number | undefined): PlanStep {
-  if (answeringLastIndex === undefined) return refuse('ChangeInProgress', `waiting for ${member} to start on its empty volume and answer`);
-  if (answeringLastIndex > 0) {
-    return refuse('ChangeInProgress', `waiting for the previous ${member} process to stop: its address still answers with log index ${answeringLastIndex}, not an empty member`);
-  }
-  return { kind: 'addLearner', member };
+export function emptyLearnerWait(member: string, answeringLastIndex: number | undefined): string | undefined {
+  if (answeringLastIndex === undefined) return `waiting for ${member} to start on its empty volume and answer`;
+  if (answeringLastIndex > 0) return `waiting for the previous ${member} process to stop: its address still answers with log index ${answeringLastIndex}, not an empty member`;
+  return undefined;
 }
 
 /** What the automatic replacement decides from. */

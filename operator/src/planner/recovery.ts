@@ -11,7 +11,7 @@
 import { quorumOf } from '../build/names.js';
 import type { LostMember, RecoveryPhase, RecoverySpec, RecoveryStatus } from '../api/types.js';
 import type { ObservedMember, ObservedPod, PlanStep } from './planner.js';
-import { addEmptyLearner } from './planner.js';
+import { emptyLearnerWait } from './planner.js';
 
 /** A member that answered its GET /v1/status this pass. */
 export interface AnsweringMember {
@@ -158,9 +158,9 @@ function grow(input: RecoveryInput, r: RecoveryStatus): RecoveryDecision {
     if (!input.pods.some((p) => p.name === name && p.terminating !== true)) {
       return { kind: 'step', step: refuse('RecoveryInProgress', `waiting for the StatefulSet to recreate pod ${name} with an empty volume`), record: r };
     }
-    // A wiped member goes back only as the empty process (planner.ts, addEmptyLearner).
-    const step = r.wiped.includes(name) ? addEmptyLearner(name, input.answered.get(name)?.lastIndex) : { kind: 'addLearner' as const, member: name };
-    return { kind: 'step', step: step.kind === 'refuse' ? refuse('RecoveryInProgress', step.message) : step, record: r };
+    // A wiped member goes back only as the empty process (planner.ts, emptyLearnerWait).
+    const wait = r.wiped.includes(name) ? emptyLearnerWait(name, input.answered.get(name)?.lastIndex) : undefined;
+    return { kind: 'step', step: wait === undefined ? { kind: 'addLearner', member: name } : refuse('RecoveryInProgress', wait), record: r };
   }
   const done = withPhase(r, 'Succeeded', `recovered from ${r.survivor}: ${input.members.length} voters; ${r.entriesAtRisk > 0 ? `${r.entriesAtRisk} entries seen on lost members beyond index ${r.survivorLastIndex} are lost` : `kept everything up to index ${r.survivorLastIndex}`}`, { finishedAt: input.nowIso });
   return { kind: 'clearApproval', reason: done.message, record: done };
