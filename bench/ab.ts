@@ -134,7 +134,7 @@ async function main(): Promise<void> {
           const key = `${c}|${v.label}`;
           results.set(key, [...(results.get(key) ?? []), { r, cpuUsPerPut }]);
           load.push(loadavg()[0] ?? 0);
-          process.stdout.write(`  round ${round + 1} put c=${String(c).padEnd(4)} ${v.label.padEnd(19)} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}  members' CPU ${cpuUsPerPut.toFixed(0)} µs/put\n`);
+          process.stdout.write(`  round ${round + 1} put c=${String(c).padEnd(4)} ${v.label.padEnd(19)} ${r.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  p99.9 ${r.p999Ms.toFixed(2)} ms  errors ${r.errors}  members' CPU ${cpuUsPerPut.toFixed(0)} µs/put\n`);
         }
       }
     }
@@ -158,6 +158,13 @@ async function main(): Promise<void> {
     '| put | A | B | B/A paired | B --sessions false | /A paired |',
     '|---|---|---|---|---|---|',
   ];
+  const tailRows: string[] = [
+    '',
+    'Tail latency (ms, medians of the rounds; "paired" as above, so below 1 means B answers faster):',
+    '',
+    '| put | A p99 / p99.9 | B p99 / p99.9 | B/A paired p99, p99.9 | B --sessions false p99 / p99.9 | /A paired p99, p99.9 |',
+    '|---|---|---|---|---|---|',
+  ];
   const json: Record<string, unknown>[] = [];
   for (const c of s.connections) {
     const m = (label: string): { ops: number; p50: number; cpuUsPerPut: number } => {
@@ -176,15 +183,23 @@ async function main(): Promise<void> {
     const pn = paired('B --sessions false', (x) => x.r.opsPerSec);
     const cb = paired('B', (x) => x.cpuUsPerPut);
     const cn = paired('B --sessions false', (x) => x.cpuUsPerPut);
+    const tail = (label: string): string => {
+      const rs = results.get(`${c}|${label}`) ?? [];
+      return `${median(rs.map((x) => x.r.p99Ms)).toFixed(2)} / ${median(rs.map((x) => x.r.p999Ms)).toFixed(2)}`;
+    };
+    const pairedTail = (label: string): string => `${paired(label, (x) => x.r.p99Ms).toFixed(3)}×, ${paired(label, (x) => x.r.p999Ms).toFixed(3)}×`;
+    tailRows.push(`| c=${c} | ${tail('A')} | ${tail('B')} | ${pairedTail('B')} | ${tail('B --sessions false')} | ${pairedTail('B --sessions false')} |`);
     cpuRows.push(`| c=${c} | ${ra.cpuUsPerPut.toFixed(0)} | ${rb.cpuUsPerPut.toFixed(0)} | ${cb.toFixed(3)}× | ${rn.cpuUsPerPut.toFixed(0)} | ${cn.toFixed(3)}× |`);
     rows.push(`| c=${c} | ${ra.ops.toFixed(0)} (${ra.p50.toFixed(2)}) | ${rb.ops.toFixed(0)} (${rb.p50.toFixed(2)}) | ${(rb.ops / ra.ops).toFixed(3)}× | ${pb.toFixed(3)}× | ${rn.ops.toFixed(0)} (${rn.p50.toFixed(2)}) | ${(rn.ops / ra.ops).toFixed(3)}× | ${pn.toFixed(3)}× |`);
     json.push({
       connections: c, a: ra, b: rb, bWithoutSessions: rn, pairedB: pb, pairedBWithoutSessions: pn, pairedCpuB: cb, pairedCpuBWithoutSessions: cn,
       runs: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((x) => x.r.opsPerSec)])),
+      p99Ms: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((x) => x.r.p99Ms)])),
+      p999Ms: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((x) => x.r.p999Ms)])),
       cpuUsPerPut: Object.fromEntries(['A', 'B', 'B --sessions false'].map((l) => [l, (results.get(`${c}|${l}`) ?? []).map((x) => Math.round(x.cpuUsPerPut * 10) / 10)])),
     });
   }
-  const md = [...rows, ...cpuRows].join('\n');
+  const md = [...rows, ...tailRows, ...cpuRows].join('\n');
   process.stdout.write(`\n${md}\n`);
   const out = join(repoRoot, 'bench', 'results');
   mkdirSync(out, { recursive: true });
