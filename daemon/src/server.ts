@@ -921,6 +921,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     try {
       const data = encodeSnapshot({ membersJson: this.book.toJson(), kvImage: this.stateMachine.snapshot() });
       const snap: StoredSnapshot = { meta, data };
+      const encodedAt = performance.now();
       await this.o.storage.saveSnapshotAndCompact(snap);
       const coreMeta = this.o.node.compact(meta);
       if (coreMeta.index > meta.index) {
@@ -939,7 +940,7 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
       this.o.metrics.snapshotSaveTotal.inc();
       this.o.metrics.snapshotSaveSeconds.observe((performance.now() - t0) / 1000);
       this.o.metrics.snapshotIndex.set(meta.index);
-      this.log.info({ index: meta.index, term: meta.term, bytes: data.length }, 'snapshot taken, log compacted');
+      this.log.info({ index: meta.index, term: meta.term, bytes: data.length, encodeMs: round1(encodedAt - t0), saveMs: round1(performance.now() - encodedAt) }, 'snapshot taken, log compacted');
       for (const r of requests) r.resolve({ index: meta.index });
     } catch (err) {
       if (err instanceof RaftInvariantError) throw err;
@@ -1335,4 +1336,9 @@ export class MemberServer<S extends DriverStateMachine<R>, R> implements MemberS
     await this.o.storage.close().catch((e: unknown) => this.log.warn({ err: e }, 'storage close failed'));
     this.log.info('stopped');
   }
+}
+
+/** Milliseconds to one decimal, for log lines. */
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
