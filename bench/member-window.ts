@@ -20,26 +20,49 @@ export function parseMetrics(text: string): Metrics {
   return out;
 }
 
+/** CPU milliseconds of one process's threads at one moment. */
+export interface ThreadCpu {
+  /** The main thread (its tid is the pid): the event loop. */
+  readonly main: number;
+  /** Every other thread together. */
+  readonly other: number;
+  /** Each thread other than the main one, by tid. */
+  readonly byThread: ReadonlyMap<number, number>;
+}
 
-/** CPU milliseconds of `pid`'s main thread (its tid is the pid) and of all its other threads. */
-export function threadCpuMs(pid: number): { main: number; other: number } {
+/** CPU milliseconds of `pid`'s main thread and of each of its other threads, from /proc. */
+export function threadCpuMs(pid: number): ThreadCpu {
   let main = 0;
   let other = 0;
+  const byThread = new Map<number, number>();
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
       const ms = ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ;
       if (Number(tid) === pid) main += ms;
-      else other += ms;
+      else {
+        other += ms;
+        byThread.set(Number(tid), ms);
+      }
     }
   } catch {
     // a thread that exits between readdir and read: its time is lost to this sample only
   }
-  return { main, other };
+  return { main, other, byThread };
 }
 
-export interface Sample { metrics: Metrics; cpu: { main: number; other: number }; atMs: number }
+export interface Sample { metrics: Metrics; cpu: ThreadCpu; atMs: number }
+
+/**
+ * CPU milliseconds, in the window, of the busiest thread other than the main one: on a member
+ * under write load that is the storage worker (RocksDB's write and fdatasync run on it).
+ */
+export function busiestOtherThreadMs(a: Sample, b: Sample): number {
+  let best = 0;
+  for (const [tid, ms] of b.cpu.byThread) best = Math.max(best, ms - (a.cpu.byThread.get(tid) ?? 0));
+  return best;
+}
 
 /** The delta of one series between two samples (0 where it is missing). */
 export function delta(a: Sample, b: Sample, key: string): number {
@@ -66,6 +89,8 @@ export interface MemberRow {
   readonly leader: boolean;
   readonly mainUsPerOp: number;
   readonly otherUsPerOp: number;
+  /** Of otherUsPerOp, the busiest single thread (the storage worker under writes). */
+  readonly busiestOtherUsPerOp: number;
   readonly fsyncs: number;
   readonly fsyncMeanMs: number;
   readonly fsyncOver4: number;
@@ -94,6 +119,7 @@ export function memberRow(name: string, leader: boolean, a: Sample, b: Sample, o
     leader,
     mainUsPerOp: ((b.cpu.main - a.cpu.main) * 1000) / Math.max(1, ops),
     otherUsPerOp: ((b.cpu.other - a.cpu.other) * 1000) / Math.max(1, ops),
+    busiestOtherUsPerOp: (busiestOtherThreadMs(a, b) * 1000) / Math.max(1, ops),
     fsyncs,
     fsyncMeanMs: (delta(a, b, 'raftkv_disk_wal_fsync_duration_seconds_sum') * 1000) / Math.max(1, fsyncs),
     fsyncOver4: above(a, b, 'raftkv_disk_wal_fsync_duration_seconds', '0.004'),
