@@ -1,9 +1,6 @@
 // What a member reports about one measuring window (bench/stalls.ts): deltas of its /metrics
 // series and of its threads' CPU from /proc between two samples.
-import { readdirSync, readFileSync } from 'node:fs';
-
-/** Clock ticks per second of /proc/<pid>/task/<tid>/stat times (USER_HZ). */
-const USER_HZ = 100;
+import type { ThreadCpu } from './proc-cpu.js';
 
 /** One sample of a member's Prometheus text: `name{labels}` → value, labels as written (member label dropped). */
 export type Metrics = Map<string, number>;
@@ -18,38 +15,6 @@ export function parseMetrics(text: string): Metrics {
     out.set(key, Number(line.slice(sp + 1)));
   }
   return out;
-}
-
-/** CPU milliseconds of one process's threads at one moment. */
-export interface ThreadCpu {
-  /** The main thread (its tid is the pid): the event loop. */
-  readonly main: number;
-  /** Every other thread together. */
-  readonly other: number;
-  /** Each thread other than the main one, by tid. */
-  readonly byThread: ReadonlyMap<number, number>;
-}
-
-/** CPU milliseconds of `pid`'s main thread and of each of its other threads, from /proc. */
-export function threadCpuMs(pid: number): ThreadCpu {
-  let main = 0;
-  let other = 0;
-  const byThread = new Map<number, number>();
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      const ms = ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ;
-      if (Number(tid) === pid) main += ms;
-      else {
-        other += ms;
-        byThread.set(Number(tid), ms);
-      }
-    }
-  } catch {
-    // a thread that exits between readdir and read: its time is lost to this sample only
-  }
-  return { main, other, byThread };
 }
 
 export interface Sample { metrics: Metrics; cpu: ThreadCpu; atMs: number }

@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { RaftkvBenchCluster } from './clusters.js';
 import type { BenchMember } from './clusters.js';
-import { loadAverage1m } from './proc-cpu.js';
-import { memberRow, parseMetrics, threadCpuMs } from './member-window.js';
+import { loadAverage1m, threadCpuMs } from './proc-cpu.js';
+import { memberRow, parseMetrics } from './member-window.js';
 import type { MemberRow, Metrics, Sample } from './member-window.js';
 import type { BenchResult } from '../daemon/src/cli/bench/load-generator.js';
 
